@@ -1,0 +1,29 @@
+# Two entry points from the README: `make run` launches tui-vae, `make test`
+# runs the test suite. Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tui-vae
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check tui_vae tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
