@@ -1,0 +1,342 @@
+"""Checkpoints: one safetensors file holding weights, optimizer state and JSON metadata.
+
+Never pickle: unpickling a file can run arbitrary code, so files that look like
+pickles or `torch.save` archives are refused before anything reads them. The
+safetensors header is parsed and validated here (sizes, dtypes, offsets, the
+metadata's types) before any tensor is materialised, so a hostile header
+cannot ask for a huge allocation. Writes go to a temporary file that is
+fsynced and renamed over the target: a crash never leaves a broken checkpoint.
+
+Header reading needs no torch, so listing checkpoints stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui_vae.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+    from tui_vae.models import VAE, ModelConfig
+
+FORMAT = "tui-vae-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+META_KEY = "tui_vae"
+MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header this large is not one of ours
+MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: far beyond any model we build
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                "I8": 1, "U8": 1, "BOOL": 1}
+_MODEL_FIELDS = {"model": str, "latent_dim": int, "hidden_dim": int, "beta": (int, float),
+                 "dataset": str, "num_classes": int}
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint's header says, read without loading any tensor."""
+
+    path: Path
+    meta: dict  # the validated metadata (see `build_metadata`)
+    tensor_names: tuple[str, ...]
+    size_bytes: int
+
+    @property
+    def model_config(self) -> dict:
+        return self.meta["model"]
+
+    @property
+    def epochs_done(self) -> int:
+        return self.meta["progress"]["epochs_done"]
+
+    @property
+    def history(self) -> list[dict]:
+        return self.meta["history"]
+
+    @property
+    def final_test(self) -> dict | None:
+        """The last epoch's test metrics, or None before the first epoch ends."""
+        return self.history[-1]["test"] if self.history else None
+
+    @property
+    def has_optimizer(self) -> bool:
+        return any(name.startswith("optim.") for name in self.tensor_names)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model on the CPU plus what resuming needs."""
+
+    info: CheckpointInfo
+    model: VAE
+    optimizer_state: dict | None = None  # a torch optimizer state_dict, or None
+    rng_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> dict:
+        return self.info.meta
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _sniff_unsafe(path: Path, head: bytes) -> None:
+    """Refuse pickles and torch.save zip archives by content, whatever the name."""
+    is_pickle = len(head) >= 2 and head[0] == 0x80 and 1 <= head[1] <= 5
+    is_zip = head.startswith(b"PK\x03\x04")
+    if is_pickle or is_zip:
+        kind = "a PyTorch/zip archive" if is_zip else "a Python pickle"
+        raise CheckpointError(
+            f"{path} is {kind}; tui-vae never unpickles files (that can run code) "
+            f"and only loads its own safetensors checkpoints"
+        )
+
+
+def _check_tensor_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{path}: tensor {name!r} has a malformed header entry")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in _DTYPE_BYTES:
+        raise CheckpointError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise CheckpointError(f"{path}: tensor {name!r} has a malformed shape")
+    numel = 1
+    for dim in shape:
+        numel *= dim
+    if numel > MAX_TENSOR_ELEMENTS:
+        raise CheckpointError(f"{path}: tensor {name!r} declares an absurd shape {shape}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1] <= data_size
+        or offsets[1] - offsets[0] != numel * _DTYPE_BYTES[dtype]
+    ):
+        raise CheckpointError(f"{path} is truncated or corrupt (tensor {name!r} out of bounds)")
+
+
+def _check_model_config(path: Path, model: Any) -> None:
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{path}: metadata 'model' is not an object")
+    for key, types in _MODEL_FIELDS.items():
+        value = model.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise CheckpointError(f"{path}: metadata model.{key} is missing or has the wrong type")
+    if model["model"] not in ("vae", "cvae"):
+        raise CheckpointError(f"{path}: unknown model kind {model['model']!r}")
+    for key in ("latent_dim", "hidden_dim", "num_classes"):
+        if not 1 <= model[key] <= 65536:
+            raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
+    if not 0 <= model["beta"] < float("inf"):
+        raise CheckpointError(f"{path}: metadata model.beta must be a finite number >= 0")
+
+
+def _check_meta(path: Path, meta: Any) -> dict:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a tui-vae checkpoint")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this tui-vae reads "
+            f"version {FORMAT_VERSION}"
+        )
+    _check_model_config(path, meta.get("model"))
+    progress, history = meta.get("progress"), meta.get("history")
+    if not isinstance(progress, dict) or not isinstance(progress.get("epochs_done"), int):
+        raise CheckpointError(f"{path}: metadata 'progress' is missing or malformed")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{path}: metadata 'history' is missing or malformed")
+    if not isinstance(meta.get("training", {}), dict):
+        raise CheckpointError(f"{path}: metadata 'training' is malformed")
+    return meta
+
+
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Read and validate a checkpoint's header and metadata (no tensors, no torch)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise CheckpointError(f"{path} is not a file")
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            _sniff_unsafe(path, head)
+            if len(head) < 8:
+                raise CheckpointError(f"{path} is too short to be a checkpoint")
+            (header_len,) = struct.unpack("<Q", head)
+            if header_len > min(MAX_HEADER_BYTES, size - 8):
+                raise CheckpointError(f"{path} is not a safetensors checkpoint or is truncated")
+            header_bytes = handle.read(header_len)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        header = json.loads(header_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (malformed header)")
+    extra = header.pop("__metadata__", None)
+    if not isinstance(extra, dict) or not isinstance(extra.get(META_KEY), str):
+        raise CheckpointError(f"{path} is a safetensors file but not a tui-vae checkpoint")
+    data_size = size - 8 - header_len
+    for name, entry in header.items():
+        _check_tensor_entry(path, name, entry, data_size)
+    try:
+        meta = json.loads(extra[META_KEY])
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: its metadata is not valid JSON") from None
+    return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size)
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | CheckpointError]:
+    """Every *.safetensors file in `folder`, newest first; unreadable ones as errors."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} is not a folder")
+    found: list[CheckpointInfo | CheckpointError] = []
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        try:
+            found.append(read_info(path))
+        except CheckpointError as exc:
+            found.append(exc)
+    return found
+
+
+def _split_tensors(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _optimizer_state(meta: dict, tensors: dict[str, torch.Tensor]) -> dict | None:
+    groups = meta.get("optimizer_groups")
+    flat = _split_tensors(tensors, "optim.")
+    if groups is None or not flat:
+        return None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        index, _, name = key.partition(".")
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load and validate a checkpoint; every problem is a one-line CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    from tui_vae.models import ModelConfig, build_model
+
+    info = read_info(path)
+    try:
+        tensors = load_tensors(info.path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{info.path} is corrupt: {str(exc).splitlines()[0]}") from None
+    model = build_model(ModelConfig(**info.model_config))
+    weights = _split_tensors(tensors, "model.")
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{info.path}: weights do not match its config ({detail})") from None
+    if not all(t.isfinite().all() for t in weights.values()):
+        raise CheckpointError(f"{info.path}: weights contain NaN or infinite values")
+    return Checkpoint(info, model, _optimizer_state(info.meta, tensors),
+                      _split_tensors(tensors, "rng."))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def build_metadata(
+    config: ModelConfig,
+    training: dict,
+    progress: dict,
+    history: list[dict],
+    created: str | None = None,
+) -> dict:
+    """The JSON metadata every checkpoint carries."""
+    from tui_vae import __version__
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": config.to_dict(),
+        "dataset": config.dataset,
+        "seed": training.get("seed"),
+        "training": training,
+        "progress": progress,
+        "history": history,
+    }
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, whole."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # Interrupted or failed (disk full, Ctrl-C): the previous file stays as it was.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: VAE,
+    meta: dict,
+    optimizer_state: dict | None = None,
+    rng_state: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Atomically write weights (+ optimizer and RNG state for resuming) and metadata."""
+    from safetensors.torch import save as save_tensors
+
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = dict(meta)
+    if optimizer_state is not None:
+        meta["optimizer_groups"] = optimizer_state["param_groups"]
+        for index, state in optimizer_state["state"].items():
+            for name, value in state.items():
+                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+    for name, value in (rng_state or {}).items():
+        tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
+    data = save_tensors(tensors, metadata={META_KEY: json.dumps(meta)})
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

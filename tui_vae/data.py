@@ -1,0 +1,200 @@
+"""Datasets as in-memory uint8 tensors, read straight from torchvision's IDX files.
+
+Training never goes through a per-sample transform or a DataLoader: each split
+is one (N, 28, 28) uint8 tensor plus an int64 label tensor, and the trainer
+slices batches out of it. Reading the IDX files ourselves (instead of through
+torchvision's dataset classes) keeps `import torchvision` off every path but the
+download, and lets us answer malformed files with a clear error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tui_vae.datasets import IMAGE_SIZE, DatasetSpec, dataset_spec
+from tui_vae.errors import DataError
+
+DATA_DIR_ENV = "TUI_VAE_DATA_DIR"
+SAMPLE_ASSET = "mnist_sample.npz"
+
+# torchvision's file names, shared by MNIST, Fashion-MNIST and KMNIST.
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_UBYTE = 0x08
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset, whole, in memory."""
+
+    images: torch.Tensor  # (N, 28, 28) uint8, 0 = background
+    labels: torch.Tensor  # (N,) int64 class indices
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Images (all, or those at `index`) as (N, 1, 28, 28) float32 in [0, 1]."""
+        images = self.images if index is None else self.images[index]
+        return images.unsqueeze(1).float().div_(255.0)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset's train and test splits and what its classes are called."""
+
+    spec: DatasetSpec
+    train: Split
+    test: Split
+    root: Path | None  # where it was read from; None for the bundled sample
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: the argument, else $TUI_VAE_DATA_DIR, else a user cache."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("tui-vae")) / "data"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file of unsigned bytes (plain or .gz), checking its header and size."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path} has a malformed IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != expected:
+        kind = "truncated" if len(raw) < expected else "longer than its header says"
+        raise DataError(
+            f"{path} is {kind}: {len(raw)} bytes, expected {expected} for shape {shape}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find_file(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _raw_folder(root: Path, spec: DatasetSpec) -> Path | None:
+    """The folder holding the IDX files: torchvision's <root>/<Folder>/raw, or root itself."""
+    for folder in (root / spec.folder / "raw", root):
+        if all(_find_file(folder, name) for pair in SPLIT_FILES.values() for name in pair):
+            return folder
+    return None
+
+
+def _read_split(folder: Path, images_name: str, labels_name: str) -> Split:
+    images_path = _find_file(folder, images_name)
+    labels_path = _find_file(folder, labels_name)
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(f"{images_path} holds images of shape {images.shape[1:]}, not 28x28")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise DataError(
+            f"{images_path.name} has {images.shape[0]} images but "
+            f"{labels_path.name} has {labels.shape[0]} labels"
+        )
+    if labels.size and labels.max() >= 10:
+        raise DataError(f"{labels_path} has labels outside 0-9")
+    return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+
+
+def _download(root: Path, spec: DatasetSpec) -> None:
+    """Fetch the dataset the ordinary torchvision way; one clear error when offline."""
+    hint = (
+        f"point tui-vae at local files with --data-dir DIR or {DATA_DIR_ENV}=DIR "
+        f"(expects DIR/{spec.folder}/raw/train-images-idx3-ubyte and the other three files)"
+    )
+    try:
+        import torchvision.datasets as tv_datasets
+
+        dataset_class = getattr(tv_datasets, spec.torchvision_class)
+        for train in (True, False):
+            dataset_class(root=str(root), train=train, download=True)
+    except Exception as exc:  # network errors come in many types; all mean the same here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{spec.title} is not in {root} and downloading it failed "
+                        f"({reason}); {hint}") from None
+
+
+def load_sample() -> Split:
+    """The 1,000 bundled MNIST test digits (100 per class), CC BY-SA 3.0."""
+    with resources.files("tui_vae.assets").joinpath(SAMPLE_ASSET).open("rb") as handle:
+        with np.load(handle, allow_pickle=False) as arrays:
+            images, labels = arrays["images"], arrays["labels"]
+    return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+
+
+def _sample_dataset() -> Dataset:
+    """The bundled sample split per class: the first 80 of each class train, 20 test."""
+    sample = load_sample()
+    rank = torch.zeros_like(sample.labels)
+    for digit in range(10):
+        members = (sample.labels == digit).nonzero().flatten()
+        rank[members] = torch.arange(len(members))
+    is_test = rank >= 80
+    train = Split(sample.images[~is_test], sample.labels[~is_test])
+    test = Split(sample.images[is_test], sample.labels[is_test])
+    return Dataset(dataset_spec("mnist-sample"), train, test, None)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str, root: Path, download: bool) -> Dataset:
+    spec = dataset_spec(name)
+    if name == "mnist-sample":
+        return _sample_dataset()
+    folder = _raw_folder(root, spec)
+    if folder is None:
+        if not download:
+            raise DataError(f"{spec.title} is not in {root}")
+        _download(root, spec)
+        folder = _raw_folder(root, spec)
+        if folder is None:
+            raise DataError(f"{spec.title} was downloaded but its files are not in {root}")
+    train = _read_split(folder, *SPLIT_FILES["train"])
+    test = _read_split(folder, *SPLIT_FILES["test"])
+    return Dataset(spec, train, test, root)
+
+
+def load_dataset(
+    name: str = "mnist", data_dir: str | os.PathLike | None = None, download: bool = True
+) -> Dataset:
+    """Load a dataset whole into memory (cached per process), downloading it if missing."""
+    return _load_cached(name, resolve_data_dir(data_dir).resolve(), download)
+
+
+def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether `name` can be loaded without a download."""
+    if name == "mnist-sample":
+        return True
+    return _raw_folder(resolve_data_dir(data_dir), dataset_spec(name)) is not None

@@ -1,0 +1,25 @@
+"""Errors the services raise for problems a user can fix.
+
+Each carries a one-line message meant to be shown as is; the CLI prints it on
+stderr and exits with status 1, the TUI shows it in a notice.
+"""
+
+
+class TuiVaeError(Exception):
+    """Base class: something the user can act on (bad file, missing data...)."""
+
+
+class DataError(TuiVaeError):
+    """A dataset is missing, cannot be downloaded, or its files are malformed."""
+
+
+class CheckpointError(TuiVaeError):
+    """A checkpoint cannot be read, written or trusted."""
+
+
+class DeviceError(TuiVaeError):
+    """The requested compute device is not available on this machine."""
+
+
+class TrainingError(TuiVaeError):
+    """Training cannot start or had to stop (for example a non-finite loss)."""

@@ -1,0 +1,124 @@
+"""Using a trained model: encode, decode, reconstruct, sample, interpolate.
+
+`TrainedModel` wraps a loaded network with input checks and no-grad calls; it
+is what `tui_vae.load(path)` returns and what the CLI and the TUI use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from tui_vae.checkpoints import CheckpointInfo, load_checkpoint
+from tui_vae.devices import resolve_device
+from tui_vae.models import VAE, ModelConfig
+
+ArrayLike = torch.Tensor | np.ndarray | Sequence
+
+
+class TrainedModel:
+    """A trained VAE or cVAE ready for inference (evaluation mode, no gradients)."""
+
+    def __init__(self, module: VAE, info: CheckpointInfo | None = None, device: str = "cpu"):
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+        self.info = info
+
+    @property
+    def config(self) -> ModelConfig:
+        """model ("vae"/"cvae"), latent_dim, hidden_dim, beta, dataset, num_classes."""
+        return self.module.config
+
+    @property
+    def meta(self) -> dict:
+        return self.info.meta if self.info else {}
+
+    # -- input checks
+
+    def _images(self, images: ArrayLike) -> torch.Tensor:
+        x = torch.as_tensor(images, dtype=torch.float32)
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        return x.to(self.device)
+
+    def _labels(self, labels: ArrayLike | int | None, n: int) -> torch.Tensor | None:
+        if not self.config.conditional:
+            if labels is not None:
+                raise ValueError("this model is a plain VAE; it takes no labels")
+            return None
+        if labels is None:
+            raise ValueError("this model is a cVAE; pass the class labels")
+        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        if y.numel() == 1 and n != 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise ValueError(f"got {y.numel()} labels for {n} inputs")
+        if y.numel() and (y.min() < 0 or y.max() >= self.config.num_classes):
+            raise ValueError(f"labels must lie in 0..{self.config.num_classes - 1}")
+        return y.to(self.device)
+
+    # -- the model's two halves
+
+    @torch.no_grad()
+    def encode(self, images: ArrayLike, labels: ArrayLike | None = None):
+        """q(z|x) for images in [0, 1]: returns (mu, logvar), each (N, latent_dim)."""
+        x = self._images(images)
+        return self.module.encode(x, self._labels(labels, x.shape[0]))
+
+    @torch.no_grad()
+    def decode(self, z: ArrayLike, labels: ArrayLike | None = None) -> torch.Tensor:
+        """Pixel probabilities (N, 1, 28, 28) for latent codes z of shape (N, latent_dim)."""
+        z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"z must have shape (N, {self.config.latent_dim}), "
+                             f"got {tuple(z.shape)}")
+        return self.module.decode(z, self._labels(labels, z.shape[0]))
+
+    # -- what the views show
+
+    @torch.no_grad()
+    def reconstruct(self, images: ArrayLike, labels: ArrayLike | None = None) -> torch.Tensor:
+        """Decode each image's posterior mean: the model's best reconstruction."""
+        mu, _ = self.encode(images, labels)
+        return self.decode(mu, labels)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: ArrayLike | int | None = None,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> torch.Tensor:
+        """n images decoded from z ~ N(0, temperature^2 I) (the prior at temperature 1)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn((n, self.config.latent_dim), generator=generator) * temperature
+        return self.decode(z, labels)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` points on the straight line from z0 to z1 (both ends included)."""
+    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+    return (1 - t) * z0.reshape(1, -1) + t * z1.reshape(1, -1)
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985): keeps the norm typical of the prior."""
+    a, b = z0.reshape(-1), z1.reshape(-1)
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:
+        return lerp(z0, z1, steps)
+    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
+    """Load a tui-vae checkpoint for inference (see TrainedModel)."""
+    checkpoint = load_checkpoint(path)
+    return TrainedModel(checkpoint.model, checkpoint.info, device)
