@@ -72,6 +72,14 @@ class CheckpointInfo:
         return any(name.startswith("optim.") for name in self.tensor_names)
 
 
+@dataclass(frozen=True)
+class BadCheckpoint:
+    """A file in a checkpoint folder that could not be read, and why."""
+
+    path: Path
+    reason: str
+
+
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: the model on the CPU plus what resuming needs."""
@@ -201,17 +209,17 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size)
 
 
-def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | CheckpointError]:
-    """Every *.safetensors file in `folder`, newest first; unreadable ones as errors."""
+def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | BadCheckpoint]:
+    """Every *.safetensors file in `folder`, by name; unreadable ones as BadCheckpoint."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a folder")
-    found: list[CheckpointInfo | CheckpointError] = []
+    found: list[CheckpointInfo | BadCheckpoint] = []
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         try:
             found.append(read_info(path))
         except CheckpointError as exc:
-            found.append(exc)
+            found.append(BadCheckpoint(path, str(exc)))
     return found
 
 

@@ -142,7 +142,9 @@ def _download(root: Path, spec: DatasetSpec) -> None:
         for train in (True, False):
             dataset_class(root=str(root), train=train, download=True)
     except Exception as exc:  # network errors come in many types; all mean the same here
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torchvision lists every mirror it tried; the last line says why the last failed.
+        lines = [line.strip(" <>") for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(exc).__name__
         raise DataError(f"{spec.title} is not in {root} and downloading it failed "
                         f"({reason}); {hint}") from None
 

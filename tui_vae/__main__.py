@@ -1,0 +1,5 @@
+"""`python -m tui_vae`: the same as the `tui-vae` command."""
+
+from tui_vae.cli import main
+
+main()

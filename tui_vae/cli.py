@@ -1,0 +1,328 @@
+"""The `tui-vae` command line: a thin Typer layer over the services.
+
+Heavy imports (torch, torchvision) happen inside the commands that need them,
+so `tui-vae --help` and every subcommand's --help stay fast. Usage errors exit
+with status 2 (Click's convention); runtime errors print one line on stderr and
+exit with status 1, never a traceback (TUI_VAE_DEBUG=1 shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tui_vae.datasets import DATASET_NAMES
+
+app = typer.Typer(
+    help="Train and explore Variational Autoencoders in the terminal.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ModelKind = Enum("ModelKind", {"vae": "vae", "cvae": "cvae"}, type=str)
+DatasetName = Enum("DatasetName", {n.replace("-", "_"): n for n in DATASET_NAMES}, type=str)
+DeviceName = Enum("DeviceName", {n: n for n in ("auto", "cpu", "cuda", "mps")}, type=str)
+Schedule = Enum("Schedule", {n: n for n in ("constant", "cosine")}, type=str)
+
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Dataset root (else $TUI_VAE_DATA_DIR, else a user cache).",
+                 file_okay=False),
+]
+DeviceOption = Annotated[DeviceName, typer.Option(help="Compute device.")]
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter("must be greater than 0")
+    return value
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """Train and explore Variational Autoencoders in the terminal."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """First Ctrl-C or SIGTERM: stop after the current step and save; second: abort."""
+
+    def request_stop(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print("stopping after this step and saving... (press Ctrl-C again to abort)")
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def _default_out(model: str, dataset: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(DEFAULT_CHECKPOINT_DIR) / f"{model}-{dataset}-{stamp}.safetensors"
+
+
+def _resume_settings(out: Path, given: dict) -> dict:
+    """Settings for --resume: the checkpoint's, checked against any flag given too."""
+    from tui_vae.checkpoints import read_info
+
+    meta = read_info(out).meta
+    saved = {**meta["model"], **meta.get("training", {})}
+    for key, value in given.items():
+        if value is not None and key in saved and saved[key] != value:
+            flag = "--" + key.replace("_", "-")
+            raise typer.BadParameter(f"{flag} {value} differs from the checkpoint's {saved[key]}",
+                                     param_hint="--resume")
+    return {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
+
+
+@app.command()
+def train(
+    model: Annotated[Optional[ModelKind], typer.Option(help="vae, or cvae (conditional).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Total epochs [default: 10].")] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Size of z [default: 20].")] = None,
+    hidden_dim: Annotated[Optional[int], typer.Option(min=1, help="Hidden width [default: 400].")] = None,
+    beta: Annotated[Optional[float], typer.Option(min=0.0, help="KL weight; 0 drops the KL term [default: 1].")] = None,
+    kl_warmup: Annotated[Optional[float], typer.Option(min=0.0, help="Epochs of linear KL warm-up [default: 0].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="[default: 128]")] = None,
+    lr: Annotated[Optional[float], typer.Option(callback=_positive, help="Adam learning rate [default: 0.001].")] = None,
+    lr_schedule: Annotated[Optional[Schedule], typer.Option(help="[default: constant]")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seeds weights, batch order and noise [default: 0].")] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option(help="[default: mnist]")] = None,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = DeviceName.auto,
+    out: Annotated[Optional[Path], typer.Option(help="Checkpoint path [default: checkpoints/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
+) -> None:
+    """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
+    given = {
+        "model": model.value if model else None, "latent_dim": latent_dim,
+        "hidden_dim": hidden_dim, "beta": beta, "dataset": dataset.value if dataset else None,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
+        "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
+    }
+    if resume:
+        if out is None:
+            raise typer.BadParameter("--resume needs --out PATH, the checkpoint to continue",
+                                     param_hint="--resume")
+        given = _resume_settings(out, given)
+    defaults = {"model": "vae", "latent_dim": 20, "hidden_dim": 400, "beta": 1.0,
+                "dataset": "mnist", "epochs": 10, "batch_size": 128, "lr": 1e-3,
+                "kl_warmup": 0.0, "lr_schedule": "constant", "seed": 0}
+    s = {k: (given[k] if given[k] is not None else defaults[k]) for k in defaults}
+    out = out or _default_out(s["model"], s["dataset"])
+    if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
+        out.parent.mkdir(exist_ok=True)
+
+    from tui_vae.models import ModelConfig
+    from tui_vae.progress import ConsoleReporter
+    from tui_vae.training import TrainConfig, Trainer
+
+    config = TrainConfig(
+        model=ModelConfig(model=s["model"], latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
+                          beta=float(s["beta"]), dataset=s["dataset"]),
+        epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
+        kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
+        data_dir=str(data_dir) if data_dir else None, out=str(out),
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    reporter = ConsoleReporter()
+    try:
+        Trainer(config, on_event=reporter, stop=stop, resume=resume).run()
+    finally:
+        reporter.close()
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
+    iw_samples: Annotated[Optional[int], typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Noise seed [default: the checkpoint's].")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 1000,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = DeviceName.auto,
+) -> None:
+    """Test-set negative ELBO, reconstruction and KL per image (nats), optionally the IWAE NLL."""
+    import json
+    import time
+
+    from tui_vae.data import load_dataset
+    from tui_vae.evaluation import evaluate_elbo, importance_weighted_nll
+    from tui_vae.inference import load
+
+    model = load(checkpoint, device=device.value)
+    seed = model.meta.get("seed", 0) if seed is None else seed
+    test = load_dataset(model.config.dataset, data_dir).test
+    started = time.perf_counter()
+    metrics = evaluate_elbo(model.module, test, seed=seed, batch_size=batch_size)
+    result = {"checkpoint": str(checkpoint), "dataset": model.config.dataset,
+              "test_size": len(test), "test_loss": metrics.loss, "recon": metrics.recon,
+              "kl": metrics.kl}
+    if iw_samples:
+        started = time.perf_counter()
+        result["nll_iw"] = importance_weighted_nll(model.module, test, iw_samples, seed=seed)
+        result["iw_samples"] = iw_samples
+        result["iw_seconds"] = round(time.perf_counter() - started, 3)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{checkpoint} on the {result['test_size']:,} {result['dataset']} test images "
+               f"(nats per image)")
+    typer.echo(f"  negative ELBO  {metrics.loss:9.3f}")
+    typer.echo(f"  reconstruction {metrics.recon:9.3f}")
+    typer.echo(f"  KL             {metrics.kl:9.3f}")
+    if iw_samples:
+        typer.echo(f"  NLL (IWAE, K={iw_samples}) {result['nll_iw']:.3f}  "
+                   f"[{result['iw_seconds']:.1f} s]")
+
+
+# --------------------------------------------------------------------------- sample
+
+
+def _write_samples(images, out: Path, columns: int) -> None:
+    import io
+
+    import numpy as np
+
+    from tui_vae.checkpoints import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    if out.suffix.lower() == ".npy":
+        np.save(buffer, images[:, 0].numpy().astype(np.float32), allow_pickle=False)
+    else:
+        from torchvision.utils import save_image
+
+        save_image(images, buffer, nrow=columns, padding=2, format="png")
+    try:
+        atomic_write_bytes(out, buffer.getvalue())
+    except OSError as exc:
+        from tui_vae.errors import TuiVaeError
+
+        raise TuiVaeError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
+    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="Class to generate (cVAE only).")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Sampling seed (change it for other samples).")] = 0,
+    temperature: Annotated[float, typer.Option(callback=_positive, help="Scale of z.")] = 1.0,
+    out: Annotated[Optional[Path], typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
+    columns: Annotated[Optional[int], typer.Option(min=1, help="Images per row.")] = None,
+) -> None:
+    """Draw samples from the prior: a PNG, a NPY array, or half-block images here."""
+    if out is not None and out.suffix.lower() not in (".png", ".npy"):
+        raise typer.BadParameter("must end in .png or .npy", param_hint="--out")
+    from tui_vae.inference import load
+
+    model = load(checkpoint)
+    if digit is not None and not model.config.conditional:
+        raise typer.BadParameter(f"{checkpoint} is a plain VAE; --digit needs a cVAE",
+                                 param_hint="--digit")
+    labels = None
+    if model.config.conditional:
+        import torch
+
+        labels = digit if digit is not None else torch.arange(n) % model.config.num_classes
+    images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
+    if out is not None:
+        _write_samples(images, out, columns or (10 if model.config.conditional else 8))
+        typer.echo(f"wrote {n} samples to {out}")
+        return
+    from tui_vae.render import HalfBlockImage, tile
+
+    console = Console()
+    fit = max(1, (console.width + 1) // 29)
+    console.print(HalfBlockImage(tile(images[:, 0].numpy(), min(columns or fit, fit))))
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _fmt(value, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+@app.command()
+def models(
+    folder: Annotated[Path, typer.Argument(help="Folder of checkpoints.", file_okay=False)] = Path(
+        DEFAULT_CHECKPOINT_DIR),
+) -> None:
+    """List the checkpoints in a folder with their metadata and final test metrics."""
+    from rich.table import Table
+
+    from tui_vae.checkpoints import CheckpointInfo, list_checkpoints
+
+    found = list_checkpoints(folder)
+    if not found:
+        typer.echo(f"no checkpoints (*.safetensors) in {folder}")
+        return
+    table = Table(title=f"checkpoints in {folder}")
+    for column in ("file", "model", "dataset", "z", "hidden", "beta", "epochs",
+                   "test loss", "recon", "KL", "created"):
+        table.add_column(column, justify="left" if column in ("file", "created") else "right")
+    unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
+    for item in found:
+        if item in unreadable:
+            continue
+        m, test = item.model_config, item.final_test or {}
+        table.add_row(item.path.name, m["model"], m["dataset"], str(m["latent_dim"]),
+                      str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
+                      _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
+                      _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"))
+    console = Console()
+    if not console.is_terminal:  # scripts and pipes get the whole table, unwrapped
+        console = Console(width=200)
+    console.print(table)
+    for item in unreadable:
+        console.print(f"unreadable: {item.reason}", markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    """Console-script entry point: runs the app and turns errors into one line."""
+    from tui_vae.errors import TuiVaeError
+
+    try:
+        app()
+    except TuiVaeError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the promise is: never a traceback, unless asked for
+        if os.environ.get("TUI_VAE_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {exc} "
+                  f"(set TUI_VAE_DEBUG=1 for the traceback)", markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Training events as terminal output: a Rich progress display, or plain lines.
+
+The headless CLI's counterpart of the TUI's message handlers: it only reads the
+events the training service emits.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tui_vae import training as t
+
+
+def epoch_line(event: t.EpochEnded) -> str:
+    tr, te = event.train, event.test
+    return (f"epoch {event.epoch + 1}/{event.epochs}  train {tr['loss']:.2f}  "
+            f"test {te['loss']:.2f} (recon {te['recon']:.2f}, KL {te['kl']:.2f})  "
+            f"{event.seconds:.1f} s")
+
+
+class ConsoleReporter:
+    """Callable that renders training events; a live bar only on a terminal."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self.live = self.console.is_terminal
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, event: t.Event) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler:
+            handler(event)
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress else self.console).print(text, highlight=False)
+
+    def _on_Started(self, event: t.Started) -> None:
+        c = event.config
+        resumed = ""
+        if event.resumed_from:
+            resumed = f", resuming at epoch {event.resumed_from[0] + 1} step {event.resumed_from[1]}"
+        self._print(
+            f"training {c.model.model.upper()} (z={c.model.latent_dim}, hidden={c.model.hidden_dim}, "
+            f"beta={c.model.beta:g}) on {c.model.dataset} ({event.train_size:,} train / "
+            f"{event.test_size:,} test) for {c.epochs} epochs on {event.device}{resumed}")
+        if not self.live:
+            return
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("step {task.fields[step]}"),
+            TextColumn("loss {task.fields[loss]} (recon {task.fields[recon]}, KL {task.fields[kl]})"),
+            TextColumn("{task.fields[rate]} samples/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        done = (event.resumed_from or (0, 0))
+        total = c.epochs * event.steps_per_epoch
+        self.task = self.progress.add_task(
+            "train", total=total, completed=done[0] * event.steps_per_epoch + done[1],
+            epoch=f"{done[0] + 1}/{c.epochs}", step="-", loss="-", recon="-", kl="-", rate="-")
+        self.progress.start()
+
+    def _on_StepLogged(self, event: t.StepLogged) -> None:
+        if self.progress is None:
+            return
+        epochs = self.progress.tasks[0].total // event.steps_per_epoch
+        self.progress.update(
+            self.task, completed=event.global_step, epoch=f"{event.epoch + 1}/{epochs}",
+            step=f"{event.step}/{event.steps_per_epoch}", loss=f"{event.loss:.1f}",
+            recon=f"{event.recon:.1f}", kl=f"{event.kl:.1f}", rate=f"{event.samples_per_s:,.0f}")
+
+    def _on_EpochEnded(self, event: t.EpochEnded) -> None:
+        self._print(epoch_line(event))
+
+    def _on_Finished(self, event: t.Finished) -> None:
+        self.close()
+        if event.stopped and event.path:
+            self._print(f"stopped after {event.epochs_done} complete epochs; state saved to "
+                        f"{event.path}. Continue with: tui-vae train --out {event.path} --resume")
+        elif event.path:
+            self._print(f"done: {event.epochs_done} epochs, checkpoint {event.path}")
+
+    def _on_Failed(self, event: t.Failed) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
