@@ -167,6 +167,12 @@ def _check_meta(path: Path, meta: Any) -> dict:
         raise CheckpointError(f"{path}: metadata 'history' is missing or malformed")
     if not isinstance(meta.get("training", {}), dict):
         raise CheckpointError(f"{path}: metadata 'training' is malformed")
+    groups = meta.get("optimizer_groups", [])
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("params"), list)
+        and all(isinstance(i, int) for i in g["params"]) for g in groups
+    ):
+        raise CheckpointError(f"{path}: metadata 'optimizer_groups' is malformed")
     return meta
 
 
@@ -193,7 +199,8 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     try:
         header = json.loads(header_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path} is not a safetensors checkpoint (unreadable header)") from None
+        raise CheckpointError(
+            f"{path} is not a safetensors checkpoint (unreadable header)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors checkpoint (malformed header)")
     extra = header.pop("__metadata__", None)
@@ -236,7 +243,7 @@ def _optimizer_state(meta: dict, tensors: dict[str, torch.Tensor]) -> dict | Non
     for key, value in flat.items():
         index, _, name = key.partition(".")
         state.setdefault(int(index), {})[name] = value
-    return {"state": state, "param_groups": groups}
+    return {"state": dict(sorted(state.items())), "param_groups": groups}
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

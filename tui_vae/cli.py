@@ -15,7 +15,7 @@ import threading
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -38,7 +38,7 @@ DEFAULT_CHECKPOINT_DIR = "checkpoints"
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataDirOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data-dir", help="Dataset root (else $TUI_VAE_DATA_DIR, else a user cache).",
                  file_okay=False),
 ]
@@ -86,7 +86,8 @@ def _resume_settings(out: Path, given: dict) -> dict:
     meta = read_info(out).meta
     saved = {**meta["model"], **meta.get("training", {})}
     for key, value in given.items():
-        if value is not None and key in saved and saved[key] != value:
+        # --epochs is the new target, so it may differ; everything else must match.
+        if key != "epochs" and value is not None and key in saved and saved[key] != value:
             flag = "--" + key.replace("_", "-")
             raise typer.BadParameter(f"{flag} {value} differs from the checkpoint's {saved[key]}",
                                      param_hint="--resume")
@@ -95,20 +96,20 @@ def _resume_settings(out: Path, given: dict) -> dict:
 
 @app.command()
 def train(
-    model: Annotated[Optional[ModelKind], typer.Option(help="vae, or cvae (conditional).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Total epochs [default: 10].")] = None,
-    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Size of z [default: 20].")] = None,
-    hidden_dim: Annotated[Optional[int], typer.Option(min=1, help="Hidden width [default: 400].")] = None,
-    beta: Annotated[Optional[float], typer.Option(min=0.0, help="KL weight; 0 drops the KL term [default: 1].")] = None,
-    kl_warmup: Annotated[Optional[float], typer.Option(min=0.0, help="Epochs of linear KL warm-up [default: 0].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="[default: 128]")] = None,
-    lr: Annotated[Optional[float], typer.Option(callback=_positive, help="Adam learning rate [default: 0.001].")] = None,
-    lr_schedule: Annotated[Optional[Schedule], typer.Option(help="[default: constant]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seeds weights, batch order and noise [default: 0].")] = None,
-    dataset: Annotated[Optional[DatasetName], typer.Option(help="[default: mnist]")] = None,
+    model: Annotated[ModelKind | None, typer.Option(help="vae, or cvae (conditional).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Total epochs [default: 10].")] = None,
+    latent_dim: Annotated[int | None, typer.Option(min=1, help="Size of z [default: 20].")] = None,
+    hidden_dim: Annotated[int | None, typer.Option(min=1, help="Hidden width [default: 400].")] = None,
+    beta: Annotated[float | None, typer.Option(min=0.0, help="KL weight; 0 drops the KL term [default: 1].")] = None,
+    kl_warmup: Annotated[float | None, typer.Option(min=0.0, help="Epochs of linear KL warm-up [default: 0].")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="[default: 128]")] = None,
+    lr: Annotated[float | None, typer.Option(callback=_positive, help="Adam learning rate [default: 0.001].")] = None,
+    lr_schedule: Annotated[Schedule | None, typer.Option(help="[default: constant]")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seeds weights, batch order and noise [default: 0].")] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help="[default: mnist]")] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
-    out: Annotated[Optional[Path], typer.Option(help="Checkpoint path [default: checkpoints/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: checkpoints/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
@@ -157,9 +158,9 @@ def train(
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
-    iw_samples: Annotated[Optional[int], typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015).")] = None,
+    iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    seed: Annotated[Optional[int], typer.Option(help="Noise seed [default: the checkpoint's].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Noise seed [default: the checkpoint's].")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 1000,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
@@ -226,12 +227,12 @@ def _write_samples(images, out: Path, columns: int) -> None:
 @app.command()
 def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
-    digit: Annotated[Optional[int], typer.Option(min=0, max=9, help="Class to generate (cVAE only).")] = None,
+    digit: Annotated[int | None, typer.Option(min=0, max=9, help="Class to generate (cVAE only).")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(callback=_positive, help="Scale of z.")] = 1.0,
-    out: Annotated[Optional[Path], typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
-    columns: Annotated[Optional[int], typer.Option(min=1, help="Images per row.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
+    columns: Annotated[int | None, typer.Option(min=1, help="Images per row.")] = None,
 ) -> None:
     """Draw samples from the prior: a PNG, a NPY array, or half-block images here."""
     if out is not None and out.suffix.lower() not in (".png", ".npy"):

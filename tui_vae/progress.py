@@ -45,12 +45,13 @@ class ConsoleReporter:
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config
-        resumed = ""
+        m, resumed = c.model, ""
         if event.resumed_from:
-            resumed = f", resuming at epoch {event.resumed_from[0] + 1} step {event.resumed_from[1]}"
+            epoch, step = event.resumed_from
+            resumed = f", resuming at epoch {epoch + 1} step {step}"
         self._print(
-            f"training {c.model.model.upper()} (z={c.model.latent_dim}, hidden={c.model.hidden_dim}, "
-            f"beta={c.model.beta:g}) on {c.model.dataset} ({event.train_size:,} train / "
+            f"training {m.model.upper()} (z={m.latent_dim}, hidden={m.hidden_dim}, "
+            f"beta={m.beta:g}) on {m.dataset} ({event.train_size:,} train / "
             f"{event.test_size:,} test) for {c.epochs} epochs on {event.device}{resumed}")
         if not self.live:
             return
@@ -59,7 +60,8 @@ class ConsoleReporter:
             BarColumn(),
             TaskProgressColumn(),
             TextColumn("step {task.fields[step]}"),
-            TextColumn("loss {task.fields[loss]} (recon {task.fields[recon]}, KL {task.fields[kl]})"),
+            TextColumn("loss {task.fields[loss]} "
+                       "(recon {task.fields[recon]}, KL {task.fields[kl]})"),
             TextColumn("{task.fields[rate]} samples/s"),
             TimeElapsedColumn(),
             TextColumn("ETA"),

@@ -15,9 +15,10 @@ Plain numpy and Rich: no torch, no Textual.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
-from rich.color import Color
+from rich.color import Color, ColorSystem
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -25,7 +26,9 @@ from rich.style import Style
 UPPER_HALF = "\u2580"
 SHADES = " \u2591\u2592\u2593\u2588"  # blank, light, medium, dark, full
 
-_STYLE_CACHE: dict[int, Style] = {}
+# (colour system, packed pixel pair) -> Style. Keyed by colour system because
+# Rich caches a Style's escape codes on first use, whatever console renders it.
+_STYLE_CACHE: dict[tuple[ColorSystem, int], Style] = {}
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -58,16 +61,29 @@ def _pair_rows(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pixels[0::2], pixels[1::2]
 
 
-def _style(key: int) -> Style:
-    style = _STYLE_CACHE.get(key)
+def _grey(level: int, system: ColorSystem) -> Color:
+    return Color.from_rgb(level, level, level).downgrade(system)
+
+
+@lru_cache(maxsize=8)
+def _level_lut(system: ColorSystem) -> np.ndarray:
+    """Each grey level -> the level the terminal will actually show under `system`."""
+    if system == ColorSystem.TRUECOLOR:
+        return np.arange(256, dtype=np.uint8)
+    shown = [_grey(level, system).get_truecolor().red for level in range(256)]
+    return np.array(shown, dtype=np.uint8)
+
+
+def _style(key: int, system: ColorSystem) -> Style:
+    style = _STYLE_CACHE.get((system, key))
     if style is None:
         upper, lower = key >> 8, key & 0xFF
-        background = Color.from_rgb(lower, lower, lower)
+        background = _grey(lower, system)
         if upper == lower:
             style = Style(bgcolor=background)
         else:
-            style = Style(color=Color.from_rgb(upper, upper, upper), bgcolor=background)
-        _STYLE_CACHE[key] = style
+            style = Style(color=_grey(upper, system), bgcolor=background)
+        _STYLE_CACHE[(system, key)] = style
     return style
 
 
@@ -78,17 +94,24 @@ def _runs(row: np.ndarray) -> Iterable[tuple[int, int]]:
     return zip(starts.tolist(), lengths.tolist())
 
 
-def halfblock_lines(pixels: np.ndarray) -> list[list[Segment]]:
-    """One list of segments per terminal line, two image rows per line."""
+def halfblock_lines(
+    pixels: np.ndarray, system: ColorSystem = ColorSystem.TRUECOLOR
+) -> list[list[Segment]]:
+    """One list of segments per terminal line, two image rows per line.
+
+    Colours are reduced for `system` here (greys onto the 24-step ramp for 256
+    colours), so equal cells merge after the reduction too.
+    """
     upper, lower = _pair_rows(pixels)
-    keys = (upper.astype(np.int32) << 8) | lower
+    lut = _level_lut(system)
+    keys = (lut[upper].astype(np.int32) << 8) | lut[lower]
     lines = []
     for row in keys:
         segments = []
         for start, length in _runs(row):
             key = int(row[start])
             char = " " if key >> 8 == key & 0xFF else UPPER_HALF
-            segments.append(Segment(char * length, _style(key)))
+            segments.append(Segment(char * length, _style(key, system)))
         lines.append(segments)
     return lines
 
@@ -107,8 +130,11 @@ class HalfBlockImage:
         self.pixels = to_uint8(pixels)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        monochrome = console.no_color or console.color_system is None
-        lines = shade_lines(self.pixels) if monochrome else halfblock_lines(self.pixels)
+        system = console._color_system  # Rich exposes only the name publicly
+        if console.no_color or system is None:
+            lines = shade_lines(self.pixels)
+        else:
+            lines = halfblock_lines(self.pixels, system)
         for line in lines:
             yield from line
             yield Segment.line()

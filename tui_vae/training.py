@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -364,13 +364,3 @@ def train(config: TrainConfig, **kwargs) -> Finished:
     """Convenience wrapper: `Trainer(config, **kwargs).run()`."""
     return Trainer(config, **kwargs).run()
 
-
-def config_for_resume(config: TrainConfig, checkpoint_meta: dict) -> TrainConfig:
-    """`config` with the model and optimisation settings a checkpoint was trained with.
-
-    The target epoch count, device, data folder and output path stay as given.
-    """
-    training = checkpoint_meta.get("training", {})
-    keep = {k: training[k] for k in ("batch_size", "lr", "lr_schedule", "kl_warmup", "seed")
-            if k in training}
-    return replace(config, model=ModelConfig(**checkpoint_meta["model"]), **keep)

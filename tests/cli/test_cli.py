@@ -1,0 +1,151 @@
+"""The headless CLI through a subprocess, on the bundled sample."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+TINY = ["--dataset", "mnist-sample", "--hidden-dim", "32", "--latent-dim", "4",
+        "--batch-size", "100", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder holding one tiny trained cVAE and one VAE."""
+    folder = tmp_path_factory.mktemp("cli")
+    for kind in ("cvae", "vae"):
+        result = run_cli("train", "--model", kind, "--epochs", "1", *TINY,
+                         "--out", f"{kind}.safetensors", cwd=folder)
+        assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["sample"], ["models"]])
+def test_help_does_not_import_torch(command):
+    code = ("import sys; sys.argv = ['tui-vae', *sys.argv[1:], '--help'];"
+            "from tui_vae.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n"
+            "    assert e.code == 0, e.code\nassert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code, *command], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_train_writes_checkpoint_and_metrics(workdir):
+    assert (workdir / "cvae.safetensors").is_file()
+    lines = (workdir / "cvae.metrics.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    assert record["epoch"] == 1 and set(record["test"]) == {"loss", "recon", "kl"}
+
+
+def test_eval_json_reproduces_the_recorded_test_loss(workdir):
+    result = run_cli("eval", "cvae.safetensors", "--json", "--iw-samples", "20", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"test_loss", "recon", "kl", "nll_iw"} <= set(report)
+    recorded = json.loads((workdir / "cvae.metrics.jsonl").read_text().splitlines()[-1])
+    assert report["test_loss"] == pytest.approx(recorded["test"]["loss"], rel=1e-6)
+    assert report["nll_iw"] < report["test_loss"]
+
+
+def test_sample_to_png_npy_and_terminal(workdir):
+    png = run_cli("sample", "cvae.safetensors", "--digit", "3", "-n", "12", "--out", "s.png",
+                  cwd=workdir)
+    assert png.returncode == 0, png.stderr
+    assert (workdir / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    npy = run_cli("sample", "vae.safetensors", "-n", "5", "--out", "s.npy", cwd=workdir)
+    assert npy.returncode == 0, npy.stderr
+    array = np.load(workdir / "s.npy")
+    assert array.shape == (5, 28, 28) and array.dtype == np.float32
+    assert 0 <= array.min() and array.max() <= 1
+    shown = run_cli("sample", "vae.safetensors", "-n", "3", cwd=workdir,
+                    env={"COLORTERM": "truecolor", "TERM": "xterm-256color"})
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 14  # 28 rows / 2
+
+
+def test_models_lists_checkpoints_with_metrics(workdir):
+    result = run_cli("models", ".", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "cvae.safetensors" in result.stdout and "vae.safetensors" in result.stdout
+    assert "mnist-sample" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--epochs", "0"],
+    ["train", "--batch-size", "-1"],
+    ["train", "--latent-dim", "0"],
+    ["train", "--beta", "-1"],
+    ["train", "--lr", "0"],
+    ["train", "--model", "gan"],
+    ["train", "--dataset", "cifar"],
+    ["train", "--device", "tpu"],
+    ["train", "--resume"],
+    ["sample", "cvae.safetensors", "--digit", "10"],
+    ["sample", "vae.safetensors", "--digit", "3"],
+    ["sample", "vae.safetensors", "--out", "x.jpg"],
+    ["eval", "vae.safetensors", "--iw-samples", "0"],
+])
+def test_bad_flags_exit_2_with_a_message(workdir, args):
+    result = run_cli(*args, cwd=workdir)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_runtime_errors_are_one_line_exit_1(workdir, tmp_path):
+    (workdir / "junk.safetensors").write_bytes(b"\x00" * 50)
+    for args in (["eval", "missing.safetensors"], ["sample", "junk.safetensors"],
+                 ["train", "--device", "cuda", *TINY[:2], "--out", "new.safetensors"],
+                 ["train", *TINY, "--out", "cvae.safetensors"],
+                 ["train", "--out", str(tmp_path / "absent" / "x.safetensors"), *TINY]):
+        result = run_cli(*args, cwd=workdir)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    (workdir / "junk.safetensors").unlink()
+
+
+def test_offline_without_data_gives_one_clear_message(tmp_path):
+    proxy = "http://127.0.0.1:9"  # nothing listens there: every download fails at once
+    result = run_cli("train", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                     "--out", "x.safetensors", cwd=tmp_path,
+                     env={"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy,
+                          "http_proxy": proxy, "https_proxy": proxy})
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MNIST is not in") and "--data-dir" in last
+    assert "TUI_VAE_DATA_DIR" in last and "Traceback" not in result.stderr
+
+
+def test_resume_continues_to_more_epochs(workdir):
+    result = run_cli("train", "--out", "vae.safetensors", "--resume", "--epochs", "2",
+                     "--device", "cpu", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    lines = (workdir / "vae.metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    clash = run_cli("train", "--out", "vae.safetensors", "--resume", "--hidden-dim", "64",
+                    cwd=workdir)
+    assert clash.returncode == 2 and "differs" in clash.stderr
+
+
+def test_sigint_saves_and_prints_how_to_resume(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_vae", "train", "--epochs", "500", *TINY,
+         "--out", "run.safetensors"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run.metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "--resume" in stdout and "Traceback" not in stderr
+    resumed = run_cli("train", "--out", "run.safetensors", "--resume", "--epochs", "1",
+                      cwd=tmp_path)
+    # the stopped run is already past epoch 1: resuming to 1 epoch has nothing to do
+    assert resumed.returncode == 0, resumed.stderr

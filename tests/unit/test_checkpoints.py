@@ -1,0 +1,146 @@
+"""Checkpoints: round trip, atomic writes, and refusal of anything untrustworthy."""
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tui_vae import checkpoints as ck
+from tui_vae.errors import CheckpointError
+from tui_vae.models import ModelConfig, build_model
+
+
+def save_tiny(path, config=None, **kwargs):
+    config = config or ModelConfig(latent_dim=3, hidden_dim=16)
+    model = build_model(config, seed=0)
+    meta = ck.build_metadata(config, {"seed": 5, "epochs": 1}, {"epochs_done": 1, "step": 0},
+                             [{"epoch": 1, "train": {}, "test": {"loss": 99.0}}])
+    ck.save_checkpoint(path, model, meta, **kwargs)
+    return model, meta
+
+
+def test_round_trip_keeps_weights_metadata_and_optimizer_state(tmp_path):
+    path = tmp_path / "m.safetensors"
+    config = ModelConfig(model="cvae", latent_dim=3, hidden_dim=16, beta=0.0)
+    model = build_model(config, seed=0)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(4, 1, 28, 28), torch.arange(4))[0].sum().backward()
+    optimizer.step()
+    meta = ck.build_metadata(config, {"seed": 5}, {"epochs_done": 2, "step": 0}, [])
+    rng = torch.Generator().manual_seed(9).get_state()
+    ck.save_checkpoint(path, model, meta, optimizer.state_dict(), {"noise": rng})
+    loaded = ck.load_checkpoint(path)
+    assert loaded.meta["model"] == config.to_dict() and loaded.info.epochs_done == 2
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value)
+    restored = torch.optim.Adam(loaded.model.parameters())
+    restored.load_state_dict(loaded.optimizer_state)
+    for original, reloaded in zip(model.parameters(), loaded.model.parameters()):
+        assert torch.equal(optimizer.state[original]["exp_avg_sq"],
+                           restored.state[reloaded]["exp_avg_sq"])
+    assert torch.equal(loaded.rng_state["noise"], rng)
+    for field in ("format_version", "package_version", "created", "seed", "dataset", "history"):
+        assert field in loaded.meta
+
+
+def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    save_tiny(path)
+    before = path.read_bytes()
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(CheckpointError, match="No space left"):
+        save_tiny(path, ModelConfig(latent_dim=5, hidden_dim=8))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temp files
+    monkeypatch.undo()
+    ck.load_checkpoint(path)
+
+
+def test_pickles_are_refused_and_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    for name in ("evil.pt", "evil.pth", "evil.safetensors"):
+        path = tmp_path / name
+        path.write_bytes(pickle.dumps(Exploit(), protocol=2))
+        with pytest.raises(CheckpointError, match="pickle"):
+            ck.load_checkpoint(path)
+    zipped = tmp_path / "zipped.safetensors"
+    torch.save({"w": torch.zeros(2)}, zipped)
+    with pytest.raises(CheckpointError, match="zip"):
+        ck.load_checkpoint(zipped)
+    assert not marker.exists()
+
+
+def rewrite_meta(path, edit):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = json.loads(header["__metadata__"]["tui_vae"])
+    edit(meta, header)
+    header["__metadata__"]["tui_vae"] = json.dumps(meta)
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n:])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m, h: m.update(format_version=99), "format version 99"),
+    (lambda m, h: m["model"].update(hidden_dim="wide"), "hidden_dim"),
+    (lambda m, h: m["model"].update(hidden_dim=17), "do not match"),
+    (lambda m, h: m["model"].update(model="gan"), "unknown model kind"),
+    (lambda m, h: m.update(history="nope"), "history"),
+    (lambda m, h: m.update(format="other"), "not a tui-vae checkpoint"),
+    (lambda m, h: h["model.fc_mu.weight"].update(shape=[1 << 40, 1 << 20]), "absurd shape"),
+    (lambda m, h: h["model.fc_mu.weight"].update(dtype="F99"), "dtype"),
+])
+def test_bad_metadata_is_a_one_line_error(tmp_path, edit, message):
+    path = tmp_path / "m.safetensors"
+    save_tiny(path)
+    rewrite_meta(path, edit)
+    with pytest.raises(CheckpointError, match=message) as info:
+        ck.load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("cut", [3, 8, 40, -100, -1])
+def test_truncated_files_are_refused(tmp_path, cut):
+    path = tmp_path / "m.safetensors"
+    save_tiny(path)
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(CheckpointError):
+        ck.load_checkpoint(path)
+
+
+def test_missing_file_and_garbage(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        ck.load_checkpoint(tmp_path / "absent.safetensors")
+    garbage = tmp_path / "g.safetensors"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError):
+        ck.load_checkpoint(garbage)
+
+
+def test_listing_reads_headers_only_without_torch(tmp_path):
+    save_tiny(tmp_path / "a.safetensors")
+    (tmp_path / "b.safetensors").write_bytes(b"junk")
+    code = (
+        "import sys; from tui_vae.checkpoints import list_checkpoints, CheckpointInfo;"
+        f"items = list_checkpoints({str(tmp_path)!r});"
+        "print([type(i).__name__ for i in items]);"
+        "assert 'torch' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "['CheckpointInfo', 'BadCheckpoint']" in result.stdout

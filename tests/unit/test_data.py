@@ -1,0 +1,97 @@
+"""IDX parsing, dataset folders, the offline message and the bundled sample."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from tui_vae import data
+from tui_vae.errors import DataError
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_fake_mnist(root, n_train=12, n_test=6, folder="MNIST"):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(
+            idx_bytes(rng.integers(0, 256, (n, 28, 28))))
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(idx_bytes(np.arange(n) % 10))
+    return raw
+
+
+def test_read_idx_plain_and_gzip(tmp_path):
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4) % 256
+    (tmp_path / "a").write_bytes(idx_bytes(array))
+    (tmp_path / "a.gz").write_bytes(gzip.compress(idx_bytes(array)))
+    assert np.array_equal(data.read_idx(tmp_path / "a"), array)
+    assert np.array_equal(data.read_idx(tmp_path / "a.gz"), array)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda b: b[:-5], "truncated"),
+    (lambda b: b"\x00\x00\x0d\x03" + b[4:], "magic"),
+    (lambda b: b + b"xx", "longer"),
+    (lambda b: b[:6], "header"),
+])
+def test_read_idx_rejects_malformed_files(tmp_path, mutate, message):
+    path = tmp_path / "bad"
+    path.write_bytes(mutate(idx_bytes(np.zeros((2, 28, 28)))))
+    with pytest.raises(DataError, match=message):
+        data.read_idx(path)
+
+
+def test_load_dataset_from_a_torchvision_layout(tmp_path):
+    write_fake_mnist(tmp_path)
+    dataset = data.load_dataset("mnist", tmp_path)
+    assert dataset.train.images.shape == (12, 28, 28) and len(dataset.test) == 6
+    assert dataset.train.images.dtype.is_floating_point is False
+    assert dataset.train.labels.tolist()[:3] == [0, 1, 2]
+    x = dataset.test.floats()
+    assert x.shape == (6, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+
+
+def test_mismatched_image_and_label_counts_are_an_error(tmp_path):
+    raw = write_fake_mnist(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5)))
+    with pytest.raises(DataError, match="6 images but .* 5 labels"):
+        data.load_dataset("mnist", tmp_path)
+
+
+def test_data_dir_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
+    assert data.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert data.resolve_data_dir(None) == tmp_path / "env"
+    monkeypatch.delenv(data.DATA_DIR_ENV)
+    assert data.resolve_data_dir(None).name == "data"
+    assert "tui-vae" in str(data.resolve_data_dir(None))
+
+
+def test_failed_download_names_both_ways_to_local_files(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading x:\n<urlopen error [Errno -2] Name unknown>")
+
+    monkeypatch.setattr(torchvision.datasets, "KMNIST", offline)
+    with pytest.raises(DataError) as info:
+        data.load_dataset("kmnist", tmp_path / "empty")
+    message = str(info.value)
+    assert "--data-dir" in message and data.DATA_DIR_ENV in message
+    assert "Name unknown" in message and "\n" not in message
+
+
+def test_bundled_sample_has_100_digits_per_class():
+    sample = data.load_sample()
+    assert sample.images.shape == (1000, 28, 28)
+    assert sample.labels.bincount().tolist() == [100] * 10
+    assert sample.images.float().mean() > 10  # real digits, not blanks
+    split = data.load_dataset("mnist-sample")
+    assert len(split.train) == 800 and len(split.test) == 200
+    assert split.test.labels.bincount().tolist() == [20] * 10

@@ -1,0 +1,73 @@
+"""The public API: tui_vae.load(path) and what the returned model does."""
+
+import pytest
+import torch
+
+import tui_vae
+from tui_vae.inference import lerp, slerp
+from tui_vae.models import ModelConfig
+from tui_vae.training import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, sample_dataset):
+    folder = tmp_path_factory.mktemp("ckpt")
+    paths = {}
+    for kind in ("vae", "cvae"):
+        config = TrainConfig(model=ModelConfig(model=kind, latent_dim=3, hidden_dim=24,
+                                               dataset="mnist-sample"),
+                             epochs=1, batch_size=100, device="cpu",
+                             out=str(folder / f"{kind}.safetensors"))
+        Trainer(config, dataset=sample_dataset).run()
+        paths[kind] = config.out
+    return paths
+
+
+def test_load_exposes_config_encode_decode(checkpoints, sample_dataset):
+    model = tui_vae.load(checkpoints["vae"])
+    assert model.config.model == "vae" and model.config.latent_dim == 3
+    assert model.config.hidden_dim == 24 and model.config.beta == 1.0
+    assert model.config.dataset == "mnist-sample"
+    images = sample_dataset.test.floats(slice(0, 5))
+    mu, logvar = model.encode(images)
+    assert mu.shape == logvar.shape == (5, 3)
+    probs = model.decode(mu)
+    assert probs.shape == (5, 1, 28, 28) and 0 <= probs.min() and probs.max() <= 1
+    assert torch.equal(model.reconstruct(images), probs)
+    with pytest.raises(ValueError, match="plain VAE"):
+        model.decode(mu, labels=[1] * 5)
+    with pytest.raises(ValueError, match="shape"):
+        model.encode(torch.rand(2, 784))
+
+
+def test_cvae_needs_labels_and_samples_reproducibly(checkpoints):
+    model = tui_vae.load(checkpoints["cvae"])
+    assert model.config.model == "cvae"
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="labels"):
+        model.decode(z)
+    with pytest.raises(ValueError, match="0..9"):
+        model.decode(z, labels=[3, 10])
+    assert model.decode(z, labels=[3, 3]).shape == (2, 1, 28, 28)
+    a = model.sample(4, labels=7, seed=1)
+    assert torch.equal(a, model.sample(4, labels=7, seed=1))
+    assert not torch.equal(a, model.sample(4, labels=7, seed=2))
+
+
+def test_interpolation_paths_start_and_end_at_the_codes():
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    for path in (lerp(z0, z1, 5), slerp(z0, z1, 5)):
+        assert path.shape == (5, 2)
+        assert torch.allclose(path[0], z0, atol=1e-6) and torch.allclose(path[-1], z1, atol=1e-6)
+    assert torch.allclose(lerp(z0, z1, 3)[1], torch.tensor([0.5, 1.0]))
+    unit = slerp(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), 3)
+    assert torch.allclose(unit.norm(dim=1), torch.ones(3), atol=1e-6)
+
+
+def test_importing_the_services_does_not_import_textual():
+    import subprocess
+    import sys
+
+    code = ("import sys, tui_vae.training, tui_vae.inference, tui_vae.render, tui_vae.cli;"
+            "assert 'textual' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,140 @@
+"""The training service: events, reproducibility, stop and resume, checkpoints."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tui_vae.checkpoints import load_checkpoint
+from tui_vae.errors import TrainingError
+from tui_vae.training import (
+    CheckpointSaved,
+    EpochEnded,
+    Failed,
+    Finished,
+    Started,
+    StepLogged,
+    Trainer,
+    metrics_path,
+)
+
+
+def metrics_only(history):
+    """History without wall-clock seconds, which legitimately differ between runs."""
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+class StopAfter:
+    """A stop flag that turns on after `n` checks (one check per step)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_events_arrive_in_order_with_honest_metrics(tiny_train_config, sample_dataset):
+    events = []
+    Trainer(tiny_train_config, on_event=events.append, dataset=sample_dataset).run()
+    kinds = [type(e) for e in events]
+    assert kinds[0] is Started and kinds[-1] is Finished
+    assert kinds.count(EpochEnded) == 2 and kinds.count(CheckpointSaved) == 2
+    steps = [e for e in events if isinstance(e, StepLogged)]
+    assert steps[0].steps_per_epoch == 13  # ceil(800 / 64)
+    assert all(e.samples_per_s > 0 and e.loss == pytest.approx(e.recon + e.kl) for e in steps)
+    epoch = next(e for e in events if isinstance(e, EpochEnded))
+    assert epoch.test["loss"] == pytest.approx(epoch.test["recon"] + epoch.test["kl"])
+    assert epoch.train["objective"] == pytest.approx(epoch.train["loss"])  # beta = 1
+    lines = metrics_path(tiny_train_config.out).read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tiny_train_config, sample_dataset):
+    config = replace(tiny_train_config, out=None)
+    a = Trainer(config, dataset=sample_dataset).run().history
+    b = Trainer(config, dataset=sample_dataset).run().history
+    c = Trainer(replace(config, seed=1), dataset=sample_dataset).run().history
+    assert metrics_only(a) == metrics_only(b)
+    assert metrics_only(a) != metrics_only(c)
+
+
+def test_two_epochs_equal_one_then_resume_one(tiny_train_config, sample_dataset, tmp_path):
+    straight = Trainer(tiny_train_config, dataset=sample_dataset).run()
+    out = str(tmp_path / "resumed.safetensors")
+    first = replace(tiny_train_config, out=out, epochs=1)
+    Trainer(first, dataset=sample_dataset).run()
+    resumed = Trainer(replace(first, epochs=2), resume=True, dataset=sample_dataset).run()
+    assert metrics_only(resumed.history) == metrics_only(straight.history)
+    a = load_checkpoint(tiny_train_config.out).model.state_dict()
+    b = load_checkpoint(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stop_mid_epoch_saves_exact_state_and_resume_matches(
+        tiny_train_config, sample_dataset, tmp_path):
+    straight = Trainer(tiny_train_config, dataset=sample_dataset).run()
+    config = replace(tiny_train_config, out=str(tmp_path / "stopped.safetensors"))
+    events = []
+    stopped = Trainer(config, on_event=events.append, stop=StopAfter(17),
+                      dataset=sample_dataset).run()
+    assert stopped.stopped and stopped.epochs_done == 1
+    saved = [e for e in events if isinstance(e, CheckpointSaved)][-1]
+    assert (saved.epochs_done, saved.step) == (1, 4)  # 13 steps, then 4 of the second epoch
+    resumed = Trainer(config, resume=True, dataset=sample_dataset).run()
+    assert not resumed.stopped
+    assert metrics_only(resumed.history) == metrics_only(straight.history)
+
+
+def test_stop_is_honoured_before_the_next_step(tiny_train_config, sample_dataset):
+    config = replace(tiny_train_config, out=None, log_every=1)
+    events = []
+    Trainer(config, on_event=events.append, stop=StopAfter(3), dataset=sample_dataset).run()
+    assert [e.step for e in events if isinstance(e, StepLogged)] == [1, 2, 3]
+
+
+def test_existing_checkpoint_is_not_overwritten(tiny_train_config, sample_dataset):
+    Trainer(tiny_train_config, dataset=sample_dataset).run()
+    before = open(tiny_train_config.out, "rb").read()
+    with pytest.raises(TrainingError, match="already exists"):
+        Trainer(tiny_train_config, dataset=sample_dataset).run()
+    assert open(tiny_train_config.out, "rb").read() == before
+
+
+def test_resume_refuses_a_different_model(tiny_train_config, sample_dataset):
+    Trainer(replace(tiny_train_config, epochs=1), dataset=sample_dataset).run()
+    other = replace(tiny_train_config, model=replace(tiny_train_config.model, latent_dim=6))
+    with pytest.raises(TrainingError, match="trained as"):
+        Trainer(other, resume=True, dataset=sample_dataset).run()
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tiny_train_config, sample_dataset):
+    Trainer(replace(tiny_train_config, epochs=1), dataset=sample_dataset).run()
+    good = open(tiny_train_config.out, "rb").read()
+    events = []
+    config = replace(tiny_train_config, lr=1e12, epochs=3)
+    with pytest.raises(TrainingError, match="loss became"):
+        Trainer(config, on_event=events.append, resume=True, dataset=sample_dataset).run()
+    assert isinstance(events[-1], Failed)
+    assert open(tiny_train_config.out, "rb").read() == good
+
+
+def test_kl_warmup_and_beta_zero(tiny_train_config, sample_dataset):
+    config = replace(tiny_train_config, out=None, kl_warmup=2, log_every=1)
+    events = []
+    Trainer(config, on_event=events.append, dataset=sample_dataset).run()
+    weights = [e.kl_weight for e in events if isinstance(e, StepLogged)]
+    assert weights[0] == 0.0 and weights == sorted(weights) and weights[-1] < 1.0
+    zero = replace(config, kl_warmup=0, model=replace(config.model, beta=0.0))
+    history = Trainer(zero, dataset=sample_dataset).run().history
+    assert history[-1]["train"]["objective"] == pytest.approx(history[-1]["train"]["recon"])
+    assert history[-1]["test"]["loss"] > history[-1]["test"]["recon"]  # test loss is the real ELBO
+
+
+def test_cvae_trains(tiny_train_config, sample_dataset):
+    config = replace(tiny_train_config, out=None, epochs=1,
+                     model=replace(tiny_train_config.model, model="cvae"))
+    history = Trainer(config, dataset=sample_dataset).run().history
+    assert history[0]["test"]["loss"] < 545  # 784 * log 2: better than a coin per pixel
