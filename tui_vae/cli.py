@@ -103,8 +103,8 @@ def train(
     beta: Annotated[float | None, typer.Option(min=0.0, help="KL weight; 0 drops the KL term [default: 1].")] = None,
     kl_warmup: Annotated[float | None, typer.Option(min=0.0, help="Epochs of linear KL warm-up [default: 0].")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="[default: 128]")] = None,
-    lr: Annotated[float | None, typer.Option(callback=_positive, help="Adam learning rate [default: 0.001].")] = None,
-    lr_schedule: Annotated[Schedule | None, typer.Option(help="[default: constant]")] = None,
+    lr: Annotated[float | None, typer.Option(callback=_positive, help="Adam learning rate [default: 0.002].")] = None,
+    lr_schedule: Annotated[Schedule | None, typer.Option(help="cosine decays to 0 over the run [default: cosine].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seeds weights, batch order and noise [default: 0].")] = None,
     dataset: Annotated[DatasetName | None, typer.Option(help="[default: mnist]")] = None,
     data_dir: DataDirOption = None,
@@ -125,8 +125,8 @@ def train(
                                      param_hint="--resume")
         given = _resume_settings(out, given)
     defaults = {"model": "vae", "latent_dim": 20, "hidden_dim": 400, "beta": 1.0,
-                "dataset": "mnist", "epochs": 10, "batch_size": 128, "lr": 1e-3,
-                "kl_warmup": 0.0, "lr_schedule": "constant", "seed": 0}
+                "dataset": "mnist", "epochs": 10, "batch_size": 128, "lr": 2e-3,
+                "kl_warmup": 0.0, "lr_schedule": "cosine", "seed": 0}
     s = {k: (given[k] if given[k] is not None else defaults[k]) for k in defaults}
     out = out or _default_out(s["model"], s["dataset"])
     if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
