@@ -57,6 +57,24 @@ class TrainConfig:
     log_every: int = 10  # steps between Step events
     eval_batch_size: int = 1000
 
+    def validate(self) -> None:
+        """Raise TrainingError for settings no run could use (the TUI's form relies on this)."""
+        m = self.model
+        problems = [
+            (m.model not in ("vae", "cvae"), f"unknown model {m.model!r}"),
+            (m.latent_dim < 1 or m.hidden_dim < 1, "latent and hidden sizes must be at least 1"),
+            (not 0 <= m.beta < math.inf, "beta must be a finite number >= 0"),
+            (self.epochs < 1, "epochs must be at least 1"),
+            (self.batch_size < 1, "batch size must be at least 1"),
+            (not 0 < self.lr < math.inf, "the learning rate must be a positive number"),
+            (self.lr_schedule not in LR_SCHEDULES, f"unknown schedule {self.lr_schedule!r}"),
+            (not 0 <= self.kl_warmup < math.inf, "KL warm-up must be >= 0 epochs"),
+            (self.log_every < 1, "log_every must be at least 1"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise TrainingError(message)
+
     def training_dict(self) -> dict:
         """The optimisation settings, as stored in checkpoint metadata."""
         keys = ("epochs", "batch_size", "lr", "lr_schedule", "kl_warmup", "seed")
@@ -228,6 +246,7 @@ class Trainer:
 
     def _setup(self):
         config = self.config
+        config.validate()
         if self.out is not None:
             check_writable(self.out, self.resume)
         device = resolve_device(config.device)

@@ -62,9 +62,12 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tiny_train_config, samp
 
 
 def test_two_epochs_equal_one_then_resume_one(tiny_train_config, sample_dataset, tmp_path):
-    straight = Trainer(tiny_train_config, dataset=sample_dataset).run()
+    # A constant rate: under cosine, a 1-epoch run decays its rate over 1 epoch, a
+    # different schedule by design (the stop/resume test below covers cosine).
+    config = replace(tiny_train_config, lr_schedule="constant")
+    straight = Trainer(config, dataset=sample_dataset).run()
     out = str(tmp_path / "resumed.safetensors")
-    first = replace(tiny_train_config, out=out, epochs=1)
+    first = replace(config, out=out, epochs=1)
     Trainer(first, dataset=sample_dataset).run()
     resumed = Trainer(replace(first, epochs=2), resume=True, dataset=sample_dataset).run()
     assert metrics_only(resumed.history) == metrics_only(straight.history)
@@ -138,3 +141,20 @@ def test_cvae_trains(tiny_train_config, sample_dataset):
                      model=replace(tiny_train_config.model, model="cvae"))
     history = Trainer(config, dataset=sample_dataset).run().history
     assert history[0]["test"]["loss"] < 545  # 784 * log 2: better than a coin per pixel
+
+
+@pytest.mark.parametrize("change", [
+    {"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": float("nan")},
+    {"lr_schedule": "step"}, {"kl_warmup": -1.0},
+])
+def test_invalid_settings_are_refused_before_training(tiny_train_config, sample_dataset, change):
+    with pytest.raises(TrainingError):
+        Trainer(replace(tiny_train_config, **change), dataset=sample_dataset).run()
+
+
+def test_invalid_model_settings_are_refused(tiny_train_config, sample_dataset):
+    for model_change in ({"beta": -0.5}, {"latent_dim": 0}, {"model": "gan"}):
+        config = replace(tiny_train_config,
+                         model=replace(tiny_train_config.model, **model_change))
+        with pytest.raises(TrainingError):
+            Trainer(config, dataset=sample_dataset).run()
