@@ -34,6 +34,8 @@ class ConsoleReporter:
         self.live = self.console.is_terminal
         self.progress: Progress | None = None
         self.task = None
+        self.saved: t.CheckpointSaved | None = None
+        self.data_dir: str | None = None
 
     def __call__(self, event: t.Event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
@@ -45,6 +47,7 @@ class ConsoleReporter:
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config
+        self.data_dir = c.data_dir
         m, resumed = c.model, ""
         if event.resumed_from:
             epoch, step = event.resumed_from
@@ -88,11 +91,18 @@ class ConsoleReporter:
     def _on_EpochEnded(self, event: t.EpochEnded) -> None:
         self._print(epoch_line(event))
 
+    def _on_CheckpointSaved(self, event: t.CheckpointSaved) -> None:
+        self.saved = event
+
     def _on_Finished(self, event: t.Finished) -> None:
         self.close()
         if event.stopped and event.path:
-            self._print(f"stopped after {event.epochs_done} complete epochs; state saved to "
-                        f"{event.path}. Continue with: tui-vae train --out {event.path} --resume")
+            where = f"after epoch {event.epochs_done}"
+            if self.saved and self.saved.step:
+                where = f"in epoch {self.saved.epochs_done + 1} after step {self.saved.step}"
+            data = f" --data-dir {self.data_dir}" if self.data_dir else ""
+            self._print(f"stopped {where}; state saved to {event.path}. "
+                        f"Continue with: tui-vae train --out {event.path} --resume{data}")
         elif event.path:
             self._print(f"done: {event.epochs_done} epochs, checkpoint {event.path}")
 
