@@ -82,6 +82,7 @@ def importance_weighted_nll(
     """
     if samples < 1:
         raise ValueError("samples must be at least 1")
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
@@ -105,4 +106,5 @@ def importance_weighted_nll(
             )
         log_px = torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
         total += -log_px.sum().item()
+    model.train(was_training)
     return total / len(split)
