@@ -67,10 +67,6 @@ class CheckpointInfo:
         """The last epoch's test metrics, or None before the first epoch ends."""
         return self.history[-1]["test"] if self.history else None
 
-    @property
-    def has_optimizer(self) -> bool:
-        return any(name.startswith("optim.") for name in self.tensor_names)
-
 
 @dataclass(frozen=True)
 class BadCheckpoint:

@@ -124,17 +124,18 @@ def train(
             raise typer.BadParameter("--resume needs --out PATH, the checkpoint to continue",
                                      param_hint="--resume")
         given = _resume_settings(out, given)
-    defaults = {"model": "vae", "latent_dim": 20, "hidden_dim": 400, "beta": 1.0,
-                "dataset": "mnist", "epochs": 10, "batch_size": 128, "lr": 2e-3,
-                "kl_warmup": 0.0, "lr_schedule": "cosine", "seed": 0}
-    s = {k: (given[k] if given[k] is not None else defaults[k]) for k in defaults}
-    out = out or _default_out(s["model"], s["dataset"])
-    if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
-        out.parent.mkdir(exist_ok=True)
+    from dataclasses import asdict
 
     from tui_vae.models import ModelConfig
     from tui_vae.progress import ConsoleReporter
     from tui_vae.training import TrainConfig, Trainer
+
+    # The services' dataclasses hold the defaults; the help texts repeat them.
+    defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
+    s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
+    out = out or _default_out(s["model"], s["dataset"])
+    if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
+        out.parent.mkdir(exist_ok=True)
 
     config = TrainConfig(
         model=ModelConfig(model=s["model"], latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
@@ -176,7 +177,6 @@ def evaluate(
     model = load(checkpoint, device=device.value)
     seed = model.meta.get("seed", 0) if seed is None else seed
     test = load_dataset(model.config.dataset, data_dir).test
-    started = time.perf_counter()
     metrics = evaluate_elbo(model.module, test, seed=seed, batch_size=batch_size)
     result = {"checkpoint": str(checkpoint), "dataset": model.config.dataset,
               "test_size": len(test), "test_loss": metrics.loss, "recon": metrics.recon,

@@ -380,8 +380,3 @@ class Trainer:
         self.emit(event)
         return event
 
-
-def train(config: TrainConfig, **kwargs) -> Finished:
-    """Convenience wrapper: `Trainer(config, **kwargs).run()`."""
-    return Trainer(config, **kwargs).run()
-
