@@ -226,6 +226,23 @@ def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | BadChec
     return found
 
 
+def metrics_path(checkpoint_path: str | os.PathLike) -> Path:
+    """Where a run's per-epoch metrics JSONL lives: beside its checkpoint."""
+    path = Path(checkpoint_path)
+    return path.with_name(path.name.removesuffix(SUFFIX) + ".metrics.jsonl")
+
+
+def new_checkpoint_path(folder: str | os.PathLike, model: str, dataset: str) -> Path:
+    """A fresh file name for a new run: `<folder>/<model>-<dataset>-<time>.safetensors`."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(folder) / f"{model}-{dataset}-{stamp}{SUFFIX}"
+    counter = 1
+    while path.exists():  # two runs started within the same second
+        counter += 1
+        path = Path(folder) / f"{model}-{dataset}-{stamp}-{counter}{SUFFIX}"
+    return path
+
+
 def _split_tensors(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 

@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -52,10 +51,35 @@ def _positive(value: float | None) -> float | None:
 
 
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context) -> None:
-    """Train and explore Variational Autoencoders in the terminal."""
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+def root(
+    ctx: typer.Context,
+    checkpoints: Annotated[Path, typer.Option(
+        "--checkpoints", help="Folder of your checkpoints (the shipped ones are listed too).",
+        file_okay=False)] = Path(DEFAULT_CHECKPOINT_DIR),
+    data_dir: DataDirOption = None,
+    device: DeviceOption = DeviceName.auto,
+    truecolor: Annotated[bool, typer.Option(
+        "--truecolor", help="Force 24-bit colour (SSH sessions often hide it).")] = False,
+    keymap: Annotated[Path | None, typer.Option(
+        help="TOML file of binding id = keys [default: the user config folder's keymap.toml].",
+        dir_okay=False)] = None,
+) -> None:
+    """Train and explore Variational Autoencoders in the terminal.
+
+    With no command, opens the explorer (keyboard-driven; ? shows the keys).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if truecolor:  # read by Textual when it is imported, below
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
+    if checkpoints.exists() and not checkpoints.is_dir():
+        raise typer.BadParameter(f"{checkpoints} is not a folder", param_hint="--checkpoints")
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.tui.keymap import default_keymap_path
+    from tui_vae.workspace import Workspace
+
+    workspace = Workspace(checkpoints, data_dir, device.value)
+    TuiVaeApp(workspace, keymap or default_keymap_path()).run()
 
 
 # --------------------------------------------------------------------------- train
@@ -72,11 +96,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-
-
-def _default_out(model: str, dataset: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(DEFAULT_CHECKPOINT_DIR) / f"{model}-{dataset}-{stamp}.safetensors"
 
 
 def _resume_settings(out: Path, given: dict) -> dict:
@@ -126,6 +145,7 @@ def train(
         given = _resume_settings(out, given)
     from dataclasses import asdict
 
+    from tui_vae.checkpoints import new_checkpoint_path
     from tui_vae.models import ModelConfig
     from tui_vae.progress import ConsoleReporter
     from tui_vae.training import TrainConfig, Trainer
@@ -133,7 +153,7 @@ def train(
     # The services' dataclasses hold the defaults; the help texts repeat them.
     defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
     s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
-    out = out or _default_out(s["model"], s["dataset"])
+    out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
     if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
         out.parent.mkdir(exist_ok=True)
 

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tui_vae.checkpoints import CheckpointInfo, load_checkpoint
 from tui_vae.devices import resolve_device
 from tui_vae.models import VAE, ModelConfig
+from tui_vae.objective import gaussian_kl
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 
@@ -88,6 +90,33 @@ class TrainedModel:
         return self.decode(mu, labels)
 
     @torch.no_grad()
+    def losses(
+        self, images: ArrayLike, labels: ArrayLike | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image (reconstruction BCE at z = mu, KL to the prior), nats, each (N,).
+
+        Deterministic (no sampled z), so a view can rank images by how badly
+        they are reconstructed; their sum is the negative ELBO without noise.
+        """
+        x = self._images(images)
+        y = self._labels(labels, x.shape[0])
+        mu, logvar = self.module.encode(x, y)
+        logits = self.module.decode_logits(mu, y)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+        return recon.cpu(), gaussian_kl(mu, logvar).cpu()
+
+    @torch.no_grad()
+    def decode_mixed(self, z: ArrayLike, weights: ArrayLike) -> torch.Tensor:
+        """cVAE only: decode z under a soft condition, rows of class weights (N, classes)."""
+        if not self.config.conditional:
+            raise ValueError("this model is a plain VAE; it takes no condition")
+        w = torch.as_tensor(weights, dtype=torch.float32).to(self.device)
+        if w.dim() != 2 or w.shape[1] != self.config.num_classes:
+            raise ValueError(f"weights must have shape (N, {self.config.num_classes})")
+        z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
+        return self.module.decode(z, w)
+
+    @torch.no_grad()
     def sample(
         self,
         n: int,
@@ -116,6 +145,34 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
         return lerp(z0, z1, steps)
     t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolate(
+    model: TrainedModel,
+    images: ArrayLike,
+    labels: ArrayLike | None = None,
+    steps: int = 10,
+    spherical: bool = False,
+) -> torch.Tensor:
+    """Decode the path between two images' posterior means: (steps, 1, 28, 28).
+
+    `images` holds the two end points. For a cVAE the condition moves along
+    with z (a soft mix of the two labels), so both ends reconstruct their image.
+    """
+    mu, _ = model.encode(images, labels)
+    path = (slerp if spherical else lerp)(mu[0].cpu(), mu[1].cpu(), steps)
+    if not model.config.conditional:
+        return model.decode(path)
+    return model.decode_mixed(path, condition_path(model, labels[0], labels[1], steps))
+
+
+def condition_path(model: TrainedModel, start: int, end: int, steps: int) -> torch.Tensor:
+    """(steps, classes) condition weights moving linearly from class `start` to `end`."""
+    classes = model.config.num_classes
+    t = torch.linspace(0.0, 1.0, steps).unsqueeze(1)
+    a = F.one_hot(torch.tensor(int(start)), classes).float()
+    b = F.one_hot(torch.tensor(int(end)), classes).float()
+    return (1 - t) * a + t * b
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:

@@ -111,6 +111,8 @@ class CVAE(VAE):
     def _one_hot(self, labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
         if labels is None:
             raise ValueError("a cVAE needs class labels")
+        if labels.is_floating_point():  # (N, classes) weights: a mix of conditions
+            return labels.to(like.dtype)
         return F.one_hot(labels.long(), self.config.num_classes).to(like.dtype)
 
     def _encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

@@ -27,11 +27,26 @@ from typing import Protocol
 
 import torch
 
-from tui_vae.checkpoints import Checkpoint, build_metadata, load_checkpoint, save_checkpoint
+from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this API)
+    Checkpoint,
+    build_metadata,
+    load_checkpoint,
+    metrics_path,
+    save_checkpoint,
+)
 from tui_vae.data import Dataset, load_dataset
 from tui_vae.devices import resolve_device
 from tui_vae.errors import CheckpointError, TrainingError, TuiVaeError
 from tui_vae.evaluation import evaluate_elbo
+from tui_vae.events import (  # noqa: F401  (re-exported: the events belong to this service)
+    CheckpointSaved,
+    EpochEnded,
+    Event,
+    Failed,
+    Finished,
+    Started,
+    StepLogged,
+)
 from tui_vae.models import VAE, ModelConfig, build_model
 from tui_vae.objective import kl_weight, vae_loss
 
@@ -81,63 +96,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
 
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class Started:
-    config: TrainConfig
-    device: str
-    train_size: int
-    test_size: int
-    steps_per_epoch: int
-    resumed_from: tuple[int, int] | None  # (epoch, step) when resuming
-
-
-@dataclass(frozen=True)
-class StepLogged:
-    epoch: int  # 0-based
-    step: int  # 1-based step within the epoch
-    steps_per_epoch: int
-    global_step: int
-    loss: float  # negative ELBO of the batch (beta = 1), nats per image
-    recon: float
-    kl: float
-    kl_weight: float  # the beta actually applied at this step (after warm-up)
-    lr: float
-    samples_per_s: float
-
-
-@dataclass(frozen=True)
-class EpochEnded:
-    epoch: int  # 0-based
-    epochs: int
-    train: dict  # loss (negative ELBO), recon, kl, objective: means over the epoch
-    test: dict  # loss, recon, kl: negative ELBO of the test split, z ~ q(z|x)
-    seconds: float  # training time of this epoch (evaluation excluded)
-
-
-@dataclass(frozen=True)
-class CheckpointSaved:
-    path: str
-    epochs_done: int
-    step: int  # 0 at an epoch boundary, else the steps done in the current epoch
-
-
-@dataclass(frozen=True)
-class Finished:
-    epochs_done: int
-    stopped: bool  # True when the stop flag ended the run early
-    path: str | None
-    history: tuple[dict, ...] = ()
-
-
-@dataclass(frozen=True)
-class Failed:
-    message: str
-
-
-Event = Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed
+# --------------------------------------------------------------------------- stopping
 
 
 class StopFlag(Protocol):
@@ -150,12 +109,6 @@ class _NeverStop:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def metrics_path(checkpoint_path: str | os.PathLike) -> Path:
-    """Where the per-epoch metrics JSONL lives: beside the checkpoint."""
-    path = Path(checkpoint_path)
-    return path.with_name(path.name.removesuffix(".safetensors") + ".metrics.jsonl")
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:

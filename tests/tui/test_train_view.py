@@ -1,0 +1,87 @@
+"""Pilot test: a short training run inside the app, stopped in the middle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Input, Select
+
+from tui_vae.tui.screens.train import TrainScreen, build_config
+from tui_vae.tui.widgets.loss_chart import LossChart
+
+SIZE = (120, 40)
+
+
+async def wait_for(pilot, condition, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def fill(screen, **values) -> None:
+    for name, value in values.items():
+        if name in ("model", "dataset"):
+            screen.query_one(f"#{name}", Select).value = value
+        else:
+            screen.query_one(f"#{name}", Input).value = str(value)
+
+
+async def test_train_in_the_app_with_live_charts_and_a_stop(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        fill(screen, model="cvae", dataset="mnist-sample", latent_dim=3, hidden_dim=16,
+             epochs=400, batch_size=50, seed=1)
+        await pilot.press("s")
+        assert app.monitor.active
+        assert screen.check_action("start", ()) is None  # greyed out while running
+        # Wait for two finished epochs: charts, preview and a saved checkpoint.
+        await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 2 and app.preview)
+        await pilot.press("g", "t")  # leaving the view does not stop the run
+        assert app.monitor.active
+        await pilot.pause(0.3)
+        epochs_chart = screen.query_one("#chart-epochs", LossChart)
+        assert len(epochs_chart.series[1].y) >= 2  # test loss per epoch
+        assert len(screen.query_one("#chart-steps", LossChart).series[0].y) >= 2
+        assert screen.query_one("#preview-samples").images
+        await pilot.press("l")
+        assert epochs_chart.log_scale
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.monitor.active, timeout=5)
+        await app.workers.wait_for_complete()
+        progress, _ = app.monitor.snapshot()
+        assert progress.state == "stopped" and progress.epoch < 400
+        saved = [e for e in app.entries if e.path.name.startswith("cvae-mnist-sample-")]
+        assert len(saved) == 1 and saved[0].epochs_done >= 2
+        assert screen.check_action("start", ()) is True
+
+
+async def test_bad_settings_are_refused_with_a_notice(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        fill(app.screen, epochs=0)
+        await pilot.press("s")
+        assert not app.monitor.active
+        assert any("epochs" in n.message for n in app._notifications)
+
+
+def test_build_config_reads_the_form(tmp_path):
+    values = {"model": "vae", "dataset": "mnist-sample", "beta": "0", "kl_warmup": "2",
+              "latent_dim": "2", "hidden_dim": "64", "epochs": "3", "batch_size": "32",
+              "lr": "1e-3", "seed": "7"}
+    config = build_config(values, tmp_path, None)
+    assert config.model.beta == 0 and config.model.latent_dim == 2 and config.kl_warmup == 2
+    assert config.lr == 1e-3 and config.seed == 7 and config.out.startswith(str(tmp_path))
+    for field, bad in (("latent_dim", "x"), ("beta", "-1"), ("lr", "0")):
+        try:
+            build_config({**values, field: bad}, tmp_path, None)
+        except ValueError:
+            continue
+        raise AssertionError(f"{field}={bad} was accepted")

@@ -1,0 +1,270 @@
+"""Pilot tests: every view's keys lead to the expected state and images."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tui_vae.tui.screens.compare import CompareScreen
+from tui_vae.tui.screens.generate import GenerateScreen
+from tui_vae.tui.screens.help import HelpScreen
+from tui_vae.tui.screens.interpolate import InterpolateScreen
+from tui_vae.tui.screens.models import ModelsScreen
+from tui_vae.tui.screens.reconstruct import ReconstructScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.workspace import SAMPLE_SOURCE, Workspace
+
+SIZE = (120, 40)
+
+
+async def settle(app, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def activate(app, pilot, name: str) -> None:
+    path = next(e.path for e in app.entries if e.path.name == name)
+    app.activate(path)
+    await settle(app, pilot)
+    assert app.model is not None and app.active == path
+
+
+def grid(app, selector: str) -> ImageGrid:
+    return app.screen.query_one(selector, ImageGrid)
+
+
+def notices(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_opens_on_generate_with_the_active_model_and_the_sample(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, GenerateScreen)
+        assert app.active.name == "cvae.safetensors"  # no shipped vae: the first by name
+        assert "cvae.safetensors" in app.sub_title and "cVAE" in app.sub_title
+        assert "cpu" in app.sub_title and SAMPLE_SOURCE in app.sub_title
+        samples = grid(app, "#samples")
+        assert len(samples.images) == samples.capacity(captions=False) > 0
+        assert samples.images[0].shape == (28, 28)
+
+
+async def test_first_paint_shows_loading_until_the_model_arrives(checkpoints, make_app):
+    release = threading.Event()
+
+    class SlowWorkspace(Workspace):
+        def model(self, path):
+            release.wait(10)
+            return super().model(path)
+
+    app = make_app(checkpoints, SlowWorkspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.loading and app.model is None
+        assert "Loading" in grid(app, "#samples").placeholder
+        release.set()
+        await settle(app, pilot)
+        assert not app.loading and len(grid(app, "#samples").images) > 0
+
+
+async def test_generate_keys_pick_class_redraw_and_change_temperature(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        before = np.stack(grid(app, "#samples").images)
+        await pilot.press("3")
+        assert screen.label == 3
+        after = np.stack(grid(app, "#samples").images)
+        assert not np.array_equal(before, after)  # the class changed the images
+        await pilot.press("space")
+        assert screen.seed == 1
+        assert not np.array_equal(after, np.stack(grid(app, "#samples").images))
+        await pilot.press("minus", "minus")
+        assert screen.temperature == pytest.approx(0.8)
+        await pilot.press("plus")
+        assert screen.temperature == pytest.approx(0.9)
+        await pilot.press("a")
+        columns, _ = grid(app, "#samples").fit(captions=False)
+        assert screen.rows and len(grid(app, "#samples").images) == 10 * columns
+        assert "temperature 0.9" in str(screen.query_one("#status").render())
+
+
+async def test_digit_keys_on_a_plain_vae_warn_and_change_nothing(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "vae.safetensors")
+        await pilot.press("5")
+        assert app.screen.label == 0
+        assert any("plain VAE" in n for n in notices(app))
+
+
+async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ReconstructScreen)
+        pairs = grid(app, "#pairs")
+        assert pairs.images[0].shape == (28, 57) and pairs._captions[0].startswith("#0 ")
+        await pilot.press("right")
+        assert screen.page == 1 and not pairs._captions[0].startswith("#0 ")
+        await pilot.press("4")
+        labels = app.images.split.labels.numpy()
+        shown = [int(c.split()[0][1:]) for c in pairs._captions]
+        assert screen.page == 0 and all(labels[i] == 4 for i in shown)
+        await pilot.press("a", "w")
+        losses = [float(c.split()[-1]) for c in pairs._captions]
+        assert losses == sorted(losses, reverse=True)
+        assert losses[0] == pytest.approx(screen.losses().max(), abs=0.5)
+
+
+async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("i")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, InterpolateScreen)
+        path = grid(app, "#path")
+        assert len(path.images) == screen.steps + 2  # both originals around the path
+        await pilot.press("plus")
+        assert len(path.images) == 13
+        await pilot.press("s")
+        assert screen.spherical and "spherical" in str(
+            screen.query_one("#path-title").render())
+        assert grid(app, "#sweep").display and len(grid(app, "#sweep").images) == 11
+        await pilot.press("f")
+        await pilot.press(*"c3", "enter")
+        await pilot.press(*"17", "enter")
+        assert int(app.images.split.labels[screen.a]) == 3 and screen.b == 17
+        assert path._captions[-1] == "B #17"
+        await pilot.press("f", *"c99", "enter")
+        assert any("c0-c9" in n or "class 99" in n for n in notices(app))
+        await pilot.press("escape", "space")
+        assert (screen.a, screen.b) != (0, 1)
+
+
+async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CompareScreen)
+        a, b = app.compare_pair
+        assert app.workspace.model(b).config.beta == 0 and app.workspace.model(a).config.beta > 0
+        for side in ("a", "b"):
+            assert len(grid(app, f"#{side}-recon").images) > 0
+            assert len(grid(app, f"#{side}-samples").images) > 0
+        assert "beta=0" in str(app.screen.query_one("#b-title").render())
+        await pilot.press("x")
+        assert app.compare_pair == (b, a)
+
+
+async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        table = screen.query_one("#checkpoints")
+        assert table.row_count == 3
+        await pilot.press("down", "enter")  # the second row: vae-beta0
+        await settle(app, pilot)
+        assert app.active.name == "vae-beta0.safetensors" and app.model.config.beta == 0
+        await pilot.press("a")
+        assert app.compare_pair[0].name == "vae-beta0.safetensors"
+        await pilot.press("d", "n")  # declined: nothing deleted
+        assert (checkpoints / "vae-beta0.safetensors").exists()
+        await pilot.press("d", "y")
+        await settle(app, pilot)
+        assert not (checkpoints / "vae-beta0.safetensors").exists()
+        assert not (checkpoints / "vae-beta0.metrics.jsonl").exists()
+        assert table.row_count == 2 and app.compare_pair[0] is None
+        assert app.active is not None and app.active.exists()  # another became active
+
+
+async def test_unreadable_checkpoint_is_listed_and_cannot_be_used(checkpoints, make_app):
+    (checkpoints / "aaa-broken.safetensors").write_bytes(b"\x00" * 20)
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        assert "unreadable" in str(app.screen.query_one("#details").render())
+        await pilot.press("enter")
+        assert any("cannot be loaded" in n for n in notices(app))
+        assert app.active.name != "aaa-broken.safetensors"
+
+
+async def test_help_opens_and_closes(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("Static").render())
+        assert "generate.new" in text and "view.train" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, GenerateScreen)
+
+
+async def test_no_checkpoints_says_how_to_get_one(tmp_path, make_app):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    app = make_app(empty)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.model is None
+        assert "train one" in grid(app, "#samples").placeholder
+        for key in "rica":
+            await pilot.press(key)
+            await settle(app, pilot)
+
+
+async def test_zoom_and_resizes_never_crash(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("z")
+        assert app.scale == 2 and grid(app, "#samples").scale == 2
+        for key in "grict":
+            await pilot.press(key)
+            for size in ((80, 24), (20, 10), (200, 60), (30, 12)):
+                await pilot.resize_terminal(*size)
+                await pilot.pause()
+        await pilot.press("g")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert len(grid(app, "#samples").images) >= 1
+
+
+async def test_keymap_file_remaps_a_binding(checkpoints, make_app, tmp_path):
+    keymap = tmp_path / "keymap.toml"
+    keymap.write_text('"view.reconstruct" = "R"\n')
+    app = make_app(checkpoints, keymap=keymap)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        assert isinstance(app.screen, GenerateScreen)
+        await pilot.press("R")
+        assert isinstance(app.screen, ReconstructScreen)
+
+
+async def test_command_palette_lists_the_views_and_training(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Train view", "Compare view", "Start training", "Stop training"):
+            assert title in titles

@@ -1,0 +1,69 @@
+"""The training service's events: small frozen dataclasses, no torch.
+
+Kept apart from `training.py` so that the TUI can handle them (and the CLI can
+format them) without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tui_vae.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Started:
+    config: TrainConfig
+    device: str
+    train_size: int
+    test_size: int
+    steps_per_epoch: int
+    resumed_from: tuple[int, int] | None  # (epoch, step) when resuming
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    epoch: int  # 0-based
+    step: int  # 1-based step within the epoch
+    steps_per_epoch: int
+    global_step: int
+    loss: float  # negative ELBO of the batch (beta = 1), nats per image
+    recon: float
+    kl: float
+    kl_weight: float  # the beta actually applied at this step (after warm-up)
+    lr: float
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int  # 0-based
+    epochs: int
+    train: dict  # loss (negative ELBO), recon, kl, objective: means over the epoch
+    test: dict  # loss, recon, kl: negative ELBO of the test split, z ~ q(z|x)
+    seconds: float  # training time of this epoch (evaluation excluded)
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epochs_done: int
+    step: int  # 0 at an epoch boundary, else the steps done in the current epoch
+
+
+@dataclass(frozen=True)
+class Finished:
+    epochs_done: int
+    stopped: bool  # True when the stop flag ended the run early
+    path: str | None
+    history: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+Event = Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed

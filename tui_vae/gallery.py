@@ -1,0 +1,119 @@
+"""What the explorer's views show, computed as numpy arrays from a TrainedModel.
+
+Plain Python over `inference` (no Textual), so each view's content is tested
+without a terminal. Images come out as float arrays (N, 28, 28) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tui_vae.data import Split
+from tui_vae.inference import TrainedModel, condition_path, interpolate
+
+# The sampling temperatures the Generate view steps through with + and -
+# (the scale of z ~ N(0, T^2 I)); `tui-vae eval` reports each of them too.
+TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.5)
+DIVIDER = 0.35  # grey level of the column between an image and its reconstruction
+
+
+def _labels(model: TrainedModel, split: Split, index) -> torch.Tensor | None:
+    return split.labels[index] if model.config.conditional else None
+
+
+def images_of(split: Split, index) -> np.ndarray:
+    """Test images at `index` as floats (N, 28, 28)."""
+    return split.floats(torch.as_tensor(index, dtype=torch.long)).numpy()[:, 0]
+
+
+def reconstructions(model: TrainedModel, split: Split, index) -> np.ndarray:
+    """The model's reconstructions (decoded posterior means) of split[index]."""
+    index = torch.as_tensor(index, dtype=torch.long)
+    x = split.floats(index)
+    return model.reconstruct(x, _labels(model, split, index)).cpu().numpy()[:, 0]
+
+
+def side_by_side(originals: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
+    """(N, 28, 57) tiles: each original, a divider column, its reconstruction."""
+    n, h, _ = originals.shape
+    divider = np.full((n, h, 1), DIVIDER, dtype=np.float32)
+    return np.concatenate((originals, divider, reconstructed), axis=2)
+
+
+def per_image_losses(model: TrainedModel, split: Split, batch_size: int = 2000) -> np.ndarray:
+    """Each image's loss (reconstruction BCE at z = mu plus KL), nats, (N,)."""
+    out = []
+    for start in range(0, len(split), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(split)))
+        recon, kl = model.losses(split.floats(index), _labels(model, split, index))
+        out.append((recon + kl).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def samples(model: TrainedModel, n: int, label: int | None, temperature: float,
+            seed: int) -> np.ndarray:
+    """n prior samples (for a cVAE, of class `label`)."""
+    if n <= 0:
+        return np.zeros((0, 28, 28), dtype=np.float32)
+    labels = label if model.config.conditional else None
+    return model.sample(n, labels, temperature, seed).cpu().numpy()[:, 0]
+
+
+def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int) -> np.ndarray:
+    """cVAE: a row per class, `columns` samples each, the same z down each column.
+
+    Sharing z across a column shows what the condition alone changes (style
+    held fixed, class varied).
+    """
+    classes = model.config.num_classes
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn((columns, model.config.latent_dim), generator=generator) * temperature
+    z = z.repeat(classes, 1)
+    labels = torch.arange(classes).repeat_interleave(columns)
+    return model.decode(z, labels).cpu().numpy()[:, 0]
+
+
+def interpolation(model: TrainedModel, split: Split, a: int, b: int, steps: int,
+                  spherical: bool) -> np.ndarray:
+    """Decoded path between split[a] and split[b]'s latent codes, (steps, 28, 28)."""
+    index = torch.tensor([a, b])
+    labels = split.labels[index].tolist() if model.config.conditional else None
+    path = interpolate(model, split.floats(index), labels, steps, spherical)
+    return path.cpu().numpy()[:, 0]
+
+
+def condition_sweep(model: TrainedModel, split: Split, a: int, start: int, end: int,
+                    steps: int) -> np.ndarray:
+    """cVAE: split[a]'s z decoded while the condition moves from class `start` to `end`."""
+    x = split.floats(torch.tensor([a]))
+    mu, _ = model.encode(x, [int(split.labels[a])])
+    z = mu.cpu().repeat(steps, 1)
+    return model.decode_mixed(z, condition_path(model, start, end, steps)).cpu().numpy()[:, 0]
+
+
+def first_of_each_class(split: Split, count: int) -> list[int]:
+    """Indices of the first test image of classes 0, 1, ... (cycling), `count` in all."""
+    labels = split.labels.numpy()
+    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    return [firsts[i % len(firsts)] for i in range(count)]
+
+
+def half_size(images: np.ndarray) -> np.ndarray:
+    """2x2 average pooling: (N, 28, 28) -> (N, 14, 14), for small previews."""
+    n, h, w = images.shape
+    return images.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+
+
+def training_preview(model: TrainedModel, images, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """For the Train view after each epoch, at half size: `count` (original |
+    reconstruction) pairs of test digits, one per class, and `count` samples
+    (for a cVAE, of classes 0, 1, ...)."""
+    index = first_of_each_class(images.split, count)
+    pairs = side_by_side(half_size(images_of(images.split, index)),
+                         half_size(reconstructions(model, images.split, index)))
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn((count, model.config.latent_dim), generator=generator)
+    labels = [c % model.config.num_classes for c in range(count)]
+    drawn = model.decode(z, labels if model.config.conditional else None)
+    return pairs, half_size(drawn.cpu().numpy()[:, 0])

@@ -1,0 +1,139 @@
+"""RunMonitor: a training run's events gathered into what a live view shows.
+
+The training service calls back from its worker thread; the monitor keeps the
+step curves (smoothed), the per-epoch history and the progress figures behind a
+lock, so the UI thread can read a consistent snapshot at its own pace. Plain
+Python: no Textual, no torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from tui_vae.events import (
+    CheckpointSaved,
+    EpochEnded,
+    Failed,
+    Finished,
+    Started,
+    StepLogged,
+)
+
+SMOOTHING = 0.9  # weight of the past in the exponential moving average of step losses
+
+
+@dataclass
+class Progress:
+    """Where a run stands."""
+
+    epoch: int = 0  # epochs completed
+    epochs: int = 0
+    step: int = 0  # steps into the current epoch
+    steps: int = 0  # steps per epoch
+    samples_per_s: float = 0.0
+    eta_s: float | None = None
+    state: str = "idle"  # idle, starting, running, stopping, finished, stopped, failed
+    message: str = ""
+    path: str | None = None
+
+
+@dataclass
+class Curves:
+    """Step curves (x = global step) and epoch curves (x = epoch)."""
+
+    step: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    recon: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    epoch: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_recon: list[float] = field(default_factory=list)
+    test_kl: list[float] = field(default_factory=list)
+
+
+class RunMonitor:
+    """Thread-safe accumulator of one run's events; `snapshot()` for the UI."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.progress = Progress()
+        self.curves = Curves()
+        self._ema: tuple[float, float, float] | None = None
+        self._started_at = 0.0
+        self._done_steps = 0  # steps completed in this session (for the ETA)
+        self._first_step: int | None = None
+
+    def reset(self, state: str = "starting") -> None:
+        with self._lock:
+            self.progress = Progress(state=state)
+            self.curves = Curves()
+            self._ema = None
+            self._first_step = None
+
+    def record(self, event) -> None:
+        """Fold one training event in (called from the training thread)."""
+        with self._lock:
+            p, c = self.progress, self.curves
+            if isinstance(event, Started):
+                p.epochs, p.steps = event.config.epochs, event.steps_per_epoch
+                p.state, p.path = "running", str(event.config.out) if event.config.out else None
+                self._started_at = time.perf_counter()
+            elif isinstance(event, StepLogged):
+                p.epoch, p.step, p.samples_per_s = event.epoch, event.step, event.samples_per_s
+                parts = (event.loss, event.recon, event.kl)
+                if self._ema is None:
+                    self._ema = parts
+                else:
+                    self._ema = tuple(SMOOTHING * a + (1 - SMOOTHING) * b
+                                      for a, b in zip(self._ema, parts))
+                c.step.append(event.global_step)
+                c.loss.append(self._ema[0])
+                c.recon.append(self._ema[1])
+                c.kl.append(self._ema[2])
+                if self._first_step is None:
+                    self._first_step = event.global_step
+                self._done_steps = event.global_step - self._first_step
+                elapsed = time.perf_counter() - self._started_at
+                remaining = p.epochs * p.steps - event.global_step
+                if self._done_steps > 0 and elapsed > 0:
+                    p.eta_s = remaining * elapsed / self._done_steps
+            elif isinstance(event, EpochEnded):
+                p.epoch, p.step = event.epoch + 1, 0
+                c.epoch.append(event.epoch + 1)
+                c.train_loss.append(event.train["loss"])
+                c.test_loss.append(event.test["loss"])
+                c.test_recon.append(event.test["recon"])
+                c.test_kl.append(event.test["kl"])
+            elif isinstance(event, CheckpointSaved):
+                p.path = event.path
+            elif isinstance(event, Finished):
+                p.state = "stopped" if event.stopped else "finished"
+                p.eta_s = None
+                p.epoch = event.epochs_done
+            elif isinstance(event, Failed):
+                p.state, p.message, p.eta_s = "failed", event.message, None
+
+    def record_failure(self, message: str) -> None:
+        """The run ended with an error that the service did not report as Failed."""
+        with self._lock:
+            if self.progress.state != "failed":
+                self.progress.state, self.progress.message = "failed", message
+
+    def request_stop(self) -> None:
+        with self._lock:
+            if self.progress.state in ("starting", "running"):
+                self.progress.state = "stopping"
+
+    @property
+    def active(self) -> bool:
+        return self.progress.state in ("starting", "running", "stopping")
+
+    def snapshot(self) -> tuple[Progress, Curves]:
+        """Copies of the progress and curves, safe to read while training goes on."""
+        with self._lock:
+            c = self.curves
+            curves = Curves(*(list(getattr(c, name)) for name in c.__dataclass_fields__))
+            return Progress(**vars(self.progress)), curves

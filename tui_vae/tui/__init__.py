@@ -1,0 +1,1 @@
+"""The Textual explorer: a thin layer over the services (workspace, training, inference)."""

@@ -1,0 +1,40 @@
+"""Messages the App's workers post to the UI thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class TrainingEvent(Message):
+    """One event from the training service (Started, StepLogged, EpochEnded, ...)."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        # Step reports may pile up behind a busy UI: keep only the newest one.
+        return (isinstance(message, TrainingEvent)
+                and type(message.event).__name__ == "StepLogged"
+                and type(self.event).__name__ == "StepLogged")
+
+
+class ModelReady(Message):
+    """The active model and the images to show are loaded."""
+
+    def __init__(self, path, model, images) -> None:
+        super().__init__()
+        self.path = path
+        self.model = model
+        self.images = images
+
+
+class PreviewReady(Message):
+    """Reconstructions and samples of the running training's latest checkpoint."""
+
+    def __init__(self, pairs, samples) -> None:
+        super().__init__()
+        self.pairs = pairs
+        self.samples = samples

@@ -1,0 +1,1 @@
+"""One module per view of the explorer, plus the help and confirmation dialogs."""

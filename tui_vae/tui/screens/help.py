@@ -1,0 +1,61 @@
+"""Help: what each view shows and every key, with the binding ids for remapping."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+ABOUT = """\
+[b]tui-vae[/b]: train and explore variational autoencoders (the seed report's VAE and cVAE).
+
+[b]Views[/b]
+  t Train        settings, start/stop, live loss charts, previews after each epoch
+  m Models       checkpoints: use one (enter), pick Compare's A and B, delete
+  r Reconstruct  test images beside their reconstructions; filter, rank by loss
+  g Generate     samples from the prior; 0-9 choose the class (cVAE); +/- temperature
+  i Interpolate  the decoded path between two digits' latent codes; slerp; class sweep
+  c Compare      two checkpoints side by side: the VAE against the beta = 0 run
+
+Losses are in nats per image: -ELBO = reconstruction BCE + KL(q(z|x) || N(0, I)).
+Ctrl+P opens the command palette. Keys can be remapped by id in the keymap file
+(see the README).
+"""
+
+
+def binding_rows(bindings: list[Binding], keymap: dict[str, str]) -> list[str]:
+    """One line per binding: its keys (as remapped), what it does, its id."""
+    rows, seen = [], set()
+    for binding in bindings:
+        label = keymap.get(binding.id) or binding.key_display or binding.key
+        if binding.id in seen or not binding.description:
+            continue
+        seen.add(binding.id)
+        rows.append(f"  {label:<14} {binding.description:<24} [dim]{binding.id or ''}[/dim]")
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """The views, the global keys and the keys of the view it was opened from."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
+
+    def __init__(self, view: Screen) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        keymap = getattr(self.app, "_keymap", {})  # Textual keeps the user's keymap here
+        app_keys = binding_rows(type(self.app).BINDINGS, keymap)
+        view_keys = binding_rows(type(self.view).BINDINGS, keymap)
+        title = getattr(self.view, "TITLE", "") or "this view"
+        text = "\n".join([ABOUT, "[b]Everywhere[/b]", *app_keys, "",
+                          f"[b]{title}[/b]", *(view_keys or ["  (no keys of its own)"]), "",
+                          "[dim]escape or ? closes this help[/dim]"])
+        with VerticalScroll(classes="dialog help"):
+            yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,126 @@
+"""Interpolate: the decoded path between two test digits' latent codes."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Input, Label
+
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+
+MIN_STEPS, MAX_STEPS = 3, 24
+
+
+def parse_endpoint(text: str, labels: np.ndarray, rng: np.random.Generator) -> int:
+    """An index ("123") or a class ("c7": a random test image of class 7)."""
+    text = text.strip().lower()
+    if text.startswith("c") and text[1:].isdigit():
+        members = np.flatnonzero(labels == int(text[1:]))
+        if not len(members):
+            raise ValueError(f"no test image of class {text[1:]}")
+        return int(rng.choice(members))
+    if text.isdigit() and int(text) < len(labels):
+        return int(text)
+    raise ValueError(f"{text!r}: give an index 0-{len(labels) - 1} or a class as c0-c9")
+
+
+class InterpolateScreen(ViewScreen):
+    """From image A to image B: linear or spherical paths, and a condition sweep (cVAE)."""
+
+    TITLE = "Interpolate"
+    BINDINGS = [
+        Binding("space", "random", "Random pair", id="interp.random"),
+        Binding("s", "toggle_slerp", "Lerp/slerp", id="interp.slerp"),
+        Binding("plus,equals_sign", "steps(1)", "Steps+", key_display="+", id="interp.more"),
+        Binding("minus", "steps(-1)", "Steps-", key_display="-", id="interp.fewer"),
+        Binding("f", "focus_endpoints", "From/to", id="interp.edit"),
+        Binding("escape", "blur", "Done editing", show=False, id="interp.blur"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = 0, 1
+        self.steps = 10
+        self.spherical = False
+        self.rng = np.random.default_rng(0)
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="endpoints"):
+            yield Label("From")
+            yield Input(placeholder="index, or c7", id="from")
+            yield Label("To")
+            yield Input(placeholder="index, or c3", id="to")
+        yield Label("", id="path-title", classes="section")
+        yield ImageGrid(id="path")
+        yield Label("", id="sweep-title", classes="section")
+        yield ImageGrid(id="sweep")
+
+    def redraw(self) -> None:
+        from tui_vae import gallery
+
+        split, classes = self.images.split, self.images.classes
+        self.a, self.b = min(self.a, len(split) - 1), min(self.b, len(split) - 1)
+        ends = gallery.images_of(split, [self.a, self.b])
+        path = gallery.interpolation(self.model, split, self.a, self.b, self.steps,
+                                     self.spherical)
+        images = np.concatenate((ends[:1], path, ends[1:]))
+        ts = np.linspace(0, 1, self.steps)
+        la, lb = int(split.labels[self.a]), int(split.labels[self.b])
+        captions = [f"A #{self.a}"] + [f"{t:.2f}" for t in ts] + [f"B #{self.b}"]
+        self.query_one("#path", ImageGrid).show(images, captions, highlight={0, len(images) - 1})
+        method = "spherical (slerp)" if self.spherical else "linear"
+        self.query_one("#path-title", Label).update(
+            f"{method} path from A (class {classes[la]}) to B (class {classes[lb]}), "
+            f"{self.steps} steps, between the originals")
+        sweep = self.query_one("#sweep", ImageGrid)
+        sweep_title = self.query_one("#sweep-title", Label)
+        if self.model.config.conditional:
+            end = lb if lb != la else (la + 1) % len(classes)
+            sweep.show(gallery.condition_sweep(self.model, split, self.a, la, end, self.steps))
+            sweep_title.update(f"A's z, the condition moving from class {classes[la]} "
+                               f"to {classes[end]}")
+            sweep.display = sweep_title.display = True
+        else:
+            sweep.display = sweep_title.display = False
+        self.set_status("space random pair · f edit From/To (index, or c7 for a random 7) · "
+                        "s linear/slerp · +/- steps")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.images is None or not event.value.strip():
+            return
+        try:
+            index = parse_endpoint(event.value, self.images.split.labels.numpy(), self.rng)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if event.input.id == "from":
+            self.a = index
+            self.query_one("#to", Input).focus()
+        else:
+            self.b = index
+            self.set_focus(None)
+        self.sync(force=True)
+
+    def action_random(self) -> None:
+        if self.images is None:
+            return
+        n = len(self.images.split)
+        self.a, self.b = (int(i) for i in self.rng.choice(n, size=2, replace=False))
+        self.sync(force=True)
+
+    def action_toggle_slerp(self) -> None:
+        self.spherical = not self.spherical
+        self.sync(force=True)
+
+    def action_steps(self, step: int) -> None:
+        self.steps = min(max(self.steps + step, MIN_STEPS), MAX_STEPS)
+        self.sync(force=True)
+
+    def action_focus_endpoints(self) -> None:
+        self.query_one("#from", Input).focus()
+
+    def action_blur(self) -> None:
+        self.set_focus(None)

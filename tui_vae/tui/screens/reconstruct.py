@@ -1,0 +1,92 @@
+"""Reconstruct: test digits beside their reconstructions, paged, filtered, ranked."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+
+PAIR = (28, 57)  # an original, a divider column, its reconstruction
+
+
+class ReconstructScreen(ViewScreen):
+    """Pairs of (test image, reconstruction) with each image's loss in nats."""
+
+    TITLE = "Reconstruct"
+    BINDINGS = [
+        Binding("right,n,pagedown", "page(1)", "Next page", key_display="→", id="recon.next"),
+        Binding("left,p,pageup", "page(-1)", "Prev page", key_display="←", id="recon.prev"),
+        *(Binding(str(d), f"filter({d})", "Class", show=d == 0, key_display="0-9",
+                  id=f"recon.class{d}") for d in range(10)),
+        Binding("a", "filter(-1)", "All classes", id="recon.all"),
+        Binding("w", "toggle_worst", "Worst first", id="recon.worst"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label: int | None = None
+        self.worst = False
+        self.page = 0
+        self._losses: np.ndarray | None = None
+        self._losses_for = -1
+
+    def body(self) -> ComposeResult:
+        yield ImageGrid(id="pairs")
+
+    def losses(self) -> np.ndarray:
+        """Per-image losses of the current model on the current images (cached)."""
+        if self._losses is None or self._losses_for != id(self.model):
+            from tui_vae.gallery import per_image_losses
+
+            self._losses = per_image_losses(self.model, self.images.split)
+            self._losses_for = id(self.model)
+        return self._losses
+
+    def order(self) -> np.ndarray:
+        """Indices shown, in order: filtered by class, optionally worst first."""
+        labels = self.images.split.labels.numpy()
+        index = np.arange(len(labels)) if self.label is None else np.flatnonzero(
+            labels == self.label)
+        if self.worst:
+            index = index[np.argsort(-self.losses()[index], kind="stable")]
+        return index
+
+    def redraw(self) -> None:
+        from tui_vae import gallery
+
+        grid = self.query_one("#pairs", ImageGrid)
+        per_page = max(grid.capacity(PAIR), 1)
+        order = self.order()
+        pages = max(1, -(-len(order) // per_page))
+        self.page = min(max(self.page, 0), pages - 1)
+        shown = order[self.page * per_page : (self.page + 1) * per_page]
+        losses = self.losses()
+        classes = self.images.classes
+        split = self.images.split
+        tiles = gallery.side_by_side(gallery.images_of(split, shown),
+                                     gallery.reconstructions(self.model, split, shown))
+        captions = [f"#{i} {classes[int(split.labels[i])]} {losses[i]:.0f}" for i in shown]
+        grid.show(tiles, captions)
+        which = "all classes" if self.label is None else f"class {classes[self.label]}"
+        mean = float(losses[order].mean()) if len(order) else float("nan")
+        self.set_status(
+            f"{which} · {len(order):,} images · {'worst first' if self.worst else 'in order'} · "
+            f"page {self.page + 1}/{pages} · mean loss {mean:.1f} nats "
+            f"(BCE at z=mu + KL; under each pair) · left original, right reconstruction")
+
+    def action_page(self, step: int) -> None:
+        self.page += step
+        self.sync(force=True)
+
+    def action_filter(self, label: int) -> None:
+        self.label = None if label < 0 else label
+        self.page = 0
+        self.sync(force=True)
+
+    def action_toggle_worst(self) -> None:
+        self.worst = not self.worst
+        self.page = 0
+        self.sync(force=True)

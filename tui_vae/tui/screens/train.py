@@ -1,0 +1,210 @@
+"""Train: the run's settings, start and stop, live loss charts, progress and previews.
+
+The run itself belongs to the App (a thread worker), so leaving this view does
+not stop it; this screen reads the App's RunMonitor a few times a second.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, ProgressBar, Select
+
+from tui_vae.datasets import DATASETS
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.loss_chart import LossChart, Series
+
+# (field, label, Input type, default) for the numeric settings.
+NUMBER_FIELDS = (
+    ("beta", "beta", "number", "1"),
+    ("kl_warmup", "KL warm-up", "number", "0"),
+    ("latent_dim", "latent size", "integer", "20"),
+    ("hidden_dim", "hidden width", "integer", "400"),
+    ("epochs", "epochs", "integer", "10"),
+    ("batch_size", "batch size", "integer", "128"),
+    ("lr", "learning rate", "number", "0.002"),
+    ("seed", "seed", "integer", "0"),
+)
+REFRESH_S = 0.25  # how often the charts and progress read the monitor while running
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def build_config(values: dict[str, str], checkpoint_dir, data_dir):
+    """A validated TrainConfig from the form's strings; raises ValueError with the reason."""
+    from tui_vae.checkpoints import new_checkpoint_path
+    from tui_vae.errors import TrainingError
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig
+
+    def number(name: str, kind):
+        text = values[name].strip()
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"{name.replace('_', ' ')}: {text!r} is not a valid number") from None
+
+    model = ModelConfig(model=values["model"], latent_dim=number("latent_dim", int),
+                        hidden_dim=number("hidden_dim", int), beta=number("beta", float),
+                        dataset=values["dataset"])
+    config = TrainConfig(
+        model=model, epochs=number("epochs", int), batch_size=number("batch_size", int),
+        lr=number("lr", float), kl_warmup=number("kl_warmup", float), seed=number("seed", int),
+        data_dir=str(data_dir) if data_dir else None,
+        out=str(new_checkpoint_path(checkpoint_dir, values["model"], values["dataset"])),
+        log_every=5)
+    try:
+        config.validate()
+    except TrainingError as exc:
+        raise ValueError(str(exc)) from None
+    return config
+
+
+class TrainScreen(ViewScreen):
+    """Settings on the left; charts, progress and previews on the right."""
+
+    TITLE = "Train"
+    NEEDS_MODEL = False
+    BINDINGS = [
+        Binding("s", "start", "Start", id="train.start"),
+        Binding("x", "stop", "Stop", id="train.stop"),
+        Binding("l", "toggle_log", "Log scale", id="train.log"),
+        Binding("escape", "blur", "Done editing", show=False, id="train.blur"),
+    ]
+
+    def body(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(id="form"):
+                with Horizontal(classes="field"):
+                    yield Label("model")
+                    yield Select([("VAE", "vae"), ("cVAE", "cvae")], value="vae",
+                                 allow_blank=False, compact=True, id="model")
+                with Horizontal(classes="field"):
+                    yield Label("dataset")
+                    yield Select([(spec.title, name) for name, spec in DATASETS.items()],
+                                 value="mnist", allow_blank=False, compact=True, id="dataset")
+                for name, label, kind, default in NUMBER_FIELDS:
+                    with Horizontal(classes="field"):
+                        yield Label(label)
+                        yield Input(default, type=kind, compact=True, id=name)
+                yield Label("beta 0: no KL term (the seed's run)", classes="dim")
+                with Horizontal(id="buttons"):
+                    yield Button("Start s", id="start", variant="success", compact=True)
+                    yield Button("Stop x", id="stop", variant="error", compact=True)
+            with Vertical(id="run"):
+                yield Label("", id="progress-text")
+                yield ProgressBar(total=1, show_eta=False, id="progress")
+                yield LossChart("train loss per step (smoothed), nats", "step", id="chart-steps")
+                yield LossChart("loss per epoch, nats", "epoch", id="chart-epochs")
+                yield Label("after the last epoch: reconstructions (original | model) "
+                            "and samples, at half size", classes="dim")
+                yield ImageGrid(id="preview-recon", classes="preview")
+                yield ImageGrid(id="preview-samples", classes="preview")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(REFRESH_S, self._tick)
+
+    def redraw(self) -> None:
+        self.set_status("Tab moves through the settings, escape leaves them · s start · "
+                        "x stop · l log scale · the checkpoint is saved after every epoch")
+        self.refresh_run()
+
+    def _tick(self) -> None:
+        if self.is_current and self.app.monitor.active:
+            self.refresh_run()
+
+    def refresh_run(self) -> None:
+        """Read the App's monitor and update progress, charts, preview and buttons."""
+        progress, curves = self.app.monitor.snapshot()
+        total = max(progress.epochs * progress.steps, 1)
+        done = progress.epoch * progress.steps + progress.step
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=total, progress=min(done, total))
+        text = {
+            "idle": "No run yet: set the options and press s (or the Start button).",
+            "failed": f"Failed: {progress.message}",
+        }.get(progress.state)
+        if text is None:
+            text = (f"{progress.state} · epoch {min(progress.epoch + 1, progress.epochs)}"
+                    f"/{progress.epochs} · step {progress.step}/{progress.steps} · "
+                    f"{progress.samples_per_s:,.0f} samples/s · ETA {_duration(progress.eta_s)}"
+                    f" · {progress.path or ''}")
+            if progress.state in ("finished", "stopped"):
+                text = f"{progress.state} after {progress.epoch} epochs · saved {progress.path}"
+        self.query_one("#progress-text", Label).update(text)
+        self.query_one("#chart-steps", LossChart).series = (
+            Series("loss", "cyan", tuple(curves.step), tuple(curves.loss)),
+            Series("recon", "green", tuple(curves.step), tuple(curves.recon)),
+            Series("KL", "magenta", tuple(curves.step), tuple(curves.kl)),
+        )
+        self.query_one("#chart-epochs", LossChart).series = (
+            Series("train", "cyan", tuple(curves.epoch), tuple(curves.train_loss)),
+            Series("test", "yellow", tuple(curves.epoch), tuple(curves.test_loss)),
+            Series("test recon", "green", tuple(curves.epoch), tuple(curves.test_recon)),
+            Series("test KL", "magenta", tuple(curves.epoch), tuple(curves.test_kl)),
+        )
+        pairs, samples = (self.query_one(f"#preview-{k}", ImageGrid)
+                          for k in ("recon", "samples"))
+        if self.app.preview:
+            pairs.show(self.app.preview[0])
+            samples.show(self.app.preview[1])
+        else:
+            pairs.clear("(after the first epoch)")
+            samples.clear()
+        running = self.app.monitor.active
+        self.query_one("#start", Button).disabled = running
+        self.query_one("#stop", Button).disabled = not running
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Start greys out while a run is active, Stop while none is.
+        if action == "start":
+            return not self.app.monitor.active or None
+        if action == "stop":
+            return self.app.monitor.active or None
+        return True
+
+    def form_values(self) -> dict[str, str]:
+        values = {name: self.query_one(f"#{name}", Input).value for name, *_ in NUMBER_FIELDS}
+        values["model"] = str(self.query_one("#model", Select).value)
+        values["dataset"] = str(self.query_one("#dataset", Select).value)
+        return values
+
+    def action_start(self) -> None:
+        if self.app.monitor.active:
+            self.notify("a run is already training; stop it first", severity="warning")
+            return
+        workspace = self.app.workspace
+        try:
+            workspace.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            config = build_config(self.form_values(), workspace.checkpoint_dir,
+                                  workspace.data_dir)
+        except (ValueError, OSError) as exc:
+            self.notify(str(exc), title="cannot start", severity="error")
+            return
+        self.set_focus(None)
+        self.app.start_training(config)
+
+    def action_stop(self) -> None:
+        self.app.stop_training()
+
+    def action_toggle_log(self) -> None:
+        for chart in self.query(LossChart):
+            chart.log_scale = not chart.log_scale
+
+    def action_blur(self) -> None:
+        self.set_focus(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        elif event.button.id == "stop":
+            self.action_stop()

@@ -1,0 +1,1 @@
+"""Widgets of the explorer: half-block image grids and braille loss charts."""

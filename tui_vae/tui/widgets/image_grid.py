@@ -1,0 +1,179 @@
+"""ImageGrid: greyscale images as half-block tiles, with captions, fitted to the widget.
+
+Lines are built once per change of data, size, scale or colour system and then
+served from a cache (Textual's Line API), so scrolling, redraws and resizes do
+not re-render pixels. The grid shows as many tiles as fit in its region and
+says how many that is (`capacity`), so a view can page by screenfuls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.color import ColorSystem
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui_vae.render import halfblock_lines, shade_lines, to_uint8
+
+GAP = 1  # columns between tiles
+
+
+def tile_cells(shape: tuple[int, int], scale: int) -> tuple[int, int]:
+    """(columns, lines) one image of `shape` pixels takes at `scale`."""
+    h, w = shape
+    return w * scale, -(-h * scale // 2)
+
+
+def grid_capacity(width: int, height: int, shape: tuple[int, int], scale: int,
+                  captions: bool) -> tuple[int, int]:
+    """(columns, rows) of tiles that fit in width x height cells (at least 1 x 1)."""
+    cols, lines = tile_cells(shape, scale)
+    columns = max(1, (width + GAP) // (cols + GAP))
+    rows = max(1, height // (lines + (1 if captions else 0)))
+    return columns, rows
+
+
+class ImageGrid(Widget):
+    """A grid of equally sized greyscale images (values in [0, 1] or uint8)."""
+
+    DEFAULT_CSS = """
+    ImageGrid { height: 1fr; width: 1fr; }
+    """
+
+    class Fitted(Message):
+        """The number of tiles that fit changed (after a resize or a scale change)."""
+
+        def __init__(self, grid: ImageGrid, capacity: int) -> None:
+            super().__init__()
+            self.grid = grid
+            self.capacity = capacity
+
+    def __init__(self, *, scale: int = 1, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self._images: list[np.ndarray] = []
+        self._captions: list[str] | None = None
+        self._highlight: set[int] = set()
+        self._scale = scale
+        self._columns: int | None = None  # a fixed column count, else as many as fit
+        self._lines: list[Strip] | None = None
+        self._fitted = 0
+        self.placeholder = ""
+
+    # -- data in
+
+    def show(self, images, captions: list[str] | None = None,
+             highlight: set[int] | None = None, columns: int | None = None) -> None:
+        """Display `images` ((N, H, W) or a list of 2-D arrays) with optional captions.
+
+        `columns` fixes the tiles per row (a row per class, say); else as many as fit.
+        """
+        self._columns = columns
+        self._images = [to_uint8(np.asarray(image).squeeze()) for image in images]
+        self._captions = list(captions) if captions is not None else None
+        self._highlight = set(highlight or ())
+        self.placeholder = ""
+        self._invalidate()
+
+    def clear(self, message: str = "") -> None:
+        """Show no images, just a centred message (loading, nothing to show...)."""
+        self._images, self._captions, self.placeholder = [], None, message
+        self._invalidate()
+
+    @property
+    def scale(self) -> int:
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: int) -> None:
+        self._scale = value
+        self._invalidate()
+        self._post_fitted()
+
+    @property
+    def images(self) -> list[np.ndarray]:
+        return self._images
+
+    def fit(self, shape: tuple[int, int] = (28, 28), captions: bool = True) -> tuple[int, int]:
+        """(columns, rows) of tiles of `shape` that fit in the grid's current region."""
+        if not self.size.width or not self.size.height:
+            return 0, 0
+        return grid_capacity(self.size.width, self.size.height, shape, self._scale, captions)
+
+    def capacity(self, shape: tuple[int, int] = (28, 28), captions: bool = True) -> int:
+        """How many tiles of `shape` fit in the grid's current region."""
+        columns, rows = self.fit(shape, captions)
+        return columns * rows
+
+    def _invalidate(self) -> None:
+        self._lines = None
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._invalidate()
+        self._post_fitted()
+
+    def _post_fitted(self) -> None:
+        capacity = self.capacity()
+        if capacity != self._fitted:
+            self._fitted = capacity
+            self.post_message(self.Fitted(self, capacity))
+
+    # -- rendering
+
+    def _system(self) -> ColorSystem | None:
+        if self.app.no_color:
+            return None
+        return self.app.console._color_system  # Rich exposes only the name publicly
+
+    def _render_tile(self, image: np.ndarray, system: ColorSystem | None) -> list[list[Segment]]:
+        if self._scale > 1:
+            image = np.kron(image, np.ones((self._scale, self._scale), np.uint8))
+        return halfblock_lines(image, system) if system else shade_lines(image)
+
+    def _build(self) -> list[Strip]:
+        width = self.size.width
+        if not self._images:
+            text = self.placeholder
+            return [Strip([Segment(text.center(width)[:width])])] if text else []
+        shape = self._images[0].shape
+        cols, lines = tile_cells(shape, self._scale)
+        columns = self._columns or grid_capacity(width, 1, shape, self._scale, False)[0]
+        system = self._system()
+        gap = Segment(" " * GAP)
+        strips: list[Strip] = []
+        for start in range(0, len(self._images), columns):
+            row = range(start, min(start + columns, len(self._images)))
+            tiles = [self._render_tile(self._images[i], system) for i in row]
+            for line in range(lines):
+                segments: list[Segment] = []
+                for k, tile in enumerate(tiles):
+                    if k:
+                        segments.append(gap)
+                    segments.extend(tile[line] if line < len(tile) else [Segment(" " * cols)])
+                strips.append(Strip(segments).crop_extend(0, width, None))
+            if self._captions is not None:
+                segments = []
+                for k, i in enumerate(row):
+                    if k:
+                        segments.append(gap)
+                    text = self._captions[i][:cols].center(cols)
+                    style = Style(reverse=True) if i in self._highlight else Style(dim=True)
+                    segments.append(Segment(text, style))
+                strips.append(Strip(segments).crop_extend(0, width, None))
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            self._lines = self._build()
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self._lines is None:
+            return max(1, len(self._build()))
+        return max(1, len(self._lines))

@@ -1,0 +1,149 @@
+"""What the explorer works on: checkpoint folders, the images to show, loaded models.
+
+Plain Python (the TUI is a thin layer over it, and tests drive it directly).
+Listing reads checkpoint headers only; torch is imported the first time a model
+or the images are loaded, which the app does in a background worker so that
+its first paint does not wait for torch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui_vae.checkpoints import (
+    SUFFIX,
+    BadCheckpoint,
+    CheckpointInfo,
+    list_checkpoints,
+    metrics_path,
+)
+from tui_vae.datasets import dataset_spec
+from tui_vae.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from tui_vae.data import Split
+    from tui_vae.inference import TrainedModel
+
+# The repository's checkpoints/ folder (the shipped models), when tui-vae runs
+# from a checkout or an editable install.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SAMPLE_SOURCE = "bundled sample (1,000 MNIST test digits)"
+
+Entry = CheckpointInfo | BadCheckpoint
+
+
+@dataclass(frozen=True)
+class ViewImages:
+    """The test images the views show, and where they came from."""
+
+    split: Split
+    dataset: str  # the dataset's name ("mnist", ...)
+    source: str  # said in the header, e.g. "MNIST test set (10,000)"
+    classes: tuple[str, ...]
+
+
+class Workspace:
+    """Checkpoint folders, a data folder and a device; caches models and images."""
+
+    def __init__(
+        self,
+        checkpoint_dir: str | os.PathLike = "checkpoints",
+        data_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        shipped_dir: str | os.PathLike | None = SHIPPED_DIR,
+    ):
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.shipped_dir = Path(shipped_dir) if shipped_dir else None
+        self.data_dir = data_dir
+        self.device = device
+        self._models: dict[tuple, TrainedModel] = {}
+        self._images: dict[str, ViewImages] = {}
+        self._lock = threading.Lock()  # workers and the UI thread share the caches
+
+    # -- checkpoints (headers only, no torch)
+
+    def folders(self) -> list[Path]:
+        folders = [self.checkpoint_dir]
+        if self.shipped_dir and self.shipped_dir.is_dir():
+            if self.shipped_dir.resolve() != self.checkpoint_dir.resolve():
+                folders.append(self.shipped_dir)
+        return folders
+
+    def is_shipped(self, path: Path) -> bool:
+        return bool(self.shipped_dir) and path.resolve().parent == self.shipped_dir.resolve()
+
+    def scan(self) -> list[Entry]:
+        """Every checkpoint in the folders: shipped ones first, then by name."""
+        entries: list[Entry] = []
+        for folder in self.folders():
+            if folder.is_dir():
+                entries.extend(list_checkpoints(folder))
+        return sorted(entries, key=lambda e: (not self.is_shipped(e.path), e.path.name))
+
+    def default_checkpoint(self, entries: list[Entry]) -> Path | None:
+        """The one to open with: the shipped VAE, else the first readable checkpoint."""
+        valid = [e for e in entries if isinstance(e, CheckpointInfo)]
+        for entry in valid:
+            if self.is_shipped(entry.path) and entry.path.name == f"vae{SUFFIX}":
+                return entry.path
+        return valid[0].path if valid else None
+
+    def default_pair(self, entries: list[Entry]) -> tuple[Path | None, Path | None]:
+        """The seed's comparison when present: a beta > 0 VAE against a beta = 0 one."""
+        valid = [e for e in entries if isinstance(e, CheckpointInfo) and e.epochs_done]
+        with_kl = [e for e in valid if e.model_config["beta"] > 0]
+        without = [e for e in valid if e.model_config["beta"] == 0]
+        if with_kl and without:
+            return with_kl[0].path, without[0].path
+        paths = [e.path for e in valid[:2]]
+        return (paths + [None, None])[0], (paths + [None, None])[1]
+
+    def delete(self, path: Path) -> None:
+        """Delete a checkpoint and its metrics file."""
+        if path.suffix != SUFFIX:
+            raise CheckpointError(f"{path} is not a checkpoint")
+        try:
+            path.unlink()
+            metrics_path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            raise CheckpointError(f"cannot delete {path}: {exc.strerror or exc}") from None
+        with self._lock:
+            self._models = {k: v for k, v in self._models.items() if k[0] != path.resolve()}
+
+    # -- models and images (torch)
+
+    def model(self, path: Path) -> TrainedModel:
+        """Load (or reuse) the model in `path`; a changed file is loaded again."""
+        from tui_vae.inference import load
+
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load(path, self.device)
+            return self._models[key]
+
+    def images(self, dataset: str) -> ViewImages:
+        """The test set of `dataset` when it is on disk, else the bundled MNIST sample.
+
+        Never downloads: the explorer must open offline and at once.
+        """
+        from tui_vae.data import dataset_available, load_dataset, load_sample
+
+        with self._lock:
+            if dataset not in self._images:
+                spec = dataset_spec(dataset)
+                if dataset != "mnist-sample" and dataset_available(dataset, self.data_dir):
+                    test = load_dataset(dataset, self.data_dir, download=False).test
+                    found = ViewImages(test, dataset, f"{spec.title} test set ({len(test):,})",
+                                       spec.classes)
+                else:
+                    sample = load_sample()
+                    found = ViewImages(sample, "mnist", SAMPLE_SOURCE,
+                                       dataset_spec("mnist").classes)
+                self._images[dataset] = found
+            return self._images[dataset]
