@@ -4,7 +4,7 @@ Each model is trained with the project's own `tui-vae train` into runs/shipped/
 (full state, resumable), then exported to checkpoints/<name>.safetensors without
 the optimizer and RNG state (weights and metadata only: a third of the size).
 
-    python tools/train_shipped.py            # all of them, in order
+    python tools/train_shipped.py            # all of them and the judge, in order
     python tools/train_shipped.py vae cvae   # some of them
     python tools/train_shipped.py --export-only vae   # re-export a finished run
 
@@ -32,6 +32,7 @@ MODELS = {
     "vae-beta0": ["--model", "vae", "--beta", "0", "--epochs", "100"],
     "vae-2d": ["--model", "vae", "--latent-dim", "2", "--epochs", "100"],
 }
+JUDGE_EPOCHS = 6
 
 
 def train(name: str, data_dir: str | None) -> None:
@@ -46,6 +47,25 @@ def train(name: str, data_dir: str | None) -> None:
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def make_judge(data_dir: str | None) -> Path:
+    """The MNIST judge classifier, used only by `tui-vae eval`."""
+    import torch
+
+    from tui_vae.data import load_dataset
+    from tui_vae.judge import SHIPPED_JUDGE, accuracy, save_judge, train_judge
+
+    torch.set_flush_denormal(True)
+    dataset = load_dataset("mnist", data_dir)
+    start = time.perf_counter()
+    judge = train_judge(dataset.train, dataset.test, epochs=JUDGE_EPOCHS, seed=0)
+    test_accuracy = accuracy(judge, dataset.test)
+    path = save_judge(judge, SHIPPED_JUDGE, {"dataset": "mnist", "epochs": JUDGE_EPOCHS,
+                                             "seed": 0, "test_accuracy": test_accuracy})
+    print(f"judge: test accuracy {test_accuracy:.4f}, {time.perf_counter() - start:.0f} s, "
+          f"saved {path}")
+    return path
 
 
 def export(name: str) -> Path:
@@ -66,14 +86,17 @@ def export(name: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(MODELS))
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join([*MODELS, "judge"]))
     parser.add_argument("--data-dir")
     parser.add_argument("--export-only", action="store_true")
     args = parser.parse_args()
-    unknown = sorted(set(args.names) - set(MODELS))
+    unknown = sorted(set(args.names) - {*MODELS, "judge"})
     if unknown:
-        parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
-    for name in args.names or list(MODELS):
+        parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}, judge")
+    for name in args.names or [*MODELS, "judge"]:
+        if name == "judge":
+            make_judge(args.data_dir)
+            continue
         if not args.export_only:
             train(name, args.data_dir)
         export(name)

@@ -179,44 +179,40 @@ def train(
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
-    iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015).")] = None,
+    iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015); 1000 is the standard.")] = None,
+    iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
+    judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
+    quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     seed: Annotated[int | None, typer.Option(help="Noise seed [default: the checkpoint's].")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 1000,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
 ) -> None:
-    """Test-set negative ELBO, reconstruction and KL per image (nats), optionally the IWAE NLL."""
+    """Test-set negative ELBO, reconstruction and KL (nats), the IWAE NLL, and sample quality."""
     import json
-    import time
 
     from tui_vae.data import load_dataset
-    from tui_vae.evaluation import evaluate_elbo, importance_weighted_nll
     from tui_vae.inference import load
+    from tui_vae.report import evaluate_model, format_report
 
     model = load(checkpoint, device=device.value)
-    seed = model.meta.get("seed", 0) if seed is None else seed
+    if seed is None:
+        seed = model.meta.get("seed") or 0
     test = load_dataset(model.config.dataset, data_dir).test
-    metrics = evaluate_elbo(model.module, test, seed=seed, batch_size=batch_size)
-    result = {"checkpoint": str(checkpoint), "dataset": model.config.dataset,
-              "test_size": len(test), "test_loss": metrics.loss, "recon": metrics.recon,
-              "kl": metrics.kl}
-    if iw_samples:
-        started = time.perf_counter()
-        result["nll_iw"] = importance_weighted_nll(model.module, test, iw_samples, seed=seed)
-        result["iw_samples"] = iw_samples
-        result["iw_seconds"] = round(time.perf_counter() - started, 3)
+    judged = None
+    if quality and model.config.dataset in ("mnist", "mnist-sample"):
+        from tui_vae.judge import SHIPPED_JUDGE, load_judge
+
+        if judge is not None or SHIPPED_JUDGE.exists():
+            judged = load_judge(judge, device=model.device)
+    result = evaluate_model(model, test, seed=seed, batch_size=batch_size, iw_samples=iw_samples,
+                            iw_subset=iw_subset, judge=judged)
+    result = {"checkpoint": str(checkpoint), **result}
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-        return
-    typer.echo(f"{checkpoint} on the {result['test_size']:,} {result['dataset']} test images "
-               f"(nats per image)")
-    typer.echo(f"  negative ELBO  {metrics.loss:9.3f}")
-    typer.echo(f"  reconstruction {metrics.recon:9.3f}")
-    typer.echo(f"  KL             {metrics.kl:9.3f}")
-    if iw_samples:
-        typer.echo(f"  NLL (IWAE, K={iw_samples}) {result['nll_iw']:.3f}  "
-                   f"[{result['iw_seconds']:.1f} s]")
+    else:
+        typer.echo(format_report(result))
 
 
 # --------------------------------------------------------------------------- sample

@@ -1,0 +1,72 @@
+"""`tui-vae eval`'s figures in one dict, and their plain-text report.
+
+Every figure carries what it was measured on (images, samples, K, temperature,
+seconds), so a quick figure on a subset can never pass for a whole-set one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tui_vae.data import Split
+from tui_vae.evaluation import evaluate_elbo, importance_weighted_nll
+from tui_vae.gallery import TEMPERATURES
+from tui_vae.inference import TrainedModel
+from tui_vae.judge import Judge
+from tui_vae.sample_quality import conditional_accuracy, sample_frechet_distance
+
+FD_SAMPLES = 10_000
+ACCURACY_PER_CLASS = 1_000
+
+
+def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: int = 1000,
+                   iw_samples: int | None = None, iw_subset: int | None = None,
+                   judge: Judge | None = None) -> dict:
+    """The test ELBO, optionally the IWAE NLL, and with a judge the sample quality."""
+    elbo = evaluate_elbo(model.module, test, seed=seed, batch_size=batch_size)
+    result = {"dataset": model.config.dataset, "model": model.config.to_dict(),
+              "test_size": len(test), "test_loss": elbo.loss, "recon": elbo.recon,
+              "kl": elbo.kl}
+    if iw_samples:
+        subset = test if not iw_subset else Split(test.images[:iw_subset],
+                                                  test.labels[:iw_subset])
+        started = time.perf_counter()
+        result["nll_iw"] = importance_weighted_nll(model.module, subset, iw_samples, seed=seed)
+        result["iw_samples"] = iw_samples
+        result["iw_images"] = len(subset)
+        result["iw_whole_test_set"] = len(subset) == len(test)
+        result["iw_seconds"] = round(time.perf_counter() - started, 3)
+    if judge is not None:
+        started = time.perf_counter()
+        result["frechet_distance"] = sample_frechet_distance(model, judge, test, FD_SAMPLES,
+                                                             seed)
+        result["frechet_samples"] = FD_SAMPLES
+        if model.config.conditional:
+            result["conditional_accuracy"] = [
+                conditional_accuracy(model, judge, t, ACCURACY_PER_CLASS, seed).to_dict()
+                for t in TEMPERATURES]
+        result["quality_seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def format_report(result: dict) -> str:
+    """The dict from `evaluate_model` as lines for people."""
+    lines = [f"{result.get('checkpoint', 'model')} on the {result['test_size']:,} "
+             f"{result['dataset']} test images (nats per image)",
+             f"  negative ELBO  {result['test_loss']:9.3f}",
+             f"  reconstruction {result['recon']:9.3f}",
+             f"  KL             {result['kl']:9.3f}"]
+    if "nll_iw" in result:
+        where = ("the whole test set" if result["iw_whole_test_set"]
+                 else f"SUBSET: the first {result['iw_images']:,} test images only")
+        lines.append(f"  NLL (IWAE, K={result['iw_samples']}) {result['nll_iw']:.3f}  "
+                     f"[{where}; {result['iw_seconds']:.1f} s]")
+    if "frechet_distance" in result:
+        lines.append(f"  Frechet distance, judge features, {result['frechet_samples']:,} prior "
+                     f"samples vs the test set: {result['frechet_distance']:.3f}")
+    for acc in result.get("conditional_accuracy", []):
+        per_class = " ".join(f"{v * 100:.0f}" for v in acc["per_class"])
+        marker = "  <- z ~ N(0, I)" if acc["temperature"] == 1.0 else ""
+        lines.append(f"  conditional accuracy at T={acc['temperature']:<4g} "
+                     f"{acc['overall'] * 100:5.1f}%  per class (%): {per_class}{marker}")
+    return "\n".join(lines)
