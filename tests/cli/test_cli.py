@@ -91,6 +91,9 @@ def test_models_lists_checkpoints_with_metrics(workdir):
     ["sample", "vae.safetensors", "--digit", "3"],
     ["sample", "vae.safetensors", "--out", "x.jpg"],
     ["eval", "vae.safetensors", "--iw-samples", "0"],
+    ["eval", "vae.safetensors", "--iw-subset", "0"],
+    ["--checkpoints", "vae.safetensors"],
+    ["--device", "tpu"],
 ])
 def test_bad_flags_exit_2_with_a_message(workdir, args):
     result = run_cli(*args, cwd=workdir)

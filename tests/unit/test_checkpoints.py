@@ -144,3 +144,16 @@ def test_listing_reads_headers_only_without_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "['CheckpointInfo', 'BadCheckpoint']" in result.stdout
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from tui_vae.checkpoints import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "f.bin", b"data")
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = stat.S_IMODE((tmp_path / "f.bin").stat().st_mode)
+    assert mode == 0o666 & ~mask  # not mkstemp's private 0600

@@ -1,0 +1,63 @@
+"""The README's launch command: `tui-vae` opens the explorer in a real terminal and quits on q."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import sys
+import time
+
+import pytest
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {needle!r} on screen within {timeout} s; got {seen[-300:]!r}")
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+        if ready:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_tui_vae_opens_the_explorer_and_quits(tmp_path):
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app, in the pseudo-terminal
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, "-m", "tui_vae", "--checkpoints", "mine"],
+                  env)
+    try:
+        screen = _read_until(fd, b"Generate", timeout=60)
+        assert b"Traceback" not in screen
+        os.write(fd, b"?")
+        _read_until(fd, b"view.train", timeout=30)  # the help lists binding ids
+        os.write(fd, b"\x1b")
+        time.sleep(0.5)
+        os.write(fd, b"q")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            try:
+                select.select([fd], [], [], 0.2) and os.read(fd, 65536)
+            except OSError:
+                pass
+        else:
+            raise AssertionError("the app did not quit on q")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
