@@ -92,6 +92,24 @@ def condition_sweep(model: TrainedModel, split: Split, a: int, start: int, end: 
     return model.decode_mixed(z, condition_path(model, start, end, steps)).cpu().numpy()[:, 0]
 
 
+def manifold_grid(model: TrainedModel, n: int = 20) -> np.ndarray:
+    """2-D latent only: images decoded on an n x n grid of the plane at Gaussian quantiles.
+
+    Row i, column j decodes z = (Phi^-1(q_j), Phi^-1(q_{n-1-i})) with q evenly
+    spaced in (0, 1), so equal areas of the grid hold equal prior mass
+    (Kingma & Welling 2014, figure 4). Returns (n * n, 28, 28), row by row.
+    """
+    if model.config.latent_dim != 2:
+        raise ValueError("the manifold grid needs a model with a 2-D latent space")
+    if model.config.conditional:
+        raise ValueError("the manifold grid is drawn for a plain VAE")
+    q = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    values = torch.distributions.Normal(0.0, 1.0).icdf(q)
+    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
+    z = torch.stack((xs.reshape(-1), ys.reshape(-1)), dim=1)
+    return model.decode(z).cpu().numpy()[:, 0]
+
+
 def first_of_each_class(split: Split, count: int) -> list[int]:
     """Indices of the first test image of classes 0, 1, ... (cycling), `count` in all."""
     labels = split.labels.numpy()

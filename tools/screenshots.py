@@ -1,0 +1,102 @@
+"""Save the README's screenshots of the explorer's views (SVG, and PNG via rsvg-convert).
+
+    TUI_VAE_DATA_DIR=../shared/data python tools/screenshots.py [--out docs/screenshots]
+
+Drives the app headless with Pilot over the shipped checkpoints, in truecolor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"  # before Textual is imported
+
+# (file name, keys pressed from the start, checkpoint to activate first or None)
+SHOTS = (
+    ("generate-cvae-rows", ["g", "a"], "cvae.safetensors"),
+    ("generate-cvae-7", ["g", "7"], "cvae.safetensors"),
+    ("reconstruct", ["r"], "vae.safetensors"),
+    ("interpolate", ["i", "space"], "cvae.safetensors"),
+    ("compare", ["c"], "vae.safetensors"),
+    ("models", ["m"], "vae.safetensors"),
+)
+
+
+async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    saved = []
+    for name, keys, checkpoint in SHOTS:
+        app = TuiVaeApp(Workspace(ROOT / "checkpoints", os.environ.get("TUI_VAE_DATA_DIR"),
+                                  "cpu"))
+        async with app.run_test(size=size) as pilot:
+            await app.workers.wait_for_complete()
+            if checkpoint:
+                app.activate(ROOT / "checkpoints" / checkpoint)
+                await app.workers.wait_for_complete()
+            for key in keys:
+                await pilot.press(key)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            await pilot.pause(0.3)
+            saved.append(Path(app.save_screenshot(f"{name}.svg", str(out))))
+    return saved
+
+
+async def shoot_training(out: Path, size: tuple[int, int]) -> Path:
+    """The Train view a few epochs into a small run on the bundled sample."""
+    import tempfile
+
+    from textual.widgets import Input, Select
+
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as folder:
+        app = TuiVaeApp(Workspace(folder, None, "cpu", shipped_dir=ROOT / "checkpoints"))
+        async with app.run_test(size=size) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("t")
+            screen = app.screen
+            screen.query_one("#dataset", Select).value = "mnist-sample"
+            screen.query_one("#model", Select).value = "cvae"
+            screen.query_one("#epochs", Input).value = "200"
+            screen.query_one("#batch_size", Input).value = "32"
+            await pilot.press("s")
+            while len(app.monitor.curves.epoch) < 25:
+                await pilot.pause(0.2)
+            await pilot.pause(0.5)
+            path = Path(app.save_screenshot("train.svg", str(out)))
+            await pilot.press("x")
+            await app.workers.wait_for_complete()
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--size", default="120x36")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    size = tuple(int(v) for v in args.size.split("x"))
+    saved = asyncio.run(shoot(args.out, size))
+    saved.append(asyncio.run(shoot_training(args.out, size)))
+    converter = shutil.which("rsvg-convert")
+    for svg in saved:
+        if converter:
+            subprocess.run([converter, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+            svg.unlink()
+        print(svg.with_suffix(".png") if converter else svg)
+
+
+if __name__ == "__main__":
+    main()
