@@ -28,7 +28,8 @@ SHIPPED = ROOT / "checkpoints"
 COMMON = ["--dataset", "mnist", "--seed", "0", "--lr", "2e-3", "--lr-schedule", "cosine"]
 MODELS = {
     "vae": ["--model", "vae", "--epochs", "100"],
-    "cvae": ["--model", "cvae", "--epochs", "100"],
+    # 200 epochs: at 100 its conditional accuracy at T = 1 was 94.3%, short of 95%.
+    "cvae": ["--model", "cvae", "--epochs", "200"],
     "vae-beta0": ["--model", "vae", "--beta", "0", "--epochs", "100"],
     "vae-2d": ["--model", "vae", "--latent-dim", "2", "--epochs", "100"],
 }
