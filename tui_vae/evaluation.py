@@ -15,8 +15,8 @@ import torch
 from tui_vae.data import Split
 from tui_vae.models import VAE
 from tui_vae.objective import (
+    LOG_2PI,
     gaussian_kl,
-    gaussian_log_density,
     reconstruction_nll,
     standard_normal_log_density,
 )
@@ -101,9 +101,11 @@ def importance_weighted_nll(
             log_px_z = -reconstruction_nll(
                 logits.reshape(-1, *x.shape[1:]), x.repeat(k, 1, 1, 1)
             ).view(k, -1)
-            log_weights.append(
-                log_px_z + standard_normal_log_density(z) - gaussian_log_density(z, mu, logvar)
-            )
+            # log q(z|x) from the noise itself: (z - mu)^2 / sigma^2 is eps^2, and
+            # computing it that way stays finite when sigma underflows (beta = 0
+            # posteriors are that narrow), where the textbook form gives 0 * inf.
+            log_q = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(dim=-1)
+            log_weights.append(log_px_z + standard_normal_log_density(z) - log_q)
         log_px = torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
         total += -log_px.sum().item()
     model.train(was_training)

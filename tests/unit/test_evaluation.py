@@ -28,3 +28,19 @@ def test_iwae_with_one_sample_is_the_elbo_and_tightens_with_more(sample_dataset)
     k64 = importance_weighted_nll(model, test, 64, seed=0, chunk=16)
     assert k64 < elbo - spread  # a strictly tighter bound on -log p(x)
     assert importance_weighted_nll(model, test, 64, seed=0, chunk=64) == pytest.approx(k64)
+
+
+def test_iwae_stays_finite_for_a_collapsed_posterior_variance(sample_dataset):
+    import math
+
+    import torch
+
+    from tui_vae.evaluation import importance_weighted_nll
+    from tui_vae.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig(latent_dim=3, hidden_dim=8), seed=0)
+    with torch.no_grad():  # sigma = exp(-60): (z - mu)^2 underflows to 0, 1/sigma^2 to inf
+        model.fc_logvar.weight.zero_()
+        model.fc_logvar.bias.fill_(-120.0)
+    split = sample_dataset.test
+    assert math.isfinite(importance_weighted_nll(model, split, samples=4, seed=0))
