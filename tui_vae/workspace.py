@@ -98,7 +98,12 @@ class Workspace:
         with_kl = [e for e in valid if e.model_config["beta"] > 0]
         without = [e for e in valid if e.model_config["beta"] == 0]
         if with_kl and without:
-            return with_kl[0].path, without[0].path
+            # Prefer the beta = 0 run's twin: a plain VAE of the same latent size.
+            twin = without[0].model_config
+            same = [e for e in with_kl
+                    if e.model_config["model"] == twin["model"]
+                    and e.model_config["latent_dim"] == twin["latent_dim"]]
+            return (same or with_kl)[0].path, without[0].path
         paths = [e.path for e in valid[:2]]
         return (paths + [None, None])[0], (paths + [None, None])[1]
 

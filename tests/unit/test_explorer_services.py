@@ -28,7 +28,7 @@ def test_workspace_lists_shipped_first_and_picks_defaults(tmp_path):
     mine, shipped = tmp_path / "mine", tmp_path / "shipped"
     mine.mkdir()
     shipped.mkdir()
-    _save(mine / "a-mine.safetensors")
+    _save(mine / "a-mine.safetensors", kind="cvae")
     _save(shipped / "vae.safetensors")
     _save(shipped / "vae-beta0.safetensors", beta=0.0)
     ws = Workspace(mine, tmp_path / "nodata", "cpu", shipped_dir=shipped)
@@ -38,7 +38,8 @@ def test_workspace_lists_shipped_first_and_picks_defaults(tmp_path):
     assert all(isinstance(e, CheckpointInfo) for e in entries)
     assert ws.default_checkpoint(entries) == shipped / "vae.safetensors"
     a, b = ws.default_pair(entries)
-    assert ws.model(a).config.beta > 0 and ws.model(b).config.beta == 0
+    assert a == shipped / "vae.safetensors"  # the plain VAE twin, not the cVAE
+    assert ws.model(b).config.beta == 0
     assert ws.is_shipped(shipped / "vae.safetensors") and not ws.is_shipped(entries[2].path)
 
 
