@@ -6,6 +6,8 @@ from typing import Any
 
 from textual.message import Message
 
+from tui_vae.events import StepLogged
+
 
 class TrainingEvent(Message):
     """One event from the training service (Started, StepLogged, EpochEnded, ...)."""
@@ -16,9 +18,8 @@ class TrainingEvent(Message):
 
     def can_replace(self, message: Message) -> bool:
         # Step reports may pile up behind a busy UI: keep only the newest one.
-        return (isinstance(message, TrainingEvent)
-                and type(message.event).__name__ == "StepLogged"
-                and type(self.event).__name__ == "StepLogged")
+        return (isinstance(message, TrainingEvent) and isinstance(message.event, StepLogged)
+                and isinstance(self.event, StepLogged))
 
 
 class ModelReady(Message):
