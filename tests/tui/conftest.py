@@ -48,3 +48,13 @@ def make_app(tmp_path):
         return TuiVaeApp(workspace, keymap)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """The app gives its UI thread (pytest's own) one torch thread: put it back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -85,7 +85,12 @@ class ViewScreen(Screen):
             grid.clear(text)
 
     def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        status = self.query_one("#status", Static)
+        # A layout pass re-renders the whole screen: only ask for one when the
+        # status may change height (it shows one or two lines).
+        lines = 1 if len(text) <= status.size.width - 2 else 2
+        status.update(text, layout=lines != getattr(self, "_status_lines", None))
+        self._status_lines = lines
 
     def set_scale(self, scale: int) -> None:
         for grid in self.query(ImageGrid):

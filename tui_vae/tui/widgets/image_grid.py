@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_vae.render import halfblock_lines, shade_lines, to_uint8
+from tui_vae.render import halfblock_row, shade_lines, to_uint8
 
 GAP = 1  # columns between tiles
 
@@ -129,10 +129,16 @@ class ImageGrid(Widget):
             return None
         return self.app.console._color_system  # Rich exposes only the name publicly
 
-    def _render_tile(self, image: np.ndarray, system: ColorSystem | None) -> list[list[Segment]]:
+    def _tile_row(self, images: list[np.ndarray], system: ColorSystem | None):
         if self._scale > 1:
-            image = np.kron(image, np.ones((self._scale, self._scale), np.uint8))
-        return halfblock_lines(image, system) if system else shade_lines(image)
+            block = np.ones((self._scale, self._scale), np.uint8)
+            images = [np.kron(image, block) for image in images]
+        if system:
+            return halfblock_row(images, GAP, system)
+        gap = Segment(" " * GAP)
+        tiles = [shade_lines(image) for image in images]
+        return [[segment for k, tile in enumerate(tiles) for segment in
+                 ((gap, *tile[line]) if k else tile[line])] for line in range(len(tiles[0]))]
 
     def _build(self) -> list[Strip]:
         width = self.size.width
@@ -140,21 +146,23 @@ class ImageGrid(Widget):
             text = self.placeholder
             return [Strip([Segment(text.center(width)[:width])])] if text else []
         shape = self._images[0].shape
-        cols, lines = tile_cells(shape, self._scale)
+        cols, _ = tile_cells(shape, self._scale)
         columns = self._columns or grid_capacity(width, 1, shape, self._scale, False)[0]
         system = self._system()
         gap = Segment(" " * GAP)
         strips: list[Strip] = []
+
+        def strip(segments: list[Segment], used: int) -> Strip:
+            # The row's cell count is known: pad to the width without Strip measuring it.
+            if used < width:
+                return Strip([*segments, Segment(" " * (width - used))], width)
+            return Strip(segments, used).crop(0, width)
+
         for start in range(0, len(self._images), columns):
             row = range(start, min(start + columns, len(self._images)))
-            tiles = [self._render_tile(self._images[i], system) for i in row]
-            for line in range(lines):
-                segments: list[Segment] = []
-                for k, tile in enumerate(tiles):
-                    if k:
-                        segments.append(gap)
-                    segments.extend(tile[line] if line < len(tile) else [Segment(" " * cols)])
-                strips.append(Strip(segments).crop_extend(0, width, None))
+            used = len(row) * (cols + GAP) - GAP
+            for segments in self._tile_row([self._images[i] for i in row], system):
+                strips.append(strip(segments, used))
             if self._captions is not None:
                 segments = []
                 for k, i in enumerate(row):
@@ -163,6 +171,7 @@ class ImageGrid(Widget):
                     text = self._captions[i][:cols].center(cols)
                     style = Style(reverse=True) if i in self._highlight else Style(dim=True)
                     segments.append(Segment(text, style))
+                # Measured: class names may hold wide characters (KMNIST's kana).
                 strips.append(Strip(segments).crop_extend(0, width, None))
         return strips
 
