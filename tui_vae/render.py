@@ -171,3 +171,50 @@ class HalfBlockImage:
         for line in lines:
             yield from line
             yield Segment.line()
+
+
+# Ten class colours that stay apart in 256 and 16 colours too (Rich downgrades them).
+CLASS_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231",
+                "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4")
+LOWER_HALF = "\u2584"
+_PALETTE_STYLES: dict[tuple[str, str | None], Style] = {}
+
+
+def _palette_style(color: str, bgcolor: str | None) -> Style:
+    style = _PALETTE_STYLES.get((color, bgcolor))
+    if style is None:
+        style = _PALETTE_STYLES[(color, bgcolor)] = Style(color=color, bgcolor=bgcolor)
+    return style
+
+
+def palette_lines(indices: np.ndarray, colors: tuple[str, ...] = CLASS_COLORS
+                  ) -> list[list[Segment]]:
+    """Class-index pixels (H, W), -1 = empty, as coloured half-block lines.
+
+    Empty pixels take the terminal's background, so a scatter plot shows its
+    points only. Runs of equal cells become one segment, as for images.
+    """
+    indices = np.asarray(indices)
+    if indices.shape[0] % 2:
+        indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
+    upper, lower = indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
+    keys = (upper + 1) * 1024 + (lower + 1)
+    lines = []
+    for row in keys:
+        values = row.tolist()
+        segments = []
+        for start, length in _runs(row):
+            u, lo = divmod(values[start], 1024)
+            u, lo = u - 1, lo - 1
+            if u < 0 and lo < 0:
+                segments.append(Segment(" " * length))
+            elif u < 0:
+                segments.append(Segment(LOWER_HALF * length, _palette_style(colors[lo % 10], None)))
+            elif lo < 0 or lo == u:
+                char = UPPER_HALF if lo < 0 else "\u2588"
+                segments.append(Segment(char * length, _palette_style(colors[u % 10], None)))
+            else:
+                segments.append(Segment(UPPER_HALF * length,
+                                        _palette_style(colors[u % 10], colors[lo % 10])))
+        lines.append(segments)
+    return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,14 +56,27 @@ class Workspace:
         data_dir: str | os.PathLike | None = None,
         device: str = "cpu",
         shipped_dir: str | os.PathLike | None = SHIPPED_DIR,
+        export_dir: str | os.PathLike = "exports",
     ):
         self.checkpoint_dir = Path(checkpoint_dir)
+        self.export_dir = Path(export_dir)
         self.shipped_dir = Path(shipped_dir) if shipped_dir else None
         self.data_dir = data_dir
         self.device = device
         self._models: dict[tuple, TrainedModel] = {}
         self._images: dict[str, ViewImages] = {}
         self._lock = threading.Lock()  # workers and the UI thread share the caches
+
+    def export_path(self, view: str) -> Path:
+        """A new PNG path for an export of `view`: exports/<view>-<time>.png, never reused."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = view.lower().replace(" ", "-")
+        path = self.export_dir / f"{name}-{stamp}.png"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = self.export_dir / f"{name}-{stamp}-{counter}.png"
+        return path
 
     # -- checkpoints (headers only, no torch)
 

@@ -49,7 +49,7 @@ async def test_train_in_the_app_with_live_charts_and_a_stop(checkpoints, make_ap
         assert len(epochs_chart.series[1].y) >= 2  # test loss per epoch
         assert len(screen.query_one("#chart-steps", LossChart).series[0].y) >= 2
         assert screen.query_one("#preview-samples").images
-        await pilot.press("l")
+        await pilot.press("y")
         assert epochs_chart.log_scale
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.monitor.active, timeout=5)

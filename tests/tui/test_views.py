@@ -184,9 +184,9 @@ async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints,
         assert app.active.name == "vae-beta0.safetensors" and app.model.config.beta == 0
         await pilot.press("a")
         assert app.compare_pair[0].name == "vae-beta0.safetensors"
-        await pilot.press("d", "n")  # declined: nothing deleted
+        await pilot.press("x", "n")  # declined: nothing deleted
         assert (checkpoints / "vae-beta0.safetensors").exists()
-        await pilot.press("d", "y")
+        await pilot.press("x", "y")
         await settle(app, pilot)
         assert not (checkpoints / "vae-beta0.safetensors").exists()
         assert not (checkpoints / "vae-beta0.metrics.jsonl").exists()

@@ -25,12 +25,15 @@ from tui_vae.monitor import RunMonitor
 from tui_vae.tui.keymap import load_keymap
 from tui_vae.tui.messages import ModelReady, PreviewReady, TrainingEvent
 from tui_vae.tui.screens.compare import CompareScreen
+from tui_vae.tui.screens.draw import DrawScreen
 from tui_vae.tui.screens.generate import GenerateScreen
 from tui_vae.tui.screens.help import HelpScreen
 from tui_vae.tui.screens.interpolate import InterpolateScreen
+from tui_vae.tui.screens.latent import LatentScreen
 from tui_vae.tui.screens.models import ModelsScreen
 from tui_vae.tui.screens.reconstruct import ReconstructScreen
 from tui_vae.tui.screens.train import TrainScreen
+from tui_vae.tui.screens.traversal import TraversalScreen
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.workspace import Workspace
 
@@ -41,6 +44,9 @@ VIEWS = {  # mode -> (key, title)
     "generate": ("g", "Generate"),
     "interpolate": ("i", "Interpolate"),
     "compare": ("c", "Compare"),
+    "latent": ("l", "Latent"),
+    "traversal": ("v", "Traversal"),
+    "draw": ("d", "Draw"),
 }
 
 
@@ -76,6 +82,9 @@ class TuiVaeApp(App):
         "generate": GenerateScreen,
         "interpolate": InterpolateScreen,
         "compare": CompareScreen,
+        "latent": LatentScreen,
+        "traversal": TraversalScreen,
+        "draw": DrawScreen,
     }
     DEFAULT_MODE = "generate"
     AUTO_FOCUS = ""  # keys go to the view until the user tabs into a field
@@ -84,6 +93,7 @@ class TuiVaeApp(App):
         *(Binding(key, f"switch_mode('{mode}')", title, show=False, id=f"view.{mode}")
           for mode, (key, title) in VIEWS.items()),
         Binding("z", "toggle_scale", "Zoom 1x/2x", show=False, id="app.zoom"),
+        Binding("e", "export", "Export PNG", show=False, id="app.export"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -262,6 +272,25 @@ class TuiVaeApp(App):
         if isinstance(self.screen, ViewScreen):
             self.screen.set_scale(self.scale)
 
+    def action_export(self) -> None:
+        """Save the images on screen as a PNG grid; the path goes in a notice."""
+        from tui_vae.export import save_png
+
+        screen = self.screen
+        picture = screen.export_images() if isinstance(screen, ViewScreen) else None
+        if picture is None:
+            self.notify("no images on screen to export", severity="warning")
+            return
+        path = self.workspace.export_path(screen.TITLE)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_png(path, picture)
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", title="export", severity="error")
+            return
+        self.notify(f"saved {path} ({picture.shape[1]} x {picture.shape[0]} px)",
+                    title="export")
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -281,6 +310,8 @@ class TuiVaeApp(App):
         yield SystemCommand("Stop training", "Stop the run; its state is saved",
                             self.stop_training)
         yield SystemCommand("Zoom", "Images at 1x or 2x (z)", self.action_toggle_scale)
+        yield SystemCommand("Export PNG", "Save the images on screen as a PNG grid (e)",
+                            self.action_export)
         yield SystemCommand("Rescan checkpoints", "Read the checkpoint folders again",
                             self._palette_rescan)
         yield SystemCommand("Help", "Keys and views (?)", self.action_help)

@@ -23,7 +23,7 @@ def _num(value, spec: str) -> str:
 
 
 class ModelsScreen(ViewScreen):
-    """A table of checkpoints; enter activates, a/b pick the Compare pair, d deletes."""
+    """A table of checkpoints; enter activates, a/b pick the Compare pair, x (or delete) deletes."""
 
     TITLE = "Models"
     NEEDS_MODEL = False
@@ -32,7 +32,7 @@ class ModelsScreen(ViewScreen):
         Binding("enter", "activate", "Use", id="models.use"),
         Binding("a", "pick('a')", "Compare A", id="models.pick_a"),
         Binding("b", "pick('b')", "Compare B", id="models.pick_b"),
-        Binding("delete,d", "delete", "Delete", id="models.delete"),
+        Binding("delete,x", "delete", "Delete", id="models.delete"),
         Binding("u", "rescan", "Rescan", id="models.rescan"),
     ]
 
@@ -66,7 +66,7 @@ class ModelsScreen(ViewScreen):
             table.move_cursor(row=min(keep, len(app.entries) - 1))
         folders = " and ".join(str(f) for f in app.workspace.folders())
         self.set_status(f"{len(app.entries)} checkpoints in {folders} · ● active · "
-                        f"enter use · a/b compare · d delete · u rescan")
+                        f"enter use · a/b compare · x delete · u rescan")
         self.show_details()
 
     def selected(self):

@@ -75,7 +75,7 @@ class TrainScreen(ViewScreen):
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start"),
         Binding("x", "stop", "Stop", id="train.stop"),
-        Binding("l", "toggle_log", "Log scale", id="train.log"),
+        Binding("y", "toggle_log", "Log y", id="train.log"),
         Binding("escape", "blur", "Done editing", show=False, id="train.blur"),
     ]
 
@@ -115,7 +115,7 @@ class TrainScreen(ViewScreen):
 
     def redraw(self) -> None:
         self.set_status("Tab moves through the settings, escape leaves them · s start · "
-                        "x stop · l log scale · the checkpoint is saved after every epoch")
+                        "x stop · y log scale · the checkpoint is saved after every epoch")
         self.refresh_run()
 
     def _tick(self) -> None:

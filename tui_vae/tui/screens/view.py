@@ -7,6 +7,7 @@ changed while the view was hidden (the App bumps `generation`).
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -98,6 +99,20 @@ class ViewScreen(Screen):
 
     def redraw(self) -> None:
         """Draw the view from the App's model and images."""
+
+    def export_images(self) -> np.ndarray | None:
+        """The images on screen as one picture (grids stacked), or None if there are none."""
+        pictures = [grid.exportable() for grid in self.query(ImageGrid) if grid.display]
+        pictures = [p for p in pictures if p is not None]
+        if not pictures:
+            return None
+        width = max(p.shape[1] for p in pictures)
+        rows = []
+        for k, picture in enumerate(pictures):
+            if k:
+                rows.append(np.zeros((4, width), np.uint8))
+            rows.append(np.pad(picture, ((0, 0), (0, width - picture.shape[1]))))
+        return np.vstack(rows)
 
     def on_image_grid_fitted(self, message: ImageGrid.Fitted) -> None:
         # More or fewer tiles fit now: views that fill the screen redraw.

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_vae.render import halfblock_row, shade_lines, to_uint8
+from tui_vae.render import halfblock_row, shade_lines, tile, to_uint8
 
 GAP = 1  # columns between tiles
 
@@ -96,6 +96,15 @@ class ImageGrid(Widget):
     @property
     def images(self) -> list[np.ndarray]:
         return self._images
+
+    def exportable(self) -> np.ndarray | None:
+        """The images shown, tiled as on screen (uint8, 2 black pixels apart), or None."""
+        if not self._images:
+            return None
+        shape = self._images[0].shape
+        columns = self._columns or grid_capacity(max(self.size.width, 1), 1, shape,
+                                                 self._scale, False)[0]
+        return tile(np.stack(self._images), columns, gap=2)
 
     def fit(self, shape: tuple[int, int] = (28, 28), captions: bool = True) -> tuple[int, int]:
         """(columns, rows) of tiles of `shape` that fit in the grid's current region."""

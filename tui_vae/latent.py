@@ -1,0 +1,190 @@
+"""The latent space, measured and drawn: projections, collapse diagnostics, traversals.
+
+What the Latent map, Traversal and Draw views show, as numpy arrays (no
+Textual). The encoder's posterior means of the test images are the map's
+points; a 2-D latent is drawn as it is, a larger one through PCA (the share of
+variance the two axes keep is reported, so the picture's honesty is visible).
+
+Collapse diagnostics follow the usual definitions: the KL of each dimension
+averaged over the data, and the active units of Burda et al. (2015), the
+dimensions whose posterior mean varies across the data (Cov_x(E_q[z_d]) > 0.01);
+an inactive unit's posterior is the prior whatever the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tui_vae.data import Split
+from tui_vae.inference import TrainedModel
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active if Cov_x(E_q[z_d]) > 0.01
+TRAVERSAL_SPAN = 3.0  # traversals run from -3 to +3 prior standard deviations
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Posterior parameters of some test images: mu and logvar (N, D), labels (N,)."""
+
+    mu: np.ndarray
+    logvar: np.ndarray
+    labels: np.ndarray
+
+
+def encode_split(model: TrainedModel, split: Split, limit: int = 10_000,
+                 batch_size: int = 2000) -> Encoded:
+    """q(z|x) of the first `limit` images of `split` (a cVAE sees their true labels)."""
+    n = min(limit, len(split))
+    mus, logvars = [], []
+    for start in range(0, n, batch_size):
+        index = torch.arange(start, min(start + batch_size, n))
+        labels = split.labels[index] if model.config.conditional else None
+        mu, logvar = model.encode(split.floats(index), labels)
+        mus.append(mu.cpu().numpy())
+        logvars.append(logvar.cpu().numpy())
+    dim = model.config.latent_dim
+    return Encoded(
+        np.concatenate(mus) if mus else np.zeros((0, dim), np.float32),
+        np.concatenate(logvars) if logvars else np.zeros((0, dim), np.float32),
+        split.labels[:n].numpy(),
+    )
+
+
+@dataclass(frozen=True)
+class Projection:
+    """An affine map from the latent space to the plane: xy = (z - mean) @ axes.T.
+
+    `axes` (2, D) are orthonormal rows; `explained` is the share of the points'
+    variance each axis keeps (1.0 in all for a 2-D latent, drawn exactly).
+    """
+
+    mean: np.ndarray
+    axes: np.ndarray
+    explained: np.ndarray
+
+    @property
+    def exact(self) -> bool:
+        return self.axes.shape[1] == 2
+
+    def to_plane(self, z: np.ndarray) -> np.ndarray:
+        return (np.asarray(z, np.float64) - self.mean) @ self.axes.T
+
+    def to_latent(self, xy: np.ndarray) -> np.ndarray:
+        """The latent point on the projection plane above `xy` (the mean elsewhere)."""
+        return self.mean + np.asarray(xy, np.float64) @ self.axes
+
+
+def pca(points: np.ndarray, components: int = 2) -> Projection:
+    """Principal axes of `points` (N, D); with D == 2, the identity (exact)."""
+    points = np.asarray(points, np.float64)
+    dim = points.shape[1]
+    if dim == components:
+        shares = (_shares(points.var(axis=0)) if len(points) > 1
+                  else np.full(dim, 1 / dim))
+        return Projection(np.zeros(dim), np.eye(dim), shares)
+    mean = points.mean(axis=0)
+    centred = points - mean
+    # Eigen-decomposition of the D x D covariance: D is small (latent sizes).
+    covariance = centred.T @ centred / max(len(points) - 1, 1)
+    values, vectors = np.linalg.eigh(covariance)
+    order = np.argsort(values)[::-1]
+    values, vectors = np.clip(values[order], 0, None), vectors[:, order]
+    total = values.sum()
+    explained = values[:components] / total if total > 0 else np.zeros(components)
+    axes = vectors[:, :components].T
+    # A fixed sign per axis (largest loading positive), so the map does not flip.
+    signs = np.sign(axes[np.arange(components), np.abs(axes).argmax(axis=1)])
+    return Projection(mean, axes * signs[:, None], explained)
+
+
+def _shares(variances: np.ndarray) -> np.ndarray:
+    total = variances.sum()
+    return variances / total if total > 0 else np.full(len(variances), 1 / len(variances))
+
+
+def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """KL(q(z_d|x) || N(0, 1)) averaged over the data, per dimension (D,), nats."""
+    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    return (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
+
+
+def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> np.ndarray:
+    """Boolean (D,): dimensions whose posterior mean varies across the data."""
+    mu = np.asarray(mu, np.float64)
+    if len(mu) < 2:
+        return np.zeros(mu.shape[1], dtype=bool)
+    return mu.var(axis=0, ddof=1) > threshold
+
+
+def traversal(model: TrainedModel, mu: np.ndarray, dims: list[int], steps: int,
+              label: int | None = None, span: float = TRAVERSAL_SPAN) -> np.ndarray:
+    """Images (len(dims) * steps, 28, 28): row r moves z[dims[r]] from mu - span to mu + span.
+
+    The other dimensions stay at the digit's posterior mean. The offsets are
+    in prior standard deviations (1), so a collapsed dimension, which the
+    decoder ignores, shows as a row of identical images.
+    """
+    if not dims or steps <= 0:
+        return np.zeros((0, 28, 28), np.float32)
+    offsets = np.linspace(-span, span, steps)
+    z = np.repeat(np.asarray(mu, np.float32)[None, :], len(dims) * steps, axis=0)
+    for row, d in enumerate(dims):
+        z[row * steps:(row + 1) * steps, d] += offsets
+    labels = label if model.config.conditional else None
+    return model.decode(z, labels).cpu().numpy()[:, 0]
+
+
+def decode_at(model: TrainedModel, z: np.ndarray, label: int | None = None) -> np.ndarray:
+    """One image (28, 28) decoded at latent point z (D,)."""
+    labels = label if model.config.conditional else None
+    return model.decode(np.asarray(z, np.float32)[None, :], labels).cpu().numpy()[0, 0]
+
+
+def scatter(xy: np.ndarray, labels: np.ndarray, width: int, height: int,
+            bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """Rasterise points onto a (height, width) grid of class indices (-1 = empty).
+
+    `bounds` = (x0, x1, y0, y1); y grows upwards, as on a plot. Where points of
+    several classes share a pixel, the last one drawn wins; the points are
+    drawn in a fixed shuffled order so no class systematically hides another.
+    """
+    grid = np.full((height, width), -1, dtype=np.int16)
+    if len(xy) == 0 or width < 1 or height < 1:
+        return grid
+    cols, rows = to_pixels(xy, width, height, bounds)
+    keep = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    order = np.random.default_rng(0).permutation(len(xy))
+    order = order[keep[order]]
+    grid[rows[order], cols[order]] = labels[order]
+    return grid
+
+
+def to_pixels(xy: np.ndarray, width: int, height: int,
+              bounds: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Plane coordinates -> (column, row) pixel indices (may fall outside)."""
+    x0, x1, y0, y1 = bounds
+    xy = np.atleast_2d(np.asarray(xy, np.float64))
+    cols = np.floor((xy[:, 0] - x0) / max(x1 - x0, 1e-12) * width).astype(int)
+    rows = np.floor((y1 - xy[:, 1]) / max(y1 - y0, 1e-12) * height).astype(int)
+    return cols, rows
+
+
+def from_pixel(col: float, row: float, width: int, height: int,
+               bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """The plane point at the centre of pixel (col, row)."""
+    x0, x1, y0, y1 = bounds
+    return np.array([x0 + (col + 0.5) / width * (x1 - x0),
+                     y1 - (row + 0.5) / height * (y1 - y0)])
+
+
+def map_bounds(xy: np.ndarray, margin: float = 0.05) -> tuple[float, float, float, float]:
+    """Square-ish bounds holding the central 99.8% of the points, with a margin."""
+    if len(xy) == 0:
+        return (-3.0, 3.0, -3.0, 3.0)
+    low, high = np.percentile(xy, [0.1, 99.9], axis=0)
+    span = np.maximum(high - low, 1e-6)
+    low, high = low - margin * span, high + margin * span
+    return (float(low[0]), float(high[0]), float(low[1]), float(high[1]))

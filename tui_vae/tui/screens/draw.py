@@ -1,0 +1,144 @@
+"""Draw: a digit drawn by hand, its reconstruction live, its place on the latent map,
+and for a cVAE the drawing's code decoded as each of the ten classes."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from tui_vae.drawing import Canvas
+from tui_vae.tui.screens.latent import EncodedCache
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.draw_canvas import DrawCanvas
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.latent_map import LatentMap
+
+
+class DrawScreen(ViewScreen):
+    """Canvas | reconstruction | map; the ten-class row below for a cVAE."""
+
+    TITLE = "Draw"
+    BINDINGS = [
+        Binding("up", "pen(-1, 0)", "Pen", key_display="arrows", id="draw.up"),
+        Binding("down", "pen(1, 0)", "Down", show=False, id="draw.down"),
+        Binding("left", "pen(0, -1)", "Left", show=False, id="draw.left"),
+        Binding("right", "pen(0, 1)", "Right", show=False, id="draw.right"),
+        Binding("space", "toggle_pen", "Pen up/down", id="draw.pen"),
+        Binding("left_square_bracket", "brush(-1)", "Brush -", key_display="[",
+                id="draw.thinner"),
+        Binding("right_square_bracket", "brush(1)", "Brush +", key_display="]",
+                id="draw.thicker"),
+        Binding("x", "toggle_eraser", "Eraser", id="draw.eraser"),
+        Binding("backspace,delete", "clear", "Clear", key_display="⌫", id="draw.clear"),
+        Binding("o", "load_digit", "Load a test digit", id="draw.load"),
+        *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
+                  id=f"draw.class{d}") for d in range(10)),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.canvas = Canvas()
+        self.label = 0  # the condition a cVAE encodes the drawing with
+        self.loaded = 0  # the next test digit `o` loads
+        self.cache = EncodedCache()
+
+    def body(self) -> ComposeResult:
+        with Vertical():
+            with Horizontal(id="draw-top"):
+                with Vertical(classes="draw-panel"):
+                    yield Static("your drawing", classes="dim")
+                    yield DrawCanvas(self.canvas, id="canvas")
+                with Vertical(classes="draw-panel"):
+                    yield Static("reconstruction", classes="dim")
+                    yield ImageGrid(id="recon", classes="single")
+                yield LatentMap(id="draw-map")
+            yield Static(id="draw-classes-title", classes="dim")
+            yield ImageGrid(id="draw-classes")
+
+    def redraw(self) -> None:
+        model = self.model
+        cache = self.cache.get(model, self.images.split)
+        self.query_one("#draw-map", LatentMap).set_points(cache.xy, cache.encoded.labels)
+        self.update_outputs()
+
+    def update_outputs(self) -> None:
+        """Encode the drawing; show its reconstruction, map position and class row."""
+        model, pixels = self.model, self.canvas.pixels[None, None]
+        conditional = model.config.conditional
+        label = [self.label] if conditional else None
+        mu, _ = model.encode(pixels, label)
+        self.query_one("#recon", ImageGrid).show(model.decode(mu, label).cpu().numpy()[:, 0])
+        z = mu[0].cpu().numpy()
+        self.query_one("#draw-map", LatentMap).set_marker(self.cache.projection.to_plane(z))
+        classes = self.query_one("#draw-classes", ImageGrid)
+        title = self.query_one("#draw-classes-title", Static)
+        names = self.images.classes
+        if conditional:
+            k = model.config.num_classes
+            row = model.decode(np.repeat(mu.cpu().numpy(), k, axis=0), list(range(k)))
+            classes.show(row.cpu().numpy()[:, 0], captions=list(names[:k]), columns=k)
+            title.update(f"the drawing's code (encoded as {names[self.label]}) "
+                         "decoded as every class")
+        else:
+            classes.clear()
+            title.update("")
+        c = self.canvas
+        pen = "pen down: moving draws" if c.down else "pen up"
+        mode = "erasing" if c.erasing else "inking"
+        keys = "0-9 encode as class · " if conditional else ""
+        self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px): arrows move · space "
+                        f"pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test digit · "
+                        f"{keys}mouse: drag")
+
+    def on_draw_canvas_changed(self) -> None:
+        if self.model is not None:
+            self.update_outputs()
+
+    def _changed(self) -> None:
+        self.query_one("#canvas", DrawCanvas).refresh()
+        if self.model is not None:
+            self.update_outputs()
+
+    def action_pen(self, d_row: int, d_col: int) -> None:
+        self.canvas.move(d_row, d_col)
+        self._changed()
+
+    def action_toggle_pen(self) -> None:
+        self.canvas.toggle_pen()
+        self._changed()
+
+    def action_brush(self, step: int) -> None:
+        self.canvas.resize_brush(step)
+        self._changed()
+
+    def action_toggle_eraser(self) -> None:
+        self.canvas.erasing = not self.canvas.erasing
+        self._changed()
+
+    def action_clear(self) -> None:
+        self.canvas.clear()
+        self._changed()
+
+    def action_load_digit(self) -> None:
+        if self.model is None:
+            return
+        from tui_vae.gallery import images_of
+
+        split = self.images.split
+        index = self.loaded % len(split)
+        self.canvas.load(images_of(split, [index])[0])
+        self.label = int(split.labels[index]) if self.model.config.conditional else self.label
+        self.loaded += 1
+        self._changed()
+
+    def action_set_class(self, label: int) -> None:
+        if self.model is None:
+            return
+        if not self.model.config.conditional:
+            self.notify("a plain VAE takes no class", severity="warning")
+            return
+        self.label = label
+        self._changed()

@@ -1,0 +1,156 @@
+"""Latent map: the test set's posterior means as a class-coloured scatter, and a cursor
+whose latent point is decoded live beside it. For a 2-D plain VAE, `space` swaps
+the scatter for the manifold grid (images decoded over the plane)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from tui_vae.render import CLASS_COLORS
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.latent_map import LatentMap
+
+MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can tell apart
+FAST = 5  # cells a shifted arrow moves the cursor
+
+
+def class_legend(classes: tuple[str, ...]) -> Text:
+    """One line per class: its colour swatch, key and name."""
+    legend = Text()
+    for index, name in enumerate(classes):
+        legend.append("\u2588\u2588 ", CLASS_COLORS[index % len(CLASS_COLORS)])
+        legend.append(f"{index} {name}\n" if name != str(index) else f"{index}\n")
+    return legend
+
+
+class EncodedCache:
+    """The active model's encoding of the map's points, computed once per model."""
+
+    def __init__(self) -> None:
+        self._for = None
+        self.encoded = None
+        self.projection = None
+        self.xy = None
+
+    def get(self, model, split):
+        from tui_vae.latent import encode_split, pca
+
+        if self._for is not model:
+            self.encoded = encode_split(model, split, MAP_POINTS)
+            self.projection = pca(self.encoded.mu)
+            self.xy = self.projection.to_plane(self.encoded.mu)
+            self._for = model
+        return self
+
+
+class LatentScreen(ViewScreen):
+    """The scatter (or manifold) on the left; the decoded cursor and the legend on the right."""
+
+    TITLE = "Latent"
+    BINDINGS = [
+        Binding("up", "move(0, -1)", "Cursor", key_display="arrows", id="latent.up"),
+        Binding("down", "move(0, 1)", "Down", show=False, id="latent.down"),
+        Binding("left", "move(-1, 0)", "Left", show=False, id="latent.left"),
+        Binding("right", "move(1, 0)", "Right", show=False, id="latent.right"),
+        Binding("shift+up", f"move(0, -{FAST})", "Fast up", show=False, id="latent.fast_up"),
+        Binding("shift+down", f"move(0, {FAST})", "Fast down", show=False,
+                id="latent.fast_down"),
+        Binding("shift+left", f"move(-{FAST}, 0)", "Fast left", show=False,
+                id="latent.fast_left"),
+        Binding("shift+right", f"move({FAST}, 0)", "Fast right", show=False,
+                id="latent.fast_right"),
+        *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
+                  id=f"latent.class{d}") for d in range(10)),
+        Binding("space", "toggle_manifold", "Manifold (2-D)", id="latent.manifold"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = 0  # the condition a cVAE decodes the cursor with
+        self.manifold = False
+        self.cache = EncodedCache()
+
+    def body(self) -> ComposeResult:
+        with Horizontal():
+            yield LatentMap(id="map")
+            yield ImageGrid(id="manifold", classes="hidden")
+            with Vertical(id="latent-side"):
+                yield Static("decoded at the cursor", classes="dim")
+                yield ImageGrid(id="decoded", classes="single")
+                yield Static(id="latent-info")
+                yield Static(id="legend")
+
+    def redraw(self) -> None:
+        model, images = self.model, self.images
+        cache = self.cache.get(model, images.split)
+        latent_map = self.query_one("#map", LatentMap)
+        manifold = self.query_one("#manifold", ImageGrid)
+        two_d = model.config.latent_dim == 2 and not model.config.conditional
+        self.manifold = self.manifold and two_d
+        latent_map.set_class(self.manifold, "hidden")
+        manifold.set_class(not self.manifold, "hidden")
+        if self.manifold:
+            from tui_vae.gallery import manifold_grid
+
+            columns, rows = manifold.fit(captions=False)
+            n = max(min(columns, rows), 2)
+            manifold.show(manifold_grid(model, n), columns=n)
+        latent_map.set_points(cache.xy, cache.encoded.labels)
+        self.query_one("#legend", Static).update(class_legend(images.classes))
+        self._show_cursor()
+
+    def _show_cursor(self) -> None:
+        from tui_vae.latent import decode_at
+
+        cache = self.cache
+        point = self.query_one("#map", LatentMap).cursor_point()
+        z = cache.projection.to_latent(point)
+        model = self.model
+        conditional = model.config.conditional
+        self.query_one("#decoded", ImageGrid).show([decode_at(model, z, self.label)])
+        p = cache.projection
+        if p.exact:
+            how = "the 2-D latent, drawn exactly"
+        else:
+            how = (f"PCA of the {len(p.mean)}-D means: the axes keep "
+                   f"{p.explained[0]:.0%} + {p.explained[1]:.0%} of the variance")
+        where = ", ".join(f"{v:+.2f}" for v in point)
+        condition = f"\ndecoded as class {self.images.classes[self.label]}" if conditional else ""
+        self.query_one("#latent-info", Static).update(
+            f"{len(cache.xy):,} test images\n{how}\ncursor at ({where}){condition}")
+        keys = "0-9 decode as class · " if conditional else ""
+        manifold = "space manifold grid · " if model.config.latent_dim == 2 and not conditional \
+            else ""
+        self.set_status(f"Latent map of {self.images.source}: arrows move the cursor "
+                        f"(shift: {FAST} cells) · {keys}{manifold}e export")
+
+    def action_move(self, d_col: int, d_line: int) -> None:
+        if self.model is None or self.manifold:
+            return
+        self.query_one("#map", LatentMap).move_cursor(d_col, d_line)
+        self._show_cursor()
+
+    def action_set_class(self, label: int) -> None:
+        if self.model is None:
+            return
+        if not self.model.config.conditional:
+            self.notify("a plain VAE has no classes to decode with", severity="warning")
+            return
+        self.label = label
+        self._show_cursor()
+
+    def action_toggle_manifold(self) -> None:
+        if self.model is None:
+            return
+        config = self.model.config
+        if config.latent_dim != 2 or config.conditional:
+            self.notify("the manifold grid needs a plain VAE with a 2-D latent "
+                        "(the shipped vae-2d)", severity="warning")
+            return
+        self.manifold = not self.manifold
+        self.sync(force=True)

@@ -1,0 +1,121 @@
+"""Traversal: one latent dimension varied at a time around a test digit's code,
+beside the KL of every dimension and the count of active units (posterior collapse)."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.image_grid import ImageGrid
+
+MAX_STEPS = 11  # images per row (odd: the middle one is the digit's own code)
+BAR = 16  # cells of the longest KL bar
+
+
+def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray) -> Text:
+    """A bar per dimension, largest KL first; inactive ones dimmed."""
+    text = Text()
+    top = float(kl.max()) if len(kl) and kl.max() > 0 else 1.0
+    for d in order.tolist():
+        cells = kl[d] / top * BAR
+        bar = "\u2588" * int(cells) + (" \u258f\u258e\u258d\u258c\u258b\u258a\u2589"
+                                       [int((cells % 1) * 8)] if cells < BAR else "")
+        style = "green" if active[d] else "dim"
+        text.append(f"z{d:<3}", style)
+        text.append(f"{bar:<{BAR + 1}}", style)
+        text.append(f"{kl[d]:6.2f}\n", style)
+    return text
+
+
+class TraversalScreen(ViewScreen):
+    """Rows of images, one per latent dimension (largest KL first); the KL chart beside."""
+
+    TITLE = "Traversal"
+    BINDINGS = [
+        Binding("right,n", "step(1)", "Next digit", key_display="→", id="traversal.next"),
+        Binding("left,p", "step(-1)", "Prev digit", key_display="←", id="traversal.prev"),
+        *(Binding(str(d), f"pick_class({d})", "Digit of class", show=d == 0,
+                  key_display="0-9", id=f"traversal.class{d}") for d in range(10)),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = 0  # the test image whose code is traversed
+        self._stats_for = None
+        self._stats = None
+
+    def body(self) -> ComposeResult:
+        with Horizontal():
+            yield ImageGrid(id="traversal")
+            with VerticalScroll(id="kl-side"):
+                yield Static(id="kl-summary")
+                yield Static(id="kl-chart")
+
+    def stats(self):
+        """(kl per dim, active mask, dims by KL descending) over the test images (cached)."""
+        if self._stats_for is not self.model:
+            from tui_vae.latent import active_units, encode_split, kl_per_dimension
+
+            encoded = encode_split(self.model, self.images.split, 5000)
+            kl = kl_per_dimension(encoded.mu, encoded.logvar)
+            self._stats = (kl, active_units(encoded.mu), np.argsort(-kl, kind="stable"))
+            self._stats_for = self.model
+        return self._stats
+
+    def redraw(self) -> None:
+        from tui_vae import gallery
+        from tui_vae.latent import ACTIVE_THRESHOLD, TRAVERSAL_SPAN, traversal
+
+        model, images = self.model, self.images
+        split = images.split
+        self.index %= len(split)
+        kl, active, order = self.stats()
+        grid = self.query_one("#traversal", ImageGrid)
+        # Full-size images when a whole row of steps fits, else half size.
+        half = grid.fit(captions=True)[0] < MAX_STEPS
+        columns, rows = grid.fit((14, 14) if half else (28, 28), captions=True)
+        steps = min(MAX_STEPS, columns)
+        steps = max(steps - (1 - steps % 2), 1)  # odd: the middle image is the digit's code
+        dims = order[:max(rows, 1)].tolist()
+        label = int(split.labels[self.index])
+        mu, _ = model.encode(gallery.images_of(split, [self.index])[:, None],
+                             [label] if model.config.conditional else None)
+        rows_of = traversal(model, mu[0].cpu().numpy(), dims, steps, label)
+        offsets = np.linspace(-TRAVERSAL_SPAN, TRAVERSAL_SPAN, steps)
+        captions = [f"z{d} {t:+.1f}" for d in dims for t in offsets]
+        grid.show(gallery.half_size(rows_of) if half else rows_of, captions, columns=steps)
+        n_active = int(active.sum())
+        self.query_one("#kl-summary", Static).update(Text(
+            f"active units: {n_active} of {len(kl)}\n"
+            f"(Cov over the data of E[z_d] > {ACTIVE_THRESHOLD})\n"
+            f"KL per dimension, nats, mean over {min(len(split), 5000):,} test images:"))
+        self.query_one("#kl-chart", Static).update(kl_chart(kl, active, order))
+        shown = ", ".join(f"z{d}" for d in dims)
+        self.set_status(
+            f"Traversal of test image {self.index} ({images.classes[label]}): rows {shown}, "
+            f"each from -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} around its mean · "
+            f"←/→ digit · 0-9 next digit of a class")
+
+    def action_step(self, step: int) -> None:
+        if self.model is None:
+            return
+        self.index = (self.index + step) % len(self.images.split)
+        self.sync(force=True)
+
+    def action_pick_class(self, label: int) -> None:
+        """The next test image of class `label` after the current one."""
+        if self.model is None:
+            return
+        labels = self.images.split.labels.numpy()
+        matches = np.flatnonzero(labels == label)
+        if not len(matches):
+            self.notify(f"no test image of class {label}", severity="warning")
+            return
+        later = matches[matches > self.index]
+        self.index = int(later[0] if len(later) else matches[0])
+        self.sync(force=True)

@@ -1,0 +1,103 @@
+"""LatentMap: latent points as a class-coloured scatter in half-blocks, with a cursor.
+
+Each cell holds two pixels (upper and lower half), so a 60 x 20 map plots
+60 x 40 points. The scatter is rasterised by numpy (`latent.scatter`) and its
+lines cached until the points or the size change; moving the cursor only
+re-splices the two lines it leaves and enters, so it costs next to nothing.
+A marker (the Draw view's drawing) can be shown at any plane point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui_vae.latent import from_pixel, map_bounds, scatter, to_pixels
+from tui_vae.render import palette_lines
+
+CURSOR = Segment("\u253c", Style(color="white", bold=True, reverse=True))  # ┼
+MARKER = Segment("\u25c6", Style(color="white", bold=True))  # ◆
+
+
+class LatentMap(Widget):
+    """A scatter of plane points coloured by class; `cursor` is a cell (column, line)."""
+
+    DEFAULT_CSS = """
+    LatentMap { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self._xy = np.zeros((0, 2))
+        self._labels = np.zeros(0, dtype=np.int16)
+        self.bounds = (-3.0, 3.0, -3.0, 3.0)
+        self.cursor: tuple[int, int] | None = None
+        self.marker: np.ndarray | None = None  # a plane point, or None
+        self._lines: list[Strip] | None = None
+
+    def set_points(self, xy: np.ndarray, labels: np.ndarray,
+                   bounds: tuple[float, float, float, float] | None = None) -> None:
+        """Show `xy` (N, 2) coloured by `labels`; the bounds fit the points unless given."""
+        self._xy, self._labels = np.asarray(xy, np.float64), np.asarray(labels)
+        self.bounds = bounds or map_bounds(self._xy)
+        self._lines = None
+        self.refresh()
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        """(width, height) of the map in pixels."""
+        return self.size.width, 2 * self.size.height
+
+    def move_cursor(self, d_col: int, d_line: int) -> None:
+        if not self.size.area:
+            return  # not laid out yet: the cursor starts in the middle once it is
+        col, line = self.cursor or (self.size.width // 2, self.size.height // 2)
+        self.cursor = (min(max(col + d_col, 0), max(self.size.width - 1, 0)),
+                       min(max(line + d_line, 0), max(self.size.height - 1, 0)))
+        self.refresh()
+
+    def cursor_point(self) -> np.ndarray:
+        """The plane point under the cursor (the centre of its cell)."""
+        width, height = self.pixels
+        col, line = self.cursor or (width // 2, height // 4)
+        return from_pixel(col, 2 * line + 0.5, max(width, 1), max(height, 1), self.bounds)
+
+    def set_marker(self, point: np.ndarray | None) -> None:
+        self.marker = None if point is None else np.asarray(point, np.float64)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._lines = None
+        self.move_cursor(0, 0)  # place it, or keep it inside
+
+    def _build(self) -> list[Strip]:
+        width, height = self.pixels
+        grid = scatter(self._xy, self._labels, width, height, self.bounds)
+        return [Strip(segments).crop_extend(0, self.size.width, None)
+                for segments in palette_lines(grid)]
+
+    def _marker_cell(self) -> tuple[int, int] | None:
+        if self.marker is None:
+            return None
+        width, height = self.pixels
+        cols, rows = to_pixels(self.marker, width, height, self.bounds)
+        col, line = int(cols[0]), int(rows[0]) // 2
+        if 0 <= col < self.size.width and 0 <= line < self.size.height:
+            return col, line
+        return None
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            self._lines = self._build()
+        if y >= len(self._lines):
+            return Strip.blank(self.size.width)
+        strip = self._lines[y]
+        for cell, segment in ((self._marker_cell(), MARKER), (self.cursor, CURSOR)):
+            if cell is not None and cell[1] == y:
+                col = cell[0]
+                strip = Strip.join([strip.crop(0, col), Strip([segment], 1),
+                                    strip.crop(col + 1, self.size.width)])
+        return strip
