@@ -9,7 +9,9 @@
    driver as a terminal's would, and the time runs until the end of the frame
    that shows the new grid (rendered and handed to the driver). The first 5
    presses (cold caches) are reported apart.
-3. Training throughput: the second of two epochs, `tui-vae train` in its own
+3. Latent map, shipped VAE: p50/p95 from an arrow key to the new image
+   decoded at the cursor, timed the same way.
+4. Training throughput: the second of two epochs, `tui-vae train` in its own
    process (as a user runs it) against the Train view of the app in this
    process (after the Generate view has drawn, as on a real start), same
    settings; repeated, alternating, medians reported.
@@ -54,9 +56,12 @@ def first_paint(repeats: int = 5) -> list[float]:
     return times
 
 
-async def digit_latency(checkpoint_dir: Path, data_dir, tiles: int, repeats: int) -> list[float]:
-    """Seconds from a digit key sent to the app to the end of the frame that
-    shows the new grid (timed inside the app; Pilot's own waiting is not counted)."""
+async def key_latency(checkpoint_dir: Path, data_dir, size: tuple[int, int], checkpoint: str,
+                      view: str | None, keys: list[str], repeats: int, grid_id: str,
+                      expect: int | None = None) -> list[float]:
+    """Seconds from a key sent to the app to the end of the frame that shows the
+    grid `grid_id`'s new images (timed inside the app; Pilot's own waiting is
+    not counted). `keys` are pressed in turn, `repeats` presses in all."""
     from textual.screen import Screen
 
     from tui_vae.tui.app import TuiVaeApp
@@ -73,34 +78,51 @@ async def digit_latency(checkpoint_dir: Path, data_dir, tiles: int, repeats: int
 
     def timed_show(grid, *args, **kwargs):  # the grid got its new images
         show(grid, *args, **kwargs)
-        marks.setdefault("shown", time.perf_counter())
+        if grid.id == grid_id:
+            marks.setdefault("shown", time.perf_counter())
 
-    side = int(tiles**0.5)
-    size = (side * 29 + 3, side * 14 + 6)  # a grid of exactly side x side tiles
-    workspace = Workspace(checkpoint_dir, data_dir, "cpu")
-    app = TuiVaeApp(workspace)
+    app = TuiVaeApp(Workspace(checkpoint_dir, data_dir, "cpu"))
     times = []
     Screen._compositor_refresh, ImageGrid.show = timed_refresh, timed_show
     try:
         async with app.run_test(size=size) as pilot:
             await app.workers.wait_for_complete()
-            app.activate(next(e.path for e in app.valid_entries()
-                              if e.path.name == "cvae.safetensors"))
+            app.activate(next(e.path for e in app.valid_entries() if e.path.name == checkpoint))
             await app.workers.wait_for_complete()
             await pilot.pause()
-            grid = app.screen.query_one("#samples")
-            assert len(grid.images) == tiles, (len(grid.images), tiles)
+            if view:
+                await pilot.press(view)
+                await pilot.pause()
+            grid = app.screen.query_one(f"#{grid_id}")
+            if expect is not None:
+                assert len(grid.images) == expect, (len(grid.images), expect)
             for i in range(repeats):
                 marks.clear()
+                key = keys[i % len(keys)]
                 start = time.perf_counter()
-                await pilot.press(str(i % 10))  # the key goes in as a terminal driver sends it
+                await pilot.press(key)  # the key goes in as a terminal driver sends it
                 await pilot.pause()
                 if "drawn" not in marks:
-                    raise SystemExit(f"no new frame after key {i % 10}")
+                    raise SystemExit(f"no new frame after key {key}")
                 times.append(marks["drawn"] - start)
     finally:
         Screen._compositor_refresh, ImageGrid.show = compositor_refresh, show
     return times
+
+
+async def digit_latency(checkpoint_dir: Path, data_dir, tiles: int, repeats: int) -> list[float]:
+    """Generate with the shipped cVAE: digit keys, a grid of exactly `tiles` samples."""
+    side = int(tiles**0.5)
+    size = (side * 29 + 3, side * 14 + 6)  # a grid of exactly side x side tiles
+    return await key_latency(checkpoint_dir, data_dir, size, "cvae.safetensors", None,
+                             [str(d) for d in range(10)], repeats, "samples", tiles)
+
+
+async def cursor_latency(checkpoint_dir: Path, data_dir, repeats: int) -> list[float]:
+    """The Latent map of the shipped VAE (20-D, PCA) at 120 x 40: arrow keys."""
+    keys = ["right"] * 5 + ["up"] * 5 + ["left"] * 5 + ["down"] * 5
+    return await key_latency(checkpoint_dir, data_dir, (120, 40), "vae.safetensors", "l",
+                             keys, repeats, "decoded")
 
 
 async def in_app_run(config) -> None:
@@ -173,6 +195,10 @@ def main() -> None:
         print(f"Generate, digit key -> new grid, {tiles} samples: p50 {pct(times_ms, 50):.1f} ms,"
               f" p95 {pct(times_ms, 95):.1f} ms over {len(times_ms)} presses"
               + (" (target p95 <= 30 ms)" if tiles == 16 else "") + f"; first 5: {cold} ms")
+    times_ms = [t * 1000 for t in asyncio.run(
+        cursor_latency(ROOT / "checkpoints", args.data_dir, args.repeats))[5:]]
+    print(f"Latent map, arrow key -> new decoded image: p50 {pct(times_ms, 50):.1f} ms, "
+          f"p95 {pct(times_ms, 95):.1f} ms over {len(times_ms)} presses (target p95 <= 30 ms)")
     headless, in_app, images = training_throughput(args.data_dir)
     ratio = statistics.median(a / h for a, h in zip(in_app, headless))
     print(f"training, 2nd epoch of {images:,} images, {len(in_app)} runs each: "

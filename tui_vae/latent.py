@@ -154,8 +154,11 @@ def scatter(xy: np.ndarray, labels: np.ndarray, width: int, height: int,
     grid = np.full((height, width), -1, dtype=np.int16)
     if len(xy) == 0 or width < 1 or height < 1:
         return grid
+    x0, x1, y0, y1 = bounds
+    keep = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
     cols, rows = to_pixels(xy, width, height, bounds)
-    keep = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    # The bounds are closed: a point on the right or bottom edge is in the last pixel.
+    cols, rows = np.clip(cols, 0, width - 1), np.clip(rows, 0, height - 1)
     order = np.random.default_rng(0).permutation(len(xy))
     order = order[keep[order]]
     grid[rows[order], cols[order]] = labels[order]

@@ -33,17 +33,29 @@ class ViewScreen(Screen):
         yield from self.body()
         yield Footer()
 
-    def _tabs(self) -> Text:
-        """The views and their keys, the current one highlighted."""
+    def _tabs(self, width: int | None = None) -> Text:
+        """The views and their keys, the current one highlighted.
+
+        Where the names do not fit in `width`, only the current view keeps its
+        name and the others show their key alone.
+        """
         from tui_vae.tui.app import VIEWS
 
-        tabs = Text()
-        for key, title in VIEWS.values():
-            current = title == self.TITLE
-            tabs.append(f" {key} ", "bold reverse" if current else "bold")
-            tabs.append(f"{title} ", "reverse" if current else "")
-        tabs.append("  z zoom  ? help  ^p commands", "dim")
-        return tabs
+        def build(compact: bool) -> Text:
+            tabs = Text()
+            for key, title in VIEWS.values():
+                current = title == self.TITLE
+                tabs.append(f" {key} ", "bold reverse" if current else "bold")
+                if current or not compact:
+                    tabs.append(f"{title} ", "reverse" if current else "")
+            tabs.append("  z zoom  ? help  ^p commands", "dim")
+            return tabs
+
+        full = build(compact=False)
+        return full if width is None or full.cell_len <= width else build(compact=True)
+
+    def on_resize(self) -> None:
+        self.query_one("#tabs", Static).update(self._tabs(self.size.width))
 
     def body(self) -> ComposeResult:
         yield from ()

@@ -1,0 +1,225 @@
+"""Pilot tests for the latent views: Latent map (l), Traversal (v), Draw (d), Export (e)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from tui_vae.render import to_uint8
+from tui_vae.tui.screens.draw import DrawScreen
+from tui_vae.tui.screens.latent import LatentScreen
+from tui_vae.tui.screens.traversal import TraversalScreen
+from tui_vae.tui.widgets.latent_map import LatentMap
+
+from .test_views import SIZE, activate, grid, notices, settle
+
+
+@pytest.fixture
+def with_2d(checkpoints):
+    """The checkpoints plus a tiny plain VAE with a 2-D latent."""
+    from tui_vae.data import load_dataset
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+
+    model = ModelConfig(latent_dim=2, hidden_dim=32, dataset="mnist-sample")
+    config = TrainConfig(model=model, epochs=1, batch_size=100, device="cpu",
+                         out=str(checkpoints / "vae-2d.safetensors"))
+    Trainer(config, dataset=load_dataset("mnist-sample")).run()
+    return checkpoints
+
+
+async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "vae.safetensors")
+        await pilot.press("l")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, LatentScreen)
+        latent_map = screen.query_one("#map", LatentMap)
+        assert len(latent_map._xy) == len(app.images.split)  # the bundled sample, all of it
+        info = str(screen.query_one("#latent-info").render())
+        assert "PCA of the 4-D means" in info and "variance" in info
+        before = grid(app, "#decoded").images[0].copy()
+        start = latent_map.cursor
+        await pilot.press("shift+right", "shift+right", "up")
+        assert latent_map.cursor == (start[0] + 10, start[1] - 1)
+        after = grid(app, "#decoded").images[0]
+        assert not np.array_equal(before, after)  # a new point, a new image
+        # The decoded image is the model's decoding of the cursor's latent point.
+        z = screen.cache.projection.to_latent(latent_map.cursor_point())
+        expected = app.model.decode(z[None].astype(np.float32)).numpy()[0, 0]
+        np.testing.assert_array_equal(after, to_uint8(expected))
+        await pilot.press("space")  # no manifold for a 4-D latent
+        assert not screen.manifold and any("2-D latent" in n for n in notices(app))
+
+
+async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2d, make_app):
+    app = make_app(with_2d)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "vae-2d.safetensors")
+        await pilot.press("l")
+        await settle(app, pilot)
+        screen = app.screen
+        assert "drawn exactly" in str(screen.query_one("#latent-info").render())
+        await pilot.press("space")
+        await settle(app, pilot)
+        manifold = grid(app, "#manifold")
+        assert screen.manifold and manifold.display and not screen.query_one("#map").display
+        n = int(np.sqrt(len(manifold.images)))
+        assert n >= 2 and len(manifold.images) == n * n
+        await pilot.press("space")
+        assert not screen.manifold and screen.query_one("#map").display
+
+
+async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "cvae.safetensors")
+        await pilot.press("l")
+        await settle(app, pilot)
+        before = grid(app, "#decoded").images[0].copy()
+        await pilot.press("7")
+        assert app.screen.label == 7
+        assert not np.array_equal(before, grid(app, "#decoded").images[0])
+        assert "decoded as class 7" in str(app.screen.query_one("#latent-info").render())
+
+
+async def test_traversal_rows_follow_the_kl_order_and_digits_change(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "vae.safetensors")
+        await pilot.press("v")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, TraversalScreen)
+        kl, active, order = screen.stats()
+        assert list(kl[order]) == sorted(kl, reverse=True)
+        traversal = grid(app, "#traversal")
+        steps = traversal._columns
+        assert steps % 2 == 1 and len(traversal.images) % steps == 0
+        rows = len(traversal.images) // steps
+        assert [c.split()[0] for c in traversal._captions[::steps]] == [
+            f"z{d}" for d in order[:rows]]
+        summary = str(screen.query_one("#kl-summary").render())
+        assert f"active units: {int(active.sum())} of 4" in summary
+        first = traversal.images[0].copy()
+        await pilot.press("right")
+        assert screen.index == 1 and not np.array_equal(first, traversal.images[0])
+        await pilot.press("6")
+        assert int(app.images.split.labels[screen.index]) == 6
+
+
+async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "vae.safetensors")
+        await pilot.press("d")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, DrawScreen)
+        blank = grid(app, "#recon").images[0].copy()
+        await pilot.press("space", "down", "down", "down", "right", "right")
+        assert screen.canvas.pixels.sum() > 0
+        recon = grid(app, "#recon").images[0]
+        assert not np.array_equal(blank, recon)
+        mu, _ = app.model.encode(screen.canvas.pixels[None, None])
+        np.testing.assert_array_equal(recon, to_uint8(app.model.decode(mu).numpy()[0, 0]))
+        marker = screen.query_one("#draw-map", LatentMap).marker
+        np.testing.assert_allclose(marker, screen.cache.projection.to_plane(mu.numpy()[0]))
+        await pilot.press("backspace")
+        assert screen.canvas.pixels.sum() == 0
+        # The mouse: a drag across the canvas inks a stroke.
+        await pilot.mouse_down("#canvas", offset=(4, 3))
+        await pilot.hover("#canvas", offset=(20, 3))
+        await pilot.mouse_up("#canvas", offset=(20, 3))
+        assert screen.canvas.pixels.sum() > 0
+        assert grid(app, "#draw-classes").images == []  # a plain VAE: no class row
+
+
+async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "cvae.safetensors")
+        await pilot.press("d")
+        await settle(app, pilot)
+        await pilot.press("o")  # a test digit onto the canvas
+        classes = grid(app, "#draw-classes")
+        assert len(classes.images) == 10 and classes._captions[3] == app.images.classes[3]
+        assert not np.array_equal(classes.images[0], classes.images[1])
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+async def test_export_writes_the_grid_on_screen_as_a_png(checkpoints, make_app, tmp_path):
+    app = make_app(checkpoints)
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)  # Generate, the cVAE's samples
+        samples = grid(app, "#samples")
+        columns = samples.fit(captions=False)[0]
+        rows = -(-len(samples.images) // columns)
+        await pilot.press("e")
+        files = list((tmp_path / "exports").glob("generate-*.png"))
+        assert len(files) == 1
+        assert _png_size(files[0]) == (columns * 30 - 2, rows * 30 - 2)  # 28 px + 2 px gaps
+        assert any(str(files[0]) in n for n in notices(app))
+        await pilot.press("m", "e")  # Models has no images
+        assert any("no images" in n for n in notices(app))
+        assert len(list((tmp_path / "exports").glob("*.png"))) == 1
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+async def test_fashion_mnist_class_names_in_the_views(tmp_path, make_app):
+    """A Fashion-MNIST cVAE (on a small IDX set in torchvision's layout) is labelled
+    with clothing names: Generate's status, the latent legend, Draw's class row."""
+    from tui_vae.data import SPLIT_FILES, load_sample
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+    from tui_vae.workspace import Workspace
+
+    data = tmp_path / "data"
+    raw = data / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    sample = load_sample()  # any 28x28 images will do: this is about the names
+    for split in ("train", "test"):
+        images_name, labels_name = SPLIT_FILES[split]
+        _write_idx(raw / images_name, sample.images.numpy())
+        _write_idx(raw / labels_name, sample.labels.numpy())
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    model = ModelConfig(model="cvae", latent_dim=3, hidden_dim=16, dataset="fashion-mnist")
+    Trainer(TrainConfig(model=model, epochs=1, batch_size=100, device="cpu",
+                        data_dir=str(data), out=str(folder / "fashion.safetensors"))).run()
+    from tui_vae.tui.app import TuiVaeApp
+
+    app = TuiVaeApp(Workspace(folder, data, "cpu", shipped_dir=None))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.images.classes[1] == "Trouser"
+        await pilot.press("1")
+        assert "class Trouser" in str(app.screen.query_one("#status").render())
+        await pilot.press("l")
+        await settle(app, pilot)
+        assert "9 Ankle boot" in str(app.screen.query_one("#legend").render())
+        await pilot.press("d")
+        await settle(app, pilot)
+        await pilot.press("o")
+        assert grid(app, "#draw-classes")._captions[0] == "T-shirt/top"
