@@ -27,6 +27,10 @@ SHOTS = (
     ("interpolate", ["i", "space"], "cvae.safetensors"),
     ("compare", ["c"], "vae.safetensors"),
     ("models", ["m"], "vae.safetensors"),
+    ("latent-map", ["l", "right", "right", "up"], "vae.safetensors"),
+    ("latent-manifold-2d", ["l", "space"], "vae-2d.safetensors"),
+    ("traversal", ["v"], "vae.safetensors"),
+    ("draw-cvae", ["d", "o"], "cvae.safetensors"),
 )
 
 

@@ -97,12 +97,25 @@ class LatentScreen(ViewScreen):
         if self.manifold:
             from tui_vae.gallery import manifold_grid
 
-            columns, rows = manifold.fit(captions=False)
+            from tui_vae.gallery import half_size
+
+            # Half-size tiles: a terminal fits few full-size digits, and the
+            # grid is about the layout of the plane more than about detail.
+            columns, rows = manifold.fit((14, 14), captions=False)
             n = max(min(columns, rows), 2)
-            manifold.show(manifold_grid(model, n), columns=n)
+            manifold.show(half_size(manifold_grid(model, n)), columns=n)
         latent_map.set_points(cache.xy, cache.encoded.labels)
         self.query_one("#legend", Static).update(class_legend(images.classes))
-        self._show_cursor()
+        if self.manifold:
+            n = int(round(len(manifold.images) ** 0.5))
+            self.query_one("#decoded", ImageGrid).clear()
+            self.query_one("#latent-info", Static).update(
+                f"the manifold: {n} x {n} images decoded over the latent plane at the "
+                f"prior's quantiles (equal prior mass per tile)")
+            self.set_status("Manifold grid of the 2-D latent · space back to the map · "
+                            "e export")
+        else:
+            self._show_cursor()
 
     def _show_cursor(self) -> None:
         from tui_vae.latent import decode_at
