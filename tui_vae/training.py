@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ from tui_vae.events import (  # noqa: F401  (re-exported: the events belong to t
 )
 from tui_vae.models import VAE, ModelConfig, build_model
 from tui_vae.objective import kl_weight, vae_loss
+from tui_vae.run_lock import RunLock
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -136,8 +138,12 @@ def check_writable(out: Path, resume: bool) -> None:
     """Fail before training when the checkpoint could not be written."""
     if not out.parent.is_dir():
         raise TrainingError(f"cannot write {out}: folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise TrainingError(f"cannot write {out}: no permission to write in {out.parent}")
+    try:  # a real write, not os.access: read-only mounts and root's view count too
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise TrainingError(f"cannot write {out}: {exc.strerror or exc} "
+                            f"(in {out.parent})") from None
     if out.exists() and not resume:
         raise TrainingError(f"{out} already exists; pass --resume to continue it "
                             f"or choose another --out")
@@ -200,8 +206,6 @@ class Trainer:
     def _setup(self):
         config = self.config
         config.validate()
-        if self.out is not None:
-            check_writable(self.out, self.resume)
         device = resolve_device(config.device)
         if device.type == "cpu":
             # Denormal floats are ~100x slower on x86; gradients of a trained VAE
@@ -253,7 +257,12 @@ class Trainer:
     def run(self) -> Finished:
         """Train to `config.epochs`; returns the Finished event (also emitted)."""
         try:
-            return self._run()
+            if self.out is None:
+                return self._run()
+            self.config.validate()
+            check_writable(self.out, self.resume)
+            with RunLock(self.out):  # one run per checkpoint
+                return self._run()
         except TuiVaeError as exc:
             self.emit(Failed(str(exc)))
             raise

@@ -1,0 +1,213 @@
+"""Training survives interruption: kill -9, SIGINT, SIGTERM, NaN, unwritable or full disks,
+two runs on one checkpoint. Process-level faults run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tui_vae.checkpoints import load_checkpoint, read_info
+from tui_vae.run_lock import lock_path
+
+# Tiny and fast, but with optimizer state the checkpoint is ~0.5 MB, so a save
+# takes long enough that random kills land inside some of them.
+TINY = ["--dataset", "mnist-sample", "--hidden-dim", "64", "--latent-dim", "4",
+        "--batch-size", "100", "--device", "cpu"]
+
+
+def start(folder: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tui_vae", "train", *TINY, *args],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(condition, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.tmp"))
+
+
+def test_kill_9_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "run.safetensors"
+    rng = random.Random(0)
+    done, killed_mid_save = [], 0
+    for attempt in range(6):
+        args = ["--epochs", "1000", "--out", out.name] + (["--resume"] if out.exists() else [])
+        before = out.stat().st_mtime_ns if out.exists() else None
+        process = start(tmp_path, *args)
+        # Once this run has saved once (it is training), kill it at a random moment.
+        wait_for(lambda: (out.exists() and out.stat().st_mtime_ns != before)
+                 or process.poll() is not None)
+        assert process.poll() is None, process.communicate()[1]
+        if attempt % 2:
+            time.sleep(rng.uniform(0.05, 1.0))  # anywhere
+        else:  # inside a save: as soon as its temporary file appears
+            deadline = time.time() + 20
+            while not temporaries(tmp_path) and time.time() < deadline:
+                time.sleep(0.0005)
+        process.kill()  # SIGKILL: no handler, no cleanup
+        process.communicate()
+        killed_mid_save += bool(temporaries(tmp_path))
+        checkpoint = load_checkpoint(out)  # whole and valid, whenever the kill came
+        done.append(checkpoint.meta["progress"]["epochs_done"])
+        assert checkpoint.optimizer_state is not None
+    assert done == sorted(done) and done[-1] > done[0]  # every restart went forward
+    assert killed_mid_save >= 1  # at least one kill interrupted a save
+    # A resumed run takes over the stale lock, clears a dead save's temporary file
+    # and finishes.
+    final = run_cli("train", *TINY, "--epochs", str(done[-1] + 1), "--out", out.name,
+                    "--resume", cwd=tmp_path)
+    assert final.returncode == 0, final.stderr
+    assert read_info(out).epochs_done == done[-1] + 1
+    assert temporaries(tmp_path) == [] and not lock_path(out).exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tmp_path, sig):
+    epochs = "30"
+    straight = run_cli("train", *TINY, "--epochs", epochs, "--out", "straight.safetensors",
+                       cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    process = start(tmp_path, "--epochs", epochs, "--out", "cut.safetensors")
+    metrics = tmp_path / "cut.metrics.jsonl"
+    wait_for(lambda: metrics.exists() and metrics.read_text().strip())
+    time.sleep(0.03)  # into epoch 2 or so: most likely a mid-epoch stop
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "--resume" in stdout and "Traceback" not in stderr
+    progress = load_checkpoint(tmp_path / "cut.safetensors").meta["progress"]
+    assert progress["epochs_done"] < int(epochs)
+    resumed = run_cli("train", *TINY, "--epochs", epochs, "--out", "cut.safetensors",
+                      "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+    def final(name):
+        return read_info(tmp_path / name).history[-1]
+
+    a, b = final("straight.safetensors"), final("cut.safetensors")
+    assert a["train"] == b["train"] and a["test"] == b["test"]  # exactly, on CPU
+
+
+def test_nan_loss_stops_with_a_message_and_leaves_no_checkpoint(tmp_path):
+    result = run_cli("train", *TINY, "--epochs", "3", "--lr", "1000", "--out", "nan.safetensors",
+                     cwd=tmp_path)
+    assert result.returncode == 1
+    assert "loss became" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nan.safetensors").exists() and temporaries(tmp_path) == []
+
+
+def test_nan_loss_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path, sample_dataset,
+                                                                    tiny_train_config):
+    from dataclasses import replace
+
+    from tui_vae.errors import TrainingError
+    from tui_vae.training import Trainer
+
+    config = replace(tiny_train_config, epochs=1)
+    Trainer(config, dataset=sample_dataset).run()
+    good = load_checkpoint(config.out)
+    # Resume the same run with an absurd learning rate: it blows up in epoch 2.
+    with pytest.raises(TrainingError, match="loss became"):
+        Trainer(replace(config, epochs=3, lr=1000.0), dataset=sample_dataset,
+                resume=True).run()
+    kept = load_checkpoint(config.out)
+    assert kept.meta["progress"] == good.meta["progress"]
+    assert kept.meta["history"] == good.meta["history"]
+
+
+def test_unwritable_outputs_are_refused_before_training(tmp_path):
+    for out, reason in ((tmp_path / "missing" / "x.safetensors", "does not exist"),
+                        (Path("/sys/x.safetensors"), "Permission denied")):
+        result = run_cli("train", *TINY, "--epochs", "1", "--out", str(out), cwd=tmp_path)
+        assert result.returncode == 1 and reason in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_folder_without_write_permission_is_refused(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    result = run_cli("train", *TINY, "--epochs", "1", "--out", str(folder / "x.safetensors"),
+                     cwd=tmp_path)
+    assert result.returncode == 1 and "Permission denied" in result.stderr
+
+
+def test_disk_full_during_a_later_save_keeps_the_previous_checkpoint(
+        tmp_path, sample_dataset, tiny_train_config, monkeypatch):
+    from dataclasses import replace
+
+    import tui_vae.checkpoints as checkpoints
+    from tui_vae.errors import CheckpointError
+    from tui_vae.training import Trainer
+
+    config = replace(tiny_train_config, epochs=3)
+    saves = {"n": 0}
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        """A file whose writes fail with ENOSPC, as on a full disk."""
+
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        saves["n"] += 1
+        return FullDisk(handle) if saves["n"] >= 2 else handle
+
+    monkeypatch.setattr(checkpoints.os, "fdopen", fdopen)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        Trainer(config, dataset=sample_dataset).run()
+    monkeypatch.undo()
+    kept = load_checkpoint(config.out)
+    assert kept.meta["progress"]["epochs_done"] == 1  # the save before the full disk
+    folder = Path(config.out).parent
+    assert temporaries(folder) == [] and not lock_path(config.out).exists()
+
+
+def test_a_second_run_on_the_same_checkpoint_is_refused_until_the_first_is_gone(tmp_path):
+    out = tmp_path / "shared.safetensors"
+    first = start(tmp_path, "--epochs", "1000", "--out", out.name)
+    wait_for(lambda: out.exists())
+    second = run_cli("train", *TINY, "--epochs", "1000", "--out", out.name, "--resume",
+                     cwd=tmp_path)
+    assert second.returncode == 1
+    assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    assert first.poll() is None  # the first run goes on
+    first.kill()  # crashes, leaving its lock file behind...
+    first.communicate()
+    assert lock_path(out).exists()
+    epochs = read_info(out).epochs_done + 1
+    third = run_cli("train", *TINY, "--epochs", str(epochs), "--out", out.name, "--resume",
+                    cwd=tmp_path)
+    assert third.returncode == 0, third.stderr  # ...which does not stay stuck
+    assert read_info(out).epochs_done == epochs
+    json.loads((tmp_path / "shared.metrics.jsonl").read_text().splitlines()[-1])

@@ -1,0 +1,87 @@
+"""One training run per checkpoint: a lock file beside it, held with flock.
+
+`RunLock(path)` holds `.<name>.lock` next to the checkpoint for as long as a
+run writes it. The lock is the kernel's (flock), not the file's existence, so
+a run killed with `kill -9` or a crashed machine leaves nothing stuck: the
+kernel drops the lock with the process, and the next run takes it over. The
+file holds the owner's pid and host, for the refusal message only.
+
+Acquiring the lock also removes temporary files that an interrupted save of
+this checkpoint left behind (only the lock holder may write them). On systems
+without flock (Windows) the lock is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from tui_vae.errors import TrainingError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+
+def lock_path(checkpoint: str | os.PathLike) -> Path:
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f".{checkpoint.name}.lock")
+
+
+class RunLock:
+    """A context manager: raises TrainingError if another live run holds the checkpoint."""
+
+    def __init__(self, checkpoint: str | os.PathLike):
+        self.checkpoint = Path(checkpoint)
+        self.path = lock_path(checkpoint)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if fcntl is None:
+            return
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 200).decode("utf-8", "replace").strip() or "another run"
+                os.close(fd)
+                raise TrainingError(
+                    f"{self.checkpoint} is being written by {owner}; wait for it to finish, "
+                    f"stop it, or choose another --out") from None
+            # The holder before us may have removed the file between our open and
+            # our lock: then we hold a lock on a file nobody else can see. Retry.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self._fd = fd
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        # atomic_write_bytes names them .<name>.<random>.tmp
+        for stale in self.checkpoint.parent.glob(f".{self.checkpoint.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Remove the file while still holding the lock, then let go: a run that
+        # opened the old file meanwhile notices (inode check) and retries.
+        self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
