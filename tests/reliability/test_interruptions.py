@@ -52,8 +52,11 @@ def test_kill_9_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path):
         before = out.stat().st_mtime_ns if out.exists() else None
         process = start(tmp_path, *args)
         # Once this run has saved once (it is training), kill it at a random moment.
-        wait_for(lambda: (out.exists() and out.stat().st_mtime_ns != before)
-                 or process.poll() is not None)
+        def saved_or_ended(process=process, before=before) -> bool:
+            return (out.exists() and out.stat().st_mtime_ns != before) \
+                or process.poll() is not None
+
+        wait_for(saved_or_ended)
         assert process.poll() is None, process.communicate()[1]
         if attempt % 2:
             time.sleep(rng.uniform(0.05, 1.0))  # anywhere

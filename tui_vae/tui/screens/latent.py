@@ -95,9 +95,7 @@ class LatentScreen(ViewScreen):
         latent_map.set_class(self.manifold, "hidden")
         manifold.set_class(not self.manifold, "hidden")
         if self.manifold:
-            from tui_vae.gallery import manifold_grid
-
-            from tui_vae.gallery import half_size
+            from tui_vae.gallery import half_size, manifold_grid
 
             # Half-size tiles: a terminal fits few full-size digits, and the
             # grid is about the layout of the plane more than about detail.
