@@ -121,7 +121,7 @@ def _read_split(folder: Path, images_name: str, labels_name: str) -> Split:
         raise DataError(f"{images_path} holds images of shape {images.shape[1:]}, not 28x28")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(
-            f"{images_path.name} has {images.shape[0]} images but "
+            f"{images_path} has {images.shape[0]} images but "
             f"{labels_path.name} has {labels.shape[0]} labels"
         )
     if labels.size and labels.max() >= 10:

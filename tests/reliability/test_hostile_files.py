@@ -1,0 +1,218 @@
+"""Hostile and broken files: pickles that would run code, truncated or garbage
+safetensors, wrong metadata, absurd headers, malformed IDX data. The CLI answers
+each with one line and exit code 1; the app with an error notice, and it keeps
+running."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+TINY = ["--dataset", "mnist-sample", "--hidden-dim", "32", "--latent-dim", "4",
+        "--batch-size", "100", "--device", "cpu"]
+
+
+def _rewrite(path, edit) -> None:
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = json.loads(header["__metadata__"]["tui_vae"])
+    edit(meta, header)
+    header["__metadata__"]["tui_vae"] = json.dumps(meta)
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n:])
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """A good tiny checkpoint and a folder of bad files; `marker` appears if code ran."""
+    folder = tmp_path_factory.mktemp("zoo")
+    good = folder / "good" / "vae.safetensors"
+    good.parent.mkdir()
+    result = run_cli("train", "--epochs", "1", *TINY, "--out", str(good), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    bad = folder / "bad"
+    bad.mkdir()
+    marker = folder / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps(Exploit(), protocol=2)
+    for name in ("evil.pt", "evil.pth", "evil.ckpt", "evil.safetensors"):
+        (bad / name).write_bytes(payload)
+    import torch
+
+    torch.save({"weights": torch.zeros(3)}, bad / "torch-zip.safetensors")
+    data = good.read_bytes()
+    (bad / "truncated.safetensors").write_bytes(data[: len(data) // 2])
+    (bad / "garbage.safetensors").write_bytes(np.random.default_rng(0).bytes(5000))
+    (bad / "empty.safetensors").write_bytes(b"")
+    (bad / "header-length.safetensors").write_bytes(struct.pack("<Q", 1 << 62) + b"{}")
+    edits = {
+        "terabytes": lambda m, h: h["model.fc_mu.weight"].update(shape=[1 << 40, 1 << 20]),
+        "wrong-types": lambda m, h: m["model"].update(hidden_dim="wide"),
+        "future-version": lambda m, h: m.update(format_version=99),
+        "history-not-a-list": lambda m, h: m.update(history={"epoch": 1}),
+    }
+    for name, edit in edits.items():
+        path = bad / f"{name}.safetensors"
+        shutil.copy(good, path)
+        _rewrite(path, edit)
+    return {"good": good, "bad": sorted(bad.iterdir()), "folder": bad, "marker": marker}
+
+
+async def settle(app, pilot) -> None:
+    """Let the workers finish; a failed one is what these tests provoke."""
+    from textual.worker import WorkerFailed
+
+    try:
+        await app.workers.wait_for_complete()
+    except WorkerFailed:
+        pass
+    await pilot.pause()
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    return lines[0]
+
+
+def test_every_bad_file_is_one_line_exit_1_and_nothing_runs(zoo, tmp_path):
+    reasons = {}
+    for path in zoo["bad"]:
+        for command in (["eval", str(path), "--device", "cpu"],
+                        ["sample", str(path), "-n", "2", "--out", str(tmp_path / "s.npy")]):
+            reasons[path.name] = _one_line_error(run_cli(*command, cwd=tmp_path))
+    assert not zoo["marker"].exists()  # no pickle was ever loaded
+    assert not (tmp_path / "s.npy").exists()
+    assert "pickle" in reasons["evil.pt"] and "pickle" in reasons["evil.ckpt"]
+    assert "zip" in reasons["torch-zip.safetensors"]
+    assert "absurd shape" in reasons["terabytes.safetensors"]
+    assert "format version 99" in reasons["future-version.safetensors"]
+    # No file made the process allocate what its header claimed (terabytes).
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak_kib < 3 * 1024 * 1024
+
+
+def test_listing_a_folder_of_bad_files_reports_them_without_failing(zoo, tmp_path):
+    result = run_cli("models", str(zoo["folder"]), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for path in zoo["bad"]:
+        if path.suffix == ".safetensors":
+            assert path.name in result.stdout
+    assert not zoo["marker"].exists()
+
+
+def _mnist_folder(root, mutate=None):
+    """The bundled sample written as an MNIST IDX folder; `mutate(raw_dir)` breaks it."""
+    from tui_vae.data import SPLIT_FILES, load_sample
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    sample = load_sample()
+    for split in ("train", "test"):
+        for name, array in zip(SPLIT_FILES[split], (sample.images.numpy(),
+                                                    sample.labels.numpy())):
+            header = bytes([0, 0, 8, array.ndim]) + b"".join(
+                int(n).to_bytes(4, "big") for n in array.shape)
+            (raw / name).write_bytes(header + array.astype(np.uint8).tobytes())
+    if mutate:
+        mutate(raw)
+    return root
+
+
+def _truncate(raw):
+    path = raw / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-500])
+
+
+def _bad_magic(raw):
+    path = raw / "t10k-labels-idx1-ubyte"
+    data = bytearray(path.read_bytes())
+    data[2] = 0x0D  # float data: not what MNIST holds
+    path.write_bytes(bytes(data))
+
+
+def _fewer_labels(raw):
+    path = raw / "train-labels-idx1-ubyte"
+    data = path.read_bytes()
+    path.write_bytes(data[:4] + (100).to_bytes(4, "big") + data[8:108])
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (_truncate, "truncated"),
+    (_bad_magic, "IDX"),
+    (_fewer_labels, "labels"),
+], ids=["truncated", "wrong-magic", "count-mismatch"])
+def test_malformed_idx_data_is_a_clear_error(tmp_path, mutate, words):
+    root = _mnist_folder(tmp_path / "data", mutate)
+    result = run_cli("train", "--dataset", "mnist", "--data-dir", str(root), "--epochs", "1",
+                     "--hidden-dim", "8", "--out", "x.safetensors", "--device", "cpu",
+                     cwd=tmp_path)
+    line = _one_line_error(result)
+    assert words in line and "MNIST" in line
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+async def test_the_app_answers_each_bad_file_with_a_notice_and_keeps_running(zoo, tmp_path):
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(zoo["folder"], folder)
+    shutil.copy(zoo["good"], folder / "good.safetensors")
+    app = TuiVaeApp(Workspace(folder, tmp_path / "no-data", "cpu", shipped_dir=None))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.model is not None and app.active.name == "good.safetensors"
+        for path in zoo["bad"]:
+            before = len(app._notifications)
+            app.activate(folder / path.name)
+            await settle(app, pilot)
+            assert len(app._notifications) > before, path.name
+            assert list(app._notifications)[-1].severity == "error"
+            assert app.is_running
+        await pilot.press("m")  # the Models view lists the bad files as unreadable
+        await pilot.pause()
+        assert app.is_running
+        app.activate(folder / "good.safetensors")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.model is not None
+    assert not zoo["marker"].exists()
+
+
+async def test_a_malformed_dataset_in_the_app_is_a_notice(tmp_path):
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    root = _mnist_folder(tmp_path / "data", _truncate)
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    result = run_cli("train", "--epochs", "1", "--dataset", "mnist", "--data-dir",
+                     str(_mnist_folder(tmp_path / "good-data")), "--hidden-dim", "16",
+                     "--latent-dim", "2", "--out", str(folder / "m.safetensors"),
+                     "--device", "cpu", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    app = TuiVaeApp(Workspace(folder, root, "cpu", shipped_dir=None))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("truncated" in m for m in messages), messages
+        await pilot.press("r", "g", "l")
+        await pilot.pause()
+        assert app.is_running
