@@ -268,3 +268,32 @@ async def test_command_palette_lists_the_views_and_training(checkpoints, make_ap
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Train view", "Compare view", "Start training", "Stop training"):
             assert title in titles
+
+
+async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
+    """The Draw view's [ and ] keys must show as keys, not break the help's markup."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("d")
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("Static").render())
+        assert "[    " in text and "Brush -" in text and "draw.thinner" in text
+
+
+async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        for _ in range(len(app.entries)):
+            await pilot.press("x", "y")
+            await settle(app, pilot)
+        assert app.entries == [] and app.model is None and app.active is None
+        await pilot.press("g", "r", "l", "v", "d", "c", "i")
+        await pilot.pause()
+        assert "No model" in str(app.screen.query_one("#status").render())

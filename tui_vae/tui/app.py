@@ -139,6 +139,7 @@ class TuiVaeApp(App):
         self.active = path
         if path is None:
             self.loading = False
+            self.model = self.images = None  # e.g. the last checkpoint was deleted
             self.sub_title = "no checkpoint yet: train one (t)"
             self._changed()
             return
@@ -167,7 +168,7 @@ class TuiVaeApp(App):
 
     def describe_active(self) -> str:
         """The header line: checkpoint, kind, device and the images' source."""
-        if self.model is None:
+        if self.model is None or self.active is None:
             return self.sub_title
         c = self.model.config
         kind = f"{'cVAE' if c.conditional else 'VAE'} z={c.latent_dim} beta={c.beta:g}"

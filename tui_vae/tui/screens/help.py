@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -18,22 +19,29 @@ ABOUT = """\
   g Generate     samples from the prior; 0-9 choose the class (cVAE); +/- temperature
   i Interpolate  the decoded path between two digits' latent codes; slerp; class sweep
   c Compare      two checkpoints side by side: the VAE against the beta = 0 run
+  l Latent       the test set's latent means by class; a cursor decoded live; manifold
+  v Traversal    one latent dimension at a time; KL per dimension and active units
+  d Draw         draw a digit: live reconstruction, its place on the map, every class
 
 Losses are in nats per image: -ELBO = reconstruction BCE + KL(q(z|x) || N(0, I)).
-Ctrl+P opens the command palette. Keys can be remapped by id in the keymap file
+e saves the images on screen as a PNG. Ctrl+P opens the command palette. Keys can be remapped by id in the keymap file
 (see the README).
 """
 
 
-def binding_rows(bindings: list[Binding], keymap: dict[str, str]) -> list[str]:
-    """One line per binding: its keys (as remapped), what it does, its id."""
+def binding_rows(bindings: list[Binding], keymap: dict[str, str]) -> list[Text]:
+    """One line per binding: its keys (as remapped), what it does, its id.
+
+    Plain Text, not markup: keys such as [ and ] must show as themselves.
+    """
     rows, seen = [], set()
     for binding in bindings:
         label = keymap.get(binding.id) or binding.key_display or binding.key
         if binding.id in seen or not binding.description:
             continue
         seen.add(binding.id)
-        rows.append(f"  {label:<14} {binding.description:<24} [dim]{binding.id or ''}[/dim]")
+        rows.append(Text.assemble(f"  {label:<14} {binding.description:<24} ",
+                                  (binding.id or "", "dim")))
     return rows
 
 
@@ -51,9 +59,10 @@ class HelpScreen(ModalScreen[None]):
         app_keys = binding_rows(type(self.app).BINDINGS, keymap)
         view_keys = binding_rows(type(self.view).BINDINGS, keymap)
         title = getattr(self.view, "TITLE", "") or "this view"
-        text = "\n".join([ABOUT, "[b]Everywhere[/b]", *app_keys, "",
-                          f"[b]{title}[/b]", *(view_keys or ["  (no keys of its own)"]), "",
-                          "[dim]escape or ? closes this help[/dim]"])
+        text = Text("\n").join([
+            Text.from_markup(ABOUT), Text("Everywhere", "bold"), *app_keys, Text(),
+            Text(title, "bold"), *(view_keys or [Text("  (no keys of its own)")]), Text(),
+            Text("escape or ? closes this help", "dim")])
         with VerticalScroll(classes="dialog help"):
             yield Static(text)
 
