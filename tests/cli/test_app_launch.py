@@ -39,7 +39,7 @@ def test_tui_vae_opens_the_explorer_and_quits(tmp_path):
         screen = _read_until(fd, b"Generate", timeout=60)
         assert b"Traceback" not in screen
         os.write(fd, b"?")
-        _read_until(fd, b"view.train", timeout=30)  # the help lists binding ids
+        _read_until(fd, b"generate.new", timeout=30)  # the help lists binding ids
         os.write(fd, b"\x1b")
         time.sleep(0.5)
         os.write(fd, b"q")

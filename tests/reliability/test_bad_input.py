@@ -5,21 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.cli.test_cli import TINY, workdir  # noqa: F401  (a fixture)
 from tests.conftest import run_cli
-
-TINY = ["--dataset", "mnist-sample", "--hidden-dim", "32", "--latent-dim", "4",
-        "--batch-size", "100", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("flags")
-    for kind in ("vae", "cvae"):
-        result = run_cli("train", "--model", kind, "--epochs", "1", *TINY,
-                         "--out", f"{kind}.safetensors", cwd=folder)
-        assert result.returncode == 0, result.stderr
-    return folder
-
 
 BAD_FLAGS = [
     *(["train", flag, value] for flag in ("--epochs", "--latent-dim", "--hidden-dim",

@@ -5,7 +5,6 @@ running."""
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import resource
@@ -16,20 +15,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
+from tests.unit.test_checkpoints import rewrite_meta
 
 TINY = ["--dataset", "mnist-sample", "--hidden-dim", "32", "--latent-dim", "4",
         "--batch-size", "100", "--device", "cpu"]
-
-
-def _rewrite(path, edit) -> None:
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = json.loads(header["__metadata__"]["tui_vae"])
-    edit(meta, header)
-    header["__metadata__"]["tui_vae"] = json.dumps(meta)
-    blob = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n:])
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +57,7 @@ def zoo(tmp_path_factory):
     for name, edit in edits.items():
         path = bad / f"{name}.safetensors"
         shutil.copy(good, path)
-        _rewrite(path, edit)
+        rewrite_meta(path, edit)
     return {"good": good, "bad": sorted(bad.iterdir()), "folder": bad, "marker": marker}
 
 

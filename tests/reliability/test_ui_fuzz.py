@@ -38,8 +38,9 @@ def send_keys(app, keys: list[str]) -> None:
 
 async def test_five_thousand_random_keys_with_resizes_and_a_training_run(
         checkpoints, make_app, tmp_path):
-    from tui_vae.tui.screens.train import TrainScreen
     from textual.widgets import Input, Select
+
+    from tui_vae.tui.screens.train import TrainScreen
 
     rng = random.Random(1234)
     app = make_app(checkpoints)

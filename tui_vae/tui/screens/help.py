@@ -24,8 +24,8 @@ ABOUT = """\
   d Draw         draw a digit: live reconstruction, its place on the map, every class
 
 Losses are in nats per image: -ELBO = reconstruction BCE + KL(q(z|x) || N(0, I)).
-e saves the images on screen as a PNG. Ctrl+P opens the command palette. Keys can be remapped by id in the keymap file
-(see the README).
+e saves the images on screen as a PNG. Ctrl+P opens the command palette.
+Keys can be remapped by id in the keymap file (see the README).
 """
 
 
@@ -59,10 +59,11 @@ class HelpScreen(ModalScreen[None]):
         app_keys = binding_rows(type(self.app).BINDINGS, keymap)
         view_keys = binding_rows(type(self.view).BINDINGS, keymap)
         title = getattr(self.view, "TITLE", "") or "this view"
+        # The view's own keys first: they are what the user was looking for.
         text = Text("\n").join([
-            Text.from_markup(ABOUT), Text("Everywhere", "bold"), *app_keys, Text(),
+            Text("escape or ? closes this help", "dim"), Text(),
             Text(title, "bold"), *(view_keys or [Text("  (no keys of its own)")]), Text(),
-            Text("escape or ? closes this help", "dim")])
+            Text("Everywhere", "bold"), *app_keys, Text(), Text.from_markup(ABOUT)])
         with VerticalScroll(classes="dialog help"):
             yield Static(text)
 
