@@ -82,8 +82,10 @@ def _one_line_error(result) -> str:
 def test_every_bad_file_is_one_line_exit_1_and_nothing_runs(zoo, tmp_path):
     reasons = {}
     for path in zoo["bad"]:
-        for command in (["eval", str(path), "--device", "cpu"],
-                        ["sample", str(path), "-n", "2", "--out", str(tmp_path / "s.npy")]):
+        commands = [["eval", str(path), "--device", "cpu"]]
+        if path.stem in ("evil", "terabytes", "truncated"):  # the same loader: a few suffice
+            commands.append(["sample", str(path), "-n", "2", "--out", str(tmp_path / "s.npy")])
+        for command in commands:
             reasons[path.name] = _one_line_error(run_cli(*command, cwd=tmp_path))
     assert not zoo["marker"].exists()  # no pickle was ever loaded
     assert not (tmp_path / "s.npy").exists()
