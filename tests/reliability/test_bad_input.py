@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.test_cli import TINY, workdir  # noqa: F401  (a fixture)
+from tests.cli.test_cli import TINY
 from tests.conftest import run_cli
 
 BAD_FLAGS = [
