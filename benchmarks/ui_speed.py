@@ -44,7 +44,7 @@ def first_paint(repeats: int = 5) -> list[float]:
             os.chdir(ROOT)
             os.execve(sys.executable, [sys.executable, "-m", "tui_vae"], env)
         seen = b""
-        while b"Interpolate" not in seen:  # the tab bar: the first full frame
+        while b"Generate" not in seen:  # the tab bar (the current view): the first frame
             ready, _, _ = select.select([fd], [], [], 10)
             if not ready:
                 raise SystemExit("no first paint within 10 s")

@@ -14,12 +14,13 @@ an inactive unit's posterior is the prior whatever the input.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from tui_vae.data import Split
-from tui_vae.inference import TrainedModel
+if TYPE_CHECKING:  # torch stays out of the import: the app's views import this module
+    from tui_vae.data import Split
+    from tui_vae.inference import TrainedModel
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active if Cov_x(E_q[z_d]) > 0.01
 TRAVERSAL_SPAN = 3.0  # traversals run from -3 to +3 prior standard deviations
@@ -37,6 +38,8 @@ class Encoded:
 def encode_split(model: TrainedModel, split: Split, limit: int = 10_000,
                  batch_size: int = 2000) -> Encoded:
     """q(z|x) of the first `limit` images of `split` (a cVAE sees their true labels)."""
+    import torch
+
     n = min(limit, len(split))
     mus, logvars = [], []
     for start in range(0, n, batch_size):

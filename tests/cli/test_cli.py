@@ -153,3 +153,11 @@ def test_sigint_saves_and_prints_how_to_resume(tmp_path):
                       cwd=tmp_path)
     # the stopped run is already past epoch 1: resuming to 1 epoch has nothing to do
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_the_app_and_its_views_import_without_torch():
+    """The first paint must not wait for torch: the app's modules keep it out."""
+    code = ("import sys, tui_vae.cli, tui_vae.tui.app\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
