@@ -104,21 +104,24 @@ def _pair_keys(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
     return (lut[upper].astype(np.int32) << 8) | lut[lower]
 
 
-def _key_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
+def _run_segments(keys: np.ndarray, segment) -> list[list[Segment]]:
+    """Each row of packed cell keys as segments: one `segment(key, length)` per run."""
     lines = []
     for row in keys:
         values = row.tolist()
-        segments = []
-        for start, length in _runs(row):
-            key = values[start]
-            if key == BLANK:
-                segments.append(Segment(" " * length))
-            elif key >> 8 == key & 0xFF:
-                segments.append(Segment(" " * length, _style(key, system)))
-            else:
-                segments.append(Segment(UPPER_HALF * length, _style(key, system)))
-        lines.append(segments)
+        lines.append([segment(values[start], length) for start, length in _runs(row)])
     return lines
+
+
+def _key_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
+    def segment(key: int, length: int) -> Segment:
+        if key == BLANK:
+            return Segment(" " * length)
+        if key >> 8 == key & 0xFF:  # both pixels alike: a space on the background
+            return Segment(" " * length, _style(key, system))
+        return Segment(UPPER_HALF * length, _style(key, system))
+
+    return _run_segments(keys, segment)
 
 
 def halfblock_lines(
@@ -177,6 +180,7 @@ class HalfBlockImage:
 CLASS_COLORS = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231",
                 "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4")
 LOWER_HALF = "\u2584"
+FULL_BLOCK = "\u2588"
 _PALETTE_STYLES: dict[tuple[str, str | None], Style] = {}
 
 
@@ -199,22 +203,18 @@ def palette_lines(indices: np.ndarray, colors: tuple[str, ...] = CLASS_COLORS
         indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
     upper, lower = indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
     keys = (upper + 1) * 1024 + (lower + 1)
-    lines = []
-    for row in keys:
-        values = row.tolist()
-        segments = []
-        for start, length in _runs(row):
-            u, lo = divmod(values[start], 1024)
-            u, lo = u - 1, lo - 1
-            if u < 0 and lo < 0:
-                segments.append(Segment(" " * length))
-            elif u < 0:
-                segments.append(Segment(LOWER_HALF * length, _palette_style(colors[lo % 10], None)))
-            elif lo < 0 or lo == u:
-                char = UPPER_HALF if lo < 0 else "\u2588"
-                segments.append(Segment(char * length, _palette_style(colors[u % 10], None)))
-            else:
-                segments.append(Segment(UPPER_HALF * length,
-                                        _palette_style(colors[u % 10], colors[lo % 10])))
-        lines.append(segments)
-    return lines
+
+    def segment(key: int, length: int) -> Segment:
+        upper, lower = divmod(key, 1024)
+        upper, lower = upper - 1, lower - 1
+        if upper < 0 and lower < 0:
+            return Segment(" " * length)
+        if upper < 0:
+            return Segment(LOWER_HALF * length, _palette_style(colors[lower % len(colors)], None))
+        if lower < 0 or lower == upper:
+            char = UPPER_HALF if lower < 0 else FULL_BLOCK
+            return Segment(char * length, _palette_style(colors[upper % len(colors)], None))
+        return Segment(UPPER_HALF * length, _palette_style(colors[upper % len(colors)],
+                                                           colors[lower % len(colors)]))
+
+    return _run_segments(keys, segment)

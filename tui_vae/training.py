@@ -204,7 +204,6 @@ class Trainer:
 
     def _setup(self):
         config = self.config
-        config.validate()
         device = resolve_device(config.device)
         if device.type == "cpu":
             # Denormal floats are ~100x slower on x86; gradients of a trained VAE
@@ -256,9 +255,9 @@ class Trainer:
     def run(self) -> Finished:
         """Train to `config.epochs`; returns the Finished event (also emitted)."""
         try:
+            self.config.validate()
             if self.out is None:
                 return self._run()
-            self.config.validate()
             check_writable(self.out, self.resume)
             with RunLock(self.out):  # one run per checkpoint
                 return self._run()

@@ -16,6 +16,14 @@ from tui_vae.tui.widgets.latent_map import LatentMap
 from .test_views import SIZE, activate, grid, notices, settle
 
 
+async def open_view(app, pilot, checkpoint: str, key: str) -> None:
+    """Wait for the app, make `checkpoint` active and switch to the view on `key`."""
+    await settle(app, pilot)
+    await activate(app, pilot, checkpoint)
+    await pilot.press(key)
+    await settle(app, pilot)
+
+
 @pytest.fixture
 def with_2d(checkpoints):
     """The checkpoints plus a tiny plain VAE with a 2-D latent."""
@@ -33,10 +41,7 @@ def with_2d(checkpoints):
 async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "vae.safetensors")
-        await pilot.press("l")
-        await settle(app, pilot)
+        await open_view(app, pilot, "vae.safetensors", "l")
         screen = app.screen
         assert isinstance(screen, LatentScreen)
         latent_map = screen.query_one("#map", LatentMap)
@@ -60,10 +65,7 @@ async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoin
 async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2d, make_app):
     app = make_app(with_2d)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "vae-2d.safetensors")
-        await pilot.press("l")
-        await settle(app, pilot)
+        await open_view(app, pilot, "vae-2d.safetensors", "l")
         screen = app.screen
         assert "drawn exactly" in str(screen.query_one("#latent-info").render())
         await pilot.press("space")
@@ -79,10 +81,7 @@ async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2
 async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "cvae.safetensors")
-        await pilot.press("l")
-        await settle(app, pilot)
+        await open_view(app, pilot, "cvae.safetensors", "l")
         before = grid(app, "#decoded").images[0].copy()
         await pilot.press("7")
         assert app.screen.label == 7
@@ -93,10 +92,7 @@ async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, m
 async def test_traversal_rows_follow_the_kl_order_and_digits_change(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "vae.safetensors")
-        await pilot.press("v")
-        await settle(app, pilot)
+        await open_view(app, pilot, "vae.safetensors", "v")
         screen = app.screen
         assert isinstance(screen, TraversalScreen)
         kl, active, order = screen.stats()
@@ -119,10 +115,7 @@ async def test_traversal_rows_follow_the_kl_order_and_digits_change(checkpoints,
 async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "vae.safetensors")
-        await pilot.press("d")
-        await settle(app, pilot)
+        await open_view(app, pilot, "vae.safetensors", "d")
         screen = app.screen
         assert isinstance(screen, DrawScreen)
         blank = grid(app, "#recon").images[0].copy()
@@ -147,10 +140,7 @@ async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(check
 async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await activate(app, pilot, "cvae.safetensors")
-        await pilot.press("d")
-        await settle(app, pilot)
+        await open_view(app, pilot, "cvae.safetensors", "d")
         await pilot.press("o")  # a test digit onto the canvas
         classes = grid(app, "#draw-classes")
         assert len(classes.images) == 10 and classes._captions[3] == app.images.classes[3]

@@ -72,7 +72,7 @@ def use_torch_threads(training: bool) -> None:
 
 
 class TuiVaeApp(App):
-    """Train and explore VAEs: Train, Models, Reconstruct, Generate, Interpolate, Compare."""
+    """Train and explore VAEs: one mode per view in VIEWS (Train, Models, ... Draw)."""
 
     TITLE = "tui-vae"
     CSS_PATH = "app.tcss"

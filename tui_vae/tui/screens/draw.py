@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from tui_vae.drawing import Canvas
-from tui_vae.tui.screens.latent import EncodedCache
+from tui_vae.tui.screens.latent import SHARED_ENCODING
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.draw_canvas import DrawCanvas
 from tui_vae.tui.widgets.image_grid import ImageGrid
@@ -43,7 +43,7 @@ class DrawScreen(ViewScreen):
         self.canvas = Canvas()
         self.label = 0  # the condition a cVAE encodes the drawing with
         self.loaded = 0  # the next test digit `o` loads
-        self.cache = EncodedCache()
+        self.cache = SHARED_ENCODING
 
     def body(self) -> ComposeResult:
         with Vertical():
@@ -135,10 +135,7 @@ class DrawScreen(ViewScreen):
         self._changed()
 
     def action_set_class(self, label: int) -> None:
-        if self.model is None:
-            return
-        if not self.model.config.conditional:
-            self.notify("a plain VAE takes no class", severity="warning")
+        if not self.takes_classes():
             return
         self.label = label
         self._changed()

@@ -59,11 +59,7 @@ class GenerateScreen(ViewScreen):
                         f"draw {self.seed} · {keys}space new · +/- temperature")
 
     def action_set_class(self, label: int) -> None:
-        if self.model is None:
-            return
-        if not self.model.config.conditional:
-            self.notify("a plain VAE has no classes: choose a cVAE in Models (m)",
-                        severity="warning")
+        if not self.takes_classes():
             return
         self.label, self.rows = label, False
         self.sync(force=True)

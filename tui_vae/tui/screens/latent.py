@@ -29,7 +29,8 @@ def class_legend(classes: tuple[str, ...]) -> Text:
 
 
 class EncodedCache:
-    """The active model's encoding of the map's points, computed once per model."""
+    """The active model's encoding of the map's points, computed once per model
+    and shared by the views that need it (Latent, Draw, Traversal)."""
 
     def __init__(self) -> None:
         self._for = None
@@ -46,6 +47,9 @@ class EncodedCache:
             self.xy = self.projection.to_plane(self.encoded.mu)
             self._for = model
         return self
+
+
+SHARED_ENCODING = EncodedCache()
 
 
 class LatentScreen(ViewScreen):
@@ -73,7 +77,7 @@ class LatentScreen(ViewScreen):
         super().__init__()
         self.label = 0  # the condition a cVAE decodes the cursor with
         self.manifold = False
-        self.cache = EncodedCache()
+        self.cache = SHARED_ENCODING
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -147,10 +151,7 @@ class LatentScreen(ViewScreen):
         self._show_cursor()
 
     def action_set_class(self, label: int) -> None:
-        if self.model is None:
-            return
-        if not self.model.config.conditional:
-            self.notify("a plain VAE has no classes to decode with", severity="warning")
+        if not self.takes_classes():
             return
         self.label = label
         self._show_cursor()

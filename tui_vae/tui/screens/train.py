@@ -125,7 +125,7 @@ class TrainScreen(ViewScreen):
     def refresh_run(self) -> None:
         """Read the App's monitor and update progress, charts, preview and buttons.
 
-        Runs 4 times a second while training, on the UI thread that shares the
+        Runs twice a second while training, on the UI thread that shares the
         GIL with the trainer: only what changed is touched, because every
         widget update costs a layout or a repaint (measured: refreshing all of
         it on every step report cut in-app training to a fifth of headless).

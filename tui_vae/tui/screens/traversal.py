@@ -10,11 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from tui_vae.tui.screens.latent import MAP_POINTS, SHARED_ENCODING
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 
 MAX_STEPS = 11  # images per row (odd: the middle one is the digit's own code)
 BAR = 16  # cells of the longest KL bar
+EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589"  # a cell filled 0/8 .. 7/8
 
 
 def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray) -> Text:
@@ -23,8 +25,8 @@ def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray) -> Text:
     top = float(kl.max()) if len(kl) and kl.max() > 0 else 1.0
     for d in order.tolist():
         cells = kl[d] / top * BAR
-        bar = "\u2588" * int(cells) + (" \u258f\u258e\u258d\u258c\u258b\u258a\u2589"
-                                       [int((cells % 1) * 8)] if cells < BAR else "")
+        full = int(cells)
+        bar = "\u2588" * full + (EIGHTHS[int((cells - full) * 8)] if full < BAR else "")
         style = "green" if active[d] else "dim"
         text.append(f"z{d:<3}", style)
         text.append(f"{bar:<{BAR + 1}}", style)
@@ -46,8 +48,6 @@ class TraversalScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.index = 0  # the test image whose code is traversed
-        self._stats_for = None
-        self._stats = None
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -57,15 +57,12 @@ class TraversalScreen(ViewScreen):
                 yield Static(id="kl-chart")
 
     def stats(self):
-        """(kl per dim, active mask, dims by KL descending) over the test images (cached)."""
-        if self._stats_for is not self.model:
-            from tui_vae.latent import active_units, encode_split, kl_per_dimension
+        """(kl per dim, active mask, dims by KL descending) over the map's test images."""
+        from tui_vae.latent import active_units, kl_per_dimension
 
-            encoded = encode_split(self.model, self.images.split, 5000)
-            kl = kl_per_dimension(encoded.mu, encoded.logvar)
-            self._stats = (kl, active_units(encoded.mu), np.argsort(-kl, kind="stable"))
-            self._stats_for = self.model
-        return self._stats
+        encoded = SHARED_ENCODING.get(self.model, self.images.split).encoded
+        kl = kl_per_dimension(encoded.mu, encoded.logvar)
+        return kl, active_units(encoded.mu), np.argsort(-kl, kind="stable")
 
     def redraw(self) -> None:
         from tui_vae import gallery
@@ -93,7 +90,7 @@ class TraversalScreen(ViewScreen):
         self.query_one("#kl-summary", Static).update(Text(
             f"active units: {n_active} of {len(kl)}\n"
             f"(Cov over the data of E[z_d] > {ACTIVE_THRESHOLD})\n"
-            f"KL per dimension, nats, mean over {min(len(split), 5000):,} test images:"))
+            f"KL per dimension, nats, mean over {min(len(split), MAP_POINTS):,} test images:"))
         self.query_one("#kl-chart", Static).update(kl_chart(kl, active, order))
         shown = ", ".join(f"z{d}" for d in dims)
         self.set_status(

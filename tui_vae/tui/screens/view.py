@@ -25,6 +25,7 @@ class ViewScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen = -1
+        self._status_lines: int | None = None  # the height the status last asked for
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,8 +103,18 @@ class ViewScreen(Screen):
         # A layout pass re-renders the whole screen: only ask for one when the
         # status may change height (it shows one or two lines).
         lines = 1 if len(text) <= status.size.width - 2 else 2
-        status.update(text, layout=lines != getattr(self, "_status_lines", None))
+        status.update(text, layout=lines != self._status_lines)
         self._status_lines = lines
+
+    def takes_classes(self) -> bool:
+        """Whether class keys (0-9) apply: a cVAE is loaded. Says why not otherwise."""
+        if self.model is None:
+            return False
+        if not self.model.config.conditional:
+            self.notify("a plain VAE has no classes: choose a cVAE in Models (m)",
+                        severity="warning")
+            return False
+        return True
 
     def set_scale(self, scale: int) -> None:
         for grid in self.query(ImageGrid):

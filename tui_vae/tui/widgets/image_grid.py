@@ -144,10 +144,16 @@ class ImageGrid(Widget):
             images = [np.kron(image, block) for image in images]
         if system:
             return halfblock_row(images, GAP, system)
+        # No colour: shade characters, tile by tile, joined line by line.
         gap = Segment(" " * GAP)
-        tiles = [shade_lines(image) for image in images]
-        return [[segment for k, tile in enumerate(tiles) for segment in
-                 ((gap, *tile[line]) if k else tile[line])] for line in range(len(tiles[0]))]
+        shaded = [shade_lines(image) for image in images]
+        lines = []
+        for line in range(len(shaded[0])):
+            segments = list(shaded[0][line])
+            for other in shaded[1:]:
+                segments += [gap, *other[line]]
+            lines.append(segments)
+        return lines
 
     def _build(self) -> list[Strip]:
         width = self.size.width
@@ -180,7 +186,7 @@ class ImageGrid(Widget):
                     text = self._captions[i][:cols].center(cols)
                     style = Style(reverse=True) if i in self._highlight else Style(dim=True)
                     segments.append(Segment(text, style))
-                # Measured: class names may hold wide characters (KMNIST's kana).
+                # Captions are free text (wide characters are possible): Strip measures them.
                 strips.append(Strip(segments).crop_extend(0, width, None))
         return strips
 
