@@ -63,17 +63,19 @@ class VAE(nn.Module):
             nn.Linear(config.hidden_dim, INPUT_DIM),
         )
 
-    def _encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """What `encoder_shared` reads: the flattened image (and, for a cVAE, the label)."""
         return x.reshape(-1, self.input_dim)
 
-    def _decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """What `decoder` reads: z (and, for a cVAE, the label)."""
         return z
 
     def encode(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): the mean and log-variance of the diagonal Gaussian posterior."""
-        h = self.encoder_shared(self._encoder_input(x, labels))
+        h = self.encoder_shared(self.encoder_input(x, labels))
         return self.fc_mu(h), self.fc_logvar(h)
 
     @staticmethod
@@ -86,7 +88,7 @@ class VAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """p(x|z): Bernoulli logits of shape (N, 1, 28, 28)."""
-        flat = self.decoder(self._decoder_input(z, labels))
+        flat = self.decoder(self.decoder_input(z, labels))
         return flat.view(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -115,11 +117,11 @@ class CVAE(VAE):
             return labels.to(like.dtype)
         return F.one_hot(labels.long(), self.config.num_classes).to(like.dtype)
 
-    def _encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         flat = x.reshape(-1, self.input_dim)
         return torch.cat((flat, self._one_hot(labels, flat)), dim=1)
 
-    def _decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return torch.cat((z, self._one_hot(labels, z)), dim=1)
 
 
