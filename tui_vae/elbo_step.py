@@ -129,8 +129,9 @@ class ElboStep:
         h2 = torch.addmm(dec_in.bias, z_in, dec_in.weight.t()).relu_()
         logits = torch.addmm(dec_out.bias, h2, dec_out.weight.t())
 
-        # Loss sums. Each summand is >= 0, so no sum cancels; the KL's -1 per
-        # dimension is taken off in __call__.
+        # Loss sums. The reconstruction's summands are all >= 0 (relu(l) - x l,
+        # and -log of factors <= 1), so nothing cancels in float32; the KL's -1
+        # per dimension is taken off in __call__, in double precision.
         probs = torch.sigmoid(logits)
         per_pixel = logits.clamp(min=0).addcmul_(pixels, logits, value=-1)  # relu(l) - x l
         larger = (probs - 0.5).abs_().add_(0.5)  # sigmoid(|l|)
