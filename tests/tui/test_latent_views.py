@@ -13,15 +13,7 @@ from tui_vae.tui.screens.latent import LatentScreen
 from tui_vae.tui.screens.traversal import TraversalScreen
 from tui_vae.tui.widgets.latent_map import LatentMap
 
-from .test_views import SIZE, activate, grid, notices, settle
-
-
-async def open_view(app, pilot, checkpoint: str, key: str) -> None:
-    """Wait for the app, make `checkpoint` active and switch to the view on `key`."""
-    await settle(app, pilot)
-    await activate(app, pilot, checkpoint)
-    await pilot.press(key)
-    await settle(app, pilot)
+from .test_views import SIZE, grid, notices, open_view, settle
 
 
 @pytest.fixture
@@ -41,7 +33,7 @@ def with_2d(checkpoints):
 async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "vae.safetensors", "l")
+        await open_view(app, pilot, "l", "vae.safetensors")
         screen = app.screen
         assert isinstance(screen, LatentScreen)
         latent_map = screen.query_one("#map", LatentMap)
@@ -65,7 +57,7 @@ async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoin
 async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2d, make_app):
     app = make_app(with_2d)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "vae-2d.safetensors", "l")
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
         screen = app.screen
         assert "drawn exactly" in str(screen.query_one("#latent-info").render())
         await pilot.press("space")
@@ -81,7 +73,7 @@ async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2
 async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "cvae.safetensors", "l")
+        await open_view(app, pilot, "l", "cvae.safetensors")
         before = grid(app, "#decoded").images[0].copy()
         await pilot.press("7")
         assert app.screen.label == 7
@@ -92,7 +84,7 @@ async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, m
 async def test_traversal_rows_follow_the_kl_order_and_digits_change(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "vae.safetensors", "v")
+        await open_view(app, pilot, "v", "vae.safetensors")
         screen = app.screen
         assert isinstance(screen, TraversalScreen)
         kl, active, order = screen.stats()
@@ -115,7 +107,7 @@ async def test_traversal_rows_follow_the_kl_order_and_digits_change(checkpoints,
 async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "vae.safetensors", "d")
+        await open_view(app, pilot, "d", "vae.safetensors")
         screen = app.screen
         assert isinstance(screen, DrawScreen)
         blank = grid(app, "#recon").images[0].copy()
@@ -140,7 +132,7 @@ async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(check
 async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "cvae.safetensors", "d")
+        await open_view(app, pilot, "d", "cvae.safetensors")
         await pilot.press("o")  # a test digit onto the canvas
         classes = grid(app, "#draw-classes")
         assert len(classes.images) == 10 and classes._captions[3] == app.images.classes[3]

@@ -31,6 +31,15 @@ async def activate(app, pilot, name: str) -> None:
     assert app.model is not None and app.active == path
 
 
+async def open_view(app, pilot, key: str, checkpoint: str | None = None) -> None:
+    """Wait for the app, make `checkpoint` active if given, and switch to the view on `key`."""
+    await settle(app, pilot)
+    if checkpoint:
+        await activate(app, pilot, checkpoint)
+    await pilot.press(key)
+    await settle(app, pilot)
+
+
 def grid(app, selector: str) -> ImageGrid:
     return app.screen.query_one(selector, ImageGrid)
 
@@ -106,9 +115,7 @@ async def test_digit_keys_on_a_plain_vae_warn_and_change_nothing(checkpoints, ma
 async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("r")
-        await settle(app, pilot)
+        await open_view(app, pilot, "r")
         screen = app.screen
         assert isinstance(screen, ReconstructScreen)
         pairs = grid(app, "#pairs")
@@ -128,9 +135,7 @@ async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app
 async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("i")
-        await settle(app, pilot)
+        await open_view(app, pilot, "i")
         screen = app.screen
         assert isinstance(screen, InterpolateScreen)
         path = grid(app, "#path")
@@ -155,9 +160,7 @@ async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints
 async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("c")
-        await settle(app, pilot)
+        await open_view(app, pilot, "c")
         assert isinstance(app.screen, CompareScreen)
         a, b = app.compare_pair
         assert app.workspace.model(b).config.beta == 0 and app.workspace.model(a).config.beta > 0
@@ -172,9 +175,7 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
 async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("m")
-        await settle(app, pilot)
+        await open_view(app, pilot, "m")
         screen = app.screen
         assert isinstance(screen, ModelsScreen)
         table = screen.query_one("#checkpoints")
@@ -198,9 +199,7 @@ async def test_unreadable_checkpoint_is_listed_and_cannot_be_used(checkpoints, m
     (checkpoints / "aaa-broken.safetensors").write_bytes(b"\x00" * 20)
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("m")
-        await settle(app, pilot)
+        await open_view(app, pilot, "m")
         assert "unreadable" in str(app.screen.query_one("#details").render())
         await pilot.press("enter")
         assert any("cannot be loaded" in n for n in notices(app))
@@ -274,9 +273,7 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
     """The Draw view's [ and ] keys must show as keys, not break the help's markup."""
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("d")
-        await settle(app, pilot)
+        await open_view(app, pilot, "d")
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -287,9 +284,7 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
 async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("m")
-        await settle(app, pilot)
+        await open_view(app, pilot, "m")
         for _ in range(len(app.entries)):
             await pilot.press("x", "y")
             await settle(app, pilot)
