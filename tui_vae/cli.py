@@ -218,25 +218,37 @@ def evaluate(
 # --------------------------------------------------------------------------- sample
 
 
-def _write_samples(images, out: Path, columns: int) -> None:
+MAX_PNG_PIXELS = 64_000_000  # a --out PNG larger than this is refused (memory, not taste)
+
+
+def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
+    """Write samples (N, C, H, W) as a .npy array or a PNG grid, through the export writer."""
     import io
 
     import numpy as np
 
-    from tui_vae.checkpoints import atomic_write_bytes
+    from tui_vae.errors import TuiVaeError
+    from tui_vae.export import enlarge, grid, png_bytes, square_columns, write_bytes
 
-    buffer = io.BytesIO()
+    pixels = images.permute(0, 2, 3, 1).numpy()  # channels last, as image files hold them
+    if pixels.shape[3] == 1:
+        pixels = pixels[..., 0]
     if out.suffix.lower() == ".npy":
-        np.save(buffer, images[:, 0].numpy().astype(np.float32), allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, pixels.astype(np.float32), allow_pickle=False)
+        data = buffer.getvalue()
     else:
-        from torchvision.utils import save_image
-
-        save_image(images, buffer, nrow=columns, padding=2, format="png")
+        n, h, w = pixels.shape[:3]
+        across = min(columns or square_columns(n), n)
+        size = (-(-n // across) * (h + 2) - 2) * (across * (w + 2) - 2) * scale * scale
+        if size > MAX_PNG_PIXELS:
+            raise typer.BadParameter(f"the grid would be {size:,} pixels, over the "
+                                     f"{MAX_PNG_PIXELS:,} limit; lower -n or --scale",
+                                     param_hint="--scale")
+        data = png_bytes(enlarge(grid(pixels, across, gap=2), scale))
     try:
-        atomic_write_bytes(out, buffer.getvalue())
+        write_bytes(out, data)
     except OSError as exc:
-        from tui_vae.errors import TuiVaeError
-
         raise TuiVaeError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
@@ -248,11 +260,14 @@ def sample(
     seed: Annotated[int, typer.Option(help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(callback=_positive, help="Scale of z.")] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
-    columns: Annotated[int | None, typer.Option(min=1, help="Images per row.")] = None,
+    columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
+    scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
 ) -> None:
     """Draw samples from the prior: a PNG, a NPY array, or half-block images here."""
     if out is not None and out.suffix.lower() not in (".png", ".npy"):
         raise typer.BadParameter("must end in .png or .npy", param_hint="--out")
+    if scale != 1 and (out is None or out.suffix.lower() != ".png"):
+        raise typer.BadParameter("applies to a .png --out only", param_hint="--scale")
     from tui_vae.inference import load
 
     model = load(checkpoint)
@@ -266,7 +281,7 @@ def sample(
         labels = digit if digit is not None else torch.arange(n) % model.config.num_classes
     images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
     if out is not None:
-        _write_samples(images, out, columns or (10 if model.config.conditional else 8))
+        _write_samples(images, out, columns, scale)
         typer.echo(f"wrote {n} samples to {out}")
         return
     from tui_vae.render import HalfBlockImage, tile
@@ -290,6 +305,7 @@ def models(
 ) -> None:
     """List the checkpoints in a folder with their metadata and final test metrics."""
     from rich.table import Table
+    from rich.text import Text
 
     from tui_vae.checkpoints import CheckpointInfo, list_checkpoints
 
@@ -297,7 +313,7 @@ def models(
     if not found:
         typer.echo(f"no checkpoints (*.safetensors) in {folder}")
         return
-    table = Table(title=f"checkpoints in {folder}")
+    table = Table(title=Text(f"checkpoints in {folder}"))
     for column in ("file", "model", "dataset", "z", "hidden", "beta", "epochs",
                    "test loss", "recon", "KL", "created"):
         table.add_column(column, justify="left" if column in ("file", "created") else "right")
@@ -306,10 +322,12 @@ def models(
         if item in unreadable:
             continue
         m, test = item.model_config, item.final_test or {}
-        table.add_row(item.path.name, m["model"], m["dataset"], str(m["latent_dim"]),
-                      str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
-                      _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
-                      _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"))
+        cells = (item.path.name, m["model"], m["dataset"], str(m["latent_dim"]),
+                 str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
+                 _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
+                 _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"))
+        # Text, not str: names and metadata come from files and are never markup.
+        table.add_row(*(Text(str(cell)) for cell in cells))
     console = Console()
     if not console.is_terminal:  # scripts and pipes get the whole table, unwrapped
         console = Console(width=200)

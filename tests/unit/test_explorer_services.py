@@ -140,23 +140,6 @@ def test_loss_chart_log_scale_drops_non_positive_values():
     assert (grid[:, 0] == -1).all()  # log scale: the zero at x = 0 is not drawn
 
 
-def test_png_export_writes_a_decodable_image_of_the_expected_size(tmp_path):
-    import struct
-    import zlib
-
-    from tui_vae.export import save_png
-
-    image = np.linspace(0, 1, 6 * 10).reshape(6, 10)
-    path = save_png(tmp_path / "x.png", image, scale=2)
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (20, 12)
-    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
-    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(12, 21)
-    assert (rows[:, 0] == 0).all() and rows[0, 1] == 0 and rows[-1, -1] == 255
-
-
 def test_manifold_grid_needs_a_2d_plain_vae():
     from tui_vae import gallery
     from tui_vae.inference import TrainedModel
