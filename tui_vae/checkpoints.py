@@ -13,6 +13,7 @@ Header reading needs no torch, so listing checkpoints stays fast.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -34,6 +35,11 @@ SUFFIX = ".safetensors"
 META_KEY = "tui_vae"
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header this large is not one of ours
 MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: far beyond any model we build
+# The largest model a checkpoint may describe: 2^27 parameters (512 MiB of
+# float32). Checked, with the file's own tensors, before any model is built.
+MAX_MODEL_PARAMETERS = 1 << 27
+MAX_EPOCHS = 1_000_000  # more epochs than any run could have done
+MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1 (epoch orders are derived from seed * 1e6)
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                 "I8": 1, "U8": 1, "BOOL": 1}
@@ -49,6 +55,8 @@ class CheckpointInfo:
     meta: dict  # the validated metadata (see `build_metadata`)
     tensor_names: tuple[str, ...]
     size_bytes: int
+    # name -> (dtype, shape) as the header declares them (checked against the model)
+    tensor_shapes: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def model_config(self) -> dict:
@@ -130,7 +138,17 @@ def _check_tensor_entry(path: Path, name: str, entry: Any, data_size: int) -> No
         raise CheckpointError(f"{path} is truncated or corrupt (tensor {name!r} out of bounds)")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_model_config(path: Path, model: Any) -> None:
+    from tui_vae.datasets import DATASET_NAMES
+
     if not isinstance(model, dict):
         raise CheckpointError(f"{path}: metadata 'model' is not an object")
     for key, types in _MODEL_FIELDS.items():
@@ -139,11 +157,54 @@ def _check_model_config(path: Path, model: Any) -> None:
             raise CheckpointError(f"{path}: metadata model.{key} is missing or has the wrong type")
     if model["model"] not in ("vae", "cvae"):
         raise CheckpointError(f"{path}: unknown model kind {model['model']!r}")
+    if model["dataset"] not in DATASET_NAMES:
+        raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
     for key in ("latent_dim", "hidden_dim", "num_classes"):
         if not 1 <= model[key] <= 65536:
             raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
     if not 0 <= model["beta"] < float("inf"):
         raise CheckpointError(f"{path}: metadata model.beta must be a finite number >= 0")
+
+
+# Optional training settings: how each must look when present.
+_TRAINING_CHECKS = {
+    "epochs": lambda v: _is_int(v) and 1 <= v <= MAX_EPOCHS,
+    "batch_size": lambda v: _is_int(v) and 1 <= v <= 1 << 24,
+    "lr": lambda v: _is_number(v) and 0 < v < float("inf"),
+    "lr_schedule": lambda v: v in ("constant", "cosine"),
+    "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
+    "seed": lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
+}
+_PARTIAL_KEYS = {"objective", "recon", "kl", "count", "seconds"}
+
+
+def _check_progress(path: Path, progress: Any) -> None:
+    if not isinstance(progress, dict) or not _is_int(progress.get("epochs_done")):
+        raise CheckpointError(f"{path}: metadata 'progress' is missing or malformed")
+    if not 0 <= progress["epochs_done"] <= MAX_EPOCHS:
+        raise CheckpointError(f"{path}: metadata progress.epochs_done = "
+                              f"{progress['epochs_done']} is out of range")
+    step = progress.get("step", 0)
+    if not _is_int(step) or not 0 <= step <= 1 << 40:
+        raise CheckpointError(f"{path}: metadata progress.step is out of range")
+    partial = progress.get("partial", {})
+    if not isinstance(partial, dict) or not set(partial) <= _PARTIAL_KEYS or not all(
+            _is_number(v) for v in partial.values()):
+        raise CheckpointError(f"{path}: metadata progress.partial is malformed")
+
+
+def _check_history(path: Path, history: Any) -> None:
+    """Each epoch's record must hold the test metrics the listings show."""
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointError(f"{path}: metadata 'history' is missing or malformed")
+    for index, record in enumerate(history, start=1):
+        test = record.get("test")
+        if not isinstance(test, dict) or not all(
+                _is_number(test[k]) for k in ("loss", "recon", "kl") if k in test):
+            raise CheckpointError(f"{path}: metadata history epoch {index} lacks its test "
+                                  f"metrics (loss, recon, kl must be numbers)")
+        if not isinstance(record.get("train", {}), dict):
+            raise CheckpointError(f"{path}: metadata history epoch {index} is malformed")
 
 
 def _check_meta(path: Path, meta: Any) -> dict:
@@ -156,13 +217,20 @@ def _check_meta(path: Path, meta: Any) -> dict:
             f"version {FORMAT_VERSION}"
         )
     _check_model_config(path, meta.get("model"))
-    progress, history = meta.get("progress"), meta.get("history")
-    if not isinstance(progress, dict) or not isinstance(progress.get("epochs_done"), int):
-        raise CheckpointError(f"{path}: metadata 'progress' is missing or malformed")
-    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-        raise CheckpointError(f"{path}: metadata 'history' is missing or malformed")
-    if not isinstance(meta.get("training", {}), dict):
+    _check_progress(path, meta.get("progress"))
+    _check_history(path, meta.get("history"))
+    training = meta.get("training", {})
+    if not isinstance(training, dict):
         raise CheckpointError(f"{path}: metadata 'training' is malformed")
+    for key, valid in _TRAINING_CHECKS.items():
+        if key in training and not valid(training[key]):
+            raise CheckpointError(f"{path}: metadata training.{key} is malformed or out of range")
+    seed = meta.get("seed")
+    if seed is not None and not _TRAINING_CHECKS["seed"](seed):
+        raise CheckpointError(f"{path}: metadata seed is malformed or out of range")
+    for key in ("created", "updated", "package_version"):
+        if not isinstance(meta.get(key, ""), str):
+            raise CheckpointError(f"{path}: metadata {key} is not text")
     groups = meta.get("optimizer_groups", [])
     if not isinstance(groups, list) or not all(
         isinstance(g, dict) and isinstance(g.get("params"), list)
@@ -170,6 +238,19 @@ def _check_meta(path: Path, meta: Any) -> dict:
     ):
         raise CheckpointError(f"{path}: metadata 'optimizer_groups' is malformed")
     return meta
+
+
+def _parse_json(path: Path, data: bytes | str, what: str) -> Any:
+    """json.loads, with its recursion and integer-size limits as one-line errors."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (unreadable {what})"
+                              ) from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: its {what} is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise CheckpointError(f"{path}: its {what} cannot be read ({exc})") from None
 
 
 def read_info(path: str | os.PathLike) -> CheckpointInfo:
@@ -192,11 +273,7 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(
-            f"{path} is not a safetensors checkpoint (unreadable header)") from None
+    header = _parse_json(path, header_bytes, "header")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors checkpoint (malformed header)")
     extra = header.pop("__metadata__", None)
@@ -205,11 +282,9 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     data_size = size - 8 - header_len
     for name, entry in header.items():
         _check_tensor_entry(path, name, entry, data_size)
-    try:
-        meta = json.loads(extra[META_KEY])
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: its metadata is not valid JSON") from None
-    return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size)
+    meta = _parse_json(path, extra[META_KEY], "metadata")
+    shapes = {name: (entry["dtype"], tuple(entry["shape"])) for name, entry in header.items()}
+    return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size, shapes)
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | BadCheckpoint]:
@@ -223,6 +298,9 @@ def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | BadChec
             found.append(read_info(path))
         except CheckpointError as exc:
             found.append(BadCheckpoint(path, str(exc)))
+        except Exception as exc:  # whatever one file does, the others are still listed
+            found.append(BadCheckpoint(path, f"{path}: cannot be read "
+                                             f"({type(exc).__name__}: {exc})"))
     return found
 
 
@@ -259,6 +337,41 @@ def _optimizer_state(meta: dict, tensors: dict[str, torch.Tensor]) -> dict | Non
     return {"state": dict(sorted(state.items())), "param_groups": groups}
 
 
+def model_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Each weight's shape in a model of `config`, computed without allocating it."""
+    import torch
+
+    from tui_vae.models import build_model
+
+    with torch.device("meta"):  # shapes only: no memory behind the tensors
+        model = build_model(config)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def check_model_size(info: CheckpointInfo, config: ModelConfig) -> None:
+    """Refuse a model larger than MAX_MODEL_PARAMETERS, or one the file's own tensors
+    do not hold: the metadata alone must never size an allocation."""
+    shapes = model_shapes(config)
+    count = sum(math.prod(shape) for shape in shapes.values())
+    if count > MAX_MODEL_PARAMETERS:
+        raise CheckpointError(
+            f"{info.path}: its metadata describes a model of {count:,} parameters "
+            f"(more than the {MAX_MODEL_PARAMETERS:,} tui-vae loads)")
+    for name, shape in shapes.items():
+        declared = info.tensor_shapes.get(f"model.{name}")
+        if declared is None or declared[1] != shape:
+            found = "missing" if declared is None else f"shape {list(declared[1])}"
+            raise CheckpointError(
+                f"{info.path}: weights do not match its config (model.{name} is {found}, "
+                f"the config needs {list(shape)})")
+    stored = sum(math.prod(shape) * _DTYPE_BYTES[dtype]
+                 for dtype, shape in info.tensor_shapes.values())
+    # Weights, two Adam moments (and small extras): nothing else belongs in the file.
+    if stored > 3 * 8 * count + (1 << 20):
+        raise CheckpointError(f"{info.path}: holds {stored:,} bytes of tensors, far more "
+                              f"than a model of {count:,} parameters needs")
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Load and validate a checkpoint; every problem is a one-line CheckpointError."""
     from safetensors import SafetensorError
@@ -267,11 +380,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     from tui_vae.models import ModelConfig, build_model
 
     info = read_info(path)
+    config = ModelConfig(**info.model_config)
+    check_model_size(info, config)  # before a byte of the model is allocated
     try:
         tensors = load_tensors(info.path.read_bytes())
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{info.path} is corrupt: {str(exc).splitlines()[0]}") from None
-    model = build_model(ModelConfig(**info.model_config))
+    model = build_model(config)
     weights = _split_tensors(tensors, "model.")
     try:
         model.load_state_dict(weights, strict=True)

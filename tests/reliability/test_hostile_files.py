@@ -5,6 +5,7 @@ running."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import resource
@@ -206,4 +207,126 @@ async def test_a_malformed_dataset_in_the_app_is_a_notice(tmp_path):
         assert any("truncated" in m for m in messages), messages
         await pilot.press("r", "g", "l")
         await pilot.pause()
+        assert app.is_running
+
+
+# --------------------------------------------------------------------------- odd metadata
+
+
+def _with_meta_text(good, path, meta_text: str) -> None:
+    """`good`'s tensors with `meta_text` as the metadata (any text, even invalid JSON)."""
+    raw = good.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"]["tui_vae"] = meta_text
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + raw[8 + n:])
+
+
+def _meta(good) -> dict:
+    from tui_vae.checkpoints import read_info
+
+    return json.loads(json.dumps(read_info(good).meta))
+
+
+def _odd_folder(good, folder):
+    """A good checkpoint beside files each breaking one assumption of the listings."""
+    folder.mkdir()
+    shutil.copy(good, folder / "a-good.safetensors")
+
+    def edited(name, edit):
+        meta = _meta(good)
+        edit(meta)
+        _with_meta_text(good, folder / f"{name}.safetensors", json.dumps(meta))
+
+    edited("no-test", lambda m: m["history"][-1].pop("test"))
+    edited("test-list", lambda m: m["history"][-1].update(test=[1, 2]))
+    edited("string-loss", lambda m: m["history"][-1]["test"].update(loss="low"))
+    edited("negative-epochs", lambda m: m["progress"].update(epochs_done=-5))
+    edited("seed-huge", lambda m: m.update(seed=2**64))
+    deep = json.dumps({**_meta(good), "deep": "HOLE"}).replace(
+        '"HOLE"', "[" * 100_000 + "]" * 100_000)
+    _with_meta_text(good, folder / "deep.safetensors", deep)
+    digits = json.dumps({**_meta(good), "seed": 7}).replace('"seed": 7', '"seed": 1' + "0" * 5000)
+    _with_meta_text(good, folder / "digits.safetensors", digits)
+    return folder
+
+
+ODD = {"no-test": "test metrics", "test-list": "test metrics", "string-loss": "test metrics",
+       "negative-epochs": "epochs_done", "seed-huge": "seed", "deep": "nested too deeply",
+       "digits": "cannot be read"}
+
+
+def test_one_odd_file_never_hides_the_good_ones(zoo, tmp_path):
+    from tui_vae.checkpoints import BadCheckpoint, CheckpointInfo, list_checkpoints
+
+    folder = _odd_folder(zoo["good"], tmp_path / "odd")
+    found = {item.path.stem: item for item in list_checkpoints(folder)}
+    assert isinstance(found.pop("a-good"), CheckpointInfo)
+    assert set(found) == set(ODD)
+    for stem, words in ODD.items():
+        assert isinstance(found[stem], BadCheckpoint) and words in found[stem].reason, stem
+    result = run_cli("models", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "a-good.safetensors" in result.stdout
+    unreadable = [line for line in result.stdout.splitlines() if line.startswith("unreadable:")]
+    assert len(unreadable) == len(ODD)
+
+
+MARKUP = "[bold]x[/bold] [/x] [link=file:///etc]y"
+
+
+def _markup_folder(good, folder):
+    """Markup in the file names and in every metadata field a listing shows."""
+    folder.mkdir()
+    meta = _meta(good)
+    meta.update(created=MARKUP, updated=MARKUP, package_version=MARKUP)
+    meta["training"]["note"] = MARKUP
+    _with_meta_text(good, folder / "[bold]named[red].safetensors", json.dumps(meta))
+    meta = _meta(good)
+    meta["model"]["dataset"] = MARKUP  # refused: its reason quotes the markup
+    _with_meta_text(good, folder / "[b]bad-dataset.safetensors", json.dumps(meta))
+    return folder
+
+
+def test_markup_in_names_and_metadata_is_shown_as_text_in_the_cli(zoo, tmp_path):
+    folder = _markup_folder(zoo["good"], tmp_path / "markup")
+    result = run_cli("models", str(folder), cwd=tmp_path, env={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    assert "[bold]named[red].safetensors" in result.stdout
+    assert MARKUP in result.stdout  # the created column, verbatim
+    assert "unreadable:" in result.stdout and "[b]bad-dataset" in result.stdout
+    assert "unknown dataset" in result.stdout
+
+
+async def test_markup_in_names_and_metadata_is_shown_as_text_in_the_app(zoo, tmp_path):
+    from textual.widgets import DataTable, Static
+
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    folder = _markup_folder(zoo["good"], tmp_path / "markup")
+    _odd_folder(zoo["good"], tmp_path / "odd")
+    for odd in (tmp_path / "odd").iterdir():
+        shutil.copy(odd, folder / odd.name)
+    app = TuiVaeApp(Workspace(folder, tmp_path / "no-data", "cpu", shipped_dir=None))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        table = app.screen.query_one(DataTable)
+        names = [str(table.get_row_at(row)[1]) for row in range(table.row_count)]
+        drawn = "\n".join(table.render_line(y).text for y in range(table.row_count + 1))
+        for name in ("[bold]named[red].safetensors", "[b]bad-dataset.safetensors",
+                     "a-good.safetensors"):
+            assert name in names and name in drawn, drawn  # drawn as written, brackets and all
+        details = app.screen.query_one("#details", Static)
+        for row in range(table.row_count):
+            table.move_cursor(row=row)
+            await pilot.pause()
+            shown = str(details.render())
+            if names[row].startswith("[bold]named"):
+                assert shown.count(MARKUP) == 4, shown  # created, updated, version, training
+            if names[row].startswith("[b]bad"):
+                assert "unreadable" in shown and MARKUP in shown
         assert app.is_running

@@ -23,7 +23,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question)
+            yield Label(self.question, markup=False)  # it may quote a file name
             yield Label("y / enter: yes    n / escape: no", classes="dim")
 
     def action_answer(self, yes: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -51,17 +52,20 @@ class ModelsScreen(ViewScreen):
         for entry in app.entries:
             key = str(entry.path)
             if not isinstance(entry, CheckpointInfo):
-                table.add_row("!", entry.path.name, "unreadable", *["-"] * 10, key=key)
+                table.add_row("!", Text(entry.path.name), "unreadable", *["-"] * 10, key=key)
                 continue
             m, test = entry.model_config, entry.final_test or {}
             marks = ("●" if entry.path == app.active else "") + (
                 "A" if entry.path == a else "") + ("B" if entry.path == b else "")
-            table.add_row(
+            cells = (
                 marks, entry.path.name, m["model"], str(m["latent_dim"]), str(m["hidden_dim"]),
                 f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
                 _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),
                 _num(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
-                "shipped" if app.workspace.is_shipped(entry.path) else "yours", key=key)
+                "shipped" if app.workspace.is_shipped(entry.path) else "yours")
+            # Text, not str: a DataTable reads str cells as markup, and names and
+            # metadata come from files.
+            table.add_row(*(Text(cell) for cell in cells), key=key)
         if app.entries:
             table.move_cursor(row=min(keep, len(app.entries) - 1))
         folders = " and ".join(str(f) for f in app.workspace.folders())
@@ -81,14 +85,14 @@ class ModelsScreen(ViewScreen):
         if entry is None:
             details.update("No checkpoints yet: train one in Train (t).")
         elif not isinstance(entry, CheckpointInfo):
-            details.update(f"{entry.path}\nunreadable: {entry.reason}")
+            details.update(Text(f"{entry.path}\nunreadable: {entry.reason}"))
         else:
             meta = entry.meta
             training = json.dumps(meta.get("training", {}), separators=(", ", ": "))
-            details.update(
+            details.update(Text(
                 f"{entry.path}\ncreated {meta.get('created', '-')} · updated "
                 f"{meta.get('updated', '-')} · tui-vae {meta.get('package_version', '-')}\n"
-                f"training: {training}")
+                f"training: {training}"))
 
     def on_data_table_row_highlighted(self) -> None:
         self.show_details()
@@ -103,7 +107,7 @@ class ModelsScreen(ViewScreen):
             self.notify("that file cannot be loaded", severity="error")
             return
         self.app.activate(entry.path)
-        self.notify(f"active: {entry.path.name}")
+        self.notify(f"active: {entry.path.name}", markup=False)
 
     def action_pick(self, side: str) -> None:
         entry = self.selected()
@@ -134,9 +138,9 @@ class ModelsScreen(ViewScreen):
         try:
             self.app.workspace.delete(path)
         except TuiVaeError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.notify(f"deleted {path.name}")
+        self.notify(f"deleted {path.name}", markup=False)
         app = self.app
         app.rescan()
         a, b = app.compare_pair
