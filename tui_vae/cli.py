@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from tui_vae.datasets import DATASET_NAMES
+from tui_vae.paths import RUNS_FOLDER
 
 app = typer.Typer(
     help="Train and explore Variational Autoencoders in the terminal.",
@@ -33,7 +34,7 @@ DatasetName = Enum("DatasetName", {n.replace("-", "_"): n for n in DATASET_NAMES
 DeviceName = Enum("DeviceName", {n: n for n in ("auto", "cpu", "cuda", "mps")}, type=str)
 Schedule = Enum("Schedule", {n: n for n in ("constant", "cosine")}, type=str)
 
-DEFAULT_CHECKPOINT_DIR = "checkpoints"
+DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live elsewhere
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataDirOption = Annotated[
@@ -54,7 +55,7 @@ def _positive(value: float | None) -> float | None:
 def root(
     ctx: typer.Context,
     checkpoints: Annotated[Path, typer.Option(
-        "--checkpoints", help="Folder of your checkpoints (the shipped ones are listed too).",
+        "--checkpoints", help="Folder of your runs, where the Train view saves (the shipped models are listed too).",
         file_okay=False)] = Path(DEFAULT_CHECKPOINT_DIR),
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
@@ -128,8 +129,9 @@ def train(
     dataset: Annotated[DatasetName | None, typer.Option(help="[default: mnist]")] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
-    out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: checkpoints/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
     given = {
@@ -153,6 +155,7 @@ def train(
     # The services' dataclasses hold the defaults; the help texts repeat them.
     defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
     s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
+    # By default a run is the user's: runs/ in the working folder, never the shipped models'.
     out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
     if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
         out.parent.mkdir(exist_ok=True)
@@ -164,13 +167,38 @@ def train(
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
         data_dir=str(data_dir) if data_dir else None, out=str(out),
     )
+    board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
     _stop_on_signals(stop)
     reporter = ConsoleReporter()
+
+    def on_event(event) -> None:
+        reporter(event)
+        if board is not None:
+            board(event)
+
     try:
-        Trainer(config, on_event=reporter, stop=stop, resume=resume).run()
+        Trainer(config, on_event=on_event, stop=stop, resume=resume).run()
     finally:
         reporter.close()
+        if board is not None:
+            board.close()
+
+
+def _tensorboard_logger(log_dir: Path, out: Path):
+    """The --tensorboard consumer; without the package, one line saying how to get it (exit 2)."""
+    from tui_vae.errors import TuiVaeError
+    from tui_vae.tensorboard_log import TensorBoardLogger, TensorBoardMissing, run_folder
+
+    folder = run_folder(log_dir, out)
+    try:
+        return TensorBoardLogger(folder)
+    except TensorBoardMissing as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        raise TuiVaeError(f"cannot write TensorBoard files to {folder}: "
+                          f"{exc.strerror or exc}") from None
 
 
 # --------------------------------------------------------------------------- eval
@@ -192,27 +220,63 @@ def evaluate(
     """Test-set negative ELBO, reconstruction and KL (nats), the IWAE NLL, and sample quality."""
     import json
 
-    from tui_vae.data import load_dataset
     from tui_vae.inference import load
+    from tui_vae.paths import find_checkpoint
     from tui_vae.report import evaluate_model, format_report
 
+    checkpoint = find_checkpoint(checkpoint)
     model = load(checkpoint, device=device.value)
     if seed is None:
         seed = model.meta.get("seed") or 0
-    test = load_dataset(model.config.dataset, data_dir).test
-    judged = None
-    if quality and model.config.dataset in ("mnist", "mnist-sample"):
+    test, source = _eval_test_set(model.config.dataset, data_dir)
+    judged, skipped = None, None
+    if quality and model.config.dataset not in ("mnist", "mnist-sample"):
+        skipped = "the judge classifies MNIST digits only"
+    elif quality:
         from tui_vae.judge import SHIPPED_JUDGE, load_judge
 
-        if judge is not None or SHIPPED_JUDGE.exists():
+        if judge is None and not SHIPPED_JUDGE.exists():
+            skipped = f"no judge classifier at {SHIPPED_JUDGE} (--judge FILE names one)"
+        else:
             judged = load_judge(judge, device=model.device)
+    if skipped:  # said, never silently dropped
+        err.print(f"note: sample quality (Frechet distance, conditional accuracy) skipped: "
+                  f"{skipped}", markup=False)
     result = evaluate_model(model, test, seed=seed, batch_size=batch_size, iw_samples=iw_samples,
                             iw_subset=iw_subset, judge=judged)
-    result = {"checkpoint": str(checkpoint), **result}
+    result = {"checkpoint": str(checkpoint), **result, **source}
+    if skipped:
+        result["quality_skipped"] = skipped
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
         typer.echo(format_report(result))
+
+
+def _eval_test_set(dataset: str, data_dir: Path | None) -> tuple:
+    """The test split to evaluate on, and {"test_data": what it is, "sample_fallback": bool}.
+
+    Like the explorer, an MNIST model falls back to the bundled sample when
+    MNIST is neither on disk nor downloadable (offline), and says so. A
+    dataset on disk that cannot be read is still an error.
+    """
+    from tui_vae.data import dataset_available, load_dataset, load_sample
+    from tui_vae.datasets import dataset_spec
+    from tui_vae.errors import DataError
+    from tui_vae.workspace import SAMPLE_SOURCE
+
+    title = dataset_spec(dataset).title
+    if dataset == "mnist" and not dataset_available(dataset, data_dir):
+        try:
+            test = load_dataset(dataset, data_dir).test
+        except DataError:
+            err.print(f"note: MNIST is not on disk and could not be downloaded: evaluating on "
+                      f"the {SAMPLE_SOURCE}, not the 10,000 test images (--data-dir DIR or "
+                      f"TUI_VAE_DATA_DIR=DIR points at a full copy)", markup=False)
+            return load_sample(), {"test_data": SAMPLE_SOURCE, "sample_fallback": True}
+    else:
+        test = load_dataset(dataset, data_dir).test
+    return test, {"test_data": f"{title} test set", "sample_fallback": False}
 
 
 # --------------------------------------------------------------------------- sample
@@ -282,7 +346,9 @@ def sample(
     images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
     if out is not None:
         _write_samples(images, out, columns, scale)
-        typer.echo(f"wrote {n} samples to {out}")
+        from tui_vae.wording import plural
+
+        typer.echo(f"wrote {plural(n, 'sample')} to {out}")
         return
     from tui_vae.render import HalfBlockImage, tile
 
@@ -300,23 +366,29 @@ def _fmt(value, spec: str = "") -> str:
 
 @app.command()
 def models(
-    folder: Annotated[Path, typer.Argument(help="Folder of checkpoints.", file_okay=False)] = Path(
-        DEFAULT_CHECKPOINT_DIR),
+    folder: Annotated[Path | None, typer.Argument(help="Folder of checkpoints [default: your runs/ and the shipped models].", file_okay=False)] = None,
 ) -> None:
-    """List the checkpoints in a folder with their metadata and final test metrics."""
+    """List checkpoints with their metadata and final test metrics."""
     from rich.table import Table
     from rich.text import Text
 
     from tui_vae.checkpoints import CheckpointInfo, list_checkpoints
+    from tui_vae.workspace import Workspace
 
-    found = list_checkpoints(folder)
+    workspace = Workspace(folder)  # knows which files are the shipped models
+    # Without a folder: runs/ when there is one, and the shipped models from anywhere.
+    folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]
+    found = sorted((item for f in folders for item in list_checkpoints(f)),
+                   key=lambda item: (not workspace.is_shipped(item.path), item.path.name))
+    names = " and ".join(str(f) for f in folders) or str(workspace.checkpoint_dir)
     if not found:
-        typer.echo(f"no checkpoints (*.safetensors) in {folder}")
+        typer.echo(f"no checkpoints (*.safetensors) in {names}")
         return
-    table = Table(title=Text(f"checkpoints in {folder}"))
+    table = Table(title=Text(f"checkpoints in {names}"))
     for column in ("file", "model", "dataset", "z", "hidden", "beta", "epochs",
-                   "test loss", "recon", "KL", "created"):
-        table.add_column(column, justify="left" if column in ("file", "created") else "right")
+                   "test loss", "recon", "KL", "created", "from"):
+        table.add_column(column, justify="left" if column in ("file", "created", "from")
+                         else "right")
     unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
     for item in found:
         if item in unreadable:
@@ -325,7 +397,8 @@ def models(
         cells = (item.path.name, m["model"], m["dataset"], str(m["latent_dim"]),
                  str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
                  _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
-                 _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"))
+                 _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"),
+                 "shipped" if workspace.is_shipped(item.path) else "yours")
         # Text, not str: names and metadata come from files and are never markup.
         table.add_row(*(Text(str(cell)) for cell in cells))
     console = Console()
