@@ -12,17 +12,19 @@ Header reading needs no torch, so listing checkpoints stays fast.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import secrets
 import struct
-import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui_vae.errors import CheckpointError
+from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
 
 if TYPE_CHECKING:
     import torch
@@ -162,6 +164,7 @@ def _check_model_config(path: Path, model: Any) -> None:
     for key in ("latent_dim", "hidden_dim", "num_classes"):
         if not 1 <= model[key] <= 65536:
             raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
+    _check_class_count(path, model)
     if not 0 <= model["beta"] < float("inf"):
         raise CheckpointError(f"{path}: metadata model.beta must be a finite number >= 0")
 
@@ -205,6 +208,17 @@ def _check_history(path: Path, history: Any) -> None:
                                   f"metrics (loss, recon, kl must be numbers)")
         if not isinstance(record.get("train", {}), dict):
             raise CheckpointError(f"{path}: metadata history epoch {index} is malformed")
+
+
+def _check_class_count(path: Path, model: dict) -> None:
+    """A cVAE's condition has one entry per class of its dataset: the views, `sample`
+    and `eval` feed it the dataset's labels, so any other count is refused here."""
+    from tui_vae.datasets import dataset_spec
+
+    classes = len(dataset_spec(model["dataset"]).classes)
+    if model["model"] == "cvae" and model["num_classes"] != classes:
+        raise CheckpointError(f"{path}: a cVAE on {model['dataset']} has {classes} classes; "
+                              f"this one declares {model['num_classes']}")
 
 
 def _check_meta(path: Path, meta: Any) -> dict:
@@ -416,8 +430,8 @@ def build_metadata(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
-        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": created or datetime.now(UTC).isoformat(timespec="seconds"),
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": config.to_dict(),
         "dataset": config.dataset,
         "seed": training.get("seed"),
@@ -427,30 +441,36 @@ def build_metadata(
     }
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """Create `.<name>.<random>.tmp` beside `path`: new (O_EXCL), never through a link."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            # 0o666 less the umask, as for any new file (mkstemp's 0600 is for secrets).
+            return open_for_writing(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue  # a name taken (or planted): draw another
+    raise FileExistsError(errno.EEXIST, f"no free temporary name beside {path}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, whole."""
+    """Write `data` to `path` so that readers see the old file or the new one, whole.
+
+    A symlink or a non-regular file at `path` is refused (an OSError): the rename
+    would replace the link, and a user who planted it meant its target.
+    """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    refuse_if_not_regular(path)
+    fd, tmp = _new_temporary(path)
     try:
-        # mkstemp makes the file private (0600); give it the usual umask-based mode.
-        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
         # Interrupted or failed (disk full, Ctrl-C): the previous file stays as it was.
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
 

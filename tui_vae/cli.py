@@ -409,6 +409,66 @@ def models(
         console.print(f"unreadable: {item.reason}", markup=False, highlight=False)
 
 
+# --------------------------------------------------------------------------- serve
+
+
+def _given_options(ctx) -> dict[str, list[str]]:
+    """The options typed on the command line for `ctx`, as tokens again (name -> tokens).
+
+    Defaults are left out (the served app has the same ones) and so are values from
+    the environment (the served app inherits it)."""
+    from click import Option
+    from click.core import ParameterSource
+
+    given = {}
+    for param in ctx.command.params:
+        if (not isinstance(param, Option)
+                or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            names = param.opts if value else param.secondary_opts
+            given[param.name] = names[:1]
+        else:
+            given[param.name] = [param.opts[0], str(getattr(value, "value", value))]
+    return given
+
+
+def _explorer_args(ctx: typer.Context) -> list[str]:
+    """The explorer's options given before `serve` or after it, checked like the app's own."""
+    root = ctx.find_root()
+    given = _given_options(root)
+    if ctx.args:
+        after = root.command.make_context(root.info_name, list(ctx.args), parent=None)
+        if after.protected_args or after.args:
+            raise typer.BadParameter(f"unexpected {' '.join(after.protected_args + after.args)!r}",
+                                     param_hint="serve")
+        given.update(_given_options(after))
+    return [token for tokens in given.values() for token in tokens]
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface (a classroom).")] = "localhost",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    public_url: Annotated[str | None, typer.Option(help="The address browsers use, when it is not http://HOST:PORT (a proxy, a forwarded port).")] = None,
+) -> None:
+    """Serve the explorer to web browsers (needs the serve extra).
+
+    The explorer's options (--checkpoints, --data-dir, --device, ...) pass through,
+    before or after `serve`. Each browser tab runs its own explorer."""
+    from tui_vae.serve import ServeMissing
+    from tui_vae.serve import serve as run_server
+
+    app_args = _explorer_args(ctx)
+    try:
+        run_server(app_args, host, port, public_url)
+    except ServeMissing as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
 # --------------------------------------------------------------------------- entry point
 
 

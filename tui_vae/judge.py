@@ -22,11 +22,13 @@ from torch import nn
 from tui_vae.checkpoints import MAX_HEADER_BYTES, atomic_write_bytes
 from tui_vae.data import Split
 from tui_vae.errors import CheckpointError
+from tui_vae.paths import shipped_judge
 
 JUDGE_FORMAT = "tui-vae-judge"
 FEATURES = 128  # width of the penultimate layer (the Frechet distance's features)
-# Beside the shipped VAE checkpoints, in a sub-folder so that it is not listed as one.
-SHIPPED_JUDGE = Path(__file__).resolve().parents[1] / "checkpoints" / "judge" / "mnist.safetensors"
+# Beside the shipped VAE checkpoints, in a sub-folder so that it is not listed as one
+# (in the installed package's copy of them, else the checkout's checkpoints/).
+SHIPPED_JUDGE = shipped_judge()
 
 
 class Judge(nn.Module):

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from tui_vae import training as t
+from tui_vae.wording import plural
 
 
 def epoch_line(event: t.EpochEnded) -> str:
@@ -55,7 +56,8 @@ class ConsoleReporter:
         self._print(
             f"training {m.model.upper()} (z={m.latent_dim}, hidden={m.hidden_dim}, "
             f"beta={m.beta:g}) on {m.dataset} ({event.train_size:,} train / "
-            f"{event.test_size:,} test) for {c.epochs} epochs on {event.device}{resumed}")
+            f"{event.test_size:,} test) for {plural(c.epochs, 'epoch')} on {event.device}"
+            f"{resumed}")
         if not self.live:
             return
         self.progress = Progress(
@@ -104,7 +106,7 @@ class ConsoleReporter:
             self._print(f"stopped {where}; state saved to {event.path}. "
                         f"Continue with: tui-vae train --out {event.path} --resume{data}")
         elif event.path:
-            self._print(f"done: {event.epochs_done} epochs, checkpoint {event.path}")
+            self._print(f"done: {plural(event.epochs_done, 'epoch')}, checkpoint {event.path}")
 
     def _on_Failed(self, event: t.Failed) -> None:
         self.close()

@@ -37,6 +37,11 @@ def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: 
         result["iw_whole_test_set"] = len(subset) == len(test)
         result["iw_seconds"] = round(time.perf_counter() - started, 3)
     if judge is not None:
+        if len(test) < 2:  # a covariance needs two points
+            from tui_vae.errors import DataError
+
+            raise DataError(f"the Frechet distance needs at least 2 test images, not "
+                            f"{len(test)}; pass --no-quality")
         started = time.perf_counter()
         result["frechet_distance"] = sample_frechet_distance(model, judge, test, FD_SAMPLES,
                                                              seed)
@@ -56,6 +61,9 @@ def format_report(result: dict) -> str:
              f"  negative ELBO  {result['test_loss']:9.3f}",
              f"  reconstruction {result['recon']:9.3f}",
              f"  KL             {result['kl']:9.3f}"]
+    if result.get("sample_fallback"):  # eval offline: said in the report, not only on stderr
+        lines.insert(1, f"  test images: the {result['test_data']}, standing in for MNIST "
+                        f"(not on disk, no download)")
     if "nll_iw" in result:
         where = ("the whole test set" if result["iw_whole_test_set"]
                  else f"SUBSET: the first {result['iw_images']:,} test images only")

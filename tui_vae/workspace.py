@@ -15,23 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui_vae import paths
 from tui_vae.checkpoints import (
     SUFFIX,
     BadCheckpoint,
     CheckpointInfo,
-    list_checkpoints,
     metrics_path,
 )
 from tui_vae.datasets import dataset_spec
 from tui_vae.errors import CheckpointError
+from tui_vae.listing import CachedListing
+from tui_vae.paths import is_shipped_model, runs_dir
 
 if TYPE_CHECKING:
     from tui_vae.data import Split
     from tui_vae.inference import TrainedModel
 
-# The repository's checkpoints/ folder (the shipped models), when tui-vae runs
-# from a checkout or an editable install.
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# The shipped models: the installed package's copy, else the checkout's
+# checkpoints/ (None when neither is there). User runs never go here.
+SHIPPED_DIR = paths.shipped_dir()
 SAMPLE_SOURCE = "bundled sample (1,000 MNIST test digits)"
 
 Entry = CheckpointInfo | BadCheckpoint
@@ -52,13 +54,14 @@ class Workspace:
 
     def __init__(
         self,
-        checkpoint_dir: str | os.PathLike = "checkpoints",
+        checkpoint_dir: str | os.PathLike | None = None,
         data_dir: str | os.PathLike | None = None,
         device: str = "cpu",
         shipped_dir: str | os.PathLike | None = SHIPPED_DIR,
         export_dir: str | os.PathLike = "exports",
     ):
-        self.checkpoint_dir = Path(checkpoint_dir)
+        # The user's folder: new runs from the Train view go here (default runs/).
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else runs_dir()
         self.export_dir = Path(export_dir)
         self.shipped_dir = Path(shipped_dir) if shipped_dir else None
         self.data_dir = data_dir
@@ -66,6 +69,8 @@ class Workspace:
         self._models: dict[tuple, TrainedModel] = {}
         self._images: dict[str, ViewImages] = {}
         self._lock = threading.Lock()  # workers and the UI thread share the caches
+        self._listing = CachedListing()  # checkpoint headers, cached by (mtime, size)
+        self._entries: list[Entry] | None = None  # the last scan's result, sorted
 
     def export_path(self, view: str) -> Path:
         """A new PNG path for an export of `view`: exports/<view>-<time>.png, never reused."""
@@ -81,6 +86,7 @@ class Workspace:
     # -- checkpoints (headers only, no torch)
 
     def folders(self) -> list[Path]:
+        """The folders listed: the user's, then the shipped models' (when not the same)."""
         folders = [self.checkpoint_dir]
         if self.shipped_dir and self.shipped_dir.is_dir():
             if self.shipped_dir.resolve() != self.checkpoint_dir.resolve():
@@ -88,15 +94,31 @@ class Workspace:
         return folders
 
     def is_shipped(self, path: Path) -> bool:
-        return bool(self.shipped_dir) and path.resolve().parent == self.shipped_dir.resolve()
+        """Whether `path` is a shipped model: in the shipped folder and one of its names.
 
-    def scan(self) -> list[Entry]:
-        """Every checkpoint in the folders: shipped ones first, then by name."""
-        entries: list[Entry] = []
-        for folder in self.folders():
-            if folder.is_dir():
-                entries.extend(list_checkpoints(folder))
-        return sorted(entries, key=lambda e: (not self.is_shipped(e.path), e.path.name))
+        A user's run saved into that folder is the user's, not shipped.
+        """
+        return is_shipped_model(path, self.shipped_dir)
+
+    def scan(self, full: bool = False) -> list[Entry]:
+        """Every checkpoint in the folders: shipped ones first, then by name.
+
+        Cached (see `tui_vae.listing`): only changed folders are listed and only
+        changed files' headers read, and while nothing changed the very same
+        list comes back, so callers can tell by identity. `full` also stats
+        every file. Meant for a worker thread: a cold scan of a big folder
+        takes seconds.
+        """
+        entries, changed = self._listing.scan(self.folders(), full)
+        if changed or self._entries is None:
+            self._entries = sorted(entries, key=lambda e: (not self.is_shipped(e.path),
+                                                           e.path.name))
+        return self._entries
+
+    @property
+    def scan_problems(self) -> list[str]:
+        """The folders the last scan could not read, one line each."""
+        return self._listing.problems
 
     def default_checkpoint(self, entries: list[Entry]) -> Path | None:
         """The one to open with: the shipped VAE, else the first readable checkpoint."""
@@ -107,8 +129,25 @@ class Workspace:
         return valid[0].path if valid else None
 
     def default_pair(self, entries: list[Entry]) -> tuple[Path | None, Path | None]:
-        """The seed's comparison when present: a beta > 0 VAE against a beta = 0 one."""
+        """The report's comparison: a beta > 0 VAE against a beta = 0 one.
+
+        Taken from the shipped models when they hold such a pair, so that the
+        user's runs never change it; else from every checkpoint.
+        """
         valid = [e for e in entries if isinstance(e, CheckpointInfo) and e.epochs_done]
+        shipped = [e for e in valid if self.is_shipped(e.path)]
+        pair = self._kl_pair(shipped)
+        if pair:
+            return pair
+        pair = self._kl_pair(valid)
+        if pair:
+            return pair
+        first = [e.path for e in valid[:2]] + [None, None]
+        return first[0], first[1]
+
+    @staticmethod
+    def _kl_pair(valid: list[CheckpointInfo]) -> tuple[Path, Path] | None:
+        """A beta > 0 model and a beta = 0 one, preferring the beta = 0 run's twin."""
         with_kl = [e for e in valid if e.model_config["beta"] > 0]
         without = [e for e in valid if e.model_config["beta"] == 0]
         if with_kl and without:
@@ -118,8 +157,7 @@ class Workspace:
                     if e.model_config["model"] == twin["model"]
                     and e.model_config["latent_dim"] == twin["latent_dim"]]
             return (same or with_kl)[0].path, without[0].path
-        paths = [e.path for e in valid[:2]]
-        return (paths + [None, None])[0], (paths + [None, None])[1]
+        return None
 
     def delete(self, path: Path) -> None:
         """Delete a checkpoint and its metrics file."""

@@ -24,9 +24,16 @@ from textual.worker import Worker, WorkerState
 from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.monitor import RunMonitor
 from tui_vae.tui.keymap import load_keymap
-from tui_vae.tui.messages import ModelReady, PreviewReady, TrainingEvent
+from tui_vae.tui.messages import (
+    DefaultChosen,
+    EntriesChanged,
+    ModelReady,
+    PreviewReady,
+    TrainingEvent,
+)
 from tui_vae.tui.screens.generate import GenerateScreen
 from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.wording import plural
 from tui_vae.workspace import Workspace
 
 VIEWS = {  # mode -> (key, title)
@@ -40,6 +47,13 @@ VIEWS = {  # mode -> (key, title)
     "traversal": ("v", "Traversal"),
     "draw": ("d", "Draw"),
 }
+
+
+# The checkpoint folders are looked at this often (one stat per folder while
+# nothing changes), so runs saved by this app or by another process show up
+# in Models on their own.
+POLL_S = 1.0
+FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
 
 
 def _later(module: str, name: str) -> Callable[[], Screen]:
@@ -97,6 +111,7 @@ class TuiVaeApp(App):
           for mode, (key, title) in VIEWS.items()),
         Binding("z", "toggle_scale", "Zoom 1x/2x", show=False, id="app.zoom"),
         Binding("e", "export", "Export PNG", show=False, id="app.export"),
+        Binding("u", "use_run", "Use new run", id="app.use_run"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -105,8 +120,10 @@ class TuiVaeApp(App):
         super().__init__()
         self.workspace = workspace
         self.keymap_path = keymap_path
-        self.entries = []
+        self.entries = []  # the checkpoints, as the last scan (or a save or delete) left them
+        self.shipped: frozenset[Path] = frozenset()  # which of them are shipped models
         self.active: Path | None = None
+        self.last_run: Path | None = None  # the run that finished last (`u` makes it active)
         self.compare_pair: tuple[Path | None, Path | None] = (None, None)
         self.model = None  # TrainedModel once loaded
         self.images = None  # ViewImages once loaded
@@ -116,6 +133,12 @@ class TuiVaeApp(App):
         self.monitor = RunMonitor()
         self.preview: tuple = ()  # (pairs, samples) of the run's latest epoch
         self._stop = threading.Event()
+        self._header = "loading..."  # what the header says of the active model
+        self._chosen = False  # a model was chosen (so the first scan's default is not applied)
+        self._scan_lock = threading.Lock()  # one scan at a time
+        self._posted: list | None = None  # the scan result last sent to the UI thread
+        self._problems: tuple[str, ...] = ()
+        self._polls = 0
 
     # -- start-up
 
@@ -125,34 +148,129 @@ class TuiVaeApp(App):
             self.set_keymap(keymap)
             if problem:
                 self.notify(problem, title="keymap", severity="warning")
-        self.rescan()
-        self.compare_pair = self.workspace.default_pair(self.entries)
-        self.activate(self.workspace.default_checkpoint(self.entries))
+        self._set_header("loading...")
+        self._open_workspace()
+        self.set_interval(POLL_S, self._poll)
 
-    def rescan(self) -> None:
-        """Read the checkpoint folders again (headers only: fast, no torch)."""
+    # -- the checkpoint folders, watched
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _open_workspace(self) -> None:
+        """The first scan, the model to open with, and its loading: off the UI thread."""
+        entries = self._scan_now(full=False, wait=True)
+        path = self.workspace.default_checkpoint(entries)
+        self.post_message(DefaultChosen(path, self.workspace.default_pair(entries)))
+        if path is not None:
+            self._load_now(path)
+
+    def on_default_chosen(self, message: DefaultChosen) -> None:
+        if self.compare_pair == (None, None):
+            self.compare_pair = message.pair
+        if not self._chosen:  # else the user chose before the first scan ended
+            self.activate(message.path, load=False)
+
+    def _poll(self) -> None:
+        self._polls += 1
+        self.rescan(full=self._polls % FULL_EVERY == 0)
+
+    def rescan(self, full: bool = False) -> None:
+        """Look at the checkpoint folders again, in a worker; changes come as EntriesChanged.
+
+        Cached: only changed folders are listed and changed headers read (`full`
+        also stats every file). Nothing is posted while nothing changed.
+        """
+        self._scan(full)
+
+    @work(thread=True, group="scan", exit_on_error=False)
+    def _scan(self, full: bool) -> None:
+        self._scan_now(full, wait=False)
+
+    def _scan_now(self, full: bool, wait: bool) -> list:
+        """Scan (in a worker thread) and post what changed; the entries either way."""
+        if not self._scan_lock.acquire(blocking=wait):
+            return self._posted or []  # a scan is under way; the next poll catches up
         try:
-            self.entries = self.workspace.scan()
-        except Exception as exc:  # an unreadable folder must not take the app down
-            self.entries = []
-            self.notify(str(exc), title="checkpoints", severity="error")
+            try:
+                entries = self.workspace.scan(full)
+                problems = tuple(self.workspace.scan_problems)
+            except Exception as exc:  # whatever happens, the app goes on with what it has
+                entries, problems = self._posted or [], (f"cannot list checkpoints: {exc}",)
+            if entries is not self._posted or problems != self._problems:
+                shipped = frozenset(e.path for e in entries if self.workspace.is_shipped(e.path))
+                self.post_message(EntriesChanged(entries, shipped, problems))
+                self._posted, self._problems = entries, problems
+            return entries
+        finally:
+            self._scan_lock.release()
 
-    def activate(self, path: Path | None) -> None:
-        """Make `path` the active checkpoint: load it in a worker."""
-        self.active = path
+    def on_entries_changed(self, message: EntriesChanged) -> None:
+        if message.problems and message.problems != getattr(self, "_shown_problems", ()):
+            self.notify("\n".join(message.problems), title="checkpoints", severity="error",
+                        markup=False)
+        self._shown_problems = message.problems
+        self.set_entries(message.entries, message.shipped)
+
+    def set_entries(self, entries: list, shipped: frozenset[Path] | None = None) -> None:
+        """Show `entries` as the checkpoints (UI thread): Models redraws if it is on screen."""
+        self.entries = entries
+        if shipped is not None:
+            self.shipped = shipped
+        paths = {e.path for e in entries}
+        a, b = self.compare_pair
+        self.compare_pair = (a if a in paths else None, b if b in paths else None)
+        if self.last_run is not None and self.last_run not in paths:
+            self.last_run = None
+        self.refresh_bindings()
+        from tui_vae.tui.screens.models import ModelsScreen
+
+        if isinstance(self.screen, ModelsScreen):
+            self.screen.sync(force=True)
+
+    def _saved(self, path: Path) -> None:
+        """A checkpoint this app just saved: its row, at once (one header read)."""
+        from bisect import insort
+
+        from tui_vae.checkpoints import BadCheckpoint, read_info
+
+        if path.parent not in self.workspace.folders():
+            return
+        try:
+            entry = read_info(path)
+        except Exception as exc:  # listed as unreadable, as a scan would
+            entry = BadCheckpoint(path, str(exc))
+        entries = [e for e in self.entries if e.path != path]
+        insort(entries, entry, key=lambda e: (e.path not in self.shipped, e.path.name))
+        self.set_entries(entries)
+        self.rescan()  # the listing's cache catches up in the background
+
+    def drop_entry(self, path: Path) -> None:
+        """A checkpoint this app deleted: gone from the list at once."""
+        self.set_entries([e for e in self.entries if e.path != path])
+        self.rescan()
+
+    # -- the active model
+
+    def activate(self, path: Path | None, load: bool = True) -> None:
+        """Make `path` the active checkpoint: load it in a worker (unless one already does)."""
+        self.active, self._chosen = path, True
+        self.refresh_bindings()
         if path is None:
             self.loading = False
             self.model = self.images = None  # e.g. the last checkpoint was deleted
-            self.sub_title = "no checkpoint yet: train one (t)"
+            self._set_header("no checkpoint yet: train one (t)")
             self._changed()
             return
         self.loading = True
-        self.sub_title = f"loading {path.name}..."
+        self._set_header(f"loading {path.name}...")
         self._changed()
-        self._load(path)
+        if load:
+            self._load(path)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, path: Path) -> None:
+        self._load_now(path)
+
+    def _load_now(self, path: Path) -> None:
         use_torch_threads(training=False)
         model = self.workspace.model(path)
         images = self.workspace.images(model.config.dataset)
@@ -172,16 +290,22 @@ class TuiVaeApp(App):
     def describe_active(self) -> str:
         """The header line: checkpoint, kind, device and the images' source."""
         if self.model is None or self.active is None:
-            return self.sub_title
+            return self._header
         c = self.model.config
         kind = f"{'cVAE' if c.conditional else 'VAE'} z={c.latent_dim} beta={c.beta:g}"
         return f"{self.active.name} · {kind} · {self.model.device} · {self.images.source}"
+
+    def _set_header(self, active: str) -> None:
+        """The header: the running run, if any, beside what it says of the active model."""
+        self._header = active
+        run = self.monitor.headline()
+        self.sub_title = f"{run} · active: {active}" if run else active
 
     def _changed(self) -> None:
         """Tell the visible view that the model or images changed."""
         self.generation += 1
         if not self.loading and self.model is not None:
-            self.sub_title = self.describe_active()
+            self._set_header(self.describe_active())
         if isinstance(self.screen, ViewScreen):
             self.screen.sync()
 
@@ -191,12 +315,13 @@ class TuiVaeApp(App):
         error = event.worker.error
         if event.worker.group == "load":
             self.loading, self.model = False, None
-            self.sub_title = "no model loaded"
+            self._set_header("no model loaded")
             self.notify(f"cannot load {self.active.name if self.active else ''}: {error}",
                         title="checkpoint", severity="error")
             self._changed()
         elif event.worker.group == "training":
             self.monitor.record_failure(str(error))
+            self._set_header(self._header)
             self._refresh_train()
         else:
             self.notify(str(error), severity="error")
@@ -212,12 +337,14 @@ class TuiVaeApp(App):
         self.monitor.reset()
         self.preview = ()
         self._train(config)
+        self._set_header(self._header)
         self._refresh_train()
 
     def stop_training(self) -> None:
         if self.monitor.active:
             self._stop.set()
             self.monitor.request_stop()
+            self._set_header(self._header)
             self._refresh_train()
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
@@ -241,16 +368,40 @@ class TuiVaeApp(App):
 
         event = message.event
         if isinstance(event, CheckpointSaved):
-            self.rescan()
+            self._saved(Path(event.path))
             if event.step == 0:
                 self._preview(Path(event.path))
         elif isinstance(event, Finished):
             word = "stopped" if event.stopped else "finished"
-            self.notify(f"training {word} after {event.epochs_done} epochs; saved {event.path}",
-                        title="training")
+            offer = ""
+            if event.path and Path(event.path) != self.active and Path(event.path).is_file():
+                self.last_run = Path(event.path)
+                offer = f"; press {self._key_of('app.use_run', 'u')} to use it"
+            self.notify(f"training {word} after {plural(event.epochs_done, 'epoch')}; "
+                        f"saved {event.path}{offer}",
+                        title="training", markup=False)
+            self.refresh_bindings()
         elif isinstance(event, Failed):
             self.notify(event.message, title="training failed", severity="error")
+        self._set_header(self._header)  # the run's epoch, or no run any more
         self._refresh_train()
+
+    def _key_of(self, binding_id: str, default: str) -> str:
+        """The key (as the user's keymap has it) of the binding `binding_id`."""
+        keys = getattr(self, "_keymap", {}).get(binding_id, default)  # Textual's keymap
+        return keys.split(",")[0].strip() or default
+
+    def action_use_run(self) -> None:
+        """Make the run that finished last the active model."""
+        if self.last_run is not None:
+            path, self.last_run = self.last_run, None
+            self.activate(path)
+            self.notify(f"active: {path.name}", markup=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "use_run":  # shown in the footer only while there is a run to use
+            return self.last_run is not None and self.last_run != self.active
+        return True
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _preview(self, path: Path) -> None:
@@ -320,7 +471,8 @@ class TuiVaeApp(App):
         yield SystemCommand("Zoom", "Images at 1x or 2x (z)", self.action_toggle_scale)
         yield SystemCommand("Export PNG", "Save the images on screen as a PNG grid (e)",
                             self.action_export)
-        yield SystemCommand("Rescan checkpoints", "Read the checkpoint folders again",
+        yield SystemCommand("Rescan checkpoints",
+                            "Look at every checkpoint file again (the folders are watched)",
                             self._palette_rescan)
         yield SystemCommand("Help", "Keys and views (?)", self.action_help)
         yield from super().get_system_commands(screen)
@@ -333,9 +485,7 @@ class TuiVaeApp(App):
         self.call_later(start)
 
     def _palette_rescan(self) -> None:
-        self.rescan()
-        if isinstance(self.screen, ViewScreen):
-            self.screen.sync(force=True)
+        self.rescan(full=True)
 
     def valid_entries(self) -> list[CheckpointInfo]:
         return [e for e in self.entries if isinstance(e, CheckpointInfo)]

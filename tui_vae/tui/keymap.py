@@ -10,9 +10,8 @@ replaces the keys of the bindings named here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 
 def default_keymap_path() -> Path:

@@ -8,15 +8,20 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
 from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
+from tui_vae.wording import plural
 
-COLUMNS = ("", "checkpoint", "kind", "z", "hidden", "beta", "data", "epochs",
-           "test -ELBO", "recon", "KL", "MB", "from")
+COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z", 3, True),
+           Column("hidden", 6, True), Column("beta", 4, True), Column("data", 13),
+           Column("epochs", 6, True), Column("test -ELBO", 10, True), Column("recon", 7, True),
+           Column("KL", 6, True), Column("MB", 5, True), Column("from", 7))
+NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within these
 
 
 def _num(value, spec: str) -> str:
@@ -28,13 +33,12 @@ class ModelsScreen(ViewScreen):
 
     TITLE = "Models"
     NEEDS_MODEL = False
-    AUTO_FOCUS = "DataTable"
+    AUTO_FOCUS = "CheckpointTable"
     BINDINGS = [
         Binding("enter", "activate", "Use", id="models.use"),
         Binding("a", "pick('a')", "Compare A", id="models.pick_a"),
         Binding("b", "pick('b')", "Compare B", id="models.pick_b"),
         Binding("delete,x", "delete", "Delete", id="models.delete"),
-        Binding("u", "rescan", "Rescan", id="models.rescan"),
     ]
 
     def body(self) -> ComposeResult:
@@ -69,7 +73,7 @@ class ModelsScreen(ViewScreen):
         if app.entries:
             table.move_cursor(row=min(keep, len(app.entries) - 1))
         folders = " and ".join(str(f) for f in app.workspace.folders())
-        self.set_status(f"{len(app.entries)} checkpoints in {folders} · ● active · "
+        self.set_status(f"{plural(len(app.entries), 'checkpoint')} in {folders} · ● active · "
                         f"enter use · a/b compare · x delete · u rescan")
         self.show_details()
 

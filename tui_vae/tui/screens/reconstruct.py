@@ -8,6 +8,7 @@ from textual.binding import Binding
 
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.wording import plural
 
 PAIR = (28, 57)  # an original, a divider column, its reconstruction
 
@@ -73,7 +74,8 @@ class ReconstructScreen(ViewScreen):
         which = "all classes" if self.label is None else f"class {classes[self.label]}"
         mean = float(losses[order].mean()) if len(order) else float("nan")
         self.set_status(
-            f"{which} · {len(order):,} images · {'worst first' if self.worst else 'in order'} · "
+            f"{which} · {plural(len(order), 'image')} · "
+            f"{'worst first' if self.worst else 'in order'} · "
             f"page {self.page + 1}/{pages} · mean loss {mean:.1f} nats "
             f"(BCE at z=mu + KL; under each pair) · left original, right reconstruction")
 

@@ -1,0 +1,85 @@
+"""Where things live: the shipped models, the judge, and the user's runs folder.
+
+The top-level `checkpoints/` folder of the repository is the source of the
+shipped models. A wheel carries a copy of exactly the files named here, as
+`tui_vae/shipped/` (setup.py's build step copies them), so an installed
+tui-vae finds them from any working folder; a checkout or an editable install
+reads `checkpoints/` in place. User runs go to `runs/` in the working folder,
+never into the shipped folder.
+
+Standard library only, with nothing done at import: setup.py reads this file
+directly (before tui-vae is installed) to know what to copy.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+# The shipped models, by file stem; each has a .metrics.jsonl beside it.
+SHIPPED_MODELS = ("vae", "cvae", "vae-beta0", "vae-2d")
+# The judge classifier, relative to the shipped folder (a sub-folder, so it is
+# not listed as a model).
+JUDGE_FILE = "judge/mnist.safetensors"
+# The shipped folder's name inside the installed package.
+PACKAGED_FOLDER = "shipped"
+# The source of the shipped files in a checkout.
+CHECKOUT_FOLDER = Path(__file__).resolve().parent.parent / "checkpoints"
+# Where `tui-vae train` and the app's Train view write by default (relative to
+# the working folder).
+RUNS_FOLDER = "runs"
+
+
+def shipped_files() -> list[str]:
+    """Every shipped file, relative to the shipped folder: models, their metrics, the judge."""
+    files = [f"{stem}{suffix}" for stem in SHIPPED_MODELS
+             for suffix in (".safetensors", ".metrics.jsonl")]
+    return [*files, JUDGE_FILE]
+
+
+def shipped_dir() -> Path | None:
+    """The folder of the shipped models: the installed package's copy, else the checkout's.
+
+    None when neither is there (say, a source tree without its checkpoints).
+    """
+    packaged = resources.files("tui_vae").joinpath(PACKAGED_FOLDER)
+    if packaged.is_dir():
+        # Wheels install as plain folders, so the resource is a real path.
+        return Path(str(packaged))
+    if (CHECKOUT_FOLDER / f"{SHIPPED_MODELS[0]}.safetensors").is_file():
+        return CHECKOUT_FOLDER
+    return None
+
+
+def shipped_judge() -> Path:
+    """Where the shipped judge is (or would be: check that it exists before use)."""
+    return (shipped_dir() or CHECKOUT_FOLDER) / JUDGE_FILE
+
+
+def is_shipped_model(path: Path, shipped: Path | None) -> bool:
+    """Whether `path` is one of the shipped models in the shipped folder `shipped`.
+
+    A user's file in that folder (an old run saved there) is not one.
+    """
+    return (shipped is not None and path.name.endswith(".safetensors")
+            and path.name.removesuffix(".safetensors") in SHIPPED_MODELS
+            and path.resolve().parent == shipped.resolve())
+
+
+def runs_dir() -> Path:
+    """The user's runs folder: `runs/` in the working folder."""
+    return Path(RUNS_FOLDER)
+
+
+def find_checkpoint(path: Path) -> Path:
+    """`path` itself when it exists; else a bare name found in runs/ or the shipped folder.
+
+    So `tui-vae eval vae.safetensors` works from any folder. A path that is
+    nowhere is returned unchanged, for the loader to report.
+    """
+    if path.exists() or path.parent != Path("."):
+        return path
+    for folder in (runs_dir(), shipped_dir()):
+        if folder is not None and (folder / path).is_file():
+            return folder / path
+    return path
