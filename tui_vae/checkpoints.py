@@ -42,6 +42,7 @@ MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: far beyond any model we build
 MAX_MODEL_PARAMETERS = 1 << 27
 MAX_EPOCHS = 1_000_000  # more epochs than any run could have done
 MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1 (epoch orders are derived from seed * 1e6)
+MAX_BATCH = 1 << 24
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                 "I8": 1, "U8": 1, "BOOL": 1}
@@ -172,7 +173,7 @@ def _check_model_config(path: Path, model: Any) -> None:
 # Optional training settings: how each must look when present.
 _TRAINING_CHECKS = {
     "epochs": lambda v: _is_int(v) and 1 <= v <= MAX_EPOCHS,
-    "batch_size": lambda v: _is_int(v) and 1 <= v <= 1 << 24,
+    "batch_size": lambda v: _is_int(v) and 1 <= v <= MAX_BATCH,
     "lr": lambda v: _is_number(v) and 0 < v < float("inf"),
     "lr_schedule": lambda v: v in ("constant", "cosine"),
     "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),

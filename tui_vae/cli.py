@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tui_vae.checkpoints import MAX_BATCH, MAX_EPOCHS, MAX_SEED  # torch-free
 from tui_vae.datasets import DATASET_NAMES
 from tui_vae.paths import RUNS_FOLDER
 
@@ -46,9 +47,23 @@ DeviceOption = Annotated[DeviceName, typer.Option(help="Compute device.")]
 
 
 def _positive(value: float | None) -> float | None:
-    if value is not None and not value > 0:
-        raise typer.BadParameter("must be greater than 0")
+    if value is not None and not 0 < value < float("inf"):
+        raise typer.BadParameter("must be a finite number greater than 0")
     return value
+
+
+def _non_negative(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < float("inf"):  # also refuses nan
+        raise typer.BadParameter("must be a finite number >= 0")
+    return value
+
+
+def _temperature(value: float) -> float:
+    if not 0 < value <= 100:
+        raise typer.BadParameter("must be a number in (0, 100]")
+    return value
+
+
 
 
 @app.callback(invoke_without_command=True)
@@ -114,18 +129,30 @@ def _resume_settings(out: Path, given: dict) -> dict:
     return {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
 
 
+def _refuse_oversized(config) -> None:
+    """Flags that size the model or a batch: checked against memory before anything runs."""
+    from tui_vae.errors import TrainingError
+    from tui_vae.memory import check_training_memory
+
+    try:
+        check_training_memory(config)
+    except TrainingError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def train(
     model: Annotated[ModelKind | None, typer.Option(help="vae, or cvae (conditional).")] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Total epochs [default: 10].")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=MAX_EPOCHS, help="Total epochs [default: 10].")] = None,
     latent_dim: Annotated[int | None, typer.Option(min=1, help="Size of z [default: 20].")] = None,
     hidden_dim: Annotated[int | None, typer.Option(min=1, help="Hidden width [default: 400].")] = None,
-    beta: Annotated[float | None, typer.Option(min=0.0, help="KL weight; 0 drops the KL term [default: 1].")] = None,
-    kl_warmup: Annotated[float | None, typer.Option(min=0.0, help="Epochs of linear KL warm-up [default: 0].")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="[default: 128]")] = None,
+    beta: Annotated[float | None, typer.Option(callback=_non_negative, help="KL weight; 0 drops the KL term [default: 1].")] = None,
+    kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help="Epochs of linear KL warm-up [default: 0].")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help="[default: 128]")] = None,
     lr: Annotated[float | None, typer.Option(callback=_positive, help="Adam learning rate [default: 0.002].")] = None,
     lr_schedule: Annotated[Schedule | None, typer.Option(help="cosine decays to 0 over the run [default: cosine].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seeds weights, batch order and noise [default: 0].")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seeds weights, batch order and noise [default: 0].")] = None,
     dataset: Annotated[DatasetName | None, typer.Option(help="[default: mnist]")] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
@@ -167,6 +194,7 @@ def train(
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
         data_dir=str(data_dir) if data_dir else None, out=str(out),
     )
+    _refuse_oversized(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -212,7 +240,7 @@ def evaluate(
     judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
     quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Noise seed [default: the checkpoint's].")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Noise seed [default: the checkpoint's].")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 1000,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
@@ -321,8 +349,8 @@ def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
     digit: Annotated[int | None, typer.Option(min=0, max=9, help="Class to generate (cVAE only).")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
-    seed: Annotated[int, typer.Option(help="Sampling seed (change it for other samples).")] = 0,
-    temperature: Annotated[float, typer.Option(callback=_positive, help="Scale of z.")] = 1.0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,
+    temperature: Annotated[float, typer.Option(callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
     columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
     scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
@@ -417,13 +445,11 @@ def _given_options(ctx) -> dict[str, list[str]]:
 
     Defaults are left out (the served app has the same ones) and so are values from
     the environment (the served app inherits it)."""
-    from click import Option
-    from click.core import ParameterSource
-
     given = {}
     for param in ctx.command.params:
-        if (not isinstance(param, Option)
-                or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE):
+        source = ctx.get_parameter_source(param.name)
+        # By name: Typer bundles its own Click, whose classes are not public.
+        if param.param_type_name != "option" or getattr(source, "name", "") != "COMMANDLINE":
             continue
         value = ctx.params[param.name]
         if param.is_flag:
@@ -440,9 +466,10 @@ def _explorer_args(ctx: typer.Context) -> list[str]:
     given = _given_options(root)
     if ctx.args:
         after = root.command.make_context(root.info_name, list(ctx.args), parent=None)
-        if after.protected_args or after.args:
-            raise typer.BadParameter(f"unexpected {' '.join(after.protected_args + after.args)!r}",
-                                     param_hint="serve")
+        # A group keeps its first positional (the subcommand's slot) apart from the rest.
+        extra = [*getattr(after, "_protected_args", []), *after.args]
+        if extra:
+            raise typer.BadParameter(f"unexpected {' '.join(extra)!r}", param_hint="serve")
         given.update(_given_options(after))
     return [token for tokens in given.values() for token in tokens]
 

@@ -10,7 +10,9 @@ download, and lets us answer malformed files with a clear error.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -31,6 +33,9 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _IDX_UBYTE = 0x08
+# The largest IDX file read: 1 GiB of pixels (1.3 million 28x28 images, twenty
+# times MNIST's training set). Checked against the header before reading.
+MAX_IDX_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -75,26 +80,46 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(user_cache_dir("tui-vae")) / "data"
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file of unsigned bytes (plain or .gz), checking its header and size."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE:
+def _idx_header(path: Path, handle) -> tuple[tuple[int, ...], int]:
+    """Read and check an IDX header; returns the shape and the header's length."""
+    magic = handle.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != _IDX_UBYTE:
         raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
+    ndim = magic[3]
+    dims = handle.read(4 * ndim)
+    if ndim == 0 or len(dims) < 4 * ndim:
         raise DataError(f"{path} has a malformed IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        kind = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(
-            f"{path} is {kind}: {len(raw)} bytes, expected {expected} for shape {shape}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    shape = tuple(int.from_bytes(dims[4 * i : 4 + 4 * i], "big") for i in range(ndim))
+    return shape, 4 + 4 * ndim
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file of unsigned bytes (plain or .gz), checking its header and size.
+
+    Memory is bounded by the header, never by the file: the declared size must be
+    under MAX_IDX_BYTES, a plain file's length is compared with it before any data
+    is read, and a .gz file is inflated only up to the declared size (plus one
+    byte, to notice a longer stream).
+    """
+    compressed = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if compressed else path.open("rb")) as handle:
+            shape, header = _idx_header(path, handle)
+            expected = math.prod(shape)  # Python ints: no overflow whatever the header says
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path} declares shape {shape} ({expected:,} bytes), over "
+                                f"the {MAX_IDX_BYTES:,}-byte limit for one IDX file")
+            size = None if compressed else os.fstat(handle.fileno()).st_size
+            if size is None or size == header + expected:
+                data = handle.read(expected + 1)
+                size = header + len(data)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if size != header + expected:
+        kind = "truncated" if size < header + expected else "longer than its header says"
+        raise DataError(f"{path} is {kind}: {size} bytes, expected {header + expected} "
+                        f"for shape {shape}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _find_file(folder: Path, name: str) -> Path | None:
@@ -124,9 +149,32 @@ def _read_split(folder: Path, images_name: str, labels_name: str) -> Split:
             f"{images_path} has {images.shape[0]} images but "
             f"{labels_path.name} has {labels.shape[0]} labels"
         )
+    if not len(images):  # nothing to train on or to show: said here, once
+        raise DataError(f"{images_path} holds no images")
     if labels.size and labels.max() >= 10:
         raise DataError(f"{labels_path} has labels outside 0-9")
     return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+
+
+def _raw_only(dataset_class: type) -> type:
+    """torchvision's dataset class, minus its legacy reader of processed/*.pt files.
+
+    Those are torch.save pickles; tui-vae never unpickles data, so a folder with
+    only processed files is downloaded again as raw IDX files (or refused offline).
+    """
+
+    if not isinstance(dataset_class, type):  # a stand-in (tests): nothing to override
+        return dataset_class
+
+    class RawOnly(dataset_class):
+        def _check_legacy_exist(self) -> bool:
+            return False
+
+        def _load_legacy_data(self):
+            raise DataError(f"{self.processed_folder} holds pickled data; tui-vae reads "
+                            f"only the raw IDX files")
+
+    return RawOnly
 
 
 def _download(root: Path, spec: DatasetSpec) -> None:
@@ -138,9 +186,11 @@ def _download(root: Path, spec: DatasetSpec) -> None:
     try:
         import torchvision.datasets as tv_datasets
 
-        dataset_class = getattr(tv_datasets, spec.torchvision_class)
+        dataset_class = _raw_only(getattr(tv_datasets, spec.torchvision_class))
         for train in (True, False):
             dataset_class(root=str(root), train=train, download=True)
+    except DataError:
+        raise
     except Exception as exc:  # network errors come in many types; all mean the same here
         # torchvision lists every mirror it tried; the last line says why the last failed.
         lines = [line.strip(" <>") for line in str(exc).splitlines() if line.strip()]
@@ -192,7 +242,12 @@ def load_dataset(
     name: str = "mnist", data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> Dataset:
     """Load a dataset whole into memory (cached per process), downloading it if missing."""
-    return _load_cached(name, resolve_data_dir(data_dir).resolve(), download)
+    root = resolve_data_dir(data_dir)
+    try:
+        root = root.resolve()
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError on a symlink loop
+        raise DataError(f"cannot use {root} as the data folder: {exc}") from None
+    return _load_cached(name, root, download)
 
 
 def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:

@@ -90,7 +90,8 @@ def importance_weighted_nll(
     for x, labels in _batches(split, batch_size, device):
         cond = _labels_for(model, labels)
         mu, logvar = model.encode(x, cond)
-        log_weights = []
+        # A running log-sum-exp over the chunks: memory does not grow with K.
+        log_sum = torch.full((x.shape[0],), -math.inf, device=device)
         for start in range(0, samples, chunk):
             k = min(chunk, samples - start)
             eps = torch.randn((k, *mu.shape), generator=generator, device=device)
@@ -105,8 +106,9 @@ def importance_weighted_nll(
             # computing it that way stays finite when sigma underflows (beta = 0
             # posteriors are that narrow), where the textbook form gives 0 * inf.
             log_q = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(dim=-1)
-            log_weights.append(log_px_z + standard_normal_log_density(z) - log_q)
-        log_px = torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
+            log_weights = log_px_z + standard_normal_log_density(z) - log_q  # (k, n)
+            log_sum = torch.logaddexp(log_sum, torch.logsumexp(log_weights, dim=0))
+        log_px = log_sum - math.log(samples)
         total += -log_px.sum().item()
     model.train(was_training)
     return total / len(split)

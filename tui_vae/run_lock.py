@@ -18,6 +18,7 @@ import socket
 from pathlib import Path
 
 from tui_vae.errors import TrainingError
+from tui_vae.safe_files import open_for_writing
 
 try:
     import fcntl
@@ -42,7 +43,11 @@ class RunLock:
         if fcntl is None:
             return
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a link planted at the lock's name (it would be truncated)
+                fd = open_for_writing(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise TrainingError(f"cannot lock {self.checkpoint}: "
+                                    f"{exc.strerror or exc}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

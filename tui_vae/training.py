@@ -18,8 +18,10 @@ range); uint8 data converted per batch; one host sync per step.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,10 +52,12 @@ from tui_vae.events import (  # noqa: F401  (re-exported: the events belong to t
     Started,
     StepLogged,
 )
+from tui_vae.memory import check_training_memory, parameter_count
 from tui_vae.models import ModelConfig, build_model
 from tui_vae.objective import kl_weight
 from tui_vae.optim import AdamUpdate, make_optimizer
 from tui_vae.run_lock import RunLock
+from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -129,19 +133,46 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
     return config.lr
 
 
-def check_writable(out: Path, resume: bool) -> None:
-    """Fail before training when the checkpoint could not be written."""
+PROBE_LIMIT = 64 * 1024 * 1024  # bytes the pre-flight writes at most; free space covers the rest
+
+
+def check_writable(out: Path, resume: bool, checkpoint_bytes: int = 1 << 20) -> None:
+    """Fail before training when the checkpoint could not be written.
+
+    A real write of the checkpoint's size (up to PROBE_LIMIT, fsynced; the file
+    system's free space must hold the rest), not os.access: read-only mounts,
+    root's view and full disks all count. A link or a non-regular file where the
+    checkpoint or its metrics go is refused too.
+    """
     if not out.parent.is_dir():
         raise TrainingError(f"cannot write {out}: folder {out.parent} does not exist")
-    try:  # a real write, not os.access: read-only mounts and root's view count too
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
+    try:
+        refuse_if_not_regular(out)
+        refuse_if_not_regular(metrics_path(out))
+        _probe_write(out.parent, checkpoint_bytes)
     except OSError as exc:
         raise TrainingError(f"cannot write {out}: {exc.strerror or exc} "
                             f"(in {out.parent})") from None
     if out.exists() and not resume:
         raise TrainingError(f"{out} already exists; pass --resume to continue it "
                             f"or choose another --out")
+
+
+def _probe_write(folder: Path, size: int) -> None:
+    """Write `size` real bytes (at most PROBE_LIMIT) in `folder`, fsync, and let them go."""
+    block = bytes(1 << 20)
+    with tempfile.TemporaryFile(dir=folder) as handle:
+        left = min(size, PROBE_LIMIT)
+        while left > 0:
+            handle.write(block[:left])
+            left -= len(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if size > PROBE_LIMIT and hasattr(os, "statvfs"):
+        stats = os.statvfs(folder)
+        if stats.f_bavail * stats.f_frsize < size:
+            raise OSError(errno.ENOSPC, f"the checkpoint needs about {size:,} bytes and "
+                                        f"only {stats.f_bavail * stats.f_frsize:,} are free")
 
 
 @dataclass
@@ -224,6 +255,10 @@ class Trainer:
 
     # -- persistence
 
+    def _checkpoint_bytes(self) -> int:
+        """About what a save writes: weights and Adam's two moments, float32, plus metadata."""
+        return 12 * parameter_count(self.config.model) + (1 << 20)
+
     def _save(self, model, optimizer, noise, epochs_done: int, step: int, sums: _EpochSums):
         if self.out is None:
             return
@@ -242,9 +277,15 @@ class Trainer:
             return
         path = metrics_path(self.out)
         lines = self.history if rewrite else self.history[-1:]
-        with path.open("w" if rewrite else "a", encoding="utf-8") as handle:
-            for record in lines:
-                handle.write(json.dumps(record) + "\n")
+        text = "".join(json.dumps(record) + "\n" for record in lines)
+        try:  # never through a link planted at the metrics file's name
+            fd = open_for_writing(path, os.O_WRONLY | os.O_CREAT | (0 if rewrite else os.O_APPEND))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                if rewrite:
+                    handle.truncate(0)
+                handle.write(text)
+        except OSError as exc:  # a full disk, a planted link: one line, the checkpoint is kept
+            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     # -- the loop
 
@@ -252,9 +293,10 @@ class Trainer:
         """Train to `config.epochs`; returns the Finished event (also emitted)."""
         try:
             self.config.validate()
+            check_training_memory(self.config)  # before a byte of the model is allocated
             if self.out is None:
                 return self._run()
-            check_writable(self.out, self.resume)
+            check_writable(self.out, self.resume, self._checkpoint_bytes())
             with RunLock(self.out):  # one run per checkpoint
                 return self._run()
         except TuiVaeError as exc:

@@ -1,0 +1,96 @@
+"""Memory a training run will need, estimated before anything is allocated.
+
+`check_training_memory(config)` refuses, with one line naming the estimate, a
+model larger than checkpoints may hold or a run that would not fit in the memory
+this process can use (the smaller of the machine's available memory and its
+address-space limit). The estimate is deliberately simple: weights, gradients and
+Adam's two moments (16 bytes a parameter), a training step's and an evaluation
+batch's activations, and a fixed allowance for the dataset and torch itself.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+from tui_vae.errors import TrainingError
+
+# A dataset of MNIST's size held twice (torch itself is mapped already: the
+# address-space room below is measured with it loaded).
+BASE_BYTES = 128 * 1024 * 1024
+_GIB = 1024**3
+
+
+def _fmt(count: int) -> str:
+    return f"{count / _GIB:,.1f} GiB" if count >= _GIB / 10 else f"{count / 1024**2:,.0f} MiB"
+
+
+def available_bytes() -> int | None:
+    """Memory this process may still take: MemAvailable, capped by RLIMIT_AS; None if unknown."""
+    found = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/statm", encoding="ascii") as handle:
+                mapped = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            mapped = 0
+        room = max(soft - mapped, 0)
+        found = room if found is None else min(found, room)
+    return found
+
+
+def parameter_count(config) -> int:
+    """The number of parameters a ModelConfig's network holds (no memory allocated)."""
+    from tui_vae.checkpoints import model_shapes
+    from tui_vae.models import INPUT_DIM
+
+    if max(config.latent_dim, config.hidden_dim) > 1 << 31:
+        # Too wide for torch to even describe; the first layer alone says enough.
+        return INPUT_DIM * config.hidden_dim
+    return sum(_prod(shape) for shape in model_shapes(config).values())
+
+
+def _prod(shape) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
+def training_bytes(config) -> tuple[int, int]:
+    """(parameters, estimated bytes) for training `config` (a TrainConfig)."""
+    from tui_vae.models import INPUT_DIM
+
+    m = config.model
+    params = parameter_count(m)
+    widths = INPUT_DIM + m.hidden_dim + m.latent_dim
+    step = 4 * config.batch_size * 8 * widths  # inputs, activations, their gradients
+    evaluation = 4 * config.eval_batch_size * 4 * widths
+    return params, 16 * params + step + evaluation + BASE_BYTES
+
+
+def check_training_memory(config) -> None:
+    """Raise TrainingError, naming the estimate, if `config` cannot be trained here."""
+    from tui_vae.checkpoints import MAX_MODEL_PARAMETERS
+
+    params, needed = training_bytes(config)
+    if params > MAX_MODEL_PARAMETERS:
+        raise TrainingError(
+            f"a model of {params:,} parameters (about {_fmt(needed)} to train) is over "
+            f"the {MAX_MODEL_PARAMETERS:,}-parameter limit of tui-vae checkpoints; "
+            f"lower --hidden-dim or --latent-dim")
+    room = available_bytes()
+    if room is not None and needed > room:
+        raise TrainingError(
+            f"training this model ({params:,} parameters, batch {config.batch_size}) needs "
+            f"about {_fmt(needed)} of memory, more than the {_fmt(room)} available; "
+            f"lower --hidden-dim, --latent-dim or --batch-size")
