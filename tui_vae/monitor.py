@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from tui_vae.checkpoints import SUFFIX
 from tui_vae.events import (
     CheckpointSaved,
     EpochEnded,
@@ -130,6 +132,21 @@ class RunMonitor:
     @property
     def active(self) -> bool:
         return self.progress.state in ("starting", "running", "stopping")
+
+    def headline(self) -> str | None:
+        """The run in a few words for the header, e.g. "training run-xyz (epoch 3/10)".
+
+        None when no run is going on. The epoch is the one being trained.
+        """
+        with self._lock:
+            p = self.progress
+            if p.state not in ("starting", "running", "stopping"):
+                return None
+            verb = "stopping" if p.state == "stopping" else "training"
+            name = Path(p.path).name.removesuffix(SUFFIX) if p.path else "a new run"
+            if not p.epochs:
+                return f"{verb} {name}"
+            return f"{verb} {name} (epoch {min(p.epoch + 1, p.epochs)}/{p.epochs})"
 
     def snapshot(self) -> tuple[Progress, Curves]:
         """Copies of the progress and curves, safe to read while training goes on."""

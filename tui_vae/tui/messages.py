@@ -39,3 +39,22 @@ class PreviewReady(Message):
         super().__init__()
         self.pairs = pairs
         self.samples = samples
+
+
+class EntriesChanged(Message):
+    """A scan of the checkpoint folders found something new, changed or gone."""
+
+    def __init__(self, entries: list, shipped: frozenset, problems: tuple[str, ...]) -> None:
+        super().__init__()
+        self.entries = entries  # the workspace's sorted list (read-only)
+        self.shipped = shipped  # the paths among them that are shipped models
+        self.problems = problems  # folders that could not be read, one line each
+
+
+class DefaultChosen(Message):
+    """The first scan's choice of the model to open with and Compare's pair."""
+
+    def __init__(self, path, pair) -> None:
+        super().__init__()
+        self.path = path
+        self.pair = pair

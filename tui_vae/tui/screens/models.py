@@ -41,44 +41,51 @@ class ModelsScreen(ViewScreen):
         Binding("delete,x", "delete", "Delete", id="models.delete"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._cursor_path: Path | None = None  # the cursor stays on its file across changes
+
     def body(self) -> ComposeResult:
-        table = DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield CheckpointTable(COLUMNS, id="checkpoints")
         yield Static(id="details", classes="details")
 
     def redraw(self) -> None:
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        app = self.app
-        a, b = app.compare_pair
-        for entry in app.entries:
-            key = str(entry.path)
-            if not isinstance(entry, CheckpointInfo):
-                table.add_row("!", Text(entry.path.name), "unreadable", *["-"] * 10, key=key)
-                continue
-            m, test = entry.model_config, entry.final_test or {}
-            marks = ("●" if entry.path == app.active else "") + (
-                "A" if entry.path == a else "") + ("B" if entry.path == b else "")
-            cells = (
-                marks, entry.path.name, m["model"], str(m["latent_dim"]), str(m["hidden_dim"]),
-                f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
-                _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),
-                _num(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
-                "shipped" if app.workspace.is_shipped(entry.path) else "yours")
-            # Text, not str: a DataTable reads str cells as markup, and names and
-            # metadata come from files.
-            table.add_row(*(Text(cell) for cell in cells), key=key)
-        if app.entries:
-            table.move_cursor(row=min(keep, len(app.entries) - 1))
-        folders = " and ".join(str(f) for f in app.workspace.folders())
-        self.set_status(f"{plural(len(app.entries), 'checkpoint')} in {folders} · ● active · "
-                        f"enter use · a/b compare · x delete · u rescan")
+        """Point the table at the app's entries; only the rows on screen get formatted."""
+        table = self.query_one(CheckpointTable)
+        entries = self.app.entries
+        longest = max((len(e.path.name) for e in entries), default=0)
+        table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
+        cursor = None
+        if self._cursor_path is not None:
+            cursor = next((i for i, e in enumerate(entries) if e.path == self._cursor_path),
+                          None)
+        table.set_rows(len(entries), self._cells, cursor)
+        folders = " and ".join(str(f) for f in self.app.workspace.folders())
+        self.set_status(f"{plural(len(entries), 'checkpoint')} in {folders} (watched) · "
+                        f"● active · ▶ training · enter use · a/b compare · x delete")
         self.show_details()
 
+    def _cells(self, row: int) -> tuple[str, ...]:
+        """The table's cells for entry `row` (plain text: names and metadata come from files)."""
+        app = self.app
+        entry = app.entries[row]
+        training = app.monitor.active and app.monitor.progress.path
+        marks = ("▶" if training and Path(training) == entry.path else "") + (
+            "●" if entry.path == app.active else "")
+        if not isinstance(entry, CheckpointInfo):
+            return (marks + "!", entry.path.name, "unreadable", *["-"] * 10)
+        a, b = app.compare_pair
+        marks += ("A" if entry.path == a else "") + ("B" if entry.path == b else "")
+        m, test = entry.model_config, entry.final_test or {}
+        return (
+            marks, entry.path.name, m["model"], str(m["latent_dim"]), str(m["hidden_dim"]),
+            f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
+            _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),
+            _num(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
+            "shipped" if entry.path in app.shipped else "yours")
+
     def selected(self):
-        table = self.query_one(DataTable)
+        table = self.query_one(CheckpointTable)
         if not self.app.entries or table.cursor_row >= len(self.app.entries):
             return None
         return self.app.entries[table.cursor_row]
@@ -98,12 +105,10 @@ class ModelsScreen(ViewScreen):
                 f"{meta.get('updated', '-')} · tui-vae {meta.get('package_version', '-')}\n"
                 f"training: {training}"))
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_checkpoint_table_highlighted(self) -> None:
+        entry = self.selected()
+        self._cursor_path = entry.path if entry is not None else None
         self.show_details()
-
-    def on_data_table_row_selected(self) -> None:
-        # The table consumes enter itself and reports it as a selection.
-        self.action_activate()
 
     def action_activate(self) -> None:
         entry = self.selected()
@@ -146,13 +151,7 @@ class ModelsScreen(ViewScreen):
             return
         self.notify(f"deleted {path.name}", markup=False)
         app = self.app
-        app.rescan()
-        a, b = app.compare_pair
-        app.compare_pair = (None if a == path else a, None if b == path else b)
+        app.drop_entry(path)  # the row goes at once; the folder's listing follows
         if app.active == path:
             app.activate(app.workspace.default_checkpoint(app.entries))
-        self.sync(force=True)
-
-    def action_rescan(self) -> None:
-        self.app.rescan()
         self.sync(force=True)
