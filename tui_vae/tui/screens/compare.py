@@ -1,13 +1,17 @@
 """Compare: two checkpoints side by side, by default the VAE against the beta = 0 run.
 
 The same test digits reconstructed by both, prior samples from the same z, and
-their metrics: the seed report's Figure 1 (ELBO against BCE-only training), live.
+their metrics: the report's Figure 1 (ELBO against BCE-only training), live.
+Tiles are full size where several fit, else half size, so that 80x24 still
+shows whole digits and a large terminal fills with more of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,6 +22,8 @@ from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 
 SIDES = ("a", "b")
+PAIR, SAMPLE = (28, 57), (28, 28)  # an original | its reconstruction; a prior sample
+MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
 
 
 def describe(info) -> str:
@@ -25,7 +31,7 @@ def describe(info) -> str:
     m, test = info.model_config, info.final_test or {}
     kind = "cVAE" if m["model"] == "cvae" else "VAE"
     metrics = (f"test -ELBO {test['loss']:.2f} = recon {test['recon']:.2f} + KL {test['kl']:.2f}"
-               if test else "no test metrics yet")
+               if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
     return f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}\n{metrics}"
 
 
@@ -42,16 +48,70 @@ class CompareScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.seed = 0
+        self._pair: tuple | None = None  # (key, {path: (model, images) or the error})
+        self._pending: tuple | None = None  # the key a worker is loading
+
+    # -- loading A and B, in a worker (a checkpoint or a dataset can take seconds)
+
+    @staticmethod
+    def _pair_key(pair) -> tuple:
+        """The pair with each file's mtime and size: a rewritten checkpoint loads again."""
+        key = []
+        for path in pair:
+            try:
+                stat = Path(path).stat()
+                key.append((path, stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                key.append((path, None, None))
+        return tuple(key)
+
+    def _loaded_pair(self, pair) -> dict | None:
+        """The loaded pair, or None while a worker loads it (started here if need be)."""
+        key = self._pair_key(pair)
+        if self._pair is not None and self._pair[0] == key:
+            return self._pair[1]
+        if self._pending != key:
+            self._pending = key
+            self.set_status("Loading checkpoints A and B...")
+            for grid in self.query(ImageGrid):
+                grid.clear("loading...")
+            self._load_pair(key)
+        return None
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _load_pair(self, key: tuple) -> None:
+        from tui_vae.tui.app import use_torch_threads
+
+        use_torch_threads(training=False)
+        loaded: dict = {}
+        for path, *_ in key:
+            try:
+                model = self.app.workspace.model(Path(path))
+                loaded[path] = (model, self.app.workspace.images(model.config.dataset))
+            except Exception as exc:  # one side failing must not hide the other
+                loaded[path] = exc
+        self.app.call_from_thread(self._pair_loaded, key, loaded)
+
+    def _pair_loaded(self, key: tuple, loaded: dict) -> None:
+        if self._pending != key:
+            return  # superseded by another choice while loading
+        self._pending, self._pair = None, (key, loaded)
+        for path, found in loaded.items():
+            if isinstance(found, Exception):
+                reason = found if isinstance(found, (TuiVaeError, OSError)) else (
+                    f"{type(found).__name__}: {found}")
+                self.notify(f"cannot load {Path(path).name}: {reason}", severity="error",
+                            markup=False)
+        self.sync(force=True)
 
     def body(self) -> ComposeResult:
         with Horizontal():
             for side in SIDES:
                 with Vertical(classes="side"):
                     yield Label("", id=f"{side}-title", classes="section")
-                    yield Label("Reconstructions (left original, right model)", classes="dim")
+                    yield Label("Reconstructions (original | model)", classes="dim")
                     yield ImageGrid(id=f"{side}-recon")
-                    yield Label("Samples from the prior (the same z on both sides)",
-                                classes="dim")
+                    yield Label("Prior samples (the same z both sides)", classes="dim")
                     yield ImageGrid(id=f"{side}-samples")
 
     def redraw(self) -> None:
@@ -66,32 +126,49 @@ class CompareScreen(ViewScreen):
             for grid in self.query(ImageGrid):
                 grid.clear("choose A and B in Models (m)")
             return
+        loaded = self._loaded_pair(pair)
+        if loaded is None:  # a worker is loading them: the UI thread never reads data
+            return
         infos = {e.path: e for e in self.app.valid_entries()}
+        half = self.half_size()
         for side, path in zip(SIDES, pair):
-            try:
-                model = self.app.workspace.model(Path(path))
-            except (TuiVaeError, OSError) as exc:
-                self.notify(f"cannot load {Path(path).name}: {exc}", severity="error")
+            if isinstance(loaded[path], Exception):  # said in a notice when it failed
+                self.query_one(f"#{side}-title", Label).update(
+                    Text(f"{side.upper()}  cannot load {Path(path).name}"))
                 continue
-            images = self.app.workspace.images(model.config.dataset)
+            model, images = loaded[path]
             split = images.split
+            shrink = gallery.half_size if half else (lambda x: x)
             recon_grid = self.query_one(f"#{side}-recon", ImageGrid)
-            count = max(recon_grid.capacity((28, 57), captions=False), 1)
+            count = max(recon_grid.capacity(self._shape(PAIR, half), captions=False), 1)
             index = [(self.seed * 7919 + 13 * k) % len(split) for k in range(count)]
-            recon_grid.show(gallery.side_by_side(gallery.images_of(split, index),
-                                                 gallery.reconstructions(model, split, index)))
+            recon_grid.show(gallery.side_by_side(
+                shrink(gallery.images_of(split, index)),
+                shrink(gallery.reconstructions(model, split, index))))
             sample_grid = self.query_one(f"#{side}-samples", ImageGrid)
-            n = max(sample_grid.capacity(captions=False), 1)
+            n = max(sample_grid.capacity(self._shape(SAMPLE, half), captions=False), 1)
             labels = [k % model.config.num_classes for k in range(n)]
             conditional = model.config.conditional
             drawn = model.sample(n, labels if conditional else None, 1.0, seed=self.seed)
-            sample_grid.show(drawn.cpu().numpy()[:, 0])
+            sample_grid.show(shrink(drawn.cpu().numpy()[:, 0]))
             info = infos.get(Path(path))
             title = describe(info) if info else Path(path).name
-            self.query_one(f"#{side}-title", Label).update(f"{side.upper()}  {title}")
-        self.set_status("The seed's Figure 1, live: without the KL term (beta = 0) "
+            self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
+        self.set_status("The report's Figure 1, live: without the KL term (beta = 0) "
                         "reconstructions stay sharp but prior samples fall apart · "
                         "space new draw · x swap · choose A/B in Models (m)")
+
+    @staticmethod
+    def _shape(shape: tuple[int, int], half: bool) -> tuple[int, int]:
+        h, w = shape
+        return (h // 2, w // 2 + 1) if half else shape  # a half pair keeps its divider
+
+    def half_size(self) -> bool:
+        """Whether tiles go at half size: too few fit at full size on this screen."""
+        recon = self.query_one("#a-recon", ImageGrid)
+        samples = self.query_one("#a-samples", ImageGrid)
+        return (recon.capacity(PAIR, captions=False) < MIN_PAIRS
+                or samples.capacity(SAMPLE, captions=False) < MIN_SAMPLES)
 
     def action_new(self) -> None:
         self.seed += 1
