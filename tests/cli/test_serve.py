@@ -1,0 +1,158 @@
+"""`tui-vae serve`: the explorer in a real headless browser (Chromium, driven by Playwright).
+
+The browser test skips, with the reason, where the Debian Chromium is missing
+(`.ci/run` installs it when apt-get is available).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")  # CSI and OSC sequences
+HALF_BLOCKS = ("▀", "▄")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+class Screen:
+    """What the page's terminal received over its websocket, and screenshots of it."""
+
+    def __init__(self, page):
+        self.page = page
+        self.frames: list[str] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload) -> None:
+        if isinstance(payload, bytes):
+            payload = payload.decode("utf-8", "replace")
+        self.frames.append(ESCAPES.sub("", payload))
+
+    def text(self, since: int = 0) -> str:
+        return "".join(self.frames[since:])
+
+    def wait_for(self, predicate, since: int = 0, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.text(since)):
+                return self.text(since)
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"not drawn within {timeout} s: {self.text(since)[-500:]!r}")
+
+    def shot(self) -> np.ndarray:
+        png = self.page.locator("#terminal").screenshot()
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L")).astype(np.int16)
+
+
+def _digits_drawn(text: str) -> bool:
+    return sum(text.count(c) for c in HALF_BLOCKS) >= 200  # a few 28 x 28 images at least
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`tui-vae --checkpoints DIR serve` on a free loopback port; yields (url, log path)."""
+    port, log = _free_port(), tmp_path / "serve.log"
+    folder = tmp_path / "my runs"
+    command = [sys.executable, "-m", "tui_vae", "--checkpoints", str(folder), "serve",
+               "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as out:
+        # COLUMNS: the server's banner names the app command on one line.
+        server = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "COLUMNS": "1000"})
+    try:
+        _wait_for_port(port, server)
+        yield f"http://127.0.0.1:{port}", log, folder
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install chromium")
+def test_the_browser_draws_digits_and_a_key_changes_the_view(served):
+    from playwright.sync_api import sync_playwright
+
+    url, log, folder = served
+    # The explorer's options given before and after `serve` reach the served command.
+    banner = log.read_text()
+    assert f"--checkpoints '{folder}'" in banner and "--device cpu" in banner, banner
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            # Offline by design: only the server's own page, scripts and websocket load.
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith(url) else route.abort())
+            screen = Screen(page)
+            page.goto(url)
+            first = screen.wait_for(lambda t: _digits_drawn(t) and "Generate —" in t)
+            assert "Reconstruct —" not in first
+            page.wait_for_timeout(500)  # let xterm.js paint the last frames
+            before = screen.shot()
+            assert before.std() > 20 and (before > 200).mean() > 0.01  # bright strokes
+
+            mark = len(screen.frames)
+            page.locator("#terminal").click()  # keys go to the focused terminal
+            page.keyboard.press("r")
+            screen.wait_for(lambda t: "Reconstruct —" in t and _digits_drawn(t), since=mark)
+            page.wait_for_timeout(500)
+            after = screen.shot()
+            assert after.shape == before.shape and np.abs(after - before).mean() > 2
+        finally:
+            browser.close()
+
+
+def test_serve_refuses_a_bad_explorer_option_with_exit_2(tmp_path):
+    for args in (["serve", "--device", "tpu"], ["serve", "train"], ["serve", "--port", "0"],
+                 ["serve", "--no-such-option"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_textual_serve_the_command_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['textual_serve'] = None\n"
+            "sys.argv = ['tui-vae', 'serve', '--port', '1']\n"
+            "from tui_vae.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    [line] = result.stderr.splitlines()
+    assert "textual-serve" in line and "pip install" in line
