@@ -1,0 +1,74 @@
+"""User runs go to runs/, `models` lists them beside the shipped models, and `eval`
+says what it could not measure or what it measured on (no silent drops)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.test_cli import TINY
+from tests.conftest import REPO, run_cli
+
+DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a download fails at once
+OFFLINE = {"HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
+           "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder where `tui-vae train` ran with no --out: (the folder, its output)."""
+    folder = tmp_path_factory.mktemp("user")
+    result = run_cli("train", "--epochs", "1", *TINY, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_train_writes_to_runs_and_models_lists_it_beside_the_shipped_ones(trained):
+    folder, result = trained
+    written = list((folder / "runs").glob("vae-mnist-sample-*.safetensors"))
+    assert len(written) == 1 and not (folder / "checkpoints").exists()
+    assert "for 1 epoch on" in result.stdout and "done: 1 epoch," in result.stdout
+    listed = run_cli("models", cwd=folder)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
+            if line.startswith("│")}
+    assert "yours" in rows[written[0].name]
+    for name in ("vae", "cvae", "vae-beta0", "vae-2d"):
+        assert "shipped" in rows[f"{name}.safetensors"]
+    assert f"runs and {REPO / 'checkpoints'}" in listed.stdout
+
+
+def test_eval_says_in_one_line_when_the_judge_is_missing(trained, tmp_path):
+    folder, _ = trained
+    run = next((folder / "runs").glob("*.safetensors")).name
+    code = ("import sys, tui_vae.judge as j; from pathlib import Path\n"
+            f"j.SHIPPED_JUDGE = Path({str(tmp_path / 'no-judge.safetensors')!r})\n"
+            f"sys.argv = ['tui-vae', 'eval', {run!r}, '--json']\n"
+            "from tui_vae.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.strip().splitlines()
+    assert len(notes) == 1 and notes[0].startswith("note: sample quality")
+    assert "no-judge.safetensors" in notes[0] and "--judge" in notes[0]
+    report = json.loads(result.stdout)
+    assert "frechet_distance" not in report and "no judge" in report["quality_skipped"]
+
+
+def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
+    args = ("eval", "vae.safetensors", "--no-quality", "--data-dir", str(tmp_path / "data"),
+            "--device", "cpu")
+    result = run_cli(*args, "--json", cwd=tmp_path, env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sample_fallback"] and report["test_size"] == 1000
+    assert report["test_data"].startswith("bundled sample")
+    assert report["checkpoint"] == str(REPO / "checkpoints" / "vae.safetensors")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "MNIST is not on disk" in result.stderr
+    from tui_vae.report import format_report
+
+    assert "test images: the bundled sample" in format_report(report)  # the text form says it too

@@ -1,0 +1,80 @@
+"""Where the shipped models and the user's runs live, and which files count as shipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import REPO
+from tui_vae.checkpoints import build_metadata, save_checkpoint
+from tui_vae.models import ModelConfig, build_model
+from tui_vae.paths import find_checkpoint, runs_dir, shipped_dir, shipped_files
+from tui_vae.wording import plural
+from tui_vae.workspace import Workspace
+
+
+def _save(path: Path, beta: float = 1.0) -> Path:
+    config = ModelConfig(model="vae", latent_dim=3, hidden_dim=8, beta=beta,
+                         dataset="mnist-sample")
+    history = [{"epoch": 1, "train": {}, "test": {"loss": 1.0, "recon": 1.0, "kl": 0.0}}]
+    meta = build_metadata(config, {"epochs": 1}, {"epochs_done": 1, "step": 0}, history)
+    save_checkpoint(path, build_model(config, seed=0), meta)
+    return path
+
+
+def test_a_checkout_reads_its_checkpoints_folder_and_every_shipped_file_is_there():
+    assert shipped_dir() == REPO / "checkpoints"
+    missing = [name for name in shipped_files() if not (REPO / "checkpoints" / name).is_file()]
+    assert not missing
+    assert "judge/mnist.safetensors" in shipped_files()
+
+
+def test_user_runs_default_to_runs_in_the_working_folder():
+    from tui_vae.cli import DEFAULT_CHECKPOINT_DIR
+
+    assert runs_dir() == Path("runs") == Path(DEFAULT_CHECKPOINT_DIR)
+    workspace = Workspace(None, None, "cpu")
+    assert workspace.checkpoint_dir == Path("runs")
+    assert workspace.folders() == [Path("runs"), REPO / "checkpoints"]
+
+
+def test_only_the_real_shipped_files_are_shipped_and_they_set_compares_pair(tmp_path):
+    shipped, mine = tmp_path / "shipped", tmp_path / "runs"
+    shipped.mkdir()
+    mine.mkdir()
+    vae, beta0 = _save(shipped / "vae.safetensors"), _save(shipped / "vae-beta0.safetensors", 0)
+    # A user's runs: one saved into the shipped folder (as the old default did), one
+    # in runs/ under a shipped name, one more beta = 0 run.
+    stray = _save(shipped / "a-run-beta0.safetensors", 0)
+    namesake = _save(mine / "vae.safetensors")
+    _save(mine / "a-beta0.safetensors", 0)
+    workspace = Workspace(mine, None, "cpu", shipped_dir=shipped)
+    assert workspace.is_shipped(vae) and workspace.is_shipped(beta0)
+    assert not workspace.is_shipped(stray) and not workspace.is_shipped(namesake)
+    entries = workspace.scan()
+    assert [e.path for e in entries[:2]] == [beta0, vae]  # shipped first
+    assert workspace.default_pair(entries) == (vae, beta0)
+    assert workspace.default_checkpoint(entries) == vae
+
+
+def test_without_shipped_models_compare_pairs_the_users_runs(tmp_path):
+    with_kl, without = _save(tmp_path / "b.safetensors"), _save(tmp_path / "c.safetensors", 0)
+    workspace = Workspace(tmp_path, None, "cpu", shipped_dir=None)
+    assert workspace.default_pair(workspace.scan()) == (with_kl, without)
+
+
+def test_a_bare_checkpoint_name_is_found_in_runs_then_the_shipped_models(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert find_checkpoint(Path("vae.safetensors")) == REPO / "checkpoints" / "vae.safetensors"
+    (tmp_path / "runs").mkdir()
+    mine = _save(tmp_path / "runs" / "vae.safetensors")
+    assert find_checkpoint(Path("vae.safetensors")) == Path("runs") / "vae.safetensors"
+    assert mine.is_file()
+    assert find_checkpoint(Path("nowhere.safetensors")) == Path("nowhere.safetensors")
+    assert find_checkpoint(Path("x/vae.safetensors")) == Path("x/vae.safetensors")
+
+
+def test_plural_counts():
+    assert plural(1, "checkpoint") == "1 checkpoint"
+    assert plural(0, "checkpoint") == "0 checkpoints"
+    assert plural(1000, "image") == "1,000 images"
+    assert plural(2, "class", "classes") == "2 classes"
