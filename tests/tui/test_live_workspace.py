@@ -1,0 +1,110 @@
+"""The live workspace: runs appear and vanish in Models on their own, the header
+names a running run, and a finished run is one key from active."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from textual.widgets._footer import FooterKey
+
+from tui_vae.tui.app import POLL_S
+from tui_vae.tui.screens.models import ModelsScreen
+
+SIZE = (120, 40)
+
+
+async def wait_for(pilot, condition, timeout: float) -> None:
+    """Wait without pressing anything (the app's own timers and workers run)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def names(app) -> set[str]:
+    return {e.path.name for e in app.entries}
+
+
+def tiny_run(folder, name: str, epochs: int):
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig
+
+    model = ModelConfig(model="vae", latent_dim=2, hidden_dim=16, dataset="mnist-sample")
+    return TrainConfig(model=model, epochs=epochs, batch_size=100, device="cpu",
+                       out=str(folder / name), log_every=2)
+
+
+async def test_files_of_another_process_appear_and_vanish_without_a_key(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("m")
+        await pilot.pause()
+        table = app.screen.query_one("#checkpoints")
+        assert isinstance(app.screen, ModelsScreen) and table.row_count == 3
+        copy = ("import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])")
+        subprocess.run([sys.executable, "-c", copy, str(checkpoints / "vae.safetensors"),
+                        str(checkpoints / "zz-other.safetensors")], check=True)
+        # Within the poll interval (plus a scan), with no key pressed.
+        await wait_for(pilot, lambda: table.row_count == 4, timeout=POLL_S + 2)
+        assert "zz-other.safetensors" in names(app)
+        await pilot.press("end")
+        assert "zz-other.safetensors" in str(app.screen.query_one("#details").render())
+        subprocess.run([sys.executable, "-c", "import os, sys; os.remove(sys.argv[1])",
+                        str(checkpoints / "vae-beta0.safetensors")], check=True)
+        await wait_for(pilot, lambda: table.row_count == 3, timeout=POLL_S + 2)
+        assert "vae-beta0.safetensors" not in names(app)
+        # The cursor stayed on its file while a row above it went.
+        assert "zz-other.safetensors" in str(app.screen.query_one("#details").render())
+
+
+async def test_header_names_the_running_run_beside_the_active_model(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        app.start_training(tiny_run(checkpoints, "run-xyz.safetensors", epochs=500))
+        await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 1, timeout=60)
+        await pilot.pause(0.1)
+        header = app.sub_title
+        assert header.startswith("training run-xyz (epoch ") and "/500)" in header
+        assert "active: cvae.safetensors" in header and "cVAE" in header
+        # The run's first save is in Models already, marked as training.
+        assert "run-xyz.safetensors" in names(app)
+        await pilot.press("m")
+        await pilot.pause()
+        assert "▶" in app.screen._cells(app.entries.index(next(
+            e for e in app.entries if e.path.name == "run-xyz.safetensors")))[0]
+        app.stop_training()
+        await wait_for(pilot, lambda: not app.monitor.active, timeout=10)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.sub_title.startswith(("training", "stopping"))
+        assert app.sub_title.startswith("cvae.safetensors")
+
+
+async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        def footer_keys() -> set[str]:
+            return {key.description for key in app.screen.query(FooterKey)}
+
+        assert "Use new run" not in footer_keys()  # nothing to use yet
+        app.start_training(tiny_run(checkpoints, "fresh.safetensors", epochs=1))
+        await wait_for(pilot, lambda: app.last_run is not None, timeout=60)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "fresh.safetensors" in names(app)  # in Models at once
+        notice = next(n.message for n in app._notifications if "finished" in n.message)
+        assert "press u to use it" in notice
+        assert "Use new run" in footer_keys()  # shown where a newcomer looks
+        await pilot.press("u")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.active == checkpoints / "fresh.safetensors"
+        assert app.model is not None and app.model.config.latent_dim == 2
+        assert app.sub_title.startswith("fresh.safetensors")
+        assert "Use new run" not in footer_keys()  # used: gone from the footer

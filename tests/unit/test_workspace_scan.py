@@ -1,0 +1,137 @@
+"""The cached checkpoint listing: headers re-read only for files that changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tui_vae import checkpoints as ck
+from tui_vae import listing
+from tui_vae.listing import CachedListing
+from tui_vae.workspace import Workspace
+
+PAST = 1_600_000_000_000_000_000  # a time stamp far from now (ns): never racy
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """One small valid checkpoint to copy around."""
+    from tui_vae.models import ModelConfig, build_model
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.safetensors"
+    config = ModelConfig(latent_dim=2, hidden_dim=4, dataset="mnist-sample")
+    meta = ck.build_metadata(config, {"seed": 1}, {"epochs_done": 1, "step": 0},
+                             [{"epoch": 1, "train": {}, "test": {"loss": 99.0}}])
+    ck.save_checkpoint(path, build_model(config, seed=0), meta)
+    return path
+
+
+def settle(*paths, stamp: int = PAST) -> None:
+    """Give files and folders an old time stamp, as if written long ago."""
+    for path in paths:
+        os.utime(path, ns=(stamp, stamp))
+
+
+def fill(folder, tiny, names):
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copyfile(tiny, folder / name)
+        settle(folder / name)
+    settle(folder)
+
+
+def test_only_new_and_changed_files_are_read_again(tmp_path, tiny):
+    folder = tmp_path / "runs"
+    fill(folder, tiny, [f"run{i}.safetensors" for i in range(5)])
+    cache = CachedListing()
+    entries, changed = cache.scan([folder])
+    assert changed and cache.reads == 5 and [e.path.name for e in entries][0] == "run0.safetensors"
+    again, changed = cache.scan([folder])
+    assert not changed and cache.reads == 5 and again == entries
+
+    # Another save: a file replaced (new time stamp), one added; the folder's stamp moves.
+    shutil.copyfile(tiny, folder / "run9.safetensors")
+    settle(folder / "run9.safetensors", stamp=PAST + 5)
+    settle(folder / "run2.safetensors", stamp=PAST + 7)
+    settle(folder, stamp=PAST + 9)
+    entries, changed = cache.scan([folder])
+    assert changed and cache.reads == 7  # run2 and run9, nothing else
+    assert [e.path.name for e in entries][-1] == "run9.safetensors"
+
+    (folder / "run0.safetensors").unlink()
+    settle(folder, stamp=PAST + 11)
+    entries, changed = cache.scan([folder])
+    assert changed and cache.reads == 7  # a removal reads nothing
+    assert "run0.safetensors" not in {e.path.name for e in entries} and len(entries) == 5
+
+
+def test_a_folder_whose_time_stamp_held_is_not_listed_again(tmp_path, tiny, monkeypatch):
+    folder = tmp_path / "runs"
+    fill(folder, tiny, ["a.safetensors", "b.safetensors"])
+    listed = []
+    names = CachedListing._names
+    monkeypatch.setattr(CachedListing, "_names",
+                        staticmethod(lambda f: listed.append(f) or names(f)))
+    cache = CachedListing()
+    cache.scan([folder])
+    cache.scan([folder])
+    assert len(listed) == 1
+    # Rewritten in place, the folder's stamp holds: only a full scan (stat every file) sees it.
+    with open(folder / "b.safetensors", "ab") as handle:
+        handle.write(b"\0")
+    settle(folder / "b.safetensors", stamp=PAST + 3)
+    assert cache.scan([folder])[1] is False and cache.reads == 2
+    entries, changed = cache.scan([folder], full=True)
+    assert changed and cache.reads == 3 and len(listed) == 2
+    assert entries[1].size_bytes == tiny.stat().st_size + 1
+
+
+def test_fresh_time_stamps_are_looked_at_again(tmp_path, tiny):
+    """A stamp from this very moment may hide a second change in the same clock tick."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    shutil.copyfile(tiny, folder / "new.safetensors")  # stamped now
+    cache = CachedListing()
+    first, _ = cache.scan([folder])
+    cache.scan([folder])
+    assert cache.reads == 2  # read again: its stamp was too fresh to trust
+    settle(folder / "new.safetensors", folder)
+    cache.scan([folder])
+    reads = cache.reads
+    again, changed = cache.scan([folder])
+    assert cache.reads == reads and not changed and again[0] == first[0]
+
+
+def test_one_bad_file_or_folder_hides_nothing_else(tmp_path, tiny):
+    good, plain_file = tmp_path / "good", tmp_path / "not-a-folder"
+    fill(good, tiny, ["a.safetensors", "b.safetensors"])
+    plain_file.write_text("x")
+
+    def read(path):
+        if path.name == "a.safetensors":
+            raise RecursionError("maximum recursion depth exceeded")
+        return ck.read_info(path)
+
+    cache = CachedListing(read)
+    entries, _ = cache.scan([plain_file, good, tmp_path / "missing"])
+    assert [type(e).__name__ for e in entries] == ["BadCheckpoint", "CheckpointInfo"]
+    assert "RecursionError" in entries[0].reason
+    assert len(cache.problems) == 1 and "not-a-folder" in cache.problems[0]
+
+
+def test_workspace_scan_hands_back_the_same_list_while_nothing_changed(tmp_path, tiny,
+                                                                      monkeypatch):
+    monkeypatch.setattr(listing, "RACY_NS", 0)
+    user, shipped = tmp_path / "runs", tmp_path / "shipped"
+    fill(user, tiny, ["aaa.safetensors"])
+    fill(shipped, tiny, ["vae.safetensors", "zzz.safetensors"])
+    workspace = Workspace(user, None, "cpu", shipped_dir=shipped)
+    entries = workspace.scan()
+    # Shipped models first (only the real shipped names), then by name.
+    assert [e.path.name for e in entries] == ["vae.safetensors", "aaa.safetensors",
+                                              "zzz.safetensors"]
+    assert workspace.scan() is entries and workspace.scan(full=True) is entries
+    shutil.copyfile(tiny, user / "bbb.safetensors")
+    assert [e.path.name for e in workspace.scan()][2] == "bbb.safetensors"
