@@ -361,7 +361,9 @@ def sample(
     if scale != 1 and (out is None or out.suffix.lower() != ".png"):
         raise typer.BadParameter("applies to a .png --out only", param_hint="--scale")
     from tui_vae.inference import load
+    from tui_vae.paths import find_checkpoint
 
+    checkpoint = find_checkpoint(checkpoint)  # a bare name: runs/, then the shipped models
     model = load(checkpoint)
     if digit is not None and not model.config.conditional:
         raise typer.BadParameter(f"{checkpoint} is a plain VAE; --digit needs a cVAE",

@@ -134,6 +134,13 @@ def test_the_app_opens_on_the_shipped_vae(installed):
     assert state["loaded"] and state["header"].startswith("vae.safetensors · VAE z=20")
 
 
+def test_sample_finds_a_shipped_model_by_its_bare_name(installed):
+    result = _run(installed, str(installed["bin"] / "tui-vae"), "sample", "cvae.safetensors",
+                  "--digit", "7", "-n", "3", "--out", "s.npy")
+    assert result.returncode == 0, result.stderr
+    assert (installed["work"] / "s.npy").stat().st_size > 3 * 28 * 28 * 4
+
+
 def test_eval_reports_sample_quality_offline_on_the_bundled_sample(installed):
     result = _run(installed, str(installed["bin"] / "tui-vae"), "eval", "vae.safetensors",
                   "--json", "--device", "cpu")
