@@ -159,11 +159,9 @@ def test_without_textual_serve_the_command_says_how_to_install_it(tmp_path):
 
 
 def test_the_public_url_names_this_machine_for_a_wildcard_host():
-    import socket as sockets
-
     from tui_vae.serve import app_command, public_url
 
     assert public_url("127.0.0.1", 8000) == "http://127.0.0.1:8000"
-    assert public_url("0.0.0.0", 80) == f"http://{sockets.gethostname()}:80"
+    assert public_url("0.0.0.0", 80) == f"http://{socket.gethostname()}:80"
     assert public_url("::1", 9000) == "http://[::1]:9000"
     assert app_command(["--checkpoints", "my runs"]).endswith("-m tui_vae --checkpoints 'my runs'")
