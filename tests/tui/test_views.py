@@ -102,14 +102,46 @@ async def test_generate_keys_pick_class_redraw_and_change_temperature(checkpoint
         assert "temperature 0.9" in str(screen.query_one("#status").render())
 
 
-async def test_digit_keys_on_a_plain_vae_warn_and_change_nothing(checkpoints, make_app):
+def footer_keys(app) -> dict[str, str]:
+    """key -> description of the bindings the footer shows now."""
+    return {key: active.binding.description for key, active in app.screen.active_bindings.items()
+            if active.binding.show}
+
+
+def help_text(app) -> str:
+    return str(app.screen.query_one("Static").render())
+
+
+async def test_class_keys_show_and_work_only_for_a_cvae(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)  # the cVAE is active: 0-9 and "All classes" apply
+        assert {"0", "a"} <= footer_keys(app).keys()
+        await activate(app, pilot, "vae.safetensors")
+        assert not {"0", "a"} & footer_keys(app).keys()
+        assert footer_keys(app)["plus"] == "Temp +" and footer_keys(app)["minus"] == "Temp -"
+        await pilot.press("5", "a")
+        assert app.screen.label == 0 and not app.screen.rows  # the keys do nothing
+        await pilot.press("question_mark")
+        text = help_text(app)
+        assert "New samples" in text and "Class" not in text and "All classes" not in text
+        await pilot.press("escape", "l")
+        await settle(app, pilot)
+        # The manifold grid needs a 2-D plain VAE; this one has a 4-D latent.
+        assert "space" not in footer_keys(app) and "0" not in footer_keys(app)
+
+
+async def test_help_lists_the_class_keys_once_and_question_mark_as_typed(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await activate(app, pilot, "vae.safetensors")
-        await pilot.press("5")
-        assert app.screen.label == 0
-        assert any("plain VAE" in n for n in notices(app))
+        await pilot.press("question_mark")
+        text = help_text(app)
+        assert text.count("0-9") == 2  # the Generate key line and the views' summary
+        assert "generate.class0..class9" in text
+        assert "question_mark" not in text and "  ?   " in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, GenerateScreen)
 
 
 async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app):
@@ -258,6 +290,8 @@ async def test_keymap_file_remaps_a_binding(checkpoints, make_app, tmp_path):
         assert isinstance(app.screen, GenerateScreen)
         await pilot.press("R")
         assert isinstance(app.screen, ReconstructScreen)
+        tabs = str(app.screen.query_one("#tabs").render())
+        assert " R Reconstruct" in tabs and " r " not in tabs  # the tab bar names the new key
 
 
 async def test_command_palette_lists_the_views_and_training(checkpoints, make_app):
@@ -292,3 +326,28 @@ async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_
         await pilot.press("g", "r", "l", "v", "d", "c", "i")
         await pilot.pause()
         assert "No model" in str(app.screen.query_one("#status").render())
+
+
+async def test_interpolate_form_applies_both_fields_and_gives_the_keys_back(checkpoints,
+                                                                           make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "i")
+        screen = app.screen
+        await pilot.press("f", *"5", "tab", *"9", "enter")
+        assert (screen.a, screen.b) == (5, 9) and app.focused is None
+        await pilot.press("f", "tab", "backspace", *"12", "shift+tab", "backspace", *"7",
+                          "enter")
+        assert (screen.a, screen.b) == (7, 12) and app.focused is None
+        await pilot.press("s")  # a view key again, not a letter typed into a field
+        assert screen.spherical
+
+
+async def test_models_details_are_words_not_json(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "m")
+        details = str(app.screen.query_one("#details").render())
+        assert "{" not in details and '"' not in details
+        assert "batch 100" in details and "learning rate" in details
+        assert "1 epoch done" in details and "UTC" in details

@@ -36,7 +36,11 @@ class DrawScreen(ViewScreen):
         Binding("o", "load_digit", "Load a test digit", id="draw.load"),
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"draw.class{d}") for d in range(10)),
+        Binding("pagedown", "scroll_rows(1)", "Class row", key_display="PgDn/PgUp",
+                id="draw.row_down"),
+        Binding("pageup", "scroll_rows(-1)", "Class row up", show=False, id="draw.row_up"),
     ]
+    CLASS_ACTIONS = frozenset({"set_class"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,6 +48,7 @@ class DrawScreen(ViewScreen):
         self.label = 0  # the condition a cVAE encodes the drawing with
         self.loaded = 0  # the next test digit `o` loads
         self.cache = SHARED_ENCODING
+        self.lower = False  # a short screen shows the class row in place of the canvas row
 
     def body(self) -> ComposeResult:
         with Vertical():
@@ -79,19 +84,55 @@ class DrawScreen(ViewScreen):
         if conditional:
             k = model.config.num_classes
             row = model.decode(np.repeat(mu.cpu().numpy(), k, axis=0), list(range(k)))
-            classes.show(row.cpu().numpy()[:, 0], captions=list(names[:k]), columns=k)
+            row = row.cpu().numpy()[:, 0]
+            columns, rows = classes.fit()
+            if columns * rows < k:  # half size where the full-size row does not fit
+                from tui_vae.gallery import half_size
+
+                row = half_size(row)
+            classes.show(row, captions=list(names[:k]), columns=k)
             title.update(f"the drawing's code (encoded as {names[self.label]}) "
                          "decoded as every class")
         else:
             classes.clear()
             title.update("")
+            if self.lower:  # no class row to show: the canvas row comes back
+                self.lower = False
+                self.query_one("#draw-top").display = True
         c = self.canvas
         pen = "pen down: moving draws" if c.down else "pen up"
         mode = "erasing" if c.erasing else "inking"
         keys = "0-9 encode as class · " if conditional else ""
+        if conditional and self.check_action("scroll_rows", ()):
+            keys += "PgDn/PgUp class row · "
         self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px): arrows move · space "
                         f"pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test digit · "
                         f"{keys}mouse: drag")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "scroll_rows":
+            if not self.conditional():
+                return False
+            _, shown, total = self.query_one("#draw-classes", ImageGrid).rows()
+            return self.lower or total > shown
+        return super().check_action(action, parameters)
+
+    def action_scroll_rows(self, step: int) -> None:
+        """Scroll the class row; on a short screen, past its end, swap it with the canvas row."""
+        grid = self.query_one("#draw-classes", ImageGrid)
+        if grid.scroll_rows(step):
+            self.update_outputs()
+            return
+        _, shown, total = grid.rows()
+        if step > 0 and shown < total and not self.lower:
+            self.lower = True
+        elif step < 0 and self.lower:
+            self.lower = False
+        else:
+            return
+        self.query_one("#draw-top").display = not self.lower
+        self.call_after_refresh(self._changed)  # the class row fits its new size
 
     def on_draw_canvas_changed(self) -> None:
         if self.model is not None:
@@ -123,7 +164,7 @@ class DrawScreen(ViewScreen):
         self._changed()
 
     def action_load_digit(self) -> None:
-        if self.model is None:
+        if self.model is None or not len(self.images.split):
             return
         from tui_vae.gallery import images_of
 

@@ -17,11 +17,14 @@ class GenerateScreen(ViewScreen):
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"generate.class{d}") for d in range(10)),
         Binding("space", "new", "New samples", id="generate.new"),
-        Binding("plus,equals_sign", "temperature(1)", "T+", key_display="+",
+        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+",
                 id="generate.hotter"),
-        Binding("minus", "temperature(-1)", "T-", key_display="-", id="generate.colder"),
+        Binding("minus", "temperature(-1)", "Temp -", key_display="-", id="generate.colder"),
         Binding("a", "toggle_rows", "All classes", id="generate.rows"),
+        Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="generate.row_down"),
+        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="generate.row_up"),
     ]
+    CLASS_ACTIONS = frozenset({"set_class", "toggle_rows"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,14 +52,28 @@ class GenerateScreen(ViewScreen):
         if self.rows and conditional:
             images = gallery.class_rows(model, columns, self.temperature, self.seed)
             grid.show(images, columns=columns)
-            what = "a row per class, the same z down each column"
+            what = "a row per class, the same z down each column" + self.rows_note(grid)
         else:
+            grid.first_row = 0
             grid.show(gallery.samples(model, columns * rows, self.label, self.temperature,
                                       self.seed))
             what = f"class {classes[self.label]}" if conditional else "unconditional"
         keys = "0-9 class · a all classes · " if conditional else ""
         self.set_status(f"Samples from the prior: {what} · temperature {self.temperature:g} · "
                         f"draw {self.seed} · {keys}space new · +/- temperature")
+        self.refresh_bindings()  # the row keys show only while rows are off screen
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "scroll_rows":
+            if not (self.rows and self.conditional()):
+                return False
+            _, shown, total = self.query_one("#samples", ImageGrid).rows()
+            return total > shown
+        return super().check_action(action, parameters)
+
+    def action_scroll_rows(self, step: int) -> None:
+        self.query_one("#samples", ImageGrid).scroll_rows(step)
+        self.sync(force=True)
 
     def action_set_class(self, label: int) -> None:
         if not self.takes_classes():
@@ -75,9 +92,5 @@ class GenerateScreen(ViewScreen):
         self.sync(force=True)
 
     def action_toggle_rows(self) -> None:
-        if self.model is not None and not self.model.config.conditional:
-            self.notify("rows per class need a cVAE: choose one in Models (m)",
-                        severity="warning")
-            return
         self.rows = not self.rows
         self.sync(force=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 ABOUT = """\
-[b]tui-vae[/b]: train and explore variational autoencoders (the seed report's VAE and cVAE).
+[b]tui-vae[/b]: train and explore variational autoencoders (the report's VAE and cVAE).
 
 [b]Views[/b]
   t Train        settings, start/stop, live loss charts, previews after each epoch
@@ -29,20 +32,36 @@ Keys can be remapped by id in the keymap file (see the README).
 """
 
 
-def binding_rows(bindings: list[Binding], keymap: dict[str, str]) -> list[Text]:
-    """One line per binding: its keys (as remapped), what it does, its id.
+def keys_label(binding: Binding, keymap: dict[str, str]) -> str:
+    """The binding's keys as a user types them: remapped ones, else its display, else
+    each of its keys formatted (`?` rather than `question_mark`)."""
+    remapped = keymap.get(binding.id or "")
+    if not remapped and binding.key_display:
+        return binding.key_display
+    keys = (remapped or binding.key).split(",")
+    return " ".join(format_key(key.strip()) for key in keys if key.strip())
 
-    Plain Text, not markup: keys such as [ and ] must show as themselves.
+
+def binding_rows(bindings: list[Binding], keymap: dict[str, str],
+                 applies: Callable[[Binding], bool] = lambda binding: True) -> list[Text]:
+    """One line per binding that `applies`: its keys (as remapped), what it does, its id.
+
+    A family of bindings shown as one key (the ten class keys, "0-9") takes one
+    line, its ids written as a range. Plain Text, not markup: keys such as
+    [ and ] must show as themselves.
     """
-    rows, seen = [], set()
+    rows: dict[tuple[str, str], list[str]] = {}
     for binding in bindings:
-        label = keymap.get(binding.id) or binding.key_display or binding.key
-        if binding.id in seen or not binding.description:
+        if not binding.description or not applies(binding):
             continue
-        seen.add(binding.id)
-        rows.append(Text.assemble(f"  {label:<14} {binding.description:<24} ",
-                                  (binding.id or "", "dim")))
-    return rows
+        ids = rows.setdefault((keys_label(binding, keymap), binding.description), [])
+        if binding.id not in ids:
+            ids.append(binding.id or "")
+    lines = []
+    for (label, description), ids in rows.items():
+        shown = ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
+        lines.append(Text.assemble(f"  {label:<14} {description:<24} ", (shown, "dim")))
+    return lines
 
 
 class HelpScreen(ModalScreen[None]):
@@ -57,7 +76,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         keymap = getattr(self.app, "_keymap", {})  # Textual keeps the user's keymap here
         app_keys = binding_rows(type(self.app).BINDINGS, keymap)
-        view_keys = binding_rows(type(self.view).BINDINGS, keymap)
+
+        def applies(binding: Binding) -> bool:  # e.g. no class keys for a plain VAE
+            return self.app._check_action_state(binding.action, self.view) is not False
+
+        view_keys = binding_rows(type(self.view).BINDINGS, keymap, applies)
         title = getattr(self.view, "TITLE", "") or "this view"
         # The view's own keys first: they are what the user was looking for.
         text = Text("\n").join([

@@ -34,9 +34,11 @@ class InterpolateScreen(ViewScreen):
     BINDINGS = [
         Binding("space", "random", "Random pair", id="interp.random"),
         Binding("s", "toggle_slerp", "Lerp/slerp", id="interp.slerp"),
-        Binding("plus,equals_sign", "steps(1)", "Steps+", key_display="+", id="interp.more"),
-        Binding("minus", "steps(-1)", "Steps-", key_display="-", id="interp.fewer"),
+        Binding("plus,equals_sign", "steps(1)", "Steps +", key_display="+", id="interp.more"),
+        Binding("minus", "steps(-1)", "Steps -", key_display="-", id="interp.fewer"),
         Binding("f", "focus_endpoints", "From/to", id="interp.edit"),
+        Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="interp.row_down"),
+        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="interp.row_up"),
         Binding("escape", "blur", "Done editing", show=False, id="interp.blur"),
     ]
 
@@ -50,9 +52,9 @@ class InterpolateScreen(ViewScreen):
     def body(self) -> ComposeResult:
         with Horizontal(id="endpoints"):
             yield Label("From")
-            yield Input(placeholder="index, or c7", id="from")
+            yield Input(placeholder="index, or c7", id="from", compact=True)
             yield Label("To")
-            yield Input(placeholder="index, or c3", id="to")
+            yield Input(placeholder="index, or c3", id="to", compact=True)
         yield Label("", id="path-title", classes="section")
         yield ImageGrid(id="path")
         yield Label("", id="sweep-title", classes="section")
@@ -70,7 +72,12 @@ class InterpolateScreen(ViewScreen):
         ts = np.linspace(0, 1, self.steps)
         la, lb = int(split.labels[self.a]), int(split.labels[self.b])
         captions = [f"A #{self.a}"] + [f"{t:.2f}" for t in ts] + [f"B #{self.b}"]
-        self.query_one("#path", ImageGrid).show(images, captions, highlight={0, len(images) - 1})
+        path_grid = self.query_one("#path", ImageGrid)
+        # Full size where the whole path fits, else half size (more of it on screen).
+        columns, rows = path_grid.fit()
+        half = rows * columns < len(images)
+        shrink = gallery.half_size if half else (lambda x: x)
+        path_grid.show(shrink(images), captions, highlight={0, len(images) - 1})
         method = "spherical (slerp)" if self.spherical else "linear"
         self.query_one("#path-title", Label).update(
             f"{method} path from A (class {classes[la]}) to B (class {classes[lb]}), "
@@ -79,28 +86,48 @@ class InterpolateScreen(ViewScreen):
         sweep_title = self.query_one("#sweep-title", Label)
         if self.model.config.conditional:
             end = lb if lb != la else (la + 1) % len(classes)
-            sweep.show(gallery.condition_sweep(self.model, split, self.a, la, end, self.steps))
+            sweep.show(shrink(gallery.condition_sweep(self.model, split, self.a, la, end,
+                                                      self.steps)))
             sweep_title.update(f"A's z, the condition moving from class {classes[la]} "
                                f"to {classes[end]}")
             sweep.display = sweep_title.display = True
         else:
             sweep.display = sweep_title.display = False
         self.set_status("space random pair · f edit From/To (index, or c7 for a random 7) · "
-                        "s linear/slerp · +/- steps")
+                        "s linear/slerp · +/- steps" + self.rows_note(path_grid))
+        self.refresh_bindings()  # the row keys show only while rows are off screen
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "scroll_rows":
+            _, shown, total = self.query_one("#path", ImageGrid).rows()
+            return total > shown
+        return super().check_action(action, parameters)
+
+    def action_scroll_rows(self, step: int) -> None:
+        # Path and sweep share their columns: they scroll together, step under step.
+        for grid in self.query(ImageGrid):
+            grid.scroll_rows(step)
+        self.sync(force=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if self.images is None or not event.value.strip():
+        """Enter in either field applies both (those filled in) and hands the keys back
+        to the view; enter in From with To still empty moves on to To."""
+        if self.images is None:
             return
-        try:
-            index = parse_endpoint(event.value, self.images.split.labels.numpy(), self.rng)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        if event.input.id == "from":
-            self.a = index
+        labels = self.images.split.labels.numpy()
+        chosen = {}
+        for field in ("from", "to"):
+            text = self.query_one(f"#{field}", Input).value
+            if text.strip():
+                try:
+                    chosen[field] = parse_endpoint(text, labels, self.rng)
+                except ValueError as exc:
+                    self.notify(str(exc), severity="error")
+                    return
+        self.a, self.b = chosen.get("from", self.a), chosen.get("to", self.b)
+        if event.input.id == "from" and "to" not in chosen:
             self.query_one("#to", Input).focus()
         else:
-            self.b = index
             self.set_focus(None)
         self.sync(force=True)
 
@@ -108,6 +135,10 @@ class InterpolateScreen(ViewScreen):
         if self.images is None:
             return
         n = len(self.images.split)
+        if n < 2:
+            self.notify(f"a random pair needs two test images; this set has {n}",
+                        severity="warning")
+            return
         self.a, self.b = (int(i) for i in self.rng.choice(n, size=2, replace=False))
         self.sync(force=True)
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from tui_vae.render import CLASS_COLORS
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.image_grid import ImageGrid, tile_cells
 from tui_vae.tui.widgets.latent_map import LatentMap
 
 MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can tell apart
@@ -20,11 +20,11 @@ FAST = 5  # cells a shifted arrow moves the cursor
 
 
 def class_legend(classes: tuple[str, ...]) -> Text:
-    """One line per class: its colour swatch, key and name."""
+    """Each class's colour swatch, key and name, side by side (wrapped by the panel)."""
     legend = Text()
     for index, name in enumerate(classes):
-        legend.append("\u2588\u2588 ", CLASS_COLORS[index % len(CLASS_COLORS)])
-        legend.append(f"{index} {name}\n" if name != str(index) else f"{index}\n")
+        legend.append("\u2588\u2588", CLASS_COLORS[index % len(CLASS_COLORS)])
+        legend.append(f"\u00a0{index}\u00a0{name}  " if name != str(index) else f"\u00a0{index}  ")
     return legend
 
 
@@ -70,8 +70,16 @@ class LatentScreen(ViewScreen):
                 id="latent.fast_right"),
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"latent.class{d}") for d in range(10)),
-        Binding("space", "toggle_manifold", "Manifold (2-D)", id="latent.manifold"),
+        Binding("space", "toggle_manifold", "Manifold", id="latent.manifold"),
     ]
+    CLASS_ACTIONS = frozenset({"set_class"})
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # The manifold grid exists only for a plain VAE with a 2-D latent.
+        if action == "toggle_manifold":
+            config = self.model.config if self.model is not None else None
+            return config is not None and config.latent_dim == 2 and not config.conditional
+        return super().check_action(action, parameters)
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +93,7 @@ class LatentScreen(ViewScreen):
             yield ImageGrid(id="manifold", classes="hidden")
             with Vertical(id="latent-side"):
                 yield Static("decoded at the cursor", classes="dim")
-                yield ImageGrid(id="decoded", classes="single")
+                yield ImageGrid(id="decoded")
                 yield Static(id="latent-info")
                 yield Static(id="legend")
 
@@ -127,10 +135,17 @@ class LatentScreen(ViewScreen):
         z = cache.projection.to_latent(point)
         model = self.model
         conditional = model.config.conditional
-        self.query_one("#decoded", ImageGrid).show([decode_at(model, z, self.label)])
+        decoded = self.query_one("#decoded", ImageGrid)
+        image = decode_at(model, z, self.label)
+        if decoded.size.height < tile_cells(image.shape, decoded.scale)[1]:  # short: half size
+            from tui_vae.gallery import half_size
+
+            image = half_size(image[None])[0]
+        decoded.show([image])
         p = cache.projection
         if p.exact:
-            how = "the 2-D latent, drawn exactly"
+            how = ("the 2-D latent, drawn exactly" if len(p.mean) == 2
+                   else "the 1-D latent, drawn exactly along x")
         else:
             how = (f"PCA of the {len(p.mean)}-D means: the axes keep "
                    f"{p.explained[0]:.0%} + {p.explained[1]:.0%} of the variance")

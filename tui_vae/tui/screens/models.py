@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -26,6 +26,38 @@ NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within thes
 
 def _num(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+# The training settings a checkpoint records, as a reader would name them.
+TRAINING_WORDS = (("epochs", "epochs"), ("batch_size", "batch"), ("lr", "learning rate"),
+                  ("lr_schedule", "schedule"), ("kl_warmup", "KL warm-up"), ("seed", "seed"))
+
+
+def _when(stamp) -> str:
+    """An ISO time stamp as 'YYYY-MM-DD HH:MM UTC' (as it is where it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp)).astimezone(UTC)
+    except ValueError:
+        return str(stamp)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def describe_checkpoint(entry: CheckpointInfo) -> str:
+    """A checkpoint's metadata in words: path, model, training settings, dates."""
+    meta, m = entry.meta, entry.model_config
+    kind = "cVAE" if m.get("model") == "cvae" else "VAE"
+    training = meta.get("training", {})
+    known = [f"{word} {training[key]:g}" if isinstance(training[key], float)
+             else f"{word} {training[key]}" for key, word in TRAINING_WORDS if key in training]
+    known += [f"{key} {value}" for key, value in training.items()
+              if key not in dict(TRAINING_WORDS)]
+    return (f"{entry.path}\n"
+            f"{kind} · latent size {m.get('latent_dim')} · hidden width {m.get('hidden_dim')} · "
+            f"beta {m.get('beta', 0):g} · data {m.get('dataset')} · "
+            f"{plural(entry.epochs_done, 'epoch')} done\n"
+            f"trained with: {' · '.join(known) or '-'}\n"
+            f"created {_when(meta.get('created', '-'))} · updated "
+            f"{_when(meta.get('updated', '-'))} · tui-vae {meta.get('package_version', '-')}")
 
 
 class ModelsScreen(ViewScreen):
@@ -98,12 +130,7 @@ class ModelsScreen(ViewScreen):
         elif not isinstance(entry, CheckpointInfo):
             details.update(Text(f"{entry.path}\nunreadable: {entry.reason}"))
         else:
-            meta = entry.meta
-            training = json.dumps(meta.get("training", {}), separators=(", ", ": "))
-            details.update(Text(
-                f"{entry.path}\ncreated {meta.get('created', '-')} · updated "
-                f"{meta.get('updated', '-')} · tui-vae {meta.get('package_version', '-')}\n"
-                f"training: {training}"))
+            details.update(Text(describe_checkpoint(entry)))
 
     def on_checkpoint_table_highlighted(self) -> None:
         entry = self.selected()

@@ -94,7 +94,7 @@ class TrainScreen(ViewScreen):
                     with Horizontal(classes="field"):
                         yield Label(label)
                         yield Input(default, type=kind, compact=True, id=name)
-                yield Label("beta 0: no KL term (the seed's run)", classes="dim")
+                yield Label("beta 0: no KL term (the report's run)", classes="dim")
                 with Horizontal(id="buttons"):
                     yield Button("Start s", id="start", variant="success", compact=True)
                     yield Button("Stop x", id="stop", variant="error", compact=True)

@@ -43,6 +43,9 @@ class TraversalScreen(ViewScreen):
         Binding("left,p", "step(-1)", "Prev digit", key_display="←", id="traversal.prev"),
         *(Binding(str(d), f"pick_class({d})", "Digit of class", show=d == 0,
                   key_display="0-9", id=f"traversal.class{d}") for d in range(10)),
+        Binding("down", "scroll_rows(1)", "Dimensions", key_display="↑↓",
+                id="traversal.row_down"),
+        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="traversal.row_up"),
     ]
 
     def __init__(self) -> None:
@@ -70,15 +73,18 @@ class TraversalScreen(ViewScreen):
 
         model, images = self.model, self.images
         split = images.split
+        if not len(split):  # guard: nothing to traverse
+            self.query_one("#traversal", ImageGrid).clear("the test set holds no images")
+            return
         self.index %= len(split)
         kl, active, order = self.stats()
         grid = self.query_one("#traversal", ImageGrid)
         # Full-size images when a whole row of steps fits, else half size.
         half = grid.fit(captions=True)[0] < MAX_STEPS
-        columns, rows = grid.fit((14, 14) if half else (28, 28), captions=True)
+        columns, _ = grid.fit((14, 14) if half else (28, 28), captions=True)
         steps = min(MAX_STEPS, columns)
         steps = max(steps - (1 - steps % 2), 1)  # odd: the middle image is the digit's code
-        dims = order[:max(rows, 1)].tolist()
+        dims = order.tolist()  # every dimension: the rows off screen scroll in by keys
         label = int(split.labels[self.index])
         mu, _ = model.encode(gallery.images_of(split, [self.index])[:, None],
                              [label] if model.config.conditional else None)
@@ -92,14 +98,26 @@ class TraversalScreen(ViewScreen):
             f"(Cov over the data of E[z_d] > {ACTIVE_THRESHOLD})\n"
             f"KL per dimension, nats, mean over {min(len(split), MAP_POINTS):,} test images:"))
         self.query_one("#kl-chart", Static).update(kl_chart(kl, active, order))
-        shown = ", ".join(f"z{d}" for d in dims)
+        first, count, _ = grid.rows()
+        shown = ", ".join(f"z{d}" for d in dims[first:first + count])
         self.set_status(
             f"Traversal of test image {self.index} ({images.classes[label]}): rows {shown}, "
             f"each from -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} around its mean · "
-            f"←/→ digit · 0-9 next digit of a class")
+            f"←/→ digit · 0-9 next digit of a class" + self.rows_note(grid))
+        self.refresh_bindings()  # the row keys show only while rows are off screen
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "scroll_rows":
+            _, shown, total = self.query_one("#traversal", ImageGrid).rows()
+            return total > shown
+        return super().check_action(action, parameters)
+
+    def action_scroll_rows(self, step: int) -> None:
+        if self.query_one("#traversal", ImageGrid).scroll_rows(step):
+            self.sync(force=True)
 
     def action_step(self, step: int) -> None:
-        if self.model is None:
+        if self.model is None or not len(self.images.split):
             return
         self.index = (self.index + step) % len(self.images.split)
         self.sync(force=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -34,22 +35,32 @@ class ViewScreen(Screen):
         yield from self.body()
         yield Footer()
 
+    def key_for(self, binding_id: str, default: str) -> str:
+        """The key that triggers binding `binding_id` now (after the user's keymap), as shown."""
+        keys = getattr(self.app, "_keymap", {}).get(binding_id)  # Textual keeps the keymap here
+        key = keys.split(",")[0].strip() if keys else default
+        return self.app.get_key_display(Binding(key, ""))
+
     def _tabs(self, width: int | None = None) -> Text:
-        """The views and their keys, the current one highlighted.
+        """The views and their keys (as remapped), the current one highlighted.
 
         Where the names do not fit in `width`, only the current view keeps its
         name and the others show their key alone.
         """
         from tui_vae.tui.app import VIEWS
 
+        keys = {mode: self.key_for(f"view.{mode}", key) for mode, (key, _) in VIEWS.items()}
+        hints = (f"  {self.key_for('app.zoom', 'z')} zoom  "
+                 f"{self.key_for('app.help', 'question_mark')} help  ^p commands")
+
         def build(compact: bool) -> Text:
             tabs = Text()
-            for key, title in VIEWS.values():
+            for mode, (_, title) in VIEWS.items():
                 current = title == self.TITLE
-                tabs.append(f" {key} ", "bold reverse" if current else "bold")
+                tabs.append(f" {keys[mode]} ", "bold reverse" if current else "bold")
                 if current or not compact:
                     tabs.append(f"{title} ", "reverse" if current else "")
-            tabs.append("  z zoom  ? help  ^p commands", "dim")
+            tabs.append(hints, "dim")
             return tabs
 
         full = build(compact=False)
@@ -73,6 +84,7 @@ class ViewScreen(Screen):
         self.set_scale(self.app.scale)
 
     def on_screen_resume(self) -> None:
+        self.on_resize()  # the keymap may have changed the keys since compose
         self.sync()
 
     def sync(self, force: bool = False) -> None:
@@ -80,6 +92,7 @@ class ViewScreen(Screen):
         if not force and self._seen == self.app.generation:
             return
         self._seen = self.app.generation
+        self.refresh_bindings()  # which keys apply depends on the model (see check_action)
         if self.NEEDS_MODEL and self.model is None:
             self.show_waiting()
             return
@@ -105,6 +118,27 @@ class ViewScreen(Screen):
         lines = 1 if len(text) <= status.size.width - 2 else 2
         status.update(text, layout=lines != self._status_lines)
         self._status_lines = lines
+
+    def conditional(self) -> bool:
+        """Whether the active model is a cVAE (class keys apply)."""
+        return self.model is not None and self.model.config.conditional
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Keys that cannot work for the active model leave the footer and the
+        # help: class keys need a cVAE.
+        if action in self.CLASS_ACTIONS:
+            return self.conditional()
+        return True
+
+    CLASS_ACTIONS: frozenset[str] = frozenset()  # actions that need a cVAE
+
+    @staticmethod
+    def rows_note(grid: ImageGrid, keys: str = "↑/↓") -> str:
+        """' · rows 3-4 of 10 (↑/↓ scroll)' where some rows of `grid` are off screen."""
+        first, shown, total = grid.rows()
+        if total <= shown:
+            return ""
+        return f" · rows {first + 1}-{first + shown} of {total} ({keys} scroll)"
 
     def takes_classes(self) -> bool:
         """Whether class keys (0-9) apply: a cVAE is loaded. Says why not otherwise."""

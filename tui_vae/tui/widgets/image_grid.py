@@ -3,7 +3,9 @@
 Lines are built once per change of data, size, scale or colour system and then
 served from a cache (Textual's Line API), so scrolling, redraws and resizes do
 not re-render pixels. The grid shows as many tiles as fit in its region and
-says how many that is (`capacity`), so a view can page by screenfuls.
+says how many that is (`capacity`), so a view can page by screenfuls. It only
+ever draws whole rows of tiles: where a view gives it more rows than fit, the
+rest are reached with `scroll_rows` (bound to keys by the view), never cut.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import numpy as np
 from rich.color import ColorSystem
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_vae.render import halfblock_row, shade_lines, tile, to_uint8
+from tui_vae.render import PLAIN, halfblock_row, shade_lines, tile, to_uint8
 
 GAP = 1  # columns between tiles
 
@@ -59,8 +61,9 @@ class ImageGrid(Widget):
         self._highlight: set[int] = set()
         self._scale = scale
         self._columns: int | None = None  # a fixed column count, else as many as fit
+        self.first_row = 0  # the first row of tiles on screen (the rest scroll by keys)
         self._lines: list[Strip] | None = None
-        self._fitted = 0
+        self._fitted: tuple = ()
         self.placeholder = ""
 
     # -- data in
@@ -69,7 +72,8 @@ class ImageGrid(Widget):
              highlight: set[int] | None = None, columns: int | None = None) -> None:
         """Display `images` ((N, H, W) or a list of 2-D arrays) with optional captions.
 
-        `columns` fixes the tiles per row (a row per class, say); else as many as fit.
+        `columns` fixes the tiles per row (a row per class, say; wrapped where
+        fewer fit); else as many as fit. The row scrolled to is kept (clamped).
         """
         self._columns = columns
         self._images = [to_uint8(np.asarray(image).squeeze()) for image in images]
@@ -117,6 +121,54 @@ class ImageGrid(Widget):
         columns, rows = self.fit(shape, captions)
         return columns * rows
 
+    # -- rows: layout and scrolling
+
+    def tile_layout(self) -> tuple[int, int, int, int]:
+        """(tile columns, lines per row of tiles, rows in all, rows that fit on screen)."""
+        if not self._images:
+            return 0, 0, 0, 0
+        shape = self._images[0].shape
+        cols, lines = tile_cells(shape, self._scale)
+        fit_columns = grid_capacity(max(self.size.width, 1), 1, shape, self._scale, False)[0]
+        columns = min(self._columns, fit_columns) if self._columns else fit_columns
+        row_lines = lines + (1 if self._captions is not None else 0)
+        total = -(-len(self._images) // columns)
+        if self.styles.height is not None and self.styles.height.is_auto:
+            return columns, row_lines, total, total  # the grid grows to its rows
+        return columns, row_lines, total, min(total, self.size.height // row_lines)
+
+    def rows(self) -> tuple[int, int, int]:
+        """(first row shown, rows shown, rows in all), for a view's status line."""
+        _, _, total, fit = self.tile_layout()
+        return min(self.first_row, max(total - max(fit, 1), 0)), fit, total
+
+    def scroll_rows(self, step: int) -> bool:
+        """Scroll by `step` rows of tiles (clamped); whether anything moved."""
+        first, fit, total = self.rows()
+        if not fit:
+            return False  # no whole row fits: nothing to scroll through
+        row = min(max(first + step, 0), max(total - fit, 0))
+        if row == first:
+            return False
+        self.first_row = row
+        self._invalidate()
+        return True
+
+    def tile_regions(self) -> list[Region]:
+        """The screen regions of the tiles drawn now (for layout checks)."""
+        columns, row_lines, _, _ = self.tile_layout()
+        first, fit, _ = self.rows()
+        if not columns:
+            return []
+        cols, lines = tile_cells(self._images[0].shape, self._scale)
+        x0, y0 = self.content_region.offset
+        regions = []
+        for row in range(fit):
+            start = (first + row) * columns
+            for k in range(min(columns, len(self._images) - start)):
+                regions.append(Region(x0 + k * (cols + GAP), y0 + row * row_lines, cols, lines))
+        return regions
+
     def _invalidate(self) -> None:
         self._lines = None
         self.refresh()
@@ -126,10 +178,13 @@ class ImageGrid(Widget):
         self._post_fitted()
 
     def _post_fitted(self) -> None:
-        capacity = self.capacity()
-        if capacity != self._fitted:
-            self._fitted = capacity
-            self.post_message(self.Fitted(self, capacity))
+        # Views choose full- or half-size tiles, with or without captions, from
+        # what fits: any of these counts changing may change their choice.
+        fits = tuple(self.fit(shape, captions) for shape in ((28, 28), (14, 14))
+                     for captions in (True, False))
+        if fits != self._fitted:
+            self._fitted = fits
+            self.post_message(self.Fitted(self, self.capacity()))
 
     # -- rendering
 
@@ -145,7 +200,7 @@ class ImageGrid(Widget):
         if system:
             return halfblock_row(images, GAP, system)
         # No colour: shade characters, tile by tile, joined line by line.
-        gap = Segment(" " * GAP)
+        gap = Segment(" " * GAP, PLAIN)
         shaded = [shade_lines(image) for image in images]
         lines = []
         for line in range(len(shaded[0])):
@@ -159,21 +214,27 @@ class ImageGrid(Widget):
         width = self.size.width
         if not self._images:
             text = self.placeholder
-            return [Strip([Segment(text.center(width)[:width])])] if text else []
+            return [Strip([Segment(text.center(width)[:width], PLAIN)])] if text else []
         shape = self._images[0].shape
         cols, _ = tile_cells(shape, self._scale)
-        columns = self._columns or grid_capacity(width, 1, shape, self._scale, False)[0]
+        columns, _, _, _ = self.tile_layout()
+        first, fit, _ = self.rows()
+        if not fit:  # not one whole row fits: say so rather than cut the tiles
+            return [Strip([Segment("(too little room for a whole row of images)"[:width]
+                                   .center(width)[:width], PLAIN)])]
         system = self._system()
-        gap = Segment(" " * GAP)
+        gap = Segment(" " * GAP, PLAIN)
         strips: list[Strip] = []
 
         def strip(segments: list[Segment], used: int) -> Strip:
             # The row's cell count is known: pad to the width without Strip measuring it.
             if used < width:
-                return Strip([*segments, Segment(" " * (width - used))], width)
+                return Strip([*segments, Segment(" " * (width - used), PLAIN)], width)
             return Strip(segments, used).crop(0, width)
 
-        for start in range(0, len(self._images), columns):
+        # Whole rows only: those that fit, from the row scrolled to.
+        for start in range(first * columns, min(len(self._images), (first + fit) * columns),
+                           columns):
             row = range(start, min(start + columns, len(self._images)))
             used = len(row) * (cols + GAP) - GAP
             for segments in self._tile_row([self._images[i] for i in row], system):
@@ -187,7 +248,7 @@ class ImageGrid(Widget):
                     style = Style(reverse=True) if i in self._highlight else Style(dim=True)
                     segments.append(Segment(text, style))
                 # Captions are free text (wide characters are possible): Strip measures them.
-                strips.append(Strip(segments).crop_extend(0, width, None))
+                strips.append(Strip(segments).crop_extend(0, width, PLAIN))
         return strips
 
     def render_line(self, y: int) -> Strip:
@@ -195,7 +256,7 @@ class ImageGrid(Widget):
             self._lines = self._build()
         if y < len(self._lines):
             return self._lines[y]
-        return Strip.blank(self.size.width)
+        return Strip.blank(self.size.width, PLAIN)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if self._lines is None:
