@@ -49,6 +49,8 @@ def open_for_writing(path: str | os.PathLike, flags: int, mode: int = 0o666) -> 
         raise ValueError("truncate with os.ftruncate after open_for_writing")
     try:
         fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK, mode)
+    except FileExistsError:
+        raise  # O_EXCL: the name is taken (by a link or not); nothing was opened
     except OSError:
         refuse_if_not_regular(path)  # a link or a FIFO: say so rather than ELOOP or ENXIO
         raise
