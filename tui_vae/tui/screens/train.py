@@ -27,6 +27,9 @@ NUMBER_FIELDS = (
     ("lr", "learning rate", "number", "0.002"),
     ("seed", "seed", "integer", "0"),
 )
+# Lines the run's column needs for everything at once: progress 3, charts at their
+# minimum height 2 x 6, the previews' caption 1 and two rows of half-size tiles 2 x 7.
+RUN_LINES_FOR_ALL = 3 + 2 * 6 + 1 + 2 * 7
 REFRESH_S = 0.5  # how often the charts and progress read the monitor while running
 
 
@@ -76,6 +79,7 @@ class TrainScreen(ViewScreen):
         Binding("s", "start", "Start", id="train.start"),
         Binding("x", "stop", "Stop", id="train.stop"),
         Binding("y", "toggle_log", "Log y", id="train.log"),
+        Binding("p", "toggle_previews", "Charts/previews", id="train.previews"),
         Binding("escape", "blur", "Done editing", show=False, id="train.blur"),
     ]
 
@@ -103,13 +107,14 @@ class TrainScreen(ViewScreen):
                 yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
                 yield LossChart("train loss per step (smoothed), nats", "step", id="chart-steps")
                 yield LossChart("loss per epoch, nats", "epoch", id="chart-epochs")
-                yield Label("after the last epoch: reconstructions (original | model) "
-                            "and samples, at half size", classes="dim")
-                yield ImageGrid(id="preview-recon", classes="preview")
-                yield ImageGrid(id="preview-samples", classes="preview")
+                with Vertical(id="previews"):
+                    yield Label("last epoch: original | model, and samples", classes="dim")
+                    yield ImageGrid(id="preview-recon", classes="preview")
+                    yield ImageGrid(id="preview-samples", classes="preview")
 
     def on_mount(self) -> None:
         self._shown: dict = {}  # what refresh_run last put on screen
+        self.previews_only = False  # a short screen shows charts or previews, `p` swaps
         super().on_mount()
         self.set_interval(REFRESH_S, self._tick)
 
@@ -181,7 +186,29 @@ class TrainScreen(ViewScreen):
                        "epochs": len(curves.epoch), "preview": self.app.preview,
                        "running": running}
 
+    def on_resize(self) -> None:
+        super().on_resize()
+        self._place_previews()
+
+    def _cramped(self) -> bool:
+        """Whether charts and previews cannot both show whole in the run's column."""
+        return 0 < self.query_one("#run").size.height < RUN_LINES_FOR_ALL
+
+    def _place_previews(self) -> None:
+        cramped = self._cramped()
+        self.previews_only = self.previews_only and cramped
+        for chart in self.query(LossChart):
+            chart.display = not self.previews_only
+        self.query_one("#previews").display = self.previews_only or not cramped
+        self.refresh_bindings()
+
+    def action_toggle_previews(self) -> None:
+        self.previews_only = not self.previews_only
+        self._place_previews()
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "toggle_previews":
+            return self._cramped()
         # Start greys out while a run is active, Stop while none is.
         if action == "start":
             return not self.app.monitor.active or None

@@ -1,0 +1,130 @@
+"""Layout at 80x24, 120x40 and 200x60: in every view no image tile is cut, and every
+row of tiles can be brought on screen by keys (the key shown in the footer).
+
+One app per size visits all the views in turn, with the cVAE active (it has the
+most to show: a row per class, the condition sweep, Draw's class row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from textual.errors import NoWidget
+from textual.widgets import Footer
+
+from tests.tui.test_views import open_view, settle
+from tui_vae.tui.widgets.image_grid import ImageGrid
+
+SIZES = ((80, 24), (120, 40), (200, 60))
+# view key -> the key that scrolls its rows of tiles (None: everything fits by design)
+VIEWS = {"r": None, "g": "down", "i": "down", "c": None, "v": "down", "l": None,
+         "d": "pagedown"}
+
+
+def shown_grids(app) -> list[ImageGrid]:
+    """The image grids on screen (laid out, displayed, holding images)."""
+    grids = []
+    for grid in app.screen.query(ImageGrid):
+        try:
+            app.screen.find_widget(grid)
+        except NoWidget:  # inside a hidden container
+            continue
+        if grid.display and grid.images:
+            grids.append(grid)
+    return grids
+
+
+def assert_no_tile_cut(app, where: str) -> None:
+    """Every drawn tile lies inside its grid's visible part, above the footer."""
+    screen = app.screen
+    footer = screen.query_one(Footer).region
+    for grid in shown_grids(app):
+        geometry = screen.find_widget(grid)
+        visible = geometry.region.intersection(geometry.clip).intersection(screen.region)
+        for tile in grid.tile_regions():
+            assert visible.intersection(tile) == tile, f"{where}: a tile of #{grid.id} is cut"
+            assert not tile.overlaps(footer), f"{where}: #{grid.id} under the footer"
+        # What the grid draws matches the tiles it reports: no lines beyond its region.
+        assert len(grid._build()) <= grid.size.height, f"{where}: #{grid.id} overflows"
+
+
+def footer_has(app, key: str) -> bool:
+    active = app.screen.active_bindings.get(key)
+    return active is not None and active.binding.show and active.enabled
+
+
+async def assert_rows_reachable(app, pilot, key: str | None, where: str) -> None:
+    """Pressing `key` brings every row of every grid on screen, none of them cut."""
+    grids = shown_grids(app)
+    seen = {grid.id: set() for grid in grids}
+    totals = {grid.id: grid.rows()[2] for grid in grids}
+    for _ in range(max(totals.values(), default=0) + 2):
+        for grid in shown_grids(app):
+            first, shown, _ = grid.rows()
+            seen.setdefault(grid.id, set()).update(range(first, first + shown))
+        hidden = any(seen[g] != set(range(totals[g])) for g in totals)
+        if not hidden or key is None:
+            break
+        assert footer_has(app, key), f"{where}: rows off screen and no {key} in the footer"
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert_no_tile_cut(app, f"{where} after {key}")
+    for grid_id, total in totals.items():
+        assert seen[grid_id] == set(range(total)), (
+            f"{where}: rows of #{grid_id} never on screen: "
+            f"{sorted(set(range(total)) - seen[grid_id])}")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_view_fits_whole_tiles_and_scrolls_its_rows(size, checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=size) as pilot:
+        await open_view(app, pilot, "g", "cvae.safetensors")
+        for view, scroll in VIEWS.items():
+            await pilot.press(view)
+            await settle(app, pilot)
+            where = f"{size} {type(app.screen).__name__}"
+            assert shown_grids(app) or view == "d", f"{where}: no images at all"
+            assert_no_tile_cut(app, where)
+            await assert_rows_reachable(app, pilot, scroll, where)
+            if view == "g":  # a row per class: ten rows, reached by keys where they don't fit
+                await pilot.press("a")
+                await settle(app, pilot)
+                assert app.screen.rows and grid_rows(app, "#samples") == 10
+                assert_no_tile_cut(app, f"{where} rows")
+                await assert_rows_reachable(app, pilot, scroll, f"{where} rows")
+                await pilot.press("a")
+        if size == (200, 60):  # a large screen fills with more of the pair
+            await pilot.press("c")
+            await settle(app, pilot)
+            for side in ("a", "b"):
+                assert len(app.screen.query_one(f"#{side}-recon", ImageGrid).images) >= 6
+                assert len(app.screen.query_one(f"#{side}-samples", ImageGrid).images) >= 12
+        await pilot.press("t")  # Train's previews (half size) after an epoch
+        await settle(app, pilot)
+        rng = np.random.default_rng(0)
+        app.preview = (rng.random((8, 14, 29)), rng.random((8, 14, 14)))
+        app.screen.refresh_run()
+        await pilot.pause()
+        assert_no_tile_cut(app, f"{size} Train")
+        # The previews are a glimpse (as many as fit); where charts and previews
+        # cannot both show whole, p swaps them and says so in the footer.
+        previews = app.screen.query_one("#previews")
+        if not previews.display:
+            assert size == (80, 24) and footer_has(app, "p")
+            await pilot.press("p")
+            await pilot.pause()
+            assert_no_tile_cut(app, f"{size} Train previews")
+        assert {g.id for g in shown_grids(app)} == {"preview-recon", "preview-samples"}
+        await pilot.press("m")
+        await settle(app, pilot)
+        table = app.screen.query_one("#checkpoints")
+        assert screen_holds(app, table.region) and table.region.height >= 2
+
+
+def grid_rows(app, selector: str) -> int:
+    return app.screen.query_one(selector, ImageGrid).rows()[2]
+
+
+def screen_holds(app, region) -> bool:
+    return app.screen.region.intersection(region) == region
