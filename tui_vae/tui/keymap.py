@@ -13,6 +13,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from tui_vae.wording import plural
+
 
 def default_keymap_path() -> Path:
     from platformdirs import user_config_dir
@@ -31,5 +33,6 @@ def load_keymap(path: Path) -> tuple[dict[str, str], str | None]:
     keymap = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
     ignored = len(data) - len(keymap)
     if ignored:
-        return keymap, f"{path}: {ignored} entries are not 'id = \"keys\"' and were ignored"
+        return keymap, (f"{path}: {plural(ignored, 'entry', 'entries')} ignored "
+                        f"(not 'id = \"keys\"')")
     return keymap, None
