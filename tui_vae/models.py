@@ -1,10 +1,12 @@
-"""The seed report's models: an MLP VAE and its conditional variant (cVAE).
+"""The VAE and its conditional variant (cVAE), over any registered architecture and likelihood.
 
-Encoder: flatten -> `encoder_shared` (Linear + ReLU) -> heads `fc_mu`, `fc_logvar`.
+Encoder: the architecture's body (`encoder_shared`) -> heads `fc_mu`, `fc_logvar`.
 Sampling: the reparameterisation trick, z = mu + exp(logvar / 2) * eps.
-Decoder: the mirror, Linear + ReLU -> Linear back to 784 *logits* (probabilities
-are their sigmoid; the loss works on logits for numerical safety).
-The cVAE concatenates a one-hot label to the encoder input and to the decoder input.
+Decoder: the architecture's `decoder`, one output per pixel, which the
+likelihood (`likelihood`) reads: Bernoulli logits for the report's model.
+The cVAE joins a one-hot label to the encoder's input and to the decoder's.
+The report's model is `ModelConfig()`: the MLP (784-400-20) with a Bernoulli
+likelihood; its parameter names are those of every checkpoint written so far.
 
 Kingma & Welling, "Auto-Encoding Variational Bayes", 2014; Sohn et al.,
 "Learning Structured Output Representation using Deep Conditional Generative
@@ -13,63 +15,44 @@ Models", 2015.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_vae.datasets import IMAGE_SIZE, NUM_CLASSES
+from tui_vae.config import ARCHITECTURES, MODEL_KINDS, ModelConfig  # noqa: F401 (re-exported)
+from tui_vae.datasets import IMAGE_SIZE
+from tui_vae.likelihoods import build_likelihood
 
-MODEL_KINDS = ("vae", "cvae")
-INPUT_DIM = IMAGE_SIZE * IMAGE_SIZE
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What a trained model is: its architecture and what it was trained for."""
-
-    model: str = "vae"  # "vae" or "cvae" (conditional on the class label)
-    latent_dim: int = 20  # size of z; the seed uses 20
-    hidden_dim: int = 400  # width of the encoder's and decoder's hidden layer
-    beta: float = 1.0  # weight of the KL term; 0 = the seed's reconstruction-only run
-    dataset: str = "mnist"  # the dataset it was trained on
-    num_classes: int = NUM_CLASSES  # size of the one-hot condition (cVAE only)
-
-    @property
-    def conditional(self) -> bool:
-        return self.model == "cvae"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+INPUT_DIM = IMAGE_SIZE * IMAGE_SIZE  # the report's images: 28 x 28, one channel
 
 
 class VAE(nn.Module):
-    """MLP variational autoencoder on 28x28 images (the seed's model)."""
+    """Variational autoencoder: a registered architecture, Gaussian posterior, a likelihood."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.input_dim = INPUT_DIM
+        self.arch = ARCHITECTURES[config.arch].load()
+        channels, height, width = config.image_shape
+        self.input_dim = channels * height * width
         cond = config.num_classes if config.conditional else 0
-        self.encoder_shared = nn.Sequential(
-            nn.Linear(INPUT_DIM + cond, config.hidden_dim), nn.ReLU()
-        )
+        self.encoder_shared = self.arch.encoder(config, cond)
         self.fc_mu = nn.Linear(config.hidden_dim, config.latent_dim)
         self.fc_logvar = nn.Linear(config.hidden_dim, config.latent_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim + cond, config.hidden_dim),
-            nn.ReLU(),
-            nn.Linear(config.hidden_dim, INPUT_DIM),
-        )
+        self.decoder = self.arch.decoder(config, cond)
+        self.likelihood = build_likelihood(config.likelihood, channels)
+
+    def _images(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *self.config.image_shape)
 
     def encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """What `encoder_shared` reads: the flattened image (and, for a cVAE, the label)."""
-        return x.reshape(-1, self.input_dim)
+        """What `encoder_shared` reads: the image as the architecture takes it."""
+        return self.arch.encoder_input(self._images(x), None)
 
     def decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """What `decoder` reads: z (and, for a cVAE, the label)."""
         return z
+
 
     def encode(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
@@ -87,13 +70,16 @@ class VAE(nn.Module):
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """p(x|z): Bernoulli logits of shape (N, 1, 28, 28)."""
-        flat = self.decoder(self.decoder_input(z, labels))
-        return flat.view(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
+        """The decoder's output, (N, C, H, W): what the likelihood reads (logits for Bernoulli)."""
+        return self.decoder(self.decoder_input(z, labels)).reshape(-1, *self.config.image_shape)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Pixel probabilities of shape (N, 1, 28, 28)."""
-        return torch.sigmoid(self.decode_logits(z, labels))
+        """The images z stands for, E[x|z], of shape (N, C, H, W), in [0, 1]."""
+        return self.likelihood.mean(self.decode_logits(z, labels))
+
+    def reconstruction_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x|z) per image (nats, summed over pixels) for decoder output `out`."""
+        return self.likelihood.nll(out, self._images(x))
 
     def forward(
         self,
@@ -118,8 +104,8 @@ class CVAE(VAE):
         return F.one_hot(labels.long(), self.config.num_classes).to(like.dtype)
 
     def encoder_input(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        flat = x.reshape(-1, self.input_dim)
-        return torch.cat((flat, self._one_hot(labels, flat)), dim=1)
+        images = self._images(x)
+        return self.arch.encoder_input(images, self._one_hot(labels, images))
 
     def decoder_input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return torch.cat((z, self._one_hot(labels, z)), dim=1)
@@ -131,8 +117,9 @@ def build_model(config: ModelConfig, seed: int | None = None) -> VAE:
     Weights are initialised on the CPU under a forked RNG, so a seed gives the
     same model whatever the device and without disturbing the global RNG.
     """
-    if config.model not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {config.model!r}")
+    problems = config.problems()
+    if problems:
+        raise ValueError(problems[0])
     cls = CVAE if config.conditional else VAE
     if seed is None:
         return cls(config)

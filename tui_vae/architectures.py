@@ -1,0 +1,106 @@
+"""Network bodies for the VAE: what reads the image and what draws it back.
+
+An architecture builds two modules for a ModelConfig: `encoder` maps its input
+to `hidden_dim` features (the VAE adds the `fc_mu` / `fc_logvar` heads), and
+`decoder` maps z (with the cVAE's one-hot joined on) to one output per pixel,
+which the likelihood reads. `encoder_input` says how the image and the
+condition are joined. Registered in tui_vae/config.py (ARCHITECTURES).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tui_vae.config import ModelConfig
+
+
+def _pixels(config: ModelConfig) -> int:
+    channels, height, width = config.image_shape
+    return channels * height * width
+
+
+class MLP:
+    """The report's network: one hidden layer of ReLUs on each side.
+
+    encoder: Linear(pixels + classes, hidden), ReLU; decoder: Linear(latent +
+    classes, hidden), ReLU, Linear(hidden, pixels). The module names and
+    shapes are those of every checkpoint tui-vae has written.
+    """
+
+    @staticmethod
+    def encoder(config: ModelConfig, cond: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(_pixels(config) + cond, config.hidden_dim), nn.ReLU())
+
+    @staticmethod
+    def decoder(config: ModelConfig, cond: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(config.latent_dim + cond, config.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.hidden_dim, _pixels(config)),
+        )
+
+    @staticmethod
+    def encoder_input(x: torch.Tensor, one_hot: torch.Tensor | None) -> torch.Tensor:
+        """The flattened image, the one-hot appended."""
+        flat = x.reshape(x.shape[0], -1)
+        return flat if one_hot is None else torch.cat((flat, one_hot), dim=1)
+
+
+def _levels(size: int) -> int:
+    """Stride-2 stages from `size` down to at most 8 pixels (28 -> 7, 32 -> 8, 64 -> 8)."""
+    levels = 0
+    while size > 8:
+        size //= 2
+        levels += 1
+    return levels
+
+
+class Conv:
+    """Convolutional: stride-2 4x4 convolutions (32, 64, 128 channels) down to 7 or 8
+    pixels, a dense layer of `hidden_dim`; the decoder mirrors it with transposed
+    convolutions. A cVAE's one-hot joins the image as constant channels and z as
+    extra inputs.
+    """
+
+    WIDTHS = (32, 64, 128)
+
+    @staticmethod
+    def _shape(config: ModelConfig) -> tuple[int, int]:
+        levels = _levels(config.image_size)
+        return levels, config.image_size >> levels
+
+    @classmethod
+    def encoder(cls, config: ModelConfig, cond: int) -> nn.Module:
+        levels, side = cls._shape(config)
+        layers: list[nn.Module] = []
+        width = config.channels + cond
+        for out in cls.WIDTHS[:levels]:
+            layers += [nn.Conv2d(width, out, 4, stride=2, padding=1), nn.ReLU()]
+            width = out
+        layers += [nn.Flatten(), nn.Linear(width * side * side, config.hidden_dim), nn.ReLU()]
+        return nn.Sequential(*layers)
+
+    @classmethod
+    def decoder(cls, config: ModelConfig, cond: int) -> nn.Module:
+        levels, side = cls._shape(config)
+        widths = cls.WIDTHS[:levels][::-1]
+        layers: list[nn.Module] = [
+            nn.Linear(config.latent_dim + cond, config.hidden_dim), nn.ReLU(),
+            nn.Linear(config.hidden_dim, widths[0] * side * side), nn.ReLU(),
+            nn.Unflatten(1, (widths[0], side, side)),
+        ]
+        for index, width in enumerate(widths):
+            out = widths[index + 1] if index + 1 < len(widths) else config.channels
+            layers.append(nn.ConvTranspose2d(width, out, 4, stride=2, padding=1))
+            if index + 1 < len(widths):
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    @staticmethod
+    def encoder_input(x: torch.Tensor, one_hot: torch.Tensor | None) -> torch.Tensor:
+        """The image, the one-hot appended as constant channels."""
+        if one_hot is None:
+            return x
+        planes = one_hot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return torch.cat((x, planes.to(x.dtype)), dim=1)

@@ -1,0 +1,206 @@
+"""What a model is and how it trains: the configs and the registries, torch-free.
+
+One home for every choice a user makes. The CLI's options and their choices,
+the Train form's fields and defaults, checkpoint validation and the help texts
+all read from here, so adding an architecture or a likelihood is one registry
+entry (below) plus the module that builds it: nothing in the CLI, the TUI or
+the checkpoint code changes. Importing this module imports no torch; the
+entries name their implementation as "module:attribute", imported only when a
+model is built.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from tui_vae.datasets import DATASETS, NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One registered option: its name, a line of help, and what implements it."""
+
+    name: str
+    help: str
+    target: str = ""  # "module:attribute" of the implementation (imported lazily)
+
+    def load(self):
+        """The implementation (imports its module: torch, for models and likelihoods)."""
+        from importlib import import_module
+
+        module, _, attribute = self.target.partition(":")
+        return getattr(import_module(module), attribute)
+
+
+def _registry(*choices: Choice) -> dict[str, Choice]:
+    return {choice.name: choice for choice in choices}
+
+
+# Model kinds: the report's VAE and its conditional variant.
+MODEL_KINDS = _registry(
+    Choice("vae", "the VAE"),
+    Choice("cvae", "the conditional VAE: a one-hot class joins the encoder's and decoder's input"),
+)
+
+# Architectures: a builder of the encoder body and the decoder (tui_vae/architectures.py).
+ARCHITECTURES = _registry(
+    Choice("mlp", "the report's MLP: one hidden layer each side",
+           "tui_vae.architectures:MLP"),
+    Choice("conv", "convolutional: stride-2 convolutions down, transposed convolutions up",
+           "tui_vae.architectures:Conv"),
+)
+
+# Likelihoods p(x|z) over pixels in [0, 1] (tui_vae/likelihoods.py).
+LIKELIHOODS = _registry(
+    Choice("bernoulli", "Bernoulli cross-entropy (the report's; exact for binary pixels)",
+           "tui_vae.likelihoods:Bernoulli"),
+    Choice("cbernoulli", "continuous Bernoulli: a normalised density on [0, 1] "
+                         "(Loaiza-Ganem & Cunningham 2019)",
+           "tui_vae.likelihoods:ContinuousBernoulli"),
+    Choice("gaussian", "Gaussian with a learned scale per channel (a density on [0, 1])",
+           "tui_vae.likelihoods:Gaussian"),
+)
+
+LR_SCHEDULES = _registry(
+    Choice("cosine", "decays the rate to 0 by the last epoch"),
+    Choice("constant", "keeps the rate"),
+)
+
+DATASET_CHOICES = {name: Choice(name, spec.title) for name, spec in DATASETS.items()}
+
+IMAGE_CHANNELS = (1, 3)
+IMAGE_SIZES = (28, 32, 64)
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a trained model is: its architecture and what it was trained for."""
+
+    model: str = field(default="vae", metadata={"help": "vae, or cvae (conditional)",
+                                                "choices": MODEL_KINDS})
+    arch: str = field(default="mlp", metadata={"help": "network", "choices": ARCHITECTURES})
+    likelihood: str = field(default="bernoulli",
+                            metadata={"help": "p(x|z)", "choices": LIKELIHOODS})
+    latent_dim: int = field(default=20, metadata={"help": "size of z"})  # the report's 20
+    hidden_dim: int = field(default=400, metadata={"help": "hidden width"})
+    beta: float = field(default=1.0, metadata={"help": "KL weight; 0 drops the KL term"})
+    dataset: str = field(default="mnist", metadata={"help": "training data",
+                                                    "choices": DATASET_CHOICES})
+    num_classes: int = NUM_CLASSES  # size of the one-hot condition (cVAE only)
+    channels: int = 1  # image channels: 1 grey, 3 colour
+    image_size: int = 28  # images are image_size x image_size
+
+    @property
+    def conditional(self) -> bool:
+        return self.model == "cvae"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        """From checkpoint metadata: keys a newer version added take their defaults."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def problems(self) -> list[str]:
+        """Why no model could be built from this config (empty when it is fine)."""
+        checks = [
+            (self.model not in MODEL_KINDS, f"unknown model {self.model!r} "
+                                            f"(known: {', '.join(MODEL_KINDS)})"),
+            (self.arch not in ARCHITECTURES, f"unknown architecture {self.arch!r} "
+                                             f"(known: {', '.join(ARCHITECTURES)})"),
+            (self.likelihood not in LIKELIHOODS, f"unknown likelihood {self.likelihood!r} "
+                                                 f"(known: {', '.join(LIKELIHOODS)})"),
+            (self.latent_dim < 1 or self.hidden_dim < 1,
+             "latent and hidden sizes must be at least 1"),
+            (not 0 <= self.beta < math.inf, "beta must be a finite number >= 0"),
+            (self.num_classes < 1, "the class count must be at least 1"),
+            (self.channels not in IMAGE_CHANNELS, f"images have 1 or 3 channels, not "
+                                                  f"{self.channels}"),
+            (self.image_size not in IMAGE_SIZES, "the image size must be one of "
+                                                 + ", ".join(map(str, IMAGE_SIZES))),
+        ]
+        return [message for failed, message in checks if failed]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: the model to train and how to train it."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = field(default=10, metadata={"help": "total epochs (a resumed run "
+                                                      "continues up to this many)"})
+    batch_size: int = field(default=128, metadata={"help": "images per step"})
+    # Adam at 2e-3 with cosine decay to 0 over `epochs`: on MNIST, 10 epochs end
+    # lower than a constant 1e-3 (README, Performance).
+    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
+    lr_schedule: str = field(default="cosine", metadata={"help": "learning-rate schedule",
+                                                         "choices": LR_SCHEDULES})
+    kl_warmup: float = field(default=0.0, metadata={"help": "epochs of linear KL warm-up"})
+    seed: int = field(default=0, metadata={"help": "seeds weights, batch order and noise"})
+    device: str = "auto"
+    data_dir: str | None = None
+    out: str | None = None  # checkpoint path; None trains without saving
+    log_every: int = 10  # steps between Step events
+    eval_batch_size: int = 1000
+    # "auto" takes the hand-derived step where it provably applies, else autograd;
+    # "autograd" forces the general path (tests compare the two).
+    step: str = "auto"
+
+    def problems(self) -> list[str]:
+        """Why no run could use these settings (empty when they are fine)."""
+        checks = [
+            (self.epochs < 1, "epochs must be at least 1"),
+            (self.batch_size < 1, "batch size must be at least 1"),
+            (not 0 < self.lr < math.inf, "the learning rate must be a positive number"),
+            (self.lr_schedule not in LR_SCHEDULES, f"unknown schedule {self.lr_schedule!r}"),
+            (not 0 <= self.kl_warmup < math.inf, "KL warm-up must be >= 0 epochs"),
+            (self.log_every < 1, "log_every must be at least 1"),
+            (not 0 <= self.seed < 2**63, "the seed must be between 0 and 2**63 - 1"),
+            (self.step not in ("auto", "autograd"), f"unknown step {self.step!r}"),
+        ]
+        return self.model.problems() + [message for failed, message in checks if failed]
+
+    def validate(self) -> None:
+        """Raise TrainingError naming the first problem (the CLI and the Train form use it)."""
+        from tui_vae.errors import TrainingError
+
+        found = self.problems()
+        if found:
+            raise TrainingError(found[0])
+
+    def training_dict(self) -> dict:
+        """The optimisation settings, as stored in checkpoint metadata."""
+        keys = ("epochs", "batch_size", "lr", "lr_schedule", "kl_warmup", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+
+def field_default(name: str):
+    """The default of a ModelConfig or TrainConfig field, by name."""
+    for config in (ModelConfig, TrainConfig):
+        for f in fields(config):
+            if f.name == name:
+                return f.default
+    raise KeyError(name)
+
+
+def field_help(name: str) -> str:
+    """The help line of a setting with its default: "size of z [default: 20]"."""
+    for config in (ModelConfig, TrainConfig):
+        for f in fields(config):
+            if f.name == name:
+                text = f.metadata.get("help", name.replace("_", " "))
+                return f"{text[0].upper()}{text[1:]} [default: {f.default:g}]." \
+                    if isinstance(f.default, float) else \
+                    f"{text[0].upper()}{text[1:]} [default: {f.default}]."
+    raise KeyError(name)
+
+
+def choices_help(registry: dict[str, Choice]) -> str:
+    """"name: help; name: help" for an option's help text."""
+    return "; ".join(f"{c.name}: {c.help}" for c in registry.values())
