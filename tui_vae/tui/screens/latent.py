@@ -19,12 +19,21 @@ MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can t
 FAST = 5  # cells a shifted arrow moves the cursor
 
 
-def class_legend(classes: tuple[str, ...]) -> Text:
-    """Each class's colour swatch, key and name, side by side (wrapped by the panel)."""
-    legend = Text()
+def class_legend(classes: tuple[str, ...], width: int = 32) -> Text:
+    """Each class's colour swatch, key and name, as many to a line as fit in `width`."""
+    legend, used = Text(), 0
     for index, name in enumerate(classes):
+        entry = f" {index} {name}" if name != str(index) else f" {index}"
+        cells = 2 + len(entry)
+        if used and used + 2 + cells > width:
+            legend.append("\n")
+            used = 0
+        elif used:
+            legend.append("  ")
+            used += 2
         legend.append("\u2588\u2588", CLASS_COLORS[index % len(CLASS_COLORS)])
-        legend.append(f"\u00a0{index}\u00a0{name}  " if name != str(index) else f"\u00a0{index}  ")
+        legend.append(entry)
+        used += cells
     return legend
 
 
