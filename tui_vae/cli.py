@@ -299,7 +299,7 @@ def _eval_test_set(dataset: str, data_dir: Path | None) -> tuple:
             test = load_dataset(dataset, data_dir).test
         except DataError:
             err.print(f"note: MNIST is not on disk and could not be downloaded: evaluating on "
-                      f"the {SAMPLE_SOURCE}, not the 10,000 test images (--data-dir DIR or "
+                      f"the {SAMPLE_SOURCE}, not the full test set (--data-dir DIR or "
                       f"TUI_VAE_DATA_DIR=DIR points at a full copy)", markup=False)
             return load_sample(), {"test_data": SAMPLE_SOURCE, "sample_fallback": True}
     else:
