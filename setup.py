@@ -9,6 +9,7 @@ configured in pyproject.toml.
 from __future__ import annotations
 
 import runpy
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -25,6 +26,9 @@ class BuildPyWithModels(build_py):
         super().run()
         if self.editable_mode:  # an editable install reads checkpoints/ in place
             return
+        # A build folder reused from an earlier build may hold files no longer shipped.
+        shutil.rmtree(Path(self.build_lib) / "tui_vae" / PATHS["PACKAGED_FOLDER"],
+                      ignore_errors=True)
         for name, source, target in self._shipped():
             if not source.is_file():
                 raise FileNotFoundError(f"{source}: a shipped file is missing; "
