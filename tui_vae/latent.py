@@ -60,8 +60,9 @@ def encode_split(model: TrainedModel, split: Split, limit: int = 10_000,
 class Projection:
     """An affine map from the latent space to the plane: xy = (z - mean) @ axes.T.
 
-    `axes` (2, D) are orthonormal rows; `explained` is the share of the points'
-    variance each axis keeps (1.0 in all for a 2-D latent, drawn exactly).
+    `axes` (2, D) are orthonormal rows (for D = 1, the x axis and a zero row);
+    `explained` is the share of the points' variance each axis keeps (1.0 in all
+    for a 1-D or 2-D latent, drawn exactly).
     """
 
     mean: np.ndarray
@@ -70,7 +71,8 @@ class Projection:
 
     @property
     def exact(self) -> bool:
-        return self.axes.shape[1] == 2
+        """The latent is the plane itself (D = 2) or a line on it (D = 1): no PCA."""
+        return self.axes.shape[1] <= self.axes.shape[0]
 
     def to_plane(self, z: np.ndarray) -> np.ndarray:
         return (np.asarray(z, np.float64) - self.mean) @ self.axes.T
@@ -81,13 +83,20 @@ class Projection:
 
 
 def pca(points: np.ndarray, components: int = 2) -> Projection:
-    """Principal axes of `points` (N, D); with D == 2, the identity (exact)."""
+    """Principal axes of `points` (N, D); with D <= 2, the identity (exact).
+
+    A 1-D latent lies along the plane's x axis (y is always 0), so it is drawn
+    exactly too. No points (an empty test set) give the identity at the origin.
+    """
     points = np.asarray(points, np.float64)
     dim = points.shape[1]
-    if dim == components:
-        shares = (_shares(points.var(axis=0)) if len(points) > 1
-                  else np.full(dim, 1 / dim))
-        return Projection(np.zeros(dim), np.eye(dim), shares)
+    if dim <= components:
+        explained = np.zeros(components)
+        explained[:dim] = (_shares(points.var(axis=0)) if len(points) > 1
+                           else np.full(dim, 1 / dim))
+        return Projection(np.zeros(dim), np.eye(components, dim), explained)
+    if len(points) == 0:
+        return Projection(np.zeros(dim), np.eye(components, dim), np.zeros(components))
     mean = points.mean(axis=0)
     centred = points - mean
     # Eigen-decomposition of the D x D covariance: D is small (latent sizes).
@@ -111,6 +120,8 @@ def _shares(variances: np.ndarray) -> np.ndarray:
 def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """KL(q(z_d|x) || N(0, 1)) averaged over the data, per dimension (D,), nats."""
     mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    if len(mu) == 0:
+        return np.zeros(mu.shape[1])
     return (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
 
 

@@ -121,3 +121,20 @@ def test_brush_size_changes_the_stroke_width():
         canvas.stamp(14, 14)
         widths.append(int((canvas.pixels[14] > 0.5).sum()))
     assert widths[0] < widths[1]
+
+
+def test_a_one_dimensional_latent_is_drawn_exactly_along_x():
+    points = np.array([[-1.0], [0.5], [2.0]])
+    projection = pca(points)
+    assert projection.exact and projection.axes.shape == (2, 1)
+    xy = projection.to_plane(points)
+    np.testing.assert_allclose(xy, [[-1.0, 0.0], [0.5, 0.0], [2.0, 0.0]])
+    np.testing.assert_allclose(projection.to_latent([0.7, 3.0]), [0.7])
+    np.testing.assert_allclose(projection.explained, [1.0, 0.0])
+
+
+def test_no_points_give_an_identity_projection_and_zero_kl():
+    for dim in (1, 2, 5):
+        projection = pca(np.zeros((0, dim)))
+        assert projection.axes.shape == (2, dim) and np.isfinite(projection.explained).all()
+        assert kl_per_dimension(np.zeros((0, dim)), np.zeros((0, dim))).shape == (dim,)
