@@ -108,7 +108,7 @@ def test_keymap_file_reading(tmp_path):
     good = tmp_path / "k.toml"
     good.write_text('"view.train" = "T"\n"bad" = 3\n')
     keymap, problem = load_keymap(good)
-    assert keymap == {"view.train": "T"} and "1 entries" in problem
+    assert keymap == {"view.train": "T"} and "1 entry ignored" in problem
     broken = tmp_path / "b.toml"
     broken.write_text("= = =")
     assert load_keymap(broken)[0] == {} and "default keys" in load_keymap(broken)[1]
