@@ -41,7 +41,7 @@ class CompareScreen(ViewScreen):
     TITLE = "Compare"
     NEEDS_MODEL = False  # it loads its own pair
     BINDINGS = [
-        Binding("space", "new", "New digits and samples", id="compare.new"),
+        Binding("space", "new", "New draw", id="compare.new"),
         Binding("x", "swap", "Swap A/B", id="compare.swap"),
     ]
 

@@ -33,7 +33,7 @@ class DrawScreen(ViewScreen):
                 id="draw.thicker"),
         Binding("x", "toggle_eraser", "Eraser", id="draw.eraser"),
         Binding("backspace,delete", "clear", "Clear", key_display="⌫", id="draw.clear"),
-        Binding("o", "load_digit", "Load a test digit", id="draw.load"),
+        Binding("o", "load_digit", "Test digit", id="draw.load"),
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"draw.class{d}") for d in range(10)),
         Binding("pagedown", "scroll_rows(1)", "Class row", key_display="PgDn/PgUp",

@@ -33,7 +33,8 @@ class ViewScreen(Screen):
         yield Static(self._tabs(), id="tabs")
         yield Static(id="status", classes="status")
         yield from self.body()
-        yield Footer()
+        # Compact, and without ^p (the tab bar names it): 80 columns fit more keys.
+        yield Footer(compact=True, show_command_palette=False)
 
     def key_for(self, binding_id: str, default: str) -> str:
         """The key that triggers binding `binding_id` now (after the user's keymap), as shown."""
@@ -138,7 +139,8 @@ class ViewScreen(Screen):
         first, shown, total = grid.rows()
         if total <= shown:
             return ""
-        return f" · rows {first + 1}-{first + shown} of {total} ({keys} scroll)"
+        rows = f"row {first + 1}" if shown == 1 else f"rows {first + 1}-{first + shown}"
+        return f" · {rows} of {total} ({keys} scroll)"
 
     def takes_classes(self) -> bool:
         """Whether class keys (0-9) apply: a cVAE is loaded. Says why not otherwise."""
