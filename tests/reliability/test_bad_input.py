@@ -33,6 +33,16 @@ BAD_FLAGS = [
     ["sample", "vae.safetensors", "--out", "grid.gif"],
     ["sample", "vae.safetensors", "--seed", "x"],
     ["models", "--nope"],
+    # Bounds and non-finite numbers (issue 18): once "unexpected" errors or NaN output.
+    ["train", "--seed", str(2**64)], ["train", "--seed", "-1"],
+    ["eval", "vae.safetensors", "--seed", str(2**64)],
+    ["sample", "vae.safetensors", "--seed", str(2**64)],
+    *(["train", flag, value] for flag in ("--beta", "--lr", "--kl-warmup")
+      for value in ("inf", "nan", "-inf")),
+    ["train", "--epochs", str(10**7)], ["train", "--batch-size", str(2**40)],
+    ["sample", "vae.safetensors", "--temperature", "inf"],
+    ["sample", "vae.safetensors", "--temperature", "nan"],
+    ["sample", "vae.safetensors", "--temperature", "1e300"],
     ["--checkpoints", "vae.safetensors"],  # a file, not a folder
     ["--device", "tpu"],
     ["frobnicate"],
@@ -83,3 +93,74 @@ async def test_the_app_on_a_missing_accelerator_shows_a_notice_and_runs(workdir,
         assert any("CUDA" in n.message for n in app._notifications)
         await pilot.press("t", "m", "g")
         assert app.is_running
+
+
+def test_a_symlink_loop_as_the_data_folder_is_one_line(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop")
+    result = run_cli("train", "--dataset", "mnist", "--data-dir", str(loop), "--epochs", "1",
+                     "--hidden-dim", "8", "--device", "cpu", "--out", "x.safetensors",
+                     cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "loop" in lines[0], lines
+    assert "unexpected" not in lines[0]
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m["progress"].update(epochs_done=-5), "epochs_done"),
+    (lambda m: m["progress"].update(epochs_done=10**9), "epochs_done"),
+    (lambda m: m["progress"].update(step=-1), "step"),
+    (lambda m: m["progress"].update(partial={"evil": 1}), "partial"),
+    (lambda m: m["training"].update(seed=2**64), "training.seed"),
+    (lambda m: m["training"].update(lr="fast"), "training.lr"),
+    (lambda m: m.update(seed=-3), "seed"),
+], ids=["epochs-negative", "epochs-absurd", "step-negative", "partial-keys", "training-seed",
+        "training-lr", "seed-negative"])
+def test_absurd_progress_in_metadata_is_refused_at_validation(workdir, tmp_path, edit, words):
+    import shutil
+
+    from tests.unit.test_checkpoints import rewrite_meta
+
+    path = tmp_path / "run.safetensors"
+    shutil.copy(workdir / "vae.safetensors", path)
+    rewrite_meta(path, lambda m, h: edit(m))
+    result = run_cli("train", *TINY, "--epochs", "3", "--resume", "--out", str(path),
+                     cwd=tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "unexpected" not in lines[0], lines
+
+
+def test_torchvision_processed_pickles_are_never_read(tmp_path, monkeypatch):
+    """Only torchvision's processed/*.pt (pickles) and no raw IDX files: refused offline,
+    and nothing in the pickles runs."""
+    import os
+    import pickle
+
+    import torch
+    import torchvision.datasets.mnist as tv_mnist
+
+    from tui_vae.data import load_dataset
+    from tui_vae.errors import DataError
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    processed = tmp_path / "data" / "MNIST" / "processed"
+    processed.mkdir(parents=True)
+    for name in ("training.pt", "test.pt"):
+        (processed / name).write_bytes(pickle.dumps(Exploit()))
+    loads = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a))
+
+    def offline(self, *args, **kwargs):
+        raise RuntimeError("Error downloading: no network in this test")
+
+    monkeypatch.setattr(tv_mnist.MNIST, "download", offline)
+    with pytest.raises(DataError, match="downloading it failed"):
+        load_dataset("mnist", tmp_path / "data")
+    assert loads == [] and not marker.exists()
