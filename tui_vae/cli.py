@@ -20,6 +20,14 @@ import typer
 from rich.console import Console
 
 from tui_vae.checkpoints import MAX_BATCH, MAX_EPOCHS, MAX_SEED  # torch-free
+from tui_vae.config import (
+    ARCHITECTURES,
+    LIKELIHOODS,
+    LR_SCHEDULES,
+    MODEL_KINDS,
+    choices_help,
+    field_help,
+)
 from tui_vae.datasets import DATASET_NAMES
 from tui_vae.paths import RUNS_FOLDER
 
@@ -30,10 +38,21 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-ModelKind = Enum("ModelKind", {"vae": "vae", "cvae": "cvae"}, type=str)
-DatasetName = Enum("DatasetName", {n.replace("-", "_"): n for n in DATASET_NAMES}, type=str)
-DeviceName = Enum("DeviceName", {n: n for n in ("auto", "cpu", "cuda", "mps")}, type=str)
-Schedule = Enum("Schedule", {n: n for n in ("constant", "cosine")}, type=str)
+
+
+def _choices(name: str, names) -> type[Enum]:
+    """A Typer choice type from a registry's names (tui_vae/config.py)."""
+    return Enum(name, {n.replace("-", "_"): n for n in names}, type=str)
+
+
+# Choices come from the registries: a new architecture or likelihood needs no edit here.
+ModelKind = _choices("ModelKind", MODEL_KINDS)
+Architecture = _choices("Architecture", ARCHITECTURES)
+Likelihood = _choices("Likelihood", LIKELIHOODS)
+DatasetName = _choices("DatasetName", DATASET_NAMES)
+DeviceName = _choices("DeviceName", ("auto", "cpu", "cuda", "mps"))
+Schedule = _choices("Schedule", LR_SCHEDULES)
+Gradients = _choices("Gradients", ("auto", "autograd"))
 
 DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live elsewhere
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -95,23 +114,51 @@ def root(
     from tui_vae.workspace import Workspace
 
     workspace = Workspace(checkpoints, data_dir, device.value)
-    TuiVaeApp(workspace, keymap or default_keymap_path()).run()
+    explorer = TuiVaeApp(workspace, keymap or default_keymap_path())
+    explorer.run()
+    if explorer.crash is not None:  # one line; the traceback is in the log file
+        from tui_vae.tui.crash import crash_line
+
+        err.print(crash_line(explorer.crash, explorer.crash_log, explorer.crash_log_error),
+                  markup=False)
+        sys.exit(1)
+    if explorer.return_code:
+        sys.exit(explorer.return_code)
 
 
 # --------------------------------------------------------------------------- train
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
-    """First Ctrl-C or SIGTERM: stop after the current step and save; second: abort."""
+    """First Ctrl-C, SIGTERM or SIGHUP: stop after the current step and save; a second
+    Ctrl-C or SIGTERM aborts. A hang-up (the terminal closed, an SSH session dropped)
+    never aborts: the run keeps its exact state and releases its lock."""
+
+    # Which outputs are the terminal, asked now: once it hangs up, isatty() says no.
+    terminal = [fd for fd in (1, 2) if os.isatty(fd)]
 
     def request_stop(signum, frame):
-        if stop.is_set():
+        if signum == signal.SIGHUP:
+            _detach_from_terminal(terminal)
+        elif stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
-        err.print("stopping after this step and saving... (press Ctrl-C again to abort)")
+        if not stop.is_set():
+            stop.set()
+            err.print("stopping after this step and saving... (press Ctrl-C again to abort)")
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, request_stop)
+
+
+def _detach_from_terminal(terminal: list[int]) -> None:
+    """After a hang-up, writes to the terminal fail (EIO) and would end the run before
+    it saves: send the outputs that were the terminal (`terminal`, fds) to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in terminal:
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _resume_settings(out: Path, given: dict) -> dict:
@@ -143,17 +190,20 @@ def _refuse_oversized(config) -> None:
 
 @app.command()
 def train(
-    model: Annotated[ModelKind | None, typer.Option(help="vae, or cvae (conditional).")] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, max=MAX_EPOCHS, help="Total epochs [default: 10].")] = None,
-    latent_dim: Annotated[int | None, typer.Option(min=1, help="Size of z [default: 20].")] = None,
-    hidden_dim: Annotated[int | None, typer.Option(min=1, help="Hidden width [default: 400].")] = None,
-    beta: Annotated[float | None, typer.Option(callback=_non_negative, help="KL weight; 0 drops the KL term [default: 1].")] = None,
-    kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help="Epochs of linear KL warm-up [default: 0].")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help="[default: 128]")] = None,
-    lr: Annotated[float | None, typer.Option(callback=_positive, help="Adam learning rate [default: 0.002].")] = None,
-    lr_schedule: Annotated[Schedule | None, typer.Option(help="cosine decays to 0 over the run [default: cosine].")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Seeds weights, batch order and noise [default: 0].")] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help="[default: mnist]")] = None,
+    model: Annotated[ModelKind | None, typer.Option(help=field_help("model"))] = None,
+    arch: Annotated[Architecture | None, typer.Option(help=f"{field_help('arch')} {choices_help(ARCHITECTURES)}.")] = None,
+    likelihood: Annotated[Likelihood | None, typer.Option(help=f"{field_help('likelihood')} {choices_help(LIKELIHOODS)}.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=MAX_EPOCHS, help=field_help("epochs"))] = None,
+    latent_dim: Annotated[int | None, typer.Option(min=1, help=field_help("latent_dim"))] = None,
+    hidden_dim: Annotated[int | None, typer.Option(min=1, help=field_help("hidden_dim"))] = None,
+    beta: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("beta"))] = None,
+    kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
+    lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
+    lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help=field_help("seed"))] = None,
+    dataset: Annotated[DatasetName | None, typer.Option(help=field_help("dataset"))] = None,
+    gradients: Annotated[Gradients, typer.Option(help="auto: the hand-derived step where it provably applies (the report's MLP with a Bernoulli likelihood), autograd elsewhere; autograd: always the general path.")] = Gradients.auto,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
     out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
@@ -162,7 +212,8 @@ def train(
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
     given = {
-        "model": model.value if model else None, "latent_dim": latent_dim,
+        "model": model.value if model else None, "arch": arch.value if arch else None,
+        "likelihood": likelihood.value if likelihood else None, "latent_dim": latent_dim,
         "hidden_dim": hidden_dim, "beta": beta, "dataset": dataset.value if dataset else None,
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
         "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
@@ -175,11 +226,11 @@ def train(
     from dataclasses import asdict
 
     from tui_vae.checkpoints import new_checkpoint_path
-    from tui_vae.models import ModelConfig
+    from tui_vae.config import ModelConfig, TrainConfig
     from tui_vae.progress import ConsoleReporter
-    from tui_vae.training import TrainConfig, Trainer
+    from tui_vae.training import Trainer
 
-    # The services' dataclasses hold the defaults; the help texts repeat them.
+    # The config's dataclasses hold the defaults; the help texts are derived from them.
     defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
     s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
     # By default a run is the user's: runs/ in the working folder, never the shipped models'.
@@ -188,11 +239,12 @@ def train(
         out.parent.mkdir(exist_ok=True)
 
     config = TrainConfig(
-        model=ModelConfig(model=s["model"], latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
+        model=ModelConfig(model=s["model"], arch=s["arch"], likelihood=s["likelihood"],
+                          latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
                           beta=float(s["beta"]), dataset=s["dataset"]),
         epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
-        data_dir=str(data_dir) if data_dir else None, out=str(out),
+        data_dir=str(data_dir) if data_dir else None, out=str(out), step=gradients.value,
     )
     _refuse_oversized(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None

@@ -81,7 +81,8 @@ def test_kill_9_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path):
     assert temporaries(tmp_path) == [] and not lock_path(out).exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tmp_path, sig):
     epochs = "30"
     straight = run_cli("train", *TINY, "--epochs", epochs, "--out", "straight.safetensors",
@@ -95,6 +96,7 @@ def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tm
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "--resume" in stdout and "Traceback" not in stderr
+    assert not lock_path(tmp_path / "cut.safetensors").exists()  # released
     progress = load_checkpoint(tmp_path / "cut.safetensors").meta["progress"]
     assert progress["epochs_done"] < int(epochs)
     resumed = run_cli("train", *TINY, "--epochs", epochs, "--out", "cut.safetensors",
@@ -106,6 +108,37 @@ def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tm
 
     a, b = final("straight.safetensors"), final("cut.safetensors")
     assert a["train"] == b["train"] and a["test"] == b["test"]  # exactly, on CPU
+
+
+def test_a_dropped_terminal_saves_the_run_and_releases_its_lock(tmp_path):
+    """The SSH case: the terminal goes away (writes to it fail with EIO), then SIGHUP."""
+    import pty
+
+    out = tmp_path / "ssh.safetensors"
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_vae", "train", *TINY, "--epochs", "1000", "--out",
+         out.name], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    metrics = tmp_path / "ssh.metrics.jsonl"
+    try:
+        wait_for(lambda: metrics.exists() and metrics.read_text().strip())
+        os.close(controller)  # the terminal is gone...
+        controller = None
+        process.send_signal(signal.SIGHUP)  # ...and says so
+        assert process.wait(timeout=60) == 0
+    finally:
+        if controller is not None:
+            os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    progress = load_checkpoint(out).meta["progress"]
+    assert 1 <= progress["epochs_done"] < 1000
+    assert not lock_path(out).exists() and temporaries(tmp_path) == []
+    resumed = run_cli("train", *TINY, "--epochs", str(progress["epochs_done"] + 1), "--out",
+                      out.name, "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
 
 
 def test_nan_loss_stops_with_a_message_and_leaves_no_checkpoint(tmp_path):
@@ -216,3 +249,75 @@ def test_a_second_run_on_the_same_checkpoint_is_refused_until_the_first_is_gone(
     assert third.returncode == 0, third.stderr  # ...which does not stay stuck
     assert read_info(out).epochs_done == epochs
     json.loads((tmp_path / "shared.metrics.jsonl").read_text().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- the app
+
+CRASHING_APP = """
+import sys
+from tui_vae.tui.screens.generate import GenerateScreen
+
+def fall_over(self):
+    raise ZeroDivisionError("a view fell over")
+
+GenerateScreen.redraw = fall_over  # the first view crashes as soon as a model is loaded
+sys.argv = ["tui-vae", *sys.argv[1:]]
+from tui_vae.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "TUI_VAE_DEBUG"])
+def test_a_crash_of_the_app_exits_1_with_one_line_naming_its_log(checkpoints, tmp_path, debug):
+    from tests.reliability.pty_app import PtyApp
+
+    state = tmp_path / "state"
+    env = {"XDG_STATE_HOME": str(state), "TUI_VAE_DEBUG": "1" if debug else ""}
+    app = PtyApp(["--checkpoints", str(checkpoints)], cwd=tmp_path, env=env,
+                 code=CRASHING_APP)
+    try:
+        assert app.wait(timeout=90) == 1
+    finally:
+        app.close()
+    stderr = app.after_exit()  # the terminal after the app left the alternate screen
+    lines = stderr.strip().splitlines()
+    assert "the explorer crashed (ZeroDivisionError: a view fell over)" in lines[-1]
+    log = Path(lines[-1].rsplit(" ", 1)[1])
+    assert log.parent == state / "tui-vae" / "log"
+    text = log.read_text()
+    assert "Traceback" in text and "fall_over" in text and "ZeroDivisionError" in text
+    assert (log.stat().st_mode & 0o777) == 0o600
+    if debug:  # the traceback on the terminal too
+        assert "fall_over" in stderr and len(lines) > 1
+    else:
+        assert len(lines) == 1, stderr
+
+
+async def test_a_hang_up_while_the_app_trains_saves_the_run_and_ends_the_app(
+        checkpoints, make_app):
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig
+
+    out = checkpoints / "hung-up.safetensors"
+    model = ModelConfig(model="vae", latent_dim=2, hidden_dim=16, dataset="mnist-sample")
+    config = TrainConfig(model=model, epochs=1000, batch_size=100, device="cpu", out=str(out))
+    app = make_app(checkpoints)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        # The app listens for it (else the signal below would end pytest itself).
+        assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN)
+        app.start_training(config)
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:
+            await pilot.pause(0.05)
+        assert app.monitor.active
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.time() + 60
+        while app.is_running and time.time() < deadline:
+            await pilot.pause(0.05)
+        assert not app.is_running  # the app ended itself...
+    progress = load_checkpoint(out).meta["progress"]  # ...after saving the run
+    assert 1 <= progress["epochs_done"] < 1000 and progress.get("step", 1) >= 1
+    assert not lock_path(out).exists()
+    assert app.monitor.progress.state == "stopped"
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # given back on exit

@@ -9,7 +9,10 @@ paint; until then the views show a loading state.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from importlib import import_module
@@ -54,6 +57,10 @@ VIEWS = {  # mode -> (key, title)
 # in Models on their own.
 POLL_S = 1.0
 FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
+
+
+# Signals that end the app as `q` does (a run saves first); SIGHUP is absent on Windows.
+_HANG_UPS = tuple(getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name))
 
 
 def _later(module: str, name: str) -> Callable[[], Screen]:
@@ -139,6 +146,9 @@ class TuiVaeApp(App):
         self._posted: list | None = None  # the scan result last sent to the UI thread
         self._problems: tuple[str, ...] = ()
         self._polls = 0
+        self.crash: BaseException | None = None  # the unhandled error that ended the app
+        self.crash_log: Path | None = None  # where its traceback was written
+        self.crash_log_error: str | None = None  # why it could not be
 
     # -- start-up
 
@@ -148,6 +158,7 @@ class TuiVaeApp(App):
             self.set_keymap(keymap)
             if problem:
                 self.notify(problem, title="keymap", severity="warning")
+        self._watch_hang_ups()
         self._set_header("loading...")
         self._open_workspace()
         self.set_interval(POLL_S, self._poll)
@@ -453,6 +464,61 @@ class TuiVaeApp(App):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+    # -- hang-ups and crashes
+
+    def _watch_hang_ups(self) -> None:
+        """SIGHUP (the terminal closed, an SSH session dropped) and SIGTERM end the app
+        as `q` does: a run stops after its step and saves its exact state first."""
+        # Which outputs are the terminal, asked now: once it hangs up, isatty() says no.
+        self._terminal = [fd for fd in (1, 2) if os.isatty(fd)]
+        loop = asyncio.get_running_loop()
+        for number in _HANG_UPS:
+            try:
+                loop.add_signal_handler(number, self._hang_up, number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # no such signal here (Windows), or not the main thread
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in _HANG_UPS:
+            try:
+                loop.remove_signal_handler(number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _hang_up(self, number: int) -> None:
+        self._stop.set()  # at once: the trainer saves even if the UI cannot draw any more
+        if number == getattr(signal, "SIGHUP", None):
+            # The terminal is gone: writes to it would fail (EIO) and end the app
+            # before the run is saved. Send what is left to /dev/null.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in self._terminal:
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        self.call_later(self.action_quit)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's hook (8.2.8) for an unhandled error: the traceback goes to a log
+        # file, and `tui-vae` prints one line naming it (see tui/crash.py). Under
+        # Pilot (headless) the error is the test's to see: nothing is written.
+        if self.crash is None and not self.is_headless:
+            from tui_vae.tui.crash import write_crash_log
+
+            self.crash = error
+            try:
+                self.crash_log = write_crash_log(error)
+            except OSError as exc:
+                self.crash_log_error = exc.strerror or str(exc)
+        super()._handle_exception(error)
+
+    def _print_error_renderables(self) -> None:
+        from tui_vae.tui.crash import debugging
+
+        if self.crash is not None and self.crash_log is not None and not debugging():
+            self._exit_renderables.clear()  # the traceback is in the log, not on screen
+            return
+        super()._print_error_renderables()
 
     async def action_quit(self) -> None:
         if self.monitor.active:  # save the run's state before leaving
