@@ -128,3 +128,18 @@ def grid_rows(app, selector: str) -> int:
 
 def screen_holds(app, region) -> bool:
     return app.screen.region.intersection(region) == region
+
+
+async def test_zoom_at_80x24_cuts_nothing_and_says_why_when_nothing_fits(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "g", "cvae.safetensors")
+        await pilot.press("z")  # 2x: a 56 x 28 cell tile is taller than the grid
+        await settle(app, pilot)
+        assert_no_tile_cut(app, "Generate at 2x")
+        samples = app.screen.query_one("#samples", ImageGrid)
+        assert samples.tile_regions() == [] and "z: back to 1x" in samples._build()[0].text
+        for view in "rcilvd":
+            await pilot.press(view)
+            await settle(app, pilot)
+            assert_no_tile_cut(app, f"{type(app.screen).__name__} at 2x")

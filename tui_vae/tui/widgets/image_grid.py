@@ -220,8 +220,9 @@ class ImageGrid(Widget):
         columns, _, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
         if not fit:  # not one whole row fits: say so rather than cut the tiles
-            return [Strip([Segment("(too little room for a whole row of images)"[:width]
-                                   .center(width)[:width], PLAIN)])]
+            text = "(no room for a whole row of images" + (
+                "; z: back to 1x)" if self._scale > 1 else ")")
+            return [Strip([Segment(text.center(width)[:width], PLAIN)])]
         system = self._system()
         gap = Segment(" " * GAP, PLAIN)
         strips: list[Strip] = []
