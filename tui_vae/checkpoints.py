@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui_vae.config import LR_SCHEDULES, MODEL_KINDS, ModelConfig
 from tui_vae.errors import CheckpointError
 from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
 
 if TYPE_CHECKING:
     import torch
 
-    from tui_vae.models import VAE, ModelConfig
+    from tui_vae.models import VAE
 
 FORMAT = "tui-vae-checkpoint"
 FORMAT_VERSION = 1
@@ -48,6 +49,7 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
                 "I8": 1, "U8": 1, "BOOL": 1}
 _MODEL_FIELDS = {"model": str, "latent_dim": int, "hidden_dim": int, "beta": (int, float),
                  "dataset": str, "num_classes": int}
+_OPTIONAL_MODEL_FIELDS = {"arch": str, "likelihood": str, "channels": int, "image_size": int}
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def _check_model_config(path: Path, model: Any) -> None:
         value = model.get(key)
         if not isinstance(value, types) or isinstance(value, bool):
             raise CheckpointError(f"{path}: metadata model.{key} is missing or has the wrong type")
-    if model["model"] not in ("vae", "cvae"):
+    if model["model"] not in MODEL_KINDS:
         raise CheckpointError(f"{path}: unknown model kind {model['model']!r}")
     if model["dataset"] not in DATASET_NAMES:
         raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
@@ -168,6 +170,14 @@ def _check_model_config(path: Path, model: Any) -> None:
     _check_class_count(path, model)
     if not 0 <= model["beta"] < float("inf"):
         raise CheckpointError(f"{path}: metadata model.beta must be a finite number >= 0")
+    # Fields later versions added (architecture, likelihood, image shape): optional,
+    # checked against the registries in tui_vae/config.py when present.
+    for key, types in _OPTIONAL_MODEL_FIELDS.items():
+        if key in model and (not isinstance(model[key], types) or isinstance(model[key], bool)):
+            raise CheckpointError(f"{path}: metadata model.{key} has the wrong type")
+    problems = ModelConfig.from_dict(model).problems()
+    if problems:
+        raise CheckpointError(f"{path}: {problems[0]}")
 
 
 # Optional training settings: how each must look when present.
@@ -175,7 +185,7 @@ _TRAINING_CHECKS = {
     "epochs": lambda v: _is_int(v) and 1 <= v <= MAX_EPOCHS,
     "batch_size": lambda v: _is_int(v) and 1 <= v <= MAX_BATCH,
     "lr": lambda v: _is_number(v) and 0 < v < float("inf"),
-    "lr_schedule": lambda v: v in ("constant", "cosine"),
+    "lr_schedule": lambda v: v in LR_SCHEDULES,
     "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
     "seed": lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
 }
@@ -392,10 +402,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_tensors
 
-    from tui_vae.models import ModelConfig, build_model
+    from tui_vae.models import build_model
 
     info = read_info(path)
-    config = ModelConfig(**info.model_config)
+    config = ModelConfig.from_dict(info.model_config)
     check_model_size(info, config)  # before a byte of the model is allocated
     try:
         tensors = load_tensors(info.path.read_bytes())

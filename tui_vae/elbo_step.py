@@ -69,6 +69,8 @@ class ElboStep:
     same noise either way.
     """
 
+    name = "hand-derived"  # the path a run reports (train_step.choose_step picks it)
+
     def __init__(self, model: VAE):
         self.model = model
         self.encoder = _linear(model.encoder_shared, 0)

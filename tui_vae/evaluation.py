@@ -17,7 +17,6 @@ from tui_vae.models import VAE
 from tui_vae.objective import (
     LOG_2PI,
     gaussian_kl,
-    reconstruction_nll,
     standard_normal_log_density,
 )
 
@@ -58,7 +57,7 @@ def evaluate_elbo(
     for x, labels in _batches(split, batch_size, device):
         cond = _labels_for(model, labels)
         logits, mu, logvar = model(x, cond, generator=generator)
-        recon_sum += reconstruction_nll(logits, x).sum().item()
+        recon_sum += model.reconstruction_nll(logits, x).sum().item()
         kl_sum += gaussian_kl(mu, logvar).sum().item()
     model.train(was_training)
     n = len(split)
@@ -98,9 +97,9 @@ def importance_weighted_nll(
             z = mu + torch.exp(0.5 * logvar) * eps  # (k, n, d)
             flat_z = z.reshape(-1, z.shape[-1])
             flat_cond = None if cond is None else cond.repeat(k)
-            logits = model.decode_logits(flat_z, flat_cond).view(k, *x.shape)
-            log_px_z = -reconstruction_nll(
-                logits.reshape(-1, *x.shape[1:]), x.repeat(k, 1, 1, 1)
+            logits = model.decode_logits(flat_z, flat_cond)
+            log_px_z = -model.reconstruction_nll(
+                logits, x.repeat(k, *([1] * (x.dim() - 1)))
             ).view(k, -1)
             # log q(z|x) from the noise itself: (z - mu)^2 / sigma^2 is eps^2, and
             # computing it that way stays finite when sigma underflows (beta = 0

@@ -21,6 +21,7 @@ class Started:
     test_size: int
     steps_per_epoch: int
     resumed_from: tuple[int, int] | None  # (epoch, step) when resuming
+    gradients: str = "hand-derived"  # the step's path: "hand-derived" or "autograd"
 
 
 @dataclass(frozen=True)

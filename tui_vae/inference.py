@@ -93,7 +93,7 @@ class TrainedModel:
     def losses(
         self, images: ArrayLike, labels: ArrayLike | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image (reconstruction BCE at z = mu, KL to the prior), nats, each (N,).
+        """Per-image (reconstruction NLL at z = mu, KL to the prior), nats, each (N,).
 
         Deterministic (no sampled z), so a view can rank images by how badly
         they are reconstructed; their sum is the negative ELBO without noise.
@@ -102,7 +102,7 @@ class TrainedModel:
         y = self._labels(labels, x.shape[0])
         mu, logvar = self.module.encode(x, y)
         logits = self.module.decode_logits(mu, y)
-        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+        recon = self.module.reconstruction_nll(logits, x)
         return recon.cpu(), gaussian_kl(mu, logvar).cpu()
 
     @torch.no_grad()
