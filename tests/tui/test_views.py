@@ -350,4 +350,4 @@ async def test_models_details_are_words_not_json(checkpoints, make_app):
         details = str(app.screen.query_one("#details").render())
         assert "{" not in details and '"' not in details
         assert "batch 100" in details and "learning rate" in details
-        assert "1 epoch done" in details and "UTC" in details
+        assert "1 of 1 epoch done" in details and "UTC" in details

@@ -29,8 +29,8 @@ def _num(value, spec: str) -> str:
 
 
 # The training settings a checkpoint records, as a reader would name them.
-TRAINING_WORDS = (("epochs", "epochs"), ("batch_size", "batch"), ("lr", "learning rate"),
-                  ("lr_schedule", "schedule"), ("kl_warmup", "KL warm-up"), ("seed", "seed"))
+TRAINING_WORDS = (("batch_size", "batch"), ("lr", "learning rate"), ("lr_schedule", None),
+                  ("kl_warmup", "KL warm-up"), ("seed", "seed"))
 
 
 def _when(stamp) -> str:
@@ -42,20 +42,36 @@ def _when(stamp) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _training_words(training: dict) -> str:
+    """'batch 128 · learning rate 0.002 (cosine) · KL warm-up 0 · seed 0', and any
+    setting not named here as 'key value'."""
+    parts = []
+    for key, word in TRAINING_WORDS:
+        if key not in training:
+            continue
+        value = training[key]
+        text = format(value, "g") if isinstance(value, float) else str(value)
+        if word is None:  # the schedule qualifies the learning rate
+            parts[-1:] = [f"{parts[-1]} ({text})"] if parts else [text]
+        else:
+            parts.append(f"{word} {text}")
+    named = {key for key, _ in TRAINING_WORDS} | {"epochs"}
+    parts += [f"{key} {value}" for key, value in training.items() if key not in named]
+    return " · ".join(parts) or "-"
+
+
 def describe_checkpoint(entry: CheckpointInfo) -> str:
-    """A checkpoint's metadata in words: path, model, training settings, dates."""
+    """A checkpoint's metadata in four lines of words: path, model, training, dates."""
     meta, m = entry.meta, entry.model_config
-    kind = "cVAE" if m.get("model") == "cvae" else "VAE"
     training = meta.get("training", {})
-    known = [f"{word} {training[key]:g}" if isinstance(training[key], float)
-             else f"{word} {training[key]}" for key, word in TRAINING_WORDS if key in training]
-    known += [f"{key} {value}" for key, value in training.items()
-              if key not in dict(TRAINING_WORDS)]
+    kind = "cVAE" if m.get("model") == "cvae" else "VAE"
+    planned = training.get("epochs")
+    epochs = (f"{entry.epochs_done} of {plural(planned, 'epoch')}" if planned
+              else plural(entry.epochs_done, "epoch"))
     return (f"{entry.path}\n"
-            f"{kind} · latent size {m.get('latent_dim')} · hidden width {m.get('hidden_dim')} · "
-            f"beta {m.get('beta', 0):g} · data {m.get('dataset')} · "
-            f"{plural(entry.epochs_done, 'epoch')} done\n"
-            f"trained with: {' · '.join(known) or '-'}\n"
+            f"{kind} · latent {m.get('latent_dim')} · hidden {m.get('hidden_dim')} · "
+            f"beta {m.get('beta', 0):g} · {m.get('dataset')} · {epochs} done\n"
+            f"{_training_words(training)}\n"
             f"created {_when(meta.get('created', '-'))} · updated "
             f"{_when(meta.get('updated', '-'))} · tui-vae {meta.get('package_version', '-')}")
 
@@ -76,6 +92,7 @@ class ModelsScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self._cursor_path: Path | None = None  # the cursor stays on its file across changes
+        self._shown = None  # the entry whose details show
 
     def body(self) -> ComposeResult:
         yield CheckpointTable(COLUMNS, id="checkpoints")
@@ -85,17 +102,26 @@ class ModelsScreen(ViewScreen):
         """Point the table at the app's entries; only the rows on screen get formatted."""
         table = self.query_one(CheckpointTable)
         entries = self.app.entries
-        longest = max((len(e.path.name) for e in entries), default=0)
+        # The name column fits the longest name of the rows on screen (a pass over
+        # 10,000 names would cost the UI thread ~15 ms at every change).
+        top = table.scroll_offset.y
+        shown = entries[top:top + max(table.size.height, 50)]
+        longest = max((len(e.path.name) for e in shown), default=0)
         table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
-        cursor = None
-        if self._cursor_path is not None:
-            cursor = next((i for i, e in enumerate(entries) if e.path == self._cursor_path),
-                          None)
+        cursor = self.app.entry_index.get(self._cursor_path) if self._cursor_path else None
         table.set_rows(len(entries), self._cells, cursor)
         folders = " and ".join(str(f) for f in self.app.workspace.folders())
         self.set_status(f"{plural(len(entries), 'checkpoint')} in {folders} (watched) · "
                         f"● active · ▶ training · enter use · a/b compare · x delete")
-        self.show_details()
+        self._details()
+
+    def _details(self) -> None:
+        """Show the selected entry's details, unless they show already (a rescan that
+        changed other rows must not re-lay the screen out)."""
+        entry = self.selected()
+        if entry is not self._shown or entry is None:
+            self._shown = entry
+            self.show_details()
 
     def _cells(self, row: int) -> tuple[str, ...]:
         """The table's cells for entry `row` (plain text: names and metadata come from files)."""
@@ -135,7 +161,7 @@ class ModelsScreen(ViewScreen):
     def on_checkpoint_table_highlighted(self) -> None:
         entry = self.selected()
         self._cursor_path = entry.path if entry is not None else None
-        self.show_details()
+        self._details()
 
     def action_activate(self) -> None:
         entry = self.selected()
