@@ -179,24 +179,30 @@ class TrainConfig:
         return {k: getattr(self, k) for k in keys}
 
 
-def field_default(name: str):
-    """The default of a ModelConfig or TrainConfig field, by name."""
+def _field(name: str):
     for config in (ModelConfig, TrainConfig):
         for f in fields(config):
             if f.name == name:
-                return f.default
+                return f
     raise KeyError(name)
+
+
+def field_default(name: str):
+    """The default of a ModelConfig or TrainConfig field, by name."""
+    return _field(name).default
 
 
 def field_help(name: str) -> str:
     """The help line of a setting with its default: "Size of z [default: 20]."."""
-    for config in (ModelConfig, TrainConfig):
-        for f in fields(config):
-            if f.name == name:
-                text = f.metadata.get("help", name.replace("_", " "))
-                shown = f"{f.default:g}" if isinstance(f.default, float) else f.default
-                return f"{text} [default: {shown}]."
-    raise KeyError(name)
+    f = _field(name)
+    text = f.metadata.get("help", name.replace("_", " "))
+    shown = f"{f.default:g}" if isinstance(f.default, float) else f.default
+    return f"{text} [default: {shown}]."
+
+
+def field_choices(name: str) -> dict[str, Choice]:
+    """The registry a setting chooses from ({} for a free value)."""
+    return _field(name).metadata.get("choices", {})
 
 
 def choices_help(registry: dict[str, Choice]) -> str:

@@ -39,6 +39,8 @@ class Progress:
     state: str = "idle"  # idle, starting, running, stopping, finished, stopped, failed
     message: str = ""
     path: str | None = None
+    model: str = ""  # "cVAE conv/gaussian z=2", once started
+    gradients: str = ""  # the step's path: "hand-derived" or "autograd"
 
 
 @dataclass
@@ -82,6 +84,10 @@ class RunMonitor:
             if isinstance(event, Started):
                 p.epochs, p.steps = event.config.epochs, event.steps_per_epoch
                 p.state, p.path = "running", str(event.config.out) if event.config.out else None
+                m = event.config.model
+                p.model = (f"{'cVAE' if m.conditional else 'VAE'} {m.arch}/{m.likelihood} "
+                           f"z={m.latent_dim}")
+                p.gradients = event.gradients
                 self._started_at = time.perf_counter()
             elif isinstance(event, StepLogged):
                 p.epoch, p.step, p.samples_per_s = event.epoch, event.step, event.samples_per_s

@@ -11,22 +11,35 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
-from tui_vae.datasets import DATASETS
+from tui_vae.config import field_choices, field_default
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
 
-# (field, label, Input type, default) for the numeric settings.
-NUMBER_FIELDS = (
-    ("beta", "beta", "number", "1"),
-    ("kl_warmup", "KL warm-up", "number", "0"),
-    ("latent_dim", "latent size", "integer", "20"),
-    ("hidden_dim", "hidden width", "integer", "400"),
-    ("epochs", "epochs", "integer", "10"),
-    ("batch_size", "batch size", "integer", "128"),
-    ("lr", "learning rate", "number", "0.002"),
-    ("seed", "seed", "integer", "0"),
+# The settings' choices and defaults come from tui_vae/config.py; here only their labels.
+# (field, label) for the choices, from the registries.
+CHOICE_FIELDS = (
+    ("model", "model"),
+    ("arch", "network"),
+    ("likelihood", "likelihood"),
+    ("dataset", "dataset"),
+    ("lr_schedule", "schedule"),
 )
+# (field, label, Input type) for the numeric settings.
+NUMBER_FIELDS = (
+    ("beta", "beta", "number"),
+    ("kl_warmup", "KL warm-up", "number"),
+    ("latent_dim", "latent size", "integer"),
+    ("hidden_dim", "hidden width", "integer"),
+    ("epochs", "epochs", "integer"),
+    ("batch_size", "batch size", "integer"),
+    ("lr", "learning rate", "number"),
+    ("seed", "seed", "integer"),
+)
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 # Lines the run's column needs for everything at once: progress 3, charts at their
 # minimum height 2 x 6, the previews' caption 1 and two rows of half-size tiles 2 x 7.
 RUN_LINES_FOR_ALL = 3 + 2 * 6 + 1 + 2 * 7
@@ -43,9 +56,8 @@ def _duration(seconds: float | None) -> str:
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     """A validated TrainConfig from the form's strings; raises ValueError with the reason."""
     from tui_vae.checkpoints import new_checkpoint_path
+    from tui_vae.config import ModelConfig, TrainConfig
     from tui_vae.errors import TrainingError
-    from tui_vae.models import ModelConfig
-    from tui_vae.training import TrainConfig
 
     def number(name: str, kind):
         text = values[name].strip()
@@ -54,11 +66,14 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
         except ValueError:
             raise ValueError(f"{name.replace('_', ' ')}: {text!r} is not a valid number") from None
 
-    model = ModelConfig(model=values["model"], latent_dim=number("latent_dim", int),
+    model = ModelConfig(model=values["model"], arch=values.get("arch", "mlp"),
+                        likelihood=values.get("likelihood", "bernoulli"),
+                        latent_dim=number("latent_dim", int),
                         hidden_dim=number("hidden_dim", int), beta=number("beta", float),
                         dataset=values["dataset"])
     config = TrainConfig(
         model=model, epochs=number("epochs", int), batch_size=number("batch_size", int),
+        lr_schedule=values.get("lr_schedule", field_default("lr_schedule")),
         lr=number("lr", float), kl_warmup=number("kl_warmup", float), seed=number("seed", int),
         data_dir=str(data_dir) if data_dir else None,
         out=str(new_checkpoint_path(checkpoint_dir, values["model"], values["dataset"])),
@@ -86,18 +101,18 @@ class TrainScreen(ViewScreen):
     def body(self) -> ComposeResult:
         with Horizontal():
             with VerticalScroll(id="form"):
-                with Horizontal(classes="field"):
-                    yield Label("model")
-                    yield Select([("VAE", "vae"), ("cVAE", "cvae")], value="vae",
-                                 allow_blank=False, compact=True, id="model")
-                with Horizontal(classes="field"):
-                    yield Label("dataset")
-                    yield Select([(spec.title, name) for name, spec in DATASETS.items()],
-                                 value="mnist", allow_blank=False, compact=True, id="dataset")
-                for name, label, kind, default in NUMBER_FIELDS:
+                for name, label in CHOICE_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)
-                        yield Input(default, type=kind, compact=True, id=name)
+                        yield Select([(c.help if name == "dataset" else c.name, c.name)
+                                      for c in field_choices(name).values()],
+                                     value=field_default(name), allow_blank=False,
+                                     compact=True, id=name)
+                for name, label, kind in NUMBER_FIELDS:
+                    with Horizontal(classes="field"):
+                        yield Label(label)
+                        yield Input(_shown(field_default(name)), type=kind, compact=True,
+                                    id=name)
                 yield Label("beta 0: no KL term (the report's run)", classes="dim")
                 with Horizontal(id="buttons"):
                     yield Button("Start s", id="start", variant="success", compact=True)
@@ -218,8 +233,8 @@ class TrainScreen(ViewScreen):
 
     def form_values(self) -> dict[str, str]:
         values = {name: self.query_one(f"#{name}", Input).value for name, *_ in NUMBER_FIELDS}
-        values["model"] = str(self.query_one("#model", Select).value)
-        values["dataset"] = str(self.query_one("#dataset", Select).value)
+        for name, _ in CHOICE_FIELDS:
+            values[name] = str(self.query_one(f"#{name}", Select).value)
         return values
 
     def action_start(self) -> None:
