@@ -286,6 +286,7 @@ async def test_keymap_file_remaps_a_binding(checkpoints, make_app, tmp_path):
     app = make_app(checkpoints, keymap=keymap)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        assert " R " in str(app.screen.query_one("#tabs").render())  # the first view too
         await pilot.press("r")
         assert isinstance(app.screen, GenerateScreen)
         await pilot.press("R")

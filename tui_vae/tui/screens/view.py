@@ -27,6 +27,7 @@ class ViewScreen(Screen):
         super().__init__()
         self._seen = -1
         self._status_lines: int | None = None  # the height the status last asked for
+        self._tabs_shown = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,7 +69,14 @@ class ViewScreen(Screen):
         return full if width is None or full.cell_len <= width else build(compact=True)
 
     def on_resize(self) -> None:
-        self.query_one("#tabs", Static).update(self._tabs(self.size.width))
+        self.refresh_tabs()
+
+    def refresh_tabs(self, *_) -> None:
+        """Redraw the tab bar if its text changed (the width, or the keymap's keys)."""
+        tabs = self._tabs(self.size.width)
+        if tabs.plain != self._tabs_shown:
+            self._tabs_shown = tabs.plain
+            self.query_one("#tabs", Static).update(tabs, layout=False)  # one fixed line
 
     def body(self) -> ComposeResult:
         yield from ()
@@ -83,9 +91,11 @@ class ViewScreen(Screen):
 
     def on_mount(self) -> None:
         self.set_scale(self.app.scale)
+        # A keymap set after this screen was composed (the App's on_mount) changes
+        # the bindings: the tab bar follows.
+        self.bindings_updated_signal.subscribe(self, self.refresh_tabs)
 
     def on_screen_resume(self) -> None:
-        self.on_resize()  # the keymap may have changed the keys since compose
         self.sync()
 
     def sync(self, force: bool = False) -> None:
