@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.monitor import RunMonitor
-from tui_vae.tui.keymap import load_keymap
+from tui_vae.tui.keymap import read_keymap
 from tui_vae.tui.messages import (
     DefaultChosen,
     EntriesChanged,
@@ -121,6 +121,8 @@ class TuiVaeApp(App):
         Binding("u", "use_run", "Use new run", id="app.use_run"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # No id: no keymap can take it away, and it beats any view's ctrl+c.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, workspace: Workspace, keymap_path: Path | None = None):
@@ -128,6 +130,7 @@ class TuiVaeApp(App):
         self.workspace = workspace
         self.keymap_path = keymap_path
         self.entries = []  # the checkpoints, as the last scan (or a save or delete) left them
+        self.entry_index: dict[Path, int] = {}  # each entry's place in `entries`, by path
         self.shipped: frozenset[Path] = frozenset()  # which of them are shipped models
         self.active: Path | None = None
         self.last_run: Path | None = None  # the run that finished last (`u` makes it active)
@@ -154,10 +157,11 @@ class TuiVaeApp(App):
 
     def on_mount(self) -> None:
         if self.keymap_path is not None:
-            keymap, problem = load_keymap(self.keymap_path)
-            self.set_keymap(keymap)
-            if problem:
-                self.notify(problem, title="keymap", severity="warning")
+            keymap, problems = read_keymap(self.keymap_path)
+            self.set_keymap(keymap)  # before the first frame (the tab bar shows the keys)
+            if keymap or problems:
+                # After it: checking the ids imports every view.
+                self.call_after_refresh(self._report_keymap, keymap, problems)
         self._watch_hang_ups()
         self._set_header("loading...")
         self._open_workspace()
@@ -207,8 +211,11 @@ class TuiVaeApp(App):
             except Exception as exc:  # whatever happens, the app goes on with what it has
                 entries, problems = self._posted or [], (f"cannot list checkpoints: {exc}",)
             if entries is not self._posted or problems != self._problems:
+                # Done here, not on the UI thread: for 10,000 entries these take tens
+                # of ms (each new Path hashes its string once, then caches it).
                 shipped = frozenset(e.path for e in entries if self.workspace.is_shipped(e.path))
-                self.post_message(EntriesChanged(entries, shipped, problems))
+                index = {e.path: row for row, e in enumerate(entries)}
+                self.post_message(EntriesChanged(entries, shipped, problems, index))
                 self._posted, self._problems = entries, problems
             return entries
         finally:
@@ -219,14 +226,18 @@ class TuiVaeApp(App):
             self.notify("\n".join(message.problems), title="checkpoints", severity="error",
                         markup=False)
         self._shown_problems = message.problems
-        self.set_entries(message.entries, message.shipped)
+        self.set_entries(message.entries, message.shipped, message.index)
 
-    def set_entries(self, entries: list, shipped: frozenset[Path] | None = None) -> None:
-        """Show `entries` as the checkpoints (UI thread): Models redraws if it is on screen."""
+    def set_entries(self, entries: list, shipped: frozenset[Path] | None = None,
+                    index: dict[Path, int] | None = None) -> None:
+        """Show `entries` as the checkpoints (UI thread): Models redraws if it is on screen.
+
+        `index` (each entry's row by path) is computed here when not given.
+        """
         self.entries = entries
         if shipped is not None:
             self.shipped = shipped
-        paths = {e.path for e in entries}
+        self.entry_index = paths = index or {e.path: row for row, e in enumerate(entries)}
         a, b = self.compare_pair
         self.compare_pair = (a if a in paths else None, b if b in paths else None)
         if self.last_run is not None and self.last_run not in paths:
@@ -464,6 +475,14 @@ class TuiVaeApp(App):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+    def _report_keymap(self, keymap: dict[str, str], problems: list[str]) -> None:
+        """One notice for all that the keymap file got wrong, unknown ids included."""
+        from tui_vae.tui.keymap import binding_ids, keymap_notice, unknown_ids
+
+        notice = keymap_notice(self.keymap_path, unknown_ids(keymap, binding_ids()) + problems)
+        if notice:
+            self.notify(notice, title="keymap", severity="warning", markup=False, timeout=15)
 
     # -- hang-ups and crashes
 
