@@ -235,7 +235,20 @@ def _load_cached(name: str, root: Path, download: bool) -> Dataset:
             raise DataError(f"{spec.title} was downloaded but its files are not in {root}")
     train = _read_split(folder, *SPLIT_FILES["train"])
     test = _read_split(folder, *SPLIT_FILES["test"])
+    if spec.binarize:  # the training images are drawn afresh per batch, by the trainer
+        test = binarize_split(test, BINARY_TEST_SEED)
     return Dataset(spec, train, test, root)
+
+
+BINARY_TEST_SEED = 0  # one fixed binarisation of the test set, so every run scores the same
+
+
+def binarize_split(split: Split, seed: int) -> Split:
+    """Each pixel 255 with probability grey / 255, else 0, drawn once from `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    draw = torch.rand(split.images.shape, generator=generator)
+    binary = (draw * 255 < split.images).to(torch.uint8) * 255
+    return Split(binary, split.labels)
 
 
 def load_dataset(

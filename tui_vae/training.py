@@ -285,6 +285,7 @@ class Trainer:
                           (epoch0, step0) if self.resume else None, elbo_step.name))
         self._write_metrics(rewrite=True)
         conditional = config.model.conditional
+        binarize = dataset.spec.binarize
         for epoch in range(epoch0, config.epochs):
             perm = epoch_permutation(n, config.seed, epoch).to(device)
             window_start, window_samples = time.perf_counter(), 0
@@ -295,6 +296,8 @@ class Trainer:
                 tick = time.perf_counter()
                 index = perm[step * config.batch_size : (step + 1) * config.batch_size]
                 x = torch.div(images.index_select(0, index).unsqueeze(1), 255.0)
+                if binarize:  # dynamic binarisation: a fresh draw of every training image
+                    x = torch.bernoulli(x, generator=noise)
                 cond = labels.index_select(0, index) if conditional else None
                 progress = epoch + step / steps
                 weight = kl_weight(config.model.beta, config.kl_warmup, progress)

@@ -210,3 +210,37 @@ def test_checkpoint_validation_follows_the_registries(tmp_path):
                      ("image_size", 30), ("arch", 3)):
         with pytest.raises(CheckpointError):
             _check_model_config(tmp_path / "x", {**good, key: bad})
+
+
+# --------------------------------------------------------------------------- binarised MNIST
+
+
+def test_binarised_mnist_draws_binary_pixels_at_the_grey_levels(sample_dataset):
+    from tui_vae.data import binarize_split
+
+    grey = sample_dataset.test
+    once, again = binarize_split(grey, 0), binarize_split(grey, 0)
+    assert set(once.images.unique().tolist()) == {0, 255}
+    assert torch.equal(once.images, again.images)  # one fixed test set
+    assert not torch.equal(once.images, binarize_split(grey, 1).images)
+    assert (once.images == 255).float().mean().item() == pytest.approx(
+        grey.images.float().mean().item() / 255, abs=0.01)
+    assert torch.equal(once.images[grey.images == 0], grey.images[grey.images == 0])
+
+
+def test_training_on_binarised_data_draws_each_batch_afresh(
+        tiny_train_config, sample_dataset, monkeypatch):
+    from tui_vae.data import Dataset, binarize_split
+    from tui_vae.datasets import dataset_spec
+
+    binary = Dataset(dataset_spec("mnist-binary"), sample_dataset.train,
+                     binarize_split(sample_dataset.test, 0), None)
+    seen = []
+    original = torch.bernoulli
+    monkeypatch.setattr(torch, "bernoulli", lambda x, **kw: seen.append(x) or original(x, **kw))
+    config = replace(tiny_train_config, out=None, epochs=1)
+    first = Trainer(config, dataset=binary).run()
+    assert len(seen) == 13  # every training batch of 800 images at batch 64
+    assert Trainer(config, dataset=binary).run().history[0]["test"] == first.history[0]["test"]
+    grey = Trainer(config, dataset=sample_dataset).run()
+    assert grey.history[0]["test"] != first.history[0]["test"]
