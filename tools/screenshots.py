@@ -1,8 +1,11 @@
 """Save the README's screenshots of the explorer's views (SVG, and PNG via rsvg-convert).
 
     TUI_VAE_DATA_DIR=../shared/data python tools/screenshots.py [--out docs/screenshots]
+    TUI_VAE_DATA_DIR=../shared/data python tools/screenshots.py --small
 
 Drives the app headless with Pilot over the shipped checkpoints, in truecolor.
+`--small` shoots every view at 80x24 (the default size of most terminals) into
+docs/screenshots/80x24/, with the keys that page what does not fit.
 """
 
 from __future__ import annotations
@@ -32,14 +35,30 @@ SHOTS = (
     ("traversal", ["v"], "vae.safetensors"),
     ("draw-cvae", ["d", "o"], "cvae.safetensors"),
 )
+# At 80x24: every view, and the keys that bring what does not fit on screen.
+SMALL_SHOTS = (
+    ("models", ["m"], "vae.safetensors"),
+    ("reconstruct", ["r"], "vae.safetensors"),
+    ("generate-cvae", ["g"], "cvae.safetensors"),
+    ("generate-cvae-rows", ["g", "a", "down", "down"], "cvae.safetensors"),
+    ("interpolate", ["i", "space"], "cvae.safetensors"),
+    ("interpolate-down", ["i", "space", "down"], "cvae.safetensors"),
+    ("compare", ["c"], "vae.safetensors"),
+    ("latent-map", ["l", "right", "right", "up"], "vae.safetensors"),
+    ("latent-manifold-2d", ["l", "space"], "vae-2d.safetensors"),
+    ("traversal", ["v"], "vae.safetensors"),
+    ("traversal-down", ["v", "down", "down"], "vae.safetensors"),
+    ("draw-cvae", ["d", "o"], "cvae.safetensors"),
+    ("draw-cvae-classes", ["d", "o", "pagedown"], "cvae.safetensors"),
+)
 
 
-async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
+async def shoot(out: Path, size: tuple[int, int], shots=SHOTS) -> list[Path]:
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.workspace import Workspace
 
     saved = []
-    for name, keys, checkpoint in SHOTS:
+    for name, keys, checkpoint in shots:
         app = TuiVaeApp(Workspace(ROOT / "checkpoints", os.environ.get("TUI_VAE_DATA_DIR"),
                                   "cpu"))
         async with app.run_test(size=size) as pilot:
@@ -56,7 +75,7 @@ async def shoot(out: Path, size: tuple[int, int]) -> list[Path]:
     return saved
 
 
-async def shoot_training(out: Path, size: tuple[int, int]) -> Path:
+async def shoot_training(out: Path, size: tuple[int, int], keys=()) -> Path:
     """The Train view a few epochs into a small run on the bundled sample."""
     import tempfile
 
@@ -80,6 +99,10 @@ async def shoot_training(out: Path, size: tuple[int, int]) -> Path:
                 await pilot.pause(0.2)
             await pilot.pause(0.5)
             path = Path(app.save_screenshot("train.svg", str(out)))
+            for key in keys:  # e.g. p: the previews where the charts leave no room
+                await pilot.press(key)
+                await pilot.pause(0.5)
+                path = Path(app.save_screenshot(f"train-{key}.svg", str(out)))
             await pilot.press("x")
             await app.workers.wait_for_complete()
     return path
@@ -89,11 +112,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="120x36")
+    parser.add_argument("--small", action="store_true",
+                        help="every view at 80x24 into docs/screenshots/80x24")
     args = parser.parse_args()
+    if args.small:
+        args.size = "80x24"
+        args.out = args.out / "80x24"
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.split("x"))
-    saved = asyncio.run(shoot(args.out, size))
-    saved.append(asyncio.run(shoot_training(args.out, size)))
+    saved = asyncio.run(shoot(args.out, size, SMALL_SHOTS if args.small else SHOTS))
+    if args.small:
+        train = asyncio.run(shoot_training(args.out, size, keys=("p",)))
+        saved += [train.with_name("train.svg"), train]
+    else:
+        saved.append(asyncio.run(shoot_training(args.out, size)))
     converter = shutil.which("rsvg-convert")
     for svg in saved:
         if converter:
