@@ -5,7 +5,7 @@ model larger than checkpoints may hold or a run that would not fit in the memory
 this process can use (the smaller of the machine's available memory and its
 address-space limit). The estimate is deliberately simple: weights, gradients and
 Adam's two moments (16 bytes a parameter), a training step's and an evaluation
-batch's activations, and a fixed allowance for the dataset and torch itself.
+batch's activations, and a fixed allowance for the dataset.
 """
 
 from __future__ import annotations
@@ -51,11 +51,10 @@ def available_bytes() -> int | None:
 def parameter_count(config) -> int:
     """The number of parameters a ModelConfig's network holds (no memory allocated)."""
     from tui_vae.checkpoints import model_shapes
-    from tui_vae.models import INPUT_DIM
 
     if max(config.latent_dim, config.hidden_dim) > 1 << 31:
-        # Too wide for torch to even describe; the first layer alone says enough.
-        return INPUT_DIM * config.hidden_dim
+        # Too wide for torch to even describe; the decoder's last layer alone says enough.
+        return _prod(config.image_shape) * config.hidden_dim
     return sum(_prod(shape) for shape in model_shapes(config).values())
 
 
@@ -68,11 +67,9 @@ def _prod(shape) -> int:
 
 def training_bytes(config) -> tuple[int, int]:
     """(parameters, estimated bytes) for training `config` (a TrainConfig)."""
-    from tui_vae.models import INPUT_DIM
-
     m = config.model
     params = parameter_count(m)
-    widths = INPUT_DIM + m.hidden_dim + m.latent_dim
+    widths = _prod(m.image_shape) + m.hidden_dim + m.latent_dim
     step = 4 * config.batch_size * 8 * widths  # inputs, activations, their gradients
     evaluation = 4 * config.eval_batch_size * 4 * widths
     return params, 16 * params + step + evaluation + BASE_BYTES
