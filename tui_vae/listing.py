@@ -31,11 +31,18 @@ Entry = CheckpointInfo | BadCheckpoint
 # Time stamps this close to the moment they were read may hide a later change
 # made within the same clock tick (FAT keeps 2 s, most others far less).
 RACY_NS = 2_000_000_000
+# A scan runs in a worker thread beside the UI thread, and Python lets one run
+# at a time: a scan that never pauses makes every key wait for its turn (up to
+# the interpreter's 5 ms switch interval, many times per frame). So it rests
+# briefly every few files.
+REST_EVERY = 32  # files
+REST_S = 0.001
 
 
 @dataclass
 class _File:
     stamp: tuple[int, int]  # (mtime_ns, size) when the header was read
+    inode: int  # a file saved anew (renamed over the old one) has another inode
     entry: Entry
     racy: bool  # the stamp was too fresh to trust
 
@@ -44,6 +51,7 @@ class _File:
 class _Folder:
     mtime_ns: int
     racy: bool
+    racy_files: int  # files whose stamps were too fresh to trust
     files: dict[str, _File] = field(default_factory=dict)  # file name -> what was read
     entries: list[Entry] = field(default_factory=list)  # by name
 
@@ -108,33 +116,48 @@ class CachedListing:
         except OSError as exc:
             raise CheckpointError(f"cannot list {folder}: {exc.strerror or exc}") from None
         now = time.time_ns()
-        if (before is not None and before.mtime_ns == mtime_ns and not before.racy
-                and not full and not any(f.racy for f in before.files.values())):
-            return before
-        racy = now - mtime_ns < RACY_NS
-        if before is not None and before.mtime_ns == mtime_ns and not before.racy and not full:
-            names = list(before.files)  # the same names: only the racy files are looked at
+        same_names = (before is not None and before.mtime_ns == mtime_ns and not before.racy
+                      and not full)
+        if same_names and not before.racy_files:
+            return before  # the common case of a poll: one stat, nothing else
+        if same_names:
+            names = {name: f.inode for name, f in before.files.items()}  # only racy ones change
         else:
             names = self._names(folder)
+        old = before.files if before else {}
         files: dict[str, _File] = {}
+        work = 0
         for name in sorted(names):
-            found = self._file(folder / name, before.files.get(name) if before else None, now)
+            cached = old.get(name)
+            if (cached is not None and cached.inode == names[name] and not cached.racy
+                    and not full):
+                # Same name, same inode: not replaced (a save renames a new file
+                # over the old one, which changes the inode). Rewrites in place
+                # are for `full` scans to find.
+                files[name] = cached
+                continue
+            work += 1
+            if work % REST_EVERY == 0:
+                time.sleep(REST_S)
+            found = self._file(folder / name, cached, now)
             if found is not None:
                 files[name] = found
         unchanged = (before is not None and files.keys() == before.files.keys()
                      and all(files[n].entry is before.files[n].entry for n in files))
         entries = before.entries if unchanged else [f.entry for f in files.values()]
-        return _Folder(mtime_ns, racy, files, entries)
+        racy_files = sum(1 for f in files.values() if f.racy) if work else 0
+        return _Folder(mtime_ns, now - mtime_ns < RACY_NS, racy_files, files, entries)
 
     @staticmethod
-    def _names(folder: Path) -> list[str]:
-        """The checkpoint file names in `folder` (hidden ones left out, as a glob would)."""
+    def _names(folder: Path) -> dict[str, int]:
+        """The checkpoint files in `folder` and their inodes (hidden ones left out, as a
+        glob would). The inodes come with the listing, at no extra system call."""
         try:
             with os.scandir(folder) as found:
-                return [e.name for e in found
-                        if e.name.endswith(SUFFIX) and not e.name.startswith(".")]
+                return {e.name: e.inode() for e in found
+                        if e.name.endswith(SUFFIX) and not e.name.startswith(".")}
         except FileNotFoundError:
-            return []
+            return {}
         except OSError as exc:
             raise CheckpointError(f"cannot list {folder}: {exc.strerror or exc}") from None
 
@@ -145,10 +168,12 @@ class CachedListing:
         except FileNotFoundError:
             return None  # removed since the folder was listed
         except OSError as exc:
-            return _File((0, 0), BadCheckpoint(path, f"cannot read {path}: {exc.strerror}"), True)
+            return _File((0, 0), 0, BadCheckpoint(path, f"cannot read {path}: {exc.strerror}"),
+                         True)
         stamp = (stat.st_mtime_ns, stat.st_size)
+        racy = now - stamp[0] < RACY_NS
         if before is not None and before.stamp == stamp and not before.racy:
-            return before
+            return _File(stamp, stat.st_ino, before.entry, racy)
         self.reads += 1
         try:
             entry: Entry = self._read(path)
@@ -156,9 +181,9 @@ class CachedListing:
             entry = BadCheckpoint(path, str(exc))
         except Exception as exc:  # one odd file must never hide the others
             entry = BadCheckpoint(path, f"{path}: cannot be read ({type(exc).__name__}: {exc})")
-        if before is not None and before.stamp == stamp and _same(before.entry, entry):
-            entry = before.entry  # a racy file re-read unchanged: keep the old object
-        return _File(stamp, entry, now - stamp[0] < RACY_NS)
+        if before is not None and _same(before.entry, entry):
+            entry = before.entry  # read again, unchanged: keep the old object
+        return _File(stamp, stat.st_ino, entry, racy)
 
 
 def _same(a: Entry, b: Entry) -> bool:

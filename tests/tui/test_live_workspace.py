@@ -59,6 +59,15 @@ async def test_files_of_another_process_appear_and_vanish_without_a_key(checkpoi
         assert "vae-beta0.safetensors" not in names(app)
         # The cursor stayed on its file while a row above it went.
         assert "zz-other.safetensors" in str(app.screen.query_one("#details").render())
+        # Found while another view shows: Models has it when it comes back.
+        await pilot.press("g")
+        subprocess.run([sys.executable, "-c", copy, str(checkpoints / "vae.safetensors"),
+                        str(checkpoints / "aa-hidden.safetensors")], check=True)
+        await wait_for(pilot, lambda: "aa-hidden.safetensors" in names(app), timeout=POLL_S + 2)
+        await pilot.press("m")
+        await pilot.pause()
+        table = app.screen.query_one("#checkpoints")
+        assert table.row_count == 4 and "aa-hidden.safetensors" in app.screen._cells(0)
 
 
 async def test_header_names_the_running_run_beside_the_active_model(checkpoints, make_app):

@@ -51,9 +51,12 @@ def test_only_new_and_changed_files_are_read_again(tmp_path, tiny):
     again, changed = cache.scan([folder])
     assert not changed and cache.reads == 5 and again == entries
 
-    # Another save: a file replaced (new time stamp), one added; the folder's stamp moves.
+    # A save (a new file renamed over the old one, as checkpoints are written) and a
+    # new file; the folder's stamp moves.
     shutil.copyfile(tiny, folder / "run9.safetensors")
     settle(folder / "run9.safetensors", stamp=PAST + 5)
+    shutil.copyfile(tiny, folder / ".run2.tmp")
+    os.replace(folder / ".run2.tmp", folder / "run2.safetensors")
     settle(folder / "run2.safetensors", stamp=PAST + 7)
     settle(folder, stamp=PAST + 9)
     entries, changed = cache.scan([folder])

@@ -44,11 +44,13 @@ class PreviewReady(Message):
 class EntriesChanged(Message):
     """A scan of the checkpoint folders found something new, changed or gone."""
 
-    def __init__(self, entries: list, shipped: frozenset, problems: tuple[str, ...]) -> None:
+    def __init__(self, entries: list, shipped: frozenset, problems: tuple[str, ...],
+                 index: dict) -> None:
         super().__init__()
         self.entries = entries  # the workspace's sorted list (read-only)
         self.shipped = shipped  # the paths among them that are shipped models
         self.problems = problems  # folders that could not be read, one line each
+        self.index = index  # each entry's row, by path
 
 
 class DefaultChosen(Message):

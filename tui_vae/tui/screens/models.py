@@ -93,15 +93,21 @@ class ModelsScreen(ViewScreen):
         super().__init__()
         self._cursor_path: Path | None = None  # the cursor stays on its file across changes
         self._shown = None  # the entry whose details show
+        self._drawn: list | None = None  # the app's entries when the table was last drawn
 
     def body(self) -> ComposeResult:
         yield CheckpointTable(COLUMNS, id="checkpoints")
         yield Static(id="details", classes="details")
 
+    def sync(self, force: bool = False) -> None:
+        # The entries change on their own (the folders are watched), also while
+        # this view is hidden: a new list means a redraw.
+        super().sync(force or self._drawn is not self.app.entries)
+
     def redraw(self) -> None:
         """Point the table at the app's entries; only the rows on screen get formatted."""
         table = self.query_one(CheckpointTable)
-        entries = self.app.entries
+        entries = self._drawn = self.app.entries
         # The name column fits the longest name of the rows on screen (a pass over
         # 10,000 names would cost the UI thread ~15 ms at every change).
         top = table.scroll_offset.y
@@ -125,8 +131,10 @@ class ModelsScreen(ViewScreen):
 
     def _cells(self, row: int) -> tuple[str, ...]:
         """The table's cells for entry `row` (plain text: names and metadata come from files)."""
-        app = self.app
-        entry = app.entries[row]
+        app, entries = self.app, self._drawn or []
+        if row >= len(entries):
+            return ()
+        entry = entries[row]
         training = app.monitor.active and app.monitor.progress.path
         marks = ("▶" if training and Path(training) == entry.path else "") + (
             "●" if entry.path == app.active else "")
