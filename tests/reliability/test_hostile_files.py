@@ -332,4 +332,9 @@ async def test_markup_in_names_and_metadata_is_shown_as_text_in_the_app(zoo, tmp
                 seen.add("bad")
                 assert "unreadable" in shown and MARKUP in shown, shown
         assert seen == {"named", "bad"}
+        app.activate(folder / "[b]bad-dataset.safetensors")  # its reason quotes the markup
+        await settle(app, pilot)
+        last = list(app._notifications)[-1]
+        assert "[b]bad-dataset" in last.message and MARKUP in last.message
+        assert not last.markup
         assert app.is_running

@@ -153,6 +153,12 @@ class TuiVaeApp(App):
         self.crash_log: Path | None = None  # where its traceback was written
         self.crash_log_error: str | None = None  # why it could not be
 
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notice as plain text: messages quote file names, metadata and errors,
+        which are data, never markup (a `[/x]` in a name must not break the notice)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # -- start-up
 
     def on_mount(self) -> None:
