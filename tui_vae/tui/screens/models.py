@@ -91,7 +91,6 @@ class ModelsScreen(ViewScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cursor_path: Path | None = None  # the cursor stays on its file across changes
         self._shown = None  # the entry whose details show
         self._drawn: list | None = None  # the app's entries when the table was last drawn
 
@@ -107,6 +106,7 @@ class ModelsScreen(ViewScreen):
     def redraw(self) -> None:
         """Point the table at the app's entries; only the rows on screen get formatted."""
         table = self.query_one(CheckpointTable)
+        self._drawn_before = self._drawn or []
         entries = self._drawn = self.app.entries
         # The name column fits the longest name of the rows on screen (a pass over
         # 10,000 names would cost the UI thread ~15 ms at every change).
@@ -114,7 +114,10 @@ class ModelsScreen(ViewScreen):
         shown = entries[top:top + max(table.size.height, 50)]
         longest = max((len(e.path.name) for e in shown), default=0)
         table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
-        cursor = self.app.entry_index.get(self._cursor_path) if self._cursor_path else None
+        # The cursor stays on its file when rows come or go above it.
+        before = self._drawn_before
+        on = before[table.cursor_row].path if table.cursor_row < len(before) else None
+        cursor = self.app.entry_index.get(on) if on is not None else None
         table.set_rows(len(entries), self._cells, cursor)
         folders = " and ".join(str(f) for f in self.app.workspace.folders())
         self.set_status(f"{plural(len(entries), 'checkpoint')} in {folders} (watched) · "
@@ -167,8 +170,6 @@ class ModelsScreen(ViewScreen):
             details.update(Text(describe_checkpoint(entry)))
 
     def on_checkpoint_table_highlighted(self) -> None:
-        entry = self.selected()
-        self._cursor_path = entry.path if entry is not None else None
         self._details()
 
     def action_activate(self) -> None:
