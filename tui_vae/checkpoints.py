@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui_vae.config import LR_SCHEDULES, MODEL_KINDS, ModelConfig
+from tui_vae.config import (
+    LR_SCHEDULES,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_SEED,
+    MODEL_KINDS,
+    ModelConfig,
+)
 from tui_vae.errors import CheckpointError
 from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
 
@@ -41,9 +48,6 @@ MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: far beyond any model we build
 # The largest model a checkpoint may describe: 2^27 parameters (512 MiB of
 # float32). Checked, with the file's own tensors, before any model is built.
 MAX_MODEL_PARAMETERS = 1 << 27
-MAX_EPOCHS = 1_000_000  # more epochs than any run could have done
-MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1 (epoch orders are derived from seed * 1e6)
-MAX_BATCH = 1 << 24
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                 "I8": 1, "U8": 1, "BOOL": 1}

@@ -19,11 +19,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tui_vae.checkpoints import MAX_BATCH, MAX_EPOCHS, MAX_SEED  # torch-free
 from tui_vae.config import (
     ARCHITECTURES,
     LIKELIHOODS,
     LR_SCHEDULES,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_SEED,
     MODEL_KINDS,
     choices_help,
     field_help,

@@ -128,6 +128,13 @@ class ModelConfig:
         return [message for failed, message in checks if failed]
 
 
+# Bounds every run and checkpoint keeps (the CLI's flags and checkpoint validation
+# use them): seeds fit torch's generators even as seed * 1,000,003 + epoch.
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 1_000_000
+MAX_BATCH = 1 << 24
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run: the model to train and how to train it."""
@@ -162,6 +169,9 @@ class TrainConfig:
             (not 0 <= self.kl_warmup < math.inf, "KL warm-up must be >= 0 epochs"),
             (self.log_every < 1, "log_every must be at least 1"),
             (self.step not in ("auto", "autograd"), f"unknown step {self.step!r}"),
+            (not 0 <= self.seed <= MAX_SEED, f"the seed must be in 0..{MAX_SEED}"),
+            (self.epochs > MAX_EPOCHS, f"epochs must be at most {MAX_EPOCHS:,}"),
+            (self.batch_size > MAX_BATCH, f"batch size must be at most {MAX_BATCH:,}"),
         ]
         return self.model.problems() + [message for failed, message in checks if failed]
 

@@ -164,3 +164,16 @@ def test_torchvision_processed_pickles_are_never_read(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="downloading it failed"):
         load_dataset("mnist", tmp_path / "data")
     assert loads == [] and not marker.exists()
+
+
+@pytest.mark.parametrize("settings", [{"seed": -1}, {"seed": 2**64}, {"epochs": 10**7},
+                                      {"batch_size": 2**40}],
+                         ids=["seed-negative", "seed-2^64", "epochs", "batch"])
+def test_the_train_form_refuses_settings_a_checkpoint_could_not_hold(settings):
+    """The Train form validates through TrainConfig: a run it starts always saves a
+    checkpoint that validation reads back."""
+    from tui_vae.config import TrainConfig
+    from tui_vae.errors import TrainingError
+
+    with pytest.raises(TrainingError):
+        TrainConfig(**settings).validate()
