@@ -1,0 +1,67 @@
+"""Several trainings at once: each run's epoch time against one run alone.
+
+Starts `tui-vae train` (full MNIST, the default model) alone, then two and
+three at once, and compares each run's median epoch time (epochs after the
+first, from the metrics JSONL beside the checkpoint: training seconds, not
+the test evaluation) with the run alone. Targets: two at once <= 2.25x, three
+at once <= 3.4x. Run: python benchmarks/concurrent_runs.py --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _epoch_seconds(checkpoint: Path) -> float:
+    lines = checkpoint.with_name(checkpoint.stem + ".metrics.jsonl").read_text().splitlines()
+    seconds = [json.loads(line)["seconds"] for line in lines][1:]
+    return statistics.median(seconds)
+
+
+def run_together(count: int, epochs: int, data_dir: str, folder: Path) -> tuple[list[float], float]:
+    outs = [folder / f"run{count}-{i}.safetensors" for i in range(count)]
+    start = time.perf_counter()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "tui_vae", "train", "--epochs", str(epochs), "--data-dir",
+         data_dir, "--out", str(out), "--seed", str(i)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"})
+        for i, out in enumerate(outs)]
+    for proc in procs:
+        _, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"a run failed: {stderr.decode()[-500:]}")
+    return [_epoch_seconds(out) for out in outs], time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("TUI_VAE_DATA_DIR"), required=False)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--most", type=int, default=3, help="the most runs at once")
+    args = parser.parse_args()
+    if not args.data_dir:
+        raise SystemExit("--data-dir (or TUI_VAE_DATA_DIR) must point at a full MNIST copy")
+    targets = {2: 2.25, 3: 3.4}
+    with tempfile.TemporaryDirectory() as tmp:
+        alone, wall = run_together(1, args.epochs, args.data_dir, Path(tmp))
+        print(f"1 run : epoch {alone[0]:.2f} s (median of epochs 2-{args.epochs}), "
+              f"whole run {wall:.1f} s")
+        for count in range(2, args.most + 1):
+            each, wall = run_together(count, args.epochs, args.data_dir, Path(tmp))
+            ratios = [e / alone[0] for e in each]
+            target = targets.get(count)
+            print(f"{count} runs: epochs " + ", ".join(f"{e:.2f}" for e in each)
+                  + " s; ratio to alone " + ", ".join(f"{r:.2f}x" for r in ratios)
+                  + (f" (target <= {target}x)" if target else "") + f", whole {wall:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
