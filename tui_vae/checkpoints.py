@@ -28,6 +28,7 @@ from tui_vae.config import (
     MAX_BATCH,
     MAX_EPOCHS,
     MAX_SEED,
+    MAX_WIDTH,
     MODEL_KINDS,
     ModelConfig,
 )
@@ -169,7 +170,7 @@ def _check_model_config(path: Path, model: Any) -> None:
     if model["dataset"] not in DATASET_NAMES:
         raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
     for key in ("latent_dim", "hidden_dim", "num_classes"):
-        if not 1 <= model[key] <= 65536:
+        if not 1 <= model[key] <= MAX_WIDTH:
             raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
     _check_class_count(path, model)
     if not 0 <= model["beta"] < float("inf"):

@@ -184,7 +184,8 @@ def _refuse_oversized(config) -> None:
     from tui_vae.memory import check_training_memory
 
     try:
-        check_training_memory(config)
+        check_training_memory(config)  # first: for absurd sizes, the estimate says most
+        config.validate()
     except TrainingError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -550,6 +551,79 @@ def serve(
     except ServeMissing as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+def _values(kind):
+    """A Typer callback parsing "0,0.25,1" into a list of `kind`."""
+
+    def parse(text: str | None):
+        if text is None:
+            return None
+        try:
+            values = [kind(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
+        if not values or len(set(values)) != len(values):
+            raise typer.BadParameter("give distinct values, separated by commas")
+        return values
+
+    return parse
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sweep(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option(help="Folder for the runs' checkpoints, metrics and logs.", file_okay=False)],
+    beta: Annotated[str | None, typer.Option(callback=_values(float), help="KL weights, e.g. 0,0.25,0.5,1,2,4.")] = None,
+    latent_dim: Annotated[str | None, typer.Option(callback=_values(int), help="Sizes of z, e.g. 2,20.")] = None,
+    hidden_dim: Annotated[str | None, typer.Option(callback=_values(int), help="Hidden widths.")] = None,
+    seed: Annotated[str | None, typer.Option(callback=_values(int), help="Seeds, e.g. 0,1.")] = None,
+    lr: Annotated[str | None, typer.Option(callback=_values(float), help="Learning rates.")] = None,
+    kl_warmup: Annotated[str | None, typer.Option(callback=_values(float), help="KL warm-ups (epochs).")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, help="Epochs for every run.")] = 10,
+    jobs: Annotated[int, typer.Option(min=1, max=64, help="Runs at once on this machine.")] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep: continue unfinished runs, skip finished ones.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each run's `tui-vae train` command and exit.")] = False,
+) -> None:
+    """Train the cartesian product of the given lists, JOBS runs at a time.
+
+    Any other `train` option (--model, --arch, --dataset, ...) applies to every run.
+    Each run is a plain `tui-vae train` command (see --dry-run)."""
+    from tui_vae.sweep import Sweep, plan
+
+    grid = {"beta": beta, "latent_dim": latent_dim, "hidden_dim": hidden_dim, "seed": seed,
+            "lr": lr, "kl_warmup": kl_warmup}
+    runs = plan({k: v for k, v in grid.items() if v}, [*ctx.args, "--epochs", str(epochs)],
+                out_dir)
+    train_command = typer.main.get_command(app).commands["train"]
+    for run in runs:  # every run's options checked as `train` checks them, before any starts
+        train_command.make_context("train", list(run.args), parent=ctx.parent)
+    if dry_run:
+        for run in runs:
+            typer.echo(run.shell())
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        if not stop.is_set():
+            err.print("stopping every run after its current step; each saves its state...")
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    job = Sweep(runs, epochs, jobs, resume, lambda line: err.print(line, markup=False), stop)
+    left = job.run()
+    if job.failed:
+        raise typer.Exit(1)
+    if left:
+        err.print(f"{left} of {len(runs)} runs unfinished; the same command with --resume "
+                  f"finishes them", markup=False)
+        raise typer.Exit(130 if stop.is_set() else 1)
+    err.print(f"sweep done: {len(runs)} runs in {out_dir}", markup=False)
 
 
 # --------------------------------------------------------------------------- entry point

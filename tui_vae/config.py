@@ -72,6 +72,9 @@ DATASET_CHOICES = {name: Choice(name, spec.title) for name, spec in DATASETS.ite
 IMAGE_CHANNELS = (1, 3)
 IMAGE_SIZES = (28, 32, 64)
 
+MAX_WIDTH = 65536  # the widest latent or hidden layer a checkpoint may hold
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """What a trained model is: its architecture and what it was trained for."""
@@ -118,6 +121,8 @@ class ModelConfig:
                                                  f"(known: {', '.join(LIKELIHOODS)})"),
             (self.latent_dim < 1 or self.hidden_dim < 1,
              "latent and hidden sizes must be at least 1"),
+            (max(self.latent_dim, self.hidden_dim) > MAX_WIDTH,
+             f"latent and hidden sizes must be at most {MAX_WIDTH:,}"),
             (not 0 <= self.beta < math.inf, "beta must be a finite number >= 0"),
             (self.num_classes < 1, "the class count must be at least 1"),
             (self.channels not in IMAGE_CHANNELS, f"images have 1 or 3 channels, not "

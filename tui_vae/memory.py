@@ -52,9 +52,10 @@ def parameter_count(config) -> int:
     """The number of parameters a ModelConfig's network holds (no memory allocated)."""
     from tui_vae.checkpoints import model_shapes
 
-    if max(config.latent_dim, config.hidden_dim) > 1 << 31:
-        # Too wide for torch to even describe; the decoder's last layer alone says enough.
-        return _prod(config.image_shape) * config.hidden_dim
+    if config.problems():
+        # No model can be built (say, wider than checkpoints allow): the decoder's
+        # last layer alone gives a lower bound, enough to name an absurd size.
+        return _prod(config.image_shape) * max(config.hidden_dim, 0)
     return sum(_prod(shape) for shape in model_shapes(config).values())
 
 
@@ -81,8 +82,9 @@ def check_training_memory(config) -> None:
 
     params, needed = training_bytes(config)
     if params > MAX_MODEL_PARAMETERS:
+        bound = "at least " if config.model.problems() else ""  # see parameter_count
         raise TrainingError(
-            f"a model of {params:,} parameters (about {_fmt(needed)} to train) is over "
+            f"a model of {bound}{params:,} parameters (about {_fmt(needed)} to train) is over "
             f"the {MAX_MODEL_PARAMETERS:,}-parameter limit of tui-vae checkpoints; "
             f"lower --hidden-dim or --latent-dim")
     room = available_bytes()

@@ -177,3 +177,12 @@ def test_the_train_form_refuses_settings_a_checkpoint_could_not_hold(settings):
 
     with pytest.raises(TrainingError):
         TrainConfig(**settings).validate()
+
+
+def test_a_width_beyond_what_checkpoints_hold_is_refused_up_front(tmp_path):
+    result = run_cli("train", "--dataset", "mnist-sample", "--epochs", "1", "--hidden-dim",
+                     "70000", "--latent-dim", "1", "--device", "cpu", "--out", "x.safetensors",
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: latent and hidden sizes must be at most 65,536"
+    assert not (tmp_path / "x.safetensors").exists()
