@@ -1,0 +1,77 @@
+"""`tui-vae sweep`: the product of the lists, K at a time, stop and resume, dry run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import run_cli
+from tui_vae.checkpoints import read_info
+
+TINY = ["--dataset", "mnist-sample", "--hidden-dim", "16"]
+
+
+def test_dry_run_prints_one_plain_train_command_per_combination(tmp_path):
+    result = run_cli("sweep", "--beta", "0,0.5,1", "--latent-dim", "2,20", "--seed", "0,1",
+                     "--out-dir", "sw", "--epochs", "3", "--model", "cvae", "--dry-run",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12 and len(set(lines)) == 12
+    assert all(line.startswith("tui-vae train ") and "--model cvae" in line
+               and "--epochs 3" in line for line in lines)
+    assert "tui-vae train --beta 0.5 --latent-dim 20 --seed 1 --model cvae --epochs 3 " \
+           "--out sw/beta0.5-latent20-seed1.safetensors" in lines
+    assert not (tmp_path / "sw").exists()
+
+
+def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
+    for args in (["--beta", "0,-1"], ["--beta", "0,x"], ["--beta", "1,1"], ["--bogus", "3"],
+                 ["--latent-dim", "0"]):
+        result = run_cli("sweep", *args, "--out-dir", "sw", cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_trains_every_run_and_resume_finishes_only_what_is_unfinished(tmp_path):
+    args = ["sweep", "--beta", "0,1", "--latent-dim", "2,3", "--epochs", "1", "--jobs", "2",
+            "--out-dir", "sw", *TINY]
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    infos = {p.stem: read_info(p) for p in (tmp_path / "sw").glob("*.safetensors")}
+    assert sorted(infos) == ["beta0-latent2-hidden16", "beta0-latent3-hidden16",
+                             "beta1-latent2-hidden16", "beta1-latent3-hidden16"]
+    assert infos["beta0-latent3-hidden16"].model_config["beta"] == 0
+    assert infos["beta1-latent3-hidden16"].model_config["latent_dim"] == 3
+    assert all(info.epochs_done == 1 for info in infos.values())
+    again = run_cli(*args, cwd=tmp_path)  # nothing is overwritten without --resume
+    assert again.returncode == 1 and "--resume" in again.stderr
+    more = run_cli(*[a if a != "1" else "2" for a in args], "--resume", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert all(read_info(p).epochs_done == 2 for p in (tmp_path / "sw").glob("*.safetensors"))
+    done = run_cli(*[a if a != "1" else "2" for a in args], "--resume", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr.count("done already") == 4
+
+
+def test_ctrl_c_stops_every_run_with_its_state_saved(tmp_path):
+    args = [sys.executable, "-m", "tui_vae", "sweep", "--beta", "0,1", "--epochs", "2000",
+            "--jobs", "2", "--out-dir", "sw", *TINY]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "120"})
+    names = ("beta0-hidden16", "beta1-hidden16")
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / "sw" / f"{n}.metrics.jsonl").exists()
+                  and (tmp_path / "sw" / f"{n}.metrics.jsonl").read_text() for n in names):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr
+    for name in names:
+        info = read_info(tmp_path / "sw" / f"{name}.safetensors")
+        assert 1 <= info.epochs_done < 2000  # saved mid-run, exact state kept

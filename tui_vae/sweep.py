@@ -1,0 +1,146 @@
+"""Sweeps: the cartesian product of a few settings, each a plain `tui-vae train` run.
+
+`plan(grid, extra, out_dir)` names one run per combination (beta0.5-latent2-seed0)
+with its checkpoint in `out_dir` and the exact `tui-vae train` arguments, so a
+sweep can be printed (`--dry-run`) and spread over machines by any job runner.
+`Sweep.run` starts them K at a time as subprocesses on this machine; each is a
+normal run (checkpoint, metrics JSONL, its own log). A stop (Ctrl-C, SIGTERM,
+SIGHUP) is passed to every running child, which saves its exact state;
+`resume` then continues the unfinished runs and skips the finished ones.
+No torch here: the children do the work.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui_vae.checkpoints import SUFFIX, read_info
+from tui_vae.errors import TuiVaeError
+
+# The settings a sweep may vary, with how each value is written in a run's name.
+SWEPT = {"beta": "beta", "latent_dim": "latent", "hidden_dim": "hidden", "seed": "seed",
+         "lr": "lr", "kl_warmup": "warmup"}
+MAX_RUNS = 1000
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: its name, checkpoint and `tui-vae train` arguments."""
+
+    name: str
+    out: Path
+    args: tuple[str, ...]  # after `tui-vae train`, --out included
+
+    def command(self, resume: bool = False) -> list[str]:
+        return [sys.executable, "-m", "tui_vae", "train", *self.args,
+                *(["--resume"] if resume else [])]
+
+    def shell(self) -> str:
+        """The command a person or a job runner would type."""
+        return shlex.join(["tui-vae", "train", *self.args])
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plan(grid: dict[str, list], extra: list[str], out_dir: Path) -> list[SweepRun]:
+    """One SweepRun per combination of the grid's values, `extra` arguments on each."""
+    unknown = set(grid) - set(SWEPT)
+    if unknown:
+        raise TuiVaeError(f"cannot sweep {', '.join(sorted(unknown))}")
+    keys = [k for k in SWEPT if grid.get(k)]
+    combos = list(itertools.product(*(grid[k] for k in keys)))
+    if len(combos) > MAX_RUNS:
+        raise TuiVaeError(f"the sweep has {len(combos):,} runs; at most {MAX_RUNS} are allowed")
+    runs = []
+    for combo in combos:
+        name = "-".join(f"{SWEPT[k]}{_shown(v)}" for k, v in zip(keys, combo)) or "run"
+        out = out_dir / f"{name}{SUFFIX}"
+        args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
+        runs.append(SweepRun(name, out, (*args, *extra, "--out", str(out))))
+    return runs
+
+
+def status(run: SweepRun, epochs: int) -> str:
+    """"new", "unfinished" (a checkpoint short of `epochs`) or "done"."""
+    if not run.out.exists():
+        return "new"
+    return "done" if read_info(run.out).epochs_done >= epochs else "unfinished"
+
+
+@dataclass
+class Sweep:
+    """Runs a planned sweep, `jobs` at a time; `report(line)` hears each start and end."""
+
+    runs: list[SweepRun]
+    epochs: int
+    jobs: int = 1
+    resume: bool = False
+    report: Callable[[str], None] = print
+    stop: threading.Event = field(default_factory=threading.Event)
+    failed: list[str] = field(default_factory=list)
+
+    def pending(self) -> list[tuple[SweepRun, bool]]:
+        """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
+        todo = []
+        for run in self.runs:
+            state = status(run, self.epochs)
+            if state == "done":
+                if not self.resume:
+                    raise TuiVaeError(f"{run.out} exists; pass --resume to finish the sweep")
+                self.report(f"{run.name}: done already")
+                continue
+            if state == "unfinished" and not self.resume:
+                raise TuiVaeError(f"{run.out} exists; pass --resume to finish the sweep")
+            todo.append((run, state == "unfinished"))
+        return todo
+
+    def run(self) -> int:
+        """Run what is pending; returns the number of runs that did not finish."""
+        queue = self.pending()
+        running: dict[str, subprocess.Popen] = {}
+        unfinished = 0
+        while queue or running:
+            while queue and len(running) < self.jobs and not self.stop.is_set():
+                run, resume = queue.pop(0)
+                log = run.out.with_suffix(".log").open("ab")
+                running[run.name] = subprocess.Popen(
+                    run.command(resume), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+                log.close()
+                self.report(f"{run.name}: {'resumed' if resume else 'started'} "
+                            f"({len(running)} running, {len(queue)} queued)")
+            if self.stop.is_set():
+                for proc in running.values():
+                    proc.send_signal(signal.SIGTERM)  # each child saves its exact state
+                unfinished += len(queue)
+                queue = []
+            time.sleep(0.2)
+            for name, proc in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                del running[name]
+                if code == 0 and not self.stop.is_set():
+                    self.report(f"{name}: finished")
+                else:
+                    unfinished += 1
+                    word = "stopped, state saved" if self.stop.is_set() else f"failed ({code})"
+                    if code != 0 and not self.stop.is_set():
+                        self.failed.append(name)
+                    self.report(f"{name}: {word}")
+        return unfinished
