@@ -55,7 +55,7 @@ ARCHITECTURES = _registry(
 LIKELIHOODS = _registry(
     Choice("bernoulli", "Bernoulli cross-entropy (the report's; exact for binary pixels)",
            "tui_vae.likelihoods:Bernoulli"),
-    Choice("cbernoulli", "continuous Bernoulli: a normalised density on [0, 1] "
+    Choice("continuous-bernoulli", "continuous Bernoulli: a normalised density on [0, 1] "
                          "(Loaiza-Ganem & Cunningham 2019)",
            "tui_vae.likelihoods:ContinuousBernoulli"),
     Choice("gaussian", "Gaussian with a learned scale per channel (a density on [0, 1])",

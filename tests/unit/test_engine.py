@@ -53,7 +53,7 @@ def test_the_hand_derived_step_is_taken_only_where_it_provably_applies():
     assert choose_step(report).name == "hand-derived"
     assert choose_step(report, prefer="autograd").name == "autograd"
     assert "architecture conv" in hand_derived_applies(build_model(ModelConfig(arch="conv")))
-    for likelihood in ("cbernoulli", "gaussian"):
+    for likelihood in ("continuous-bernoulli", "gaussian"):
         model = build_model(ModelConfig(likelihood=likelihood))
         assert likelihood in hand_derived_applies(model)
         assert choose_step(model).name == "autograd"
@@ -204,7 +204,7 @@ def test_checkpoint_validation_follows_the_registries(tmp_path):
     from tui_vae.checkpoints import _check_model_config
     from tui_vae.errors import CheckpointError
 
-    good = {**ModelConfig(arch="conv", likelihood="cbernoulli").to_dict()}
+    good = {**ModelConfig(arch="conv", likelihood="continuous-bernoulli").to_dict()}
     _check_model_config(tmp_path / "x", good)
     for key, bad in (("arch", "transformer"), ("likelihood", "poisson"), ("channels", 2),
                      ("image_size", 30), ("arch", 3)):
