@@ -25,6 +25,9 @@ from rich.style import Style
 
 UPPER_HALF = "\u2580"
 SHADES = " \u2591\u2592\u2593\u2588"  # blank, light, medium, dark, full
+# The style of cells that carry no colour of their own. A Style, never None:
+# Textual's line filters (NO_COLOR's monochrome filter) read every segment's style.
+PLAIN = Style()
 
 # (colour system, packed pixel pair) -> Style. Keyed by colour system because
 # Rich caches a Style's escape codes on first use, whatever console renders it.
@@ -116,7 +119,7 @@ def _run_segments(keys: np.ndarray, segment) -> list[list[Segment]]:
 def _key_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
     def segment(key: int, length: int) -> Segment:
         if key == BLANK:
-            return Segment(" " * length)
+            return Segment(" " * length, PLAIN)
         if key >> 8 == key & 0xFF:  # both pixels alike: a space on the background
             return Segment(" " * length, _style(key, system))
         return Segment(UPPER_HALF * length, _style(key, system))
@@ -156,7 +159,12 @@ def shade_lines(pixels: np.ndarray) -> list[list[Segment]]:
     """Monochrome fallback: each cell's mean intensity as a shade character."""
     upper, lower = _pair_rows(pixels)
     level = ((upper.astype(np.int32) + lower) * (len(SHADES) - 1) + 255) // 510
-    return [[Segment("".join(SHADES[v] for v in row.tolist()))] for row in level]
+    return [[Segment("".join(SHADES[v] for v in row.tolist()), PLAIN)] for row in level]
+
+
+def image_lines(pixels: np.ndarray, system: ColorSystem | None) -> list[list[Segment]]:
+    """Half-block lines in `system`'s colours, or shade characters where there is no colour."""
+    return halfblock_lines(pixels, system) if system else shade_lines(pixels)
 
 
 class HalfBlockImage:
@@ -167,10 +175,7 @@ class HalfBlockImage:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         system = console._color_system  # Rich exposes only the name publicly
-        if console.no_color or system is None:
-            lines = shade_lines(self.pixels)
-        else:
-            lines = halfblock_lines(self.pixels, system)
+        lines = image_lines(self.pixels, None if console.no_color else system)
         for line in lines:
             yield from line
             yield Segment.line()
@@ -208,7 +213,7 @@ def palette_lines(indices: np.ndarray, colors: tuple[str, ...] = CLASS_COLORS
         upper, lower = divmod(key, 1024)
         upper, lower = upper - 1, lower - 1
         if upper < 0 and lower < 0:
-            return Segment(" " * length)
+            return Segment(" " * length, PLAIN)
         if upper < 0:
             return Segment(LOWER_HALF * length, _palette_style(colors[lower % len(colors)], None))
         if lower < 0 or lower == upper:

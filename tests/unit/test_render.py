@@ -74,3 +74,31 @@ def test_cells_that_look_alike_in_256_colours_merge_into_one_run():
     image = np.vstack([row, row])
     assert len(halfblock_lines(image, ColorSystem.TRUECOLOR)[0]) == 4
     assert len(halfblock_lines(image, ColorSystem.EIGHT_BIT)[0]) == 1
+
+
+def test_every_segment_carries_a_style_for_textual_filters():
+    """NO_COLOR's monochrome filter reads each segment's style: None crashed the app."""
+    from rich.color import ColorSystem
+    from textual.filter import Monochrome
+
+    from tui_vae.render import halfblock_row, image_lines, palette_lines
+
+    image = np.array([[0, 255, 40], [0, 10, 200], [90, 90, 90]], dtype=np.uint8)
+    cases = [
+        *halfblock_row([image, image], gap=2, system=ColorSystem.EIGHT_BIT),  # blank gaps
+        *image_lines(image, None),  # shades
+        *palette_lines(np.array([[-1, 0, 1], [-1, -1, 1]])),  # empty cells
+    ]
+    for line in cases:
+        assert all(segment.style is not None for segment in line)
+        Monochrome().apply(line, None)
+
+
+def test_image_lines_use_shades_without_a_colour_system():
+    from rich.color import ColorSystem
+
+    from tui_vae.render import image_lines
+
+    image = np.array([[0, 255], [255, 255]], dtype=np.uint8)
+    assert image_lines(image, None)[0][0].text == SHADES[2] + SHADES[-1]
+    assert UPPER_HALF in image_lines(image, ColorSystem.TRUECOLOR)[0][0].text

@@ -11,7 +11,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_vae.drawing import SIZE, Canvas
-from tui_vae.render import LOWER_HALF, UPPER_HALF, halfblock_lines
+from tui_vae.render import LOWER_HALF, PLAIN, UPPER_HALF, image_lines
 
 PEN_DOWN, PEN_UP = "red", "dodger_blue1"
 
@@ -37,10 +37,11 @@ class DrawCanvas(Widget):
 
     def render_line(self, y: int) -> Strip:
         if y >= SIZE // 2:
-            return Strip.blank(self.size.width)
-        system = self.app.console._color_system  # Rich exposes only the name publicly
+            return Strip.blank(self.size.width, PLAIN)
+        # No colour (NO_COLOR, TERM=dumb): shade characters; Rich exposes only the name.
+        system = None if self.app.no_color else self.app.console._color_system
         pixels = (self.canvas.pixels[2 * y:2 * y + 2] * 255).round().astype(np.uint8)
-        line = halfblock_lines(pixels, system)[0] if system else [Segment(" " * SIZE)]
+        line = image_lines(pixels, system)[0]
         strip = Strip(line, SIZE)
         row, col = self.canvas.pen
         if row // 2 == y:
@@ -51,7 +52,7 @@ class DrawCanvas(Widget):
             char = UPPER_HALF if row % 2 == 0 else LOWER_HALF
             pen = Segment(char, Style(color=colour, bgcolor=grey))
             strip = Strip.join([strip.crop(0, col), Strip([pen], 1), strip.crop(col + 1, SIZE)])
-        return strip.crop_extend(0, self.size.width, None)
+        return strip.crop_extend(0, self.size.width, PLAIN)
 
     # -- the mouse: press and drag to draw
 

@@ -16,7 +16,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_vae.latent import from_pixel, map_bounds, scatter, to_pixels
-from tui_vae.render import palette_lines
+from tui_vae.render import PLAIN, palette_lines
 
 CURSOR = Segment("\u253c", Style(color="white", bold=True, reverse=True))  # ┼
 MARKER = Segment("\u25c6", Style(color="white", bold=True))  # ◆
@@ -76,7 +76,7 @@ class LatentMap(Widget):
     def _build(self) -> list[Strip]:
         width, height = self.pixels
         grid = scatter(self._xy, self._labels, width, height, self.bounds)
-        return [Strip(segments).crop_extend(0, self.size.width, None)
+        return [Strip(segments).crop_extend(0, self.size.width, PLAIN)
                 for segments in palette_lines(grid)]
 
     def _marker_cell(self) -> tuple[int, int] | None:
@@ -93,7 +93,7 @@ class LatentMap(Widget):
         if self._lines is None:
             self._lines = self._build()
         if y >= len(self._lines):
-            return Strip.blank(self.size.width)
+            return Strip.blank(self.size.width, PLAIN)
         strip = self._lines[y]
         for cell, segment in ((self._marker_cell(), MARKER), (self.cursor, CURSOR)):
             if cell is not None and cell[1] == y:
