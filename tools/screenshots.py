@@ -114,18 +114,23 @@ def main() -> None:
     parser.add_argument("--size", default="120x36")
     parser.add_argument("--small", action="store_true",
                         help="every view at 80x24 into docs/screenshots/80x24")
+    parser.add_argument("--only", default="",
+                        help="comma-separated shot names to remake (the others are kept)")
     args = parser.parse_args()
     if args.small:
         args.size = "80x24"
         args.out = args.out / "80x24"
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.split("x"))
-    saved = asyncio.run(shoot(args.out, size, SMALL_SHOTS if args.small else SHOTS))
-    if args.small:
-        train = asyncio.run(shoot_training(args.out, size, keys=("p",)))
-        saved += [train.with_name("train.svg"), train]
-    else:
-        saved.append(asyncio.run(shoot_training(args.out, size)))
+    shots = SMALL_SHOTS if args.small else SHOTS
+    only = {name for name in args.only.split(",") if name}
+    saved = asyncio.run(shoot(args.out, size, [s for s in shots if not only or s[0] in only]))
+    if not only or "train" in only:  # a short training run, so only when wanted
+        if args.small:  # and with p: the previews where the charts leave no room
+            train = asyncio.run(shoot_training(args.out, size, keys=("p",)))
+            saved += [train.with_name("train.svg"), train]
+        else:
+            saved.append(asyncio.run(shoot_training(args.out, size)))
     converter = shutil.which("rsvg-convert")
     for svg in saved:
         if converter:

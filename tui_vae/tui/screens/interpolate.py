@@ -86,8 +86,11 @@ class InterpolateScreen(ViewScreen):
         sweep_title = self.query_one("#sweep-title", Label)
         if self.model.config.conditional:
             end = lb if lb != la else (la + 1) % len(classes)
+            # Captioned like the path (the condition's weight on the end class), so
+            # both grids have rows of one height and scroll together row for row.
             sweep.show(shrink(gallery.condition_sweep(self.model, split, self.a, la, end,
-                                                      self.steps)))
+                                                      self.steps)),
+                       [f"{t:.2f}" for t in ts])
             sweep_title.update(f"A's z, the condition moving from class {classes[la]} "
                                f"to {classes[end]}")
             sweep.display = sweep_title.display = True
