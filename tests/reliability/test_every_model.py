@@ -75,6 +75,13 @@ MODELS = [  # (name, model settings); "mnist" ones see a test set of one image
     ("cvae-z3-beta0", dict(model="cvae", latent_dim=3, beta=0.0)),
     ("vae-one-test-image", dict(model="vae", latent_dim=2, dataset="mnist")),
     ("cvae-one-test-image", dict(model="cvae", latent_dim=1, dataset="mnist")),
+    # the open engine: every architecture and likelihood, in every view
+    ("conv-vae-z2", dict(model="vae", arch="conv", latent_dim=2)),
+    ("conv-cvae-continuous-bernoulli", dict(model="cvae", arch="conv", latent_dim=3,
+                                            likelihood="continuous-bernoulli")),
+    ("vae-gaussian-z2", dict(model="vae", latent_dim=2, likelihood="gaussian")),
+    ("cvae-continuous-bernoulli-z1", dict(model="cvae", latent_dim=1,
+                                          likelihood="continuous-bernoulli")),
 ]
 
 
