@@ -158,10 +158,12 @@ class TrainScreen(ViewScreen):
             "failed": f"Failed: {progress.message}",
         }.get(progress.state)
         if text is None:
-            text = (f"{progress.state} · epoch {min(progress.epoch + 1, progress.epochs)}"
-                    f"/{progress.epochs} · step {progress.step}/{progress.steps} · "
-                    f"{progress.samples_per_s:,.0f} samples/s · ETA {_duration(progress.eta_s)}"
-                    f"\n{progress.path or ''}")
+            # The ETA leads the first line, so a narrow column (80x24) cuts only the
+            # tail of a line, never the time left; the path goes last.
+            text = (f"ETA {_duration(progress.eta_s)} · epoch "
+                    f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
+                    f"step {progress.step}/{progress.steps}\n{progress.state} · "
+                    f"{progress.samples_per_s:,.0f} samples/s · {progress.path or ''}")
             if progress.state in ("finished", "stopped"):
                 text = f"{progress.state} after {progress.epoch} epochs\nsaved {progress.path}"
         running = self.app.monitor.active

@@ -1,9 +1,16 @@
-"""LossChart: line charts in braille dots, with a y axis, an x axis and a legend.
+"""LossChart: line charts in braille dots, with labelled axes and a legend above the plot.
 
 Each cell holds 2 x 4 dots, so a 60 x 12 chart draws 120 x 48 points. Series
 are resampled to one point per dot column and joined vertically, so a curve
 with thousands of steps costs the same as one with ten. A log scale helps when
 the first epochs' losses dwarf the rest.
+
+The y axis has at least three labelled ticks at round values (the linear
+range is widened to the outer ticks, so the top and bottom lines are
+labelled); the x axis has whole-number ticks (steps, epochs). The legend has
+its own lines above the plot and wraps item by item, so it never covers the
+curves. Lines are built once per change of data, scale or size and served
+through Textual's Line API: no markup is parsed on a redraw.
 """
 
 from __future__ import annotations
@@ -12,13 +19,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 # Braille dot bits, indexed [row 0-3][column 0-1] (Unicode's dot numbering).
 _DOTS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
-Y_AXIS_WIDTH = 8
+Y_AXIS_WIDTH = 8  # tick labels, right-aligned; the axis line follows
+MIN_Y_TICKS = 3
+# Round steps within a decade: 1, 2, 2.5, 5 (x: whole numbers only, so no 2.5 below 10).
+_STEPS = (1.0, 2.0, 2.5, 5.0)
 
 
 @dataclass(frozen=True)
@@ -43,14 +56,6 @@ def nice_ticks(low: float, high: float, count: int) -> list[float]:
             break
     first = math.ceil(low / step) * step
     return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
-
-
-def _fmt(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value:.3g}"
-    if abs(value) >= 10:
-        return f"{value:.0f}" if value == round(value) else f"{value:.1f}"
-    return f"{value:.3g}"
 
 
 def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
@@ -89,19 +94,124 @@ def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
     return grid
 
 
+def braille_cells(grid: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Dot grid -> per line, the braille characters and each cell's series (-1 = none).
+
+    A cell with no dot is a plain space. Where two series share a cell, the
+    later one (drawn on top) owns its colour.
+    """
+    rows, cols = grid.shape
+    blocks = grid[: rows // 4 * 4].reshape(rows // 4, 4, cols // 2, 2)
+    bits = ((blocks >= 0) * _DOTS[None, :, None, :]).sum(axis=(1, 3))
+    owners = blocks.max(axis=(1, 3))
+    chars = np.where(bits > 0, bits + 0x2800, 0x20)
+    return ["".join(map(chr, line)) for line in chars.tolist()], owners
+
+
 def braille_rows(grid: np.ndarray, colors: list[str]) -> list[Text]:
     """Dot grid -> one Text of braille characters per line, coloured by series."""
-    rows, cols = grid.shape
-    lines = []
-    for line in range(rows // 4):
-        block = grid[4 * line : 4 * line + 4].reshape(4, cols // 2, 2)
-        filled = block >= 0
-        bits = (filled * _DOTS[:, None, :]).sum(axis=(0, 2))
-        owner = block.reshape(4, cols // 2, 2).transpose(1, 0, 2).reshape(cols // 2, 8).max(1)
+    lines, owners = braille_cells(grid)
+    texts = []
+    for line, owner in zip(lines, owners.tolist()):
         text = Text()
-        for b, o in zip(bits.tolist(), owner.tolist()):
-            text.append(chr(0x2800 + b) if b else " ", colors[o] if o >= 0 else "")
-        lines.append(text)
+        for char, o in zip(line, owner):
+            text.append(char, colors[o] if o >= 0 else "")
+        texts.append(text)
+    return texts
+
+
+def _round_steps(low: float, high: float, integer: bool) -> list[float]:
+    """Round steps (1, 2, 2.5, 5 x 10^k), fine to coarse, around the span of [low, high]."""
+    span = high - low if high > low else max(abs(low), 1.0)
+    top = math.floor(math.log10(span))
+    steps = [f * 10.0**e for e in range(top - 3, top + 2) for f in _STEPS]
+    return [s for s in steps if not integer or (s >= 1 and s == round(s))]
+
+
+def linear_ticks(low: float, high: float, most: int) -> tuple[list[float], float, float]:
+    """At least three round ticks (the most that stay within `most`) and the widened range.
+
+    The range grows to the outer ticks, so the first and last lines carry labels.
+    """
+    most = max(most, MIN_Y_TICKS)
+    best = None
+    for step in _round_steps(low, high, integer=False):
+        first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+        if last - first < MIN_Y_TICKS - 1:  # widen a flat or narrow range to three ticks
+            last = first + MIN_Y_TICKS - 1
+        if last - first + 1 <= most:
+            best = (step, first, last)
+            break
+        best = best or (step, first, last)
+    step, first, last = best
+    ticks = [k * step for k in range(first, last + 1)]
+    return ticks, ticks[0], ticks[-1]
+
+
+def log_ticks(low: float, high: float, most: int) -> list[float]:
+    """Ticks for a log axis on [low, high]: decades, else 1-2-5, else every mantissa.
+
+    Falls back to round linear steps inside the range where it spans too little
+    for any of those to give three ticks.
+    """
+    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in mantissas]
+        ticks = [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+        if MIN_Y_TICKS <= len(ticks) <= max(most, MIN_Y_TICKS):
+            return ticks
+        if len(ticks) > most:  # too many: thin them out evenly
+            keep = -(-len(ticks) // max(most, MIN_Y_TICKS))
+            return ticks[::keep]
+    for step in reversed(_round_steps(low, high, integer=False)):  # coarse to fine
+        ticks = [k * step for k in range(math.ceil(low / step - 1e-9),
+                                         math.floor(high / step + 1e-9) + 1)]
+        if len(ticks) >= MIN_Y_TICKS:
+            return ticks
+    return [low, math.sqrt(low * high), high]
+
+
+def integer_ticks(low: float, high: float, width: int, label_width: int) -> list[int]:
+    """Whole-number ticks on [low, high] whose labels fit `width` cells side by side."""
+    most = max(1, width // (label_width + 2))
+    if high - low < 1:
+        return [round(low)]
+    for step in _round_steps(low, high, integer=True):
+        ticks = range(math.ceil(low / step) * int(step), int(math.floor(high)) + 1, int(step))
+        if len(ticks) <= most:
+            return list(ticks)
+    return [math.ceil(low)]
+
+
+def format_tick(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step between ticks needs (none for 1, 2...)."""
+    decimals = 0
+    while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
+    text = f"{value:.{decimals}f}"
+    return text if len(text) < Y_AXIS_WIDTH else f"{value:.3g}"
+
+
+def format_value(value: float) -> str:
+    """A series' latest value for the legend: three significant digits, no exponent below 1e6."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def legend_lines(items: list[tuple[str, str]], width: int) -> list[list[tuple[str, str]]]:
+    """Legend items ((text, colour)) packed into lines of `width`, wrapping whole items."""
+    lines: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for text, colour in items:
+        cells = len(text) + 2  # two spaces before the next item
+        if used and used + len(text) > width:
+            lines.append([])
+            used = 0
+        lines[-1].append((text[:width], colour))
+        used += cells
     return lines
 
 
@@ -119,56 +229,141 @@ class LossChart(Widget):
         super().__init__(id=id)
         self.title = title
         self.x_label = x_label
+        self._lines: list[Strip] | None = None
+        self._styles: dict[str, Style] = {}
+        # What the last build showed, for tests and callers: tick values and labels.
+        self.y_ticks: list[tuple[int, str]] = []  # (chart line, label)
+        self.x_ticks: list[tuple[int, str]] = []  # (column, label)
+        self.legend_height = 0  # lines the legend takes above the plot
+        self.plot_top = 0  # first line of the plot
 
-    def render(self) -> Text:
-        width, height = self.size.width, self.size.height
-        plot_w, plot_h = width - Y_AXIS_WIDTH - 1, height - 3  # title, x axis, labels
-        title = Text(self.title + ("  (log scale)" if self.log_scale else ""), style="bold")
+    def watch_series(self) -> None:
+        self._invalidate()
+
+    def watch_log_scale(self) -> None:
+        self._invalidate()
+
+    def on_resize(self) -> None:
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._lines = None
+        self.refresh()
+
+    def _style(self, colour: str, **flags) -> Style:
+        key = colour + repr(sorted(flags.items()))
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = Style(color=colour or None, **flags)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            self._lines = self._build(self.size.width, self.size.height)
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, Style())
+
+    def _text_line(self, parts: list[tuple[str, Style]], width: int) -> Strip:
+        return Strip([Segment(text, style) for text, style in parts if text]).crop_extend(
+            0, width, Style())
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        title = self.title + ("  (log scale)" if self.log_scale else "")
+        bold, dim = self._style("", bold=True), self._style("", dim=True)
         drawn = [s for s in self.series if len(s.y)]
-        if plot_w < 4 or plot_h < 1 or not drawn:
-            return Text.assemble(title, "\n", Text("no data yet", style="dim"))
-        xs = np.concatenate([np.asarray(s.x, float) for s in drawn])
-        ys = np.concatenate([np.asarray(s.y, float) for s in drawn])
-        ys = ys[np.isfinite(ys) & ((ys > 0) if self.log_scale else True)]
-        if not len(ys):
-            return Text.assemble(title, "\n", Text("no data yet", style="dim"))
-        x_range = (float(xs.min()), float(max(xs.max(), xs.min() + 1)))
-        low, high = float(ys.min()), float(ys.max())
-        if high - low < 1e-9:
-            low, high = low - 1, high + 1
-        if self.log_scale:
-            low = max(low, 1e-6)
-        grid = plot_dots(drawn, plot_w, plot_h, x_range, (low, high), self.log_scale)
-        rows = braille_rows(grid, [s.color for s in drawn])
-        labels = self._y_labels(low, high, plot_h)
-        out = Text()
-        out.append_text(title)
-        out.append("   ")
-        for s in drawn:
-            out.append("━━ ", s.color)
-            out.append(f"{s.name} {_fmt(s.y[-1])}  ")
-        for line, row in enumerate(rows):
-            out.append("\n")
-            out.append(labels.get(line, "").rjust(Y_AXIS_WIDTH), "dim")
-            out.append("┤" if line in labels else "│", "dim")
-            out.append_text(row)
-        out.append("\n" + " " * Y_AXIS_WIDTH + "└" + "─" * plot_w, "dim")
-        left, right = _fmt(x_range[0]), _fmt(x_range[1])
-        middle = self.x_label.center(max(plot_w - len(left) - len(right), 0))
-        out.append("\n" + " " * (Y_AXIS_WIDTH + 1) + left + middle + right, "dim")
-        return out
+        values = [np.asarray(s.y, float) for s in drawn]
+        finite = [v[np.isfinite(v) & ((v > 0) if self.log_scale else True)] for v in values]
+        self.y_ticks, self.x_ticks, self.legend_height = [], [], 0
+        if not drawn or not any(len(v) for v in finite):
+            return [self._text_line([(title, bold)], width),
+                    self._text_line([("no data yet", dim)], width)]
+        items = [(f"━━ {s.name} {format_value(float(s.y[-1]))}", s.color) for s in drawn]
+        legend = legend_lines(items, width)
+        beside = len(legend) == 1 and len(title) + 3 + sum(len(t) + 2 for t, _ in items) <= width
+        plot_w = width - Y_AXIS_WIDTH - 1
+        header = 1 if beside else 1 + len(legend)
+        # Short of lines for three ticks: the legend takes the title's place.
+        show_title = beside or height - header - 2 >= MIN_Y_TICKS
+        header -= not show_title
+        plot_h = height - header - 2  # below the plot: the x axis and its labels
+        if plot_w < 4 or plot_h < 2:
+            return [self._text_line([(title, bold)], width),
+                    self._text_line([("(too small for a chart)", dim)], width)]
+        self.legend_height = 0 if beside else len(legend)
+        self.plot_top = header
 
-    def _y_labels(self, low: float, high: float, lines: int) -> dict[int, str]:
-        """Tick labels keyed by the chart line they sit on."""
+        ys = np.concatenate(finite)
+        low, high = float(ys.min()), float(ys.max())
+        if high - low < 1e-9 * max(1.0, abs(high)):  # a flat line: centre it
+            low, high = (low / 2, high * 2) if self.log_scale else (low - 1, high + 1)
+        most = max(MIN_Y_TICKS, plot_h // 2 + 1)
         if self.log_scale:
-            lo, hi = math.log10(low), math.log10(high)
-            ticks = [10**t for t in nice_ticks(lo, hi, max(2, lines // 3))]
-            position = [(hi - math.log10(t)) / max(hi - lo, 1e-12) for t in ticks]
+            ticks = log_ticks(low, high, most)
         else:
-            ticks = nice_ticks(low, high, max(2, lines // 3))
-            position = [(high - t) / max(high - low, 1e-12) for t in ticks]
+            ticks, low, high = linear_ticks(low, high, most)
+        xs = np.concatenate([np.asarray(s.x, float) for s in drawn])
+        x_range = (float(xs.min()), float(max(xs.max(), xs.min() + 1)))
+        grid = plot_dots(drawn, plot_w, plot_h, x_range, (low, high), self.log_scale)
+        chars, owners = braille_cells(grid)
+
+        # Y ticks: each on the line holding its dot row.
+        transform = math.log10 if self.log_scale else (lambda v: v)
+        t0, t1 = transform(low), transform(high)
+        rows = 4 * plot_h
+        step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
         labels: dict[int, str] = {}
-        for tick, pos in zip(ticks, position):
-            line = min(lines - 1, max(0, int(pos * lines)))
-            labels.setdefault(line, _fmt(tick))
-        return labels
+        for tick in ticks:
+            dot = round((t1 - transform(tick)) / max(t1 - t0, 1e-12) * (rows - 1))
+            labels.setdefault(min(plot_h - 1, max(0, dot // 4)),
+                              format_tick(tick, tick if self.log_scale else step))
+        self.y_ticks = sorted(labels.items())
+
+        legend_parts = []
+        for line_items in legend:
+            parts: list[tuple[str, Style]] = []
+            for text, colour in line_items:
+                parts += [(text, self._style(colour)), ("  ", dim)]
+            legend_parts.append(parts)
+        if beside:
+            strips = [self._text_line([(title, bold), ("   ", dim), *legend_parts[0]], width)]
+        else:
+            strips = [self._text_line([(title, bold)], width)] if show_title else []
+            strips += [self._text_line(parts, width) for parts in legend_parts]
+        colours = [self._style(s.color) for s in drawn]
+        for line in range(plot_h):
+            segments = [Segment(labels.get(line, "").rjust(Y_AXIS_WIDTH)[-Y_AXIS_WIDTH:], dim),
+                        Segment("┤" if line in labels else "│", dim)]
+            owner = owners[line]
+            starts = np.concatenate(([0], np.flatnonzero(owner[1:] != owner[:-1]) + 1))
+            ends = np.concatenate((starts[1:], [plot_w]))
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                o = int(owner[a])
+                segments.append(Segment(chars[line][a:b], colours[o] if o >= 0 else dim))
+            strips.append(Strip(segments, Y_AXIS_WIDTH + 1 + plot_w).crop_extend(
+                0, width, Style()))
+
+        # X axis: whole-number ticks under "┬" marks, the axis name at the right if it fits.
+        label_width = len(str(int(x_range[1])))
+        x_ticks = integer_ticks(x_range[0], x_range[1], plot_w, label_width)
+        axis = ["─"] * plot_w
+        under = [" "] * (plot_w + Y_AXIS_WIDTH + 1)
+        placed = []
+        for tick in x_ticks:
+            col = round((tick - x_range[0]) / (x_range[1] - x_range[0]) * (2 * plot_w - 1)) // 2
+            text = str(tick)
+            start = min(max(0, col - len(text) // 2), plot_w - len(text))
+            at = Y_AXIS_WIDTH + 1 + start
+            if any(c != " " for c in under[max(0, at - 1): at + len(text) + 1]):
+                continue  # would touch the previous label
+            axis[col] = "┬"
+            under[at: at + len(text)] = text
+            placed.append((col, text))
+        self.x_ticks = placed
+        name = self.x_label
+        end = len(under)
+        if name and all(c == " " for c in under[end - len(name) - 1:]):
+            under[end - len(name):] = name
+        strips.append(self._text_line([(" " * Y_AXIS_WIDTH + "└" + "".join(axis), dim)], width))
+        strips.append(self._text_line([("".join(under), dim)], width))
+        return strips
