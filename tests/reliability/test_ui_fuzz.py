@@ -78,3 +78,89 @@ async def test_five_thousand_random_keys_with_resizes_and_a_training_run(
     assert trained, "the training run did not start"
     assert app.monitor.progress.state in ("stopped", "finished")
     assert len(sizes) >= 40
+
+
+# --------------------------------------------------------------------------- a real storm
+
+STORM_SECONDS = 60
+KEYS_PER_SECOND = 30
+RESIZES_PER_SECOND = 5
+RECOVERY_LIMIT_S = 2.0
+RSS_GROWTH_LIMIT_MB = 60
+# In a terminal, keys are bytes: the escape sequences a terminal sends for each.
+SEQUENCES = {**CHARACTERS, "up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C",
+             "left": "\x1b[D", "shift+up": "\x1b[1;2A", "shift+down": "\x1b[1;2B",
+             "shift+right": "\x1b[1;2C", "shift+left": "\x1b[1;2D", "pageup": "\x1b[5~",
+             "pagedown": "\x1b[6~", "home": "\x1b[H", "end": "\x1b[F", "delete": "\x1b[3~",
+             "shift+tab": "\x1b[Z"}
+# The shipped models' size (hidden 400, z 20) in a folder of the test's own: the
+# storm's keys include Models' delete and its confirmation.
+STORM_APP = """
+import sys
+import tui_vae.paths
+tui_vae.paths.shipped_dir = lambda: None  # the repository's models stay out of reach
+sys.argv = ["tui-vae", *sys.argv[1:]]
+from tui_vae.cli import main
+main()
+"""
+
+
+def storm_keys(rng: random.Random) -> str:
+    key = rng.choice([k for k in KEYS if k != "s"])  # not s: no training run's CPU load
+    return SEQUENCES.get(key, key)
+
+
+def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(tmp_path):
+    import shutil
+    import time
+
+    from tests.reliability.pty_app import PtyApp
+    from tui_vae.paths import CHECKOUT_FOLDER
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("cvae", "vae", "vae-2d"):
+        shutil.copy(CHECKOUT_FOLDER / f"{name}.safetensors", folder)
+    empty = tmp_path / "data"
+    empty.mkdir()
+    app = PtyApp(["--checkpoints", str(folder)], cwd=tmp_path, size=(120, 40),
+                 env={"TUI_VAE_DATA_DIR": str(empty), "XDG_STATE_HOME": str(tmp_path / "s")},
+                 code=STORM_APP)
+    try:
+        app.wait_for_output(b"New samples", timeout=90)  # Generate, with its model
+        for view in VIEW_KEYS + ["g"]:  # every view opened once: its module and caches
+            app.send(view)
+            time.sleep(1.0)
+        rss_before = app.rss_mb()
+        rng = random.Random(7)
+        started = time.monotonic()
+        sent = resized = 0
+        tick = 1 / (KEYS_PER_SECOND + RESIZES_PER_SECOND)
+        while time.monotonic() - started < STORM_SECONDS:
+            if rng.random() < RESIZES_PER_SECOND / (KEYS_PER_SECOND + RESIZES_PER_SECOND):
+                app.resize(rng.randint(1, 250), rng.randint(1, 80))
+                resized += 1
+            else:
+                app.send(storm_keys(rng))
+                sent += 1
+            time.sleep(max(0.0, started + (sent + resized) * tick - time.monotonic()))
+        assert app.process.poll() is None, app.after_exit()
+        # Responsive: a new size, then leave any dialog or field and open Models;
+        # its footer must be drawn within the limit of the storm's end.
+        ended = time.monotonic()
+        mark = app.mark()
+        app.resize(120, 40)
+        for key in ("\x1b", "\x1b"):
+            app.send(key)
+            time.sleep(0.15)  # apart, so each reads as a bare escape
+        app.send("m")
+        app.wait_for_output(b"Compare A", since=mark, timeout=120)
+        recovery = time.monotonic() - ended
+        time.sleep(1.0)
+        rss_after = app.rss_mb()
+        print(f"storm: {sent} keys, {resized} resizes in {STORM_SECONDS} s; recovered in "
+              f"{recovery:.2f} s; RSS {rss_before:.0f} -> {rss_after:.0f} MB")
+        assert recovery < RECOVERY_LIMIT_S
+        assert rss_after - rss_before < RSS_GROWTH_LIMIT_MB
+    finally:
+        app.close()
