@@ -14,6 +14,7 @@ from tui_vae.gallery import TEMPERATURES
 from tui_vae.inference import TrainedModel
 from tui_vae.judge import Judge
 from tui_vae.sample_quality import conditional_accuracy, sample_frechet_distance
+from tui_vae.surgery import elbo_surgery
 
 FD_SAMPLES = 10_000
 ACCURACY_PER_CLASS = 1_000
@@ -27,6 +28,10 @@ def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: 
     result = {"dataset": model.config.dataset, "model": model.config.to_dict(),
               "test_size": len(test), "test_loss": elbo.loss, "recon": elbo.recon,
               "kl": elbo.kl}
+    if len(test) >= 1:  # ELBO surgery: the rate split into I(x; z) and the prior gap
+        started = time.perf_counter()
+        result.update(elbo_surgery(model.module, test, seed=seed))
+        result["surgery_seconds"] = round(time.perf_counter() - started, 3)
     if iw_samples:
         subset = test if not iw_subset else Split(test.images[:iw_subset],
                                                   test.labels[:iw_subset])
@@ -64,6 +69,12 @@ def format_report(result: dict) -> str:
     if result.get("sample_fallback"):  # eval offline: said in the report, not only on stderr
         lines.insert(1, f"  test images: the {result['test_data']}, standing in for MNIST "
                         f"(not on disk, no download)")
+    if "mutual_information" in result:
+        lines.append(f"  rate (the KL) = I(x; z) {result['mutual_information']:.3f} "
+                     f"(at most log N = {result['mutual_information_bound']:.3f}) "
+                     f"+ KL(q(z) || p(z)) {result['marginal_kl']:.3f}  "
+                     f"[ELBO surgery, {result['surgery_images']:,} images, "
+                     f"+/- {result['surgery_stderr']:.3f}]")
     if "nll_iw" in result:
         where = ("the whole test set" if result["iw_whole_test_set"]
                  else f"SUBSET: the first {result['iw_images']:,} test images only")

@@ -53,6 +53,10 @@ def test_eval_json_reproduces_the_recorded_test_loss(workdir):
     recorded = json.loads((workdir / "cvae.metrics.jsonl").read_text().splitlines()[-1])
     assert report["test_loss"] == pytest.approx(recorded["test"]["loss"], rel=1e-6)
     assert report["nll_iw"] < report["test_loss"]
+    # ELBO surgery: the rate splits into I(x; z) (at most log N) and the prior gap
+    assert report["mutual_information"] + report["marginal_kl"] == pytest.approx(report["rate"])
+    assert report["rate"] == pytest.approx(report["kl"], rel=0.05)  # closed form vs sampled
+    assert 0 <= report["mutual_information"] <= report["mutual_information_bound"] + 1e-9
 
 
 def test_sample_to_png_npy_and_terminal(workdir):

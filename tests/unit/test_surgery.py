@@ -1,0 +1,58 @@
+"""ELBO surgery's estimators on cases with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tui_vae.surgery import elbo_surgery, surgery_from_posteriors
+
+
+def test_a_posterior_equal_to_the_prior_carries_no_information_and_no_gap():
+    mu, logvar = torch.zeros(2000, 5), torch.zeros(2000, 5)
+    result = surgery_from_posteriors(mu, logvar)
+    assert result["rate"] == pytest.approx(0.0, abs=1e-9)
+    assert result["mutual_information"] == pytest.approx(0.0, abs=1e-9)
+    assert result["marginal_kl"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_far_apart_narrow_codes_name_their_image_log_n_nats():
+    n = 500
+    mu = torch.randn(n, 3) * 100  # codes far apart, posteriors narrow
+    result = surgery_from_posteriors(mu, torch.full((n, 3), -10.0))
+    assert result["mutual_information"] == pytest.approx(math.log(n), abs=1e-3)
+    assert result["mutual_information"] <= result["mutual_information_bound"] + 1e-9
+    assert result["rate"] == pytest.approx(result["mutual_information"] + result["marginal_kl"])
+
+
+def test_known_gaussian_mutual_information_and_marginal_kl():
+    # x ~ N(0, s^2) in each dimension, q(z|x) = N(x, v): the aggregate posterior is
+    # N(0, s^2 + v), I = 0.5 log(1 + s^2 / v) and KL(q(z) || N(0, 1)) in closed form.
+    torch.manual_seed(0)
+    n, d, s2, v = 4000, 2, 1.5, 0.5
+    mu = torch.randn(n, d) * math.sqrt(s2)
+    result = surgery_from_posteriors(mu, torch.full((n, d), math.log(v)), seed=1)
+    information = d * 0.5 * math.log(1 + s2 / v)
+    total = s2 + v
+    marginal = d * 0.5 * (total - 1 - math.log(total))
+    assert result["mutual_information"] == pytest.approx(information, abs=0.1)
+    assert result["marginal_kl"] == pytest.approx(marginal, abs=0.1)
+
+
+def test_on_a_trained_model(tiny_model_config, sample_dataset):
+    from tui_vae.models import build_model
+
+    model = build_model(tiny_model_config, seed=0)
+    result = elbo_surgery(model, sample_dataset.test, limit=100)
+    assert result["surgery_images"] == 100
+    assert 0 <= result["mutual_information"] <= math.log(100) + 1e-9
+
+
+def test_very_narrow_posteriors_stay_finite_and_exact():
+    # beta = 0 models: posteriors so narrow that the expanded square loses the own term.
+    n = 300
+    result = surgery_from_posteriors(torch.randn(n, 20), torch.full((n, 20), -40.0))
+    assert math.isfinite(result["marginal_kl"])
+    assert result["mutual_information"] == pytest.approx(math.log(n), abs=1e-6)
