@@ -129,3 +129,16 @@ def test_real_process_draws_and_quits_cleanly(name, tmp_path, checkpoints):
     if not colour:
         assert UPPER_HALF not in text
     assert status == 0
+
+
+async def test_loss_chart_with_curves_under_no_color(monkeypatch):
+    from tests.tui.test_loss_chart import ChartApp, step_series
+    from tui_vae.tui.widgets.loss_chart import LossChart
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = ChartApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        app.query_one(LossChart).series = step_series()
+        await pilot.pause()
+        assert app.no_color
+        assert any("\u2800" < c <= "\u28ff" for c in rendered_text(app))
