@@ -13,6 +13,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from importlib import import_module
@@ -37,21 +38,9 @@ from tui_vae.tui.messages import (
 )
 from tui_vae.tui.screens.generate import GenerateScreen
 from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.views import VIEWS, VIEWS_IN_ORDER  # noqa: F401 (VIEWS is re-exported)
 from tui_vae.wording import plural
 from tui_vae.workspace import Workspace
-
-VIEWS = {  # mode -> (key, title)
-    "train": ("t", "Train"),
-    "models": ("m", "Models"),
-    "reconstruct": ("r", "Reconstruct"),
-    "generate": ("g", "Generate"),
-    "interpolate": ("i", "Interpolate"),
-    "compare": ("c", "Compare"),
-    "latent": ("l", "Latent"),
-    "traversal": ("v", "Traversal"),
-    "draw": ("d", "Draw"),
-}
-
 
 # The checkpoint folders are looked at this often (one stat per folder while
 # nothing changes), so runs saved by this app or by another process show up
@@ -65,6 +54,7 @@ RESIZE_SETTLE_S = 0.2
 FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
 # A scan that read this many headers has its results frozen for the collector.
 MANY_READS = 1000
+SCAN_SWITCH_S = 0.0005  # the interpreter's thread switch interval while a scan runs
 
 
 # Signals that end the app as `q` does (a run saves first); SIGHUP is absent on Windows.
@@ -105,20 +95,11 @@ class TuiVaeApp(App):
 
     TITLE = "tui-vae"
     CSS_PATH = "app.tcss"
-    MODES = {
-        # Only the first view is imported at start-up; the others on first visit
-        # (every module kept off the first paint's path counts: target 0.6 s).
-        "train": _later("train", "TrainScreen"),
-        "models": _later("models", "ModelsScreen"),
-        "reconstruct": _later("reconstruct", "ReconstructScreen"),
-        "generate": GenerateScreen,
-        "interpolate": _later("interpolate", "InterpolateScreen"),
-        "compare": _later("compare", "CompareScreen"),
-        "latent": _later("latent", "LatentScreen"),
-        "traversal": _later("traversal", "TraversalScreen"),
-        "draw": _later("draw", "DrawScreen"),
-    }
     DEFAULT_MODE = "generate"
+    # Only the first view is imported at start-up; the others on first visit
+    # (every module kept off the first paint's path counts: target 0.6 s).
+    MODES = {view.mode: GenerateScreen if view.mode == "generate"
+             else _later(view.module, view.screen) for view in VIEWS_IN_ORDER}
     AUTO_FOCUS = ""  # keys go to the view until the user tabs into a field
     BINDINGS = [
         # The view keys show in each view's tab bar rather than in the footer.
@@ -126,7 +107,7 @@ class TuiVaeApp(App):
           for mode, (key, title) in VIEWS.items()),
         Binding("z", "toggle_scale", "Zoom 1x/2x", show=False, id="app.zoom"),
         Binding("e", "export", "Export PNG", show=False, id="app.export"),
-        Binding("u", "use_run", "Use new run", id="app.use_run"),
+        Binding("U", "use_run", "Use new run", id="app.use_run"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
         # No id: no keymap can take it away, and it beats any view's ctrl+c.
@@ -233,6 +214,11 @@ class TuiVaeApp(App):
         # collector's sight; the metadata holds no cycles, so refcounting still
         # frees it when replaced).
         gc.disable()
+        # While the scan's Python code runs, the UI thread waits for the GIL up to
+        # the switch interval (5 ms) each time it gives it up (every turn of the
+        # event loop): a shorter interval meanwhile keeps the keys' turn short.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SCAN_SWITCH_S))
         try:
             try:
                 entries = self.workspace.scan(full)
@@ -252,6 +238,7 @@ class TuiVaeApp(App):
                 gc.freeze()
             if collecting:
                 gc.enable()
+            sys.setswitchinterval(switch)
             self._scan_lock.release()
 
     def on_entries_changed(self, message: EntriesChanged) -> None:
@@ -263,7 +250,7 @@ class TuiVaeApp(App):
 
     def set_entries(self, entries: list, shipped: frozenset[Path] | None = None,
                     index: dict[Path, int] | None = None) -> None:
-        """Show `entries` as the checkpoints (UI thread): Models redraws if it is on screen.
+        """Show `entries` as the checkpoints (UI thread): Models or Runs redraws if on screen.
 
         `index` (each entry's row by path) is computed here when not given.
         """
@@ -276,9 +263,7 @@ class TuiVaeApp(App):
         if self.last_run is not None and self.last_run not in paths:
             self.last_run = None
         self.refresh_bindings()
-        from tui_vae.tui.screens.models import ModelsScreen
-
-        if isinstance(self.screen, ModelsScreen):
+        if isinstance(self.screen, ViewScreen) and self.screen.FOLLOWS_ENTRIES:
             self.screen.sync(force=True)
 
     def _saved(self, path: Path) -> None:
@@ -431,7 +416,7 @@ class TuiVaeApp(App):
             offer = ""
             if event.path and Path(event.path) != self.active and Path(event.path).is_file():
                 self.last_run = Path(event.path)
-                offer = f"; press {self._key_of('app.use_run', 'u')} to use it"
+                offer = f"; press {self._key_of('app.use_run', 'U')} to use it"
             self.notify(f"training {word} after {plural(event.epochs_done, 'epoch')}; "
                         f"saved {event.path}{offer}",
                         title="training", markup=False)

@@ -12,19 +12,13 @@ from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from tui_vae.tui.views import help_lines
+
 ABOUT = """\
 [b]tui-vae[/b]: train and explore variational autoencoders (the report's VAE and cVAE).
 
 [b]Views[/b]
-  t Train        settings, start/stop, live loss charts, previews after each epoch
-  m Models       checkpoints: use one (enter), pick Compare's A and B, delete
-  r Reconstruct  test images beside their reconstructions; filter, rank by loss
-  g Generate     samples from the prior; 0-9 choose the class (cVAE); +/- temperature
-  i Interpolate  the decoded path between two digits' latent codes; slerp; class sweep
-  c Compare      two checkpoints side by side: the VAE against the beta = 0 run
-  l Latent       the test set's latent means by class; a cursor decoded live; manifold
-  v Traversal    one latent dimension at a time; KL per dimension and active units
-  d Draw         draw a digit: live reconstruction, its place on the map, every class
+{views}
 
 Losses are in nats per image: -ELBO = reconstruction BCE + KL(q(z|x) || N(0, I)).
 e saves the images on screen as a PNG. Ctrl+P opens the command palette.
@@ -86,7 +80,8 @@ class HelpScreen(ModalScreen[None]):
         text = Text("\n").join([
             Text("escape or ? closes this help", "dim"), Text(),
             Text(title, "bold"), *(view_keys or [Text("  (no keys of its own)")]), Text(),
-            Text("Everywhere", "bold"), *app_keys, Text(), Text.from_markup(ABOUT)])
+            Text("Everywhere", "bold"), *app_keys, Text(),
+            Text.from_markup(ABOUT.format(views=help_lines()))])
         with VerticalScroll(classes="dialog help"):
             yield Static(text)
 

@@ -81,6 +81,7 @@ class ModelsScreen(ViewScreen):
 
     TITLE = "Models"
     NEEDS_MODEL = False
+    FOLLOWS_ENTRIES = True
     AUTO_FOCUS = "CheckpointTable"
     BINDINGS = [
         Binding("enter", "activate", "Use", id="models.use"),

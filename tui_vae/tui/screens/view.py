@@ -22,6 +22,7 @@ class ViewScreen(Screen):
 
     TITLE = ""
     NEEDS_MODEL = True  # False for views that work without a loaded model
+    FOLLOWS_ENTRIES = False  # True: redrawn whenever the checkpoint list changes
 
     def __init__(self) -> None:
         super().__init__()

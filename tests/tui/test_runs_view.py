@@ -1,0 +1,69 @@
+"""Runs: the table, the overlaid curves, the rate-distortion plane and its cursor."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from tui_vae.tui.screens.runs import RunsScreen
+from tui_vae.tui.widgets.checkpoint_table import CheckpointTable
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.loss_chart import LossChart
+from tui_vae.tui.widgets.rd_plane import RatePlane
+
+
+async def _wait(pilot, condition, timeout=30.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def test_runs_table_curves_and_plane(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await pilot.pause()
+        table = screen.query_one(CheckpointTable)
+        names = [screen.runs[row].name for row in range(table.row_count)]
+        assert sorted(names) == ["cvae", "vae", "vae-beta0"]
+        chart = screen.query_one("#runs-chart", LossChart)
+        assert sorted(s.name for s in chart.series) == sorted(names)  # all overlaid at first
+        assert len({s.color for s in chart.series}) == 3  # a colour per run
+        await pilot.press("space")  # the cursor's run leaves the chart
+        assert len(chart.series) == 2 and names[0] not in {s.name for s in chart.series}
+        await pilot.press("space")
+        assert len(chart.series) == 3
+        await pilot.press("k")  # next metric: test recon
+        assert chart.title.startswith("test recon")
+        assert all(s.y == tuple(r.curve("test_recon")[1]) for s, r in
+                   zip(chart.series, [r for r in screen.runs if r.path in screen.overlaid]))
+        await pilot.press("p")  # the plane, the cursor's run highlighted, its pictures
+        plane = screen.query_one(RatePlane)
+        assert plane.display and not chart.display
+        await pilot.pause()
+        assert len(plane.points) == 3 and len(plane.placed) == 3
+        beta0 = next(k for k, p in enumerate(plane.points) if p.label == "b=0")
+        others = [c for k, (c, _) in plane.placed.items() if k != beta0]
+        assert plane.placed[beta0][0] > max(others)  # beta = 0 has by far the largest rate
+        before = plane.cursor
+        await pilot.press("down")
+        assert plane.cursor != before and plane.cursor == [
+            r.path for r in screen._plane_runs()].index(screen.selected().path)
+        await _wait(pilot, lambda: screen.query_one("#runs-samples", ImageGrid).images)
+        assert screen.query_one("#runs-recon", ImageGrid).images
+
+
+async def test_a_new_run_appears_without_a_key(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        screen = app.screen
+        shutil.copy(checkpoints / "vae.safetensors", checkpoints / "vae-copy.safetensors")
+        await _wait(pilot, lambda: len(screen.runs) == 4)
+        assert "vae-copy" in [r.name for r in screen.runs]

@@ -1,0 +1,235 @@
+"""Runs: every run in the workspace as a table, their curves overlaid, and the
+rate-distortion plane with the cursor's run's reconstructions and samples.
+
+The table follows the app's watched folders, so runs appear, finish and update
+while this view is open. `space` adds or removes the cursor's run from the
+chart; the chart shows one metric at a time (`k` cycles: test -ELBO, recon,
+KL, train loss; `y` log scale). `p` swaps the chart for the plane, where the
+cursor's run is highlighted and its pictures load beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Label
+
+from tui_vae.runs import METRICS, Run, runs_from
+from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
+from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.loss_chart import LossChart, Series
+from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
+from tui_vae.wording import plural
+
+COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
+           "bright_magenta", "bright_yellow", "bright_green")
+COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 4),
+           Column("likelihood", 10), Column("beta", 5, True), Column("epochs", 6, True),
+           Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 7, True),
+           Column("time", 7, True))
+MAX_OVERLAID = len(COLOURS)
+
+
+def _num(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _time(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else \
+        f"{seconds // 3600}h{seconds // 60 % 60:02d}"
+
+
+class RunPictures(Message):
+    """A run's reconstructions and samples, loaded in a worker."""
+
+    def __init__(self, path: Path, pairs, samples) -> None:
+        super().__init__()
+        self.path, self.pairs, self.samples = path, pairs, samples
+
+
+class RunsScreen(ViewScreen):
+    """The runs table over a chart of their curves, or the rate-distortion plane."""
+
+    TITLE = "Runs"
+    NEEDS_MODEL = False
+    FOLLOWS_ENTRIES = True
+    AUTO_FOCUS = "CheckpointTable"
+    BINDINGS = [
+        Binding("space", "toggle_run", "Overlay", id="runs.overlay"),
+        Binding("k", "next_metric", "Metric", id="runs.metric"),
+        Binding("y", "toggle_log", "Log y", id="runs.log"),
+        Binding("p", "toggle_plane", "Plane/curves", id="runs.plane"),
+        Binding("enter", "activate", "Use", id="runs.use"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[Run] = []
+        self.overlaid: set[Path] = set()
+        self.metric = "test_loss"
+        self.plane = False
+        self._drawn = None  # the app's entries when last drawn
+        self._pictures_for: Path | None = None
+
+    def body(self) -> ComposeResult:
+        yield CheckpointTable(COLUMNS, id="runs-table")
+        with Horizontal(id="runs-bottom"):
+            yield LossChart("", "epoch", id="runs-chart")
+            yield RatePlane(id="runs-plane")
+            with Vertical(id="runs-pictures"):
+                yield Label("", id="runs-pictures-caption", classes="dim")
+                yield ImageGrid(id="runs-recon")
+                yield ImageGrid(id="runs-samples")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._show_mode()
+
+    def sync(self, force: bool = False) -> None:
+        # The folders are watched: a new list of entries means a redraw.
+        super().sync(force or self._drawn is not self.app.entries)
+
+    # -- drawing
+
+    def redraw(self) -> None:
+        table = self.query_one(CheckpointTable)
+        before = self.runs[table.cursor_row].path if table.cursor_row < len(self.runs) else None
+        self._drawn = self.app.entries
+        self.runs = runs_from(self.app.entries)
+        paths = [r.path for r in self.runs]
+        if not self.overlaid and self.runs:  # the first runs overlaid, to begin with
+            self.overlaid = set(paths[:MAX_OVERLAID])
+        self.overlaid &= set(paths)
+        cursor = paths.index(before) if before in paths else None
+        table.set_rows(len(self.runs), self._cells, cursor)
+        self._draw_chart()
+        self._draw_plane()
+        label = METRICS[self.metric][0]
+        self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} overlaid · "
+                        f"space overlay · k metric ({label}) · y log · p "
+                        f"{'curves' if self.plane else 'rate-distortion plane'} · enter use")
+
+    def _colour(self, path: Path) -> str:
+        chosen = [r.path for r in self.runs if r.path in self.overlaid]
+        return COLOURS[chosen.index(path) % len(COLOURS)] if path in chosen else ""
+
+    def _cells(self, row: int) -> tuple[str, ...]:
+        if row >= len(self.runs):
+            return ()
+        r = self.runs[row]
+        mark = "■" if r.path in self.overlaid else ""
+        return (mark, r.name, r.kind, r.arch, r.likelihood, f"{r.beta:g}", str(r.epochs),
+                _num(r.test_loss), _num(r.recon), _num(r.kl), _time(r.seconds))
+
+    def _draw_chart(self) -> None:
+        chart = self.query_one("#runs-chart", LossChart)
+        chart.title = f"{METRICS[self.metric][0]} per epoch, nats"
+        series = []
+        for run in self.runs:
+            if run.path in self.overlaid:
+                xs, ys = run.curve(self.metric)
+                series.append(Series(run.name, self._colour(run.path), xs, ys))
+        chart.series = tuple(series)
+        chart.refresh()
+
+    def _plane_runs(self) -> list[Run]:
+        return [r for r in self.runs if r.point is not None]
+
+    def _draw_plane(self) -> None:
+        plane = self.query_one(RatePlane)
+        runs = self._plane_runs()
+        plane.points = tuple(PlanePoint(f"b={r.beta:g}", *r.point, self._colour(r.path) or "white")
+                             for r in runs)
+        selected = self.selected()
+        plane.cursor = next((k for k, r in enumerate(runs) if r is selected), -1)
+        if self.plane:
+            self._load_pictures()
+
+    def _show_mode(self) -> None:
+        self.query_one("#runs-chart").display = not self.plane
+        self.query_one("#runs-plane").display = self.plane
+        self.query_one("#runs-pictures").display = self.plane
+
+    # -- the cursor's run
+
+    def selected(self) -> Run | None:
+        table = self.query_one(CheckpointTable)
+        return self.runs[table.cursor_row] if table.cursor_row < len(self.runs) else None
+
+    def on_checkpoint_table_highlighted(self) -> None:
+        self._draw_plane()
+
+    def _load_pictures(self) -> None:
+        run = self.selected()
+        caption = self.query_one("#runs-pictures-caption", Label)
+        if run is None or run.path == self._pictures_for:
+            return
+        self._pictures_for = run.path
+        caption.update(f"{run.name}: loading...")
+        self._pictures(run.path)
+
+    @work(thread=True, exclusive=True, group="runs-pictures", exit_on_error=False)
+    def _pictures(self, path: Path) -> None:
+        from tui_vae.gallery import training_preview
+        from tui_vae.tui.app import use_torch_threads
+
+        use_torch_threads(training=False)
+        model = self.app.workspace.model(path)
+        images = self.app.workspace.images(model.config.dataset)
+        self.post_message(RunPictures(path, *training_preview(model, images)))
+
+    def on_run_pictures(self, message: RunPictures) -> None:
+        if message.path != self._pictures_for:
+            return  # the cursor moved on
+        self.query_one("#runs-pictures-caption", Label).update(
+            f"{message.path.stem}: original | reconstruction, and samples")
+        self.query_one("#runs-recon", ImageGrid).show(list(message.pairs))
+        self.query_one("#runs-samples", ImageGrid).show(list(message.samples))
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.group == "runs-pictures" and event.worker.error is not None:
+            self.query_one("#runs-pictures-caption", Label).update(
+                f"cannot load the pictures: {event.worker.error}")
+
+    # -- actions
+
+    def action_toggle_run(self) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        if run.path in self.overlaid:
+            self.overlaid.discard(run.path)
+        elif len(self.overlaid) >= MAX_OVERLAID:
+            self.notify(f"at most {MAX_OVERLAID} runs at once; remove one first",
+                        severity="warning")
+            return
+        else:
+            self.overlaid.add(run.path)
+        self.sync(force=True)
+
+    def action_next_metric(self) -> None:
+        keys = list(METRICS)
+        self.metric = keys[(keys.index(self.metric) + 1) % len(keys)]
+        self.sync(force=True)
+
+    def action_toggle_log(self) -> None:
+        chart = self.query_one("#runs-chart", LossChart)
+        chart.log_scale = not chart.log_scale
+
+    def action_toggle_plane(self) -> None:
+        self.plane = not self.plane
+        self._show_mode()
+        self.sync(force=True)
+
+    def action_activate(self) -> None:
+        run = self.selected()
+        if run is not None:
+            self.app.activate(run.path)
+            self.notify(f"active: {run.name}", markup=False)

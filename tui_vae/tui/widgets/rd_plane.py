@@ -1,0 +1,146 @@
+"""RatePlane: runs as points on the rate-distortion plane, with lines of equal -ELBO.
+
+x is the rate (the test KL, nats) on a log axis, so a beta = 0 run's hundreds
+of nats and a large beta's fraction of a nat share one plane; y is the
+distortion (the test reconstruction, nats). Lines of equal -ELBO, D + R = c,
+are drawn in braille dots (on the log axis they curve); each run is a marker
+labelled with its beta, the cursor's run highlighted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui_vae.runs import elbo_levels
+from tui_vae.tui.widgets.loss_chart import (
+    Series,
+    braille_cells,
+    format_tick,
+    linear_ticks,
+    log_ticks,
+    plot_dots,
+)
+
+Y_AXIS = 8
+MIN_RATE = 0.01  # rates below this sit on the plane's left edge
+
+
+@dataclass(frozen=True)
+class PlanePoint:
+    label: str  # "b=0.5"
+    rate: float
+    distortion: float
+    color: str
+
+
+class RatePlane(Widget):
+    """The plane; `points` and `cursor` (an index into points) are reactive."""
+
+    DEFAULT_CSS = "RatePlane { height: 1fr; min-height: 8; }"
+
+    points: reactive[tuple[PlanePoint, ...]] = reactive(tuple)
+    cursor: reactive[int] = reactive(0)
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self._lines: list[Strip] | None = None
+        self.placed: dict[int, tuple[int, int]] = {}  # point -> (column, line), for tests
+        self.levels: list[float] = []
+
+    def watch_points(self) -> None:
+        self._invalidate()
+
+    def watch_cursor(self) -> None:
+        self._invalidate()
+
+    def on_resize(self) -> None:
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._lines = None
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if self._lines is None:
+            self._lines = self._build(self.size.width, self.size.height)
+        return self._lines[y] if y < len(self._lines) else Strip.blank(self.size.width)
+
+    def _ranges(self):
+        rates = [math.log10(max(p.rate, MIN_RATE)) for p in self.points]
+        dists = [p.distortion for p in self.points]
+        x0, x1 = min(rates), max(rates)
+        pad = max(0.15 * (x1 - x0), 0.3)
+        return (x0 - pad, x1 + pad), (min(dists), max(dists))
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        bold, dim = Style(bold=True), Style(dim=True)
+        title = "rate-distortion plane: x rate = KL (log), y distortion = recon (nats)"
+        self.placed = {}
+        if not self.points:
+            return [Strip([Segment(title[:width], bold)]),
+                    Strip([Segment("no runs with a test evaluation yet", dim)])]
+        plot_w, plot_h = width - Y_AXIS - 1, height - 4
+        if plot_w < 10 or plot_h < 3:
+            return [Strip([Segment("(too small for the plane)"[:width], dim)])]
+        (x0, x1), (d0, d1) = self._ranges()
+        if d1 - d0 < 1e-9:
+            d0, d1 = d0 - 1, d1 + 1
+        ticks, d0, d1 = linear_ticks(d0 - 0.05 * (d1 - d0), d1 + 0.05 * (d1 - d0),
+                                     max(3, plot_h // 2 + 1))
+        # Lines of equal -ELBO: D = c - R, sampled along the log rate axis.
+        self.levels = elbo_levels([(p.rate, p.distortion) for p in self.points])
+        xs = np.linspace(x0, x1, 4 * plot_w)
+        lines = [Series(f"{c:g}", "", tuple(xs), tuple(c - 10.0 ** xs)) for c in self.levels]
+        grid = plot_dots(lines, plot_w, plot_h, (x0, x1), (d0, d1), log=False)
+        grid[(grid >= 0)] = 0
+        chars, _ = braille_cells(grid)
+        cells = [list(line) for line in chars]
+        styles: list[list[Style]] = [[dim] * plot_w for _ in range(plot_h)]
+        # Markers over the lines; labels where they fit.
+        order = sorted(range(len(self.points)), key=lambda i: i == self.cursor)
+        for index in order:
+            p = self.points[index]
+            col = round((math.log10(max(p.rate, MIN_RATE)) - x0) / (x1 - x0) * (plot_w - 1))
+            row = round((d1 - p.distortion) / (d1 - d0) * (plot_h - 1))
+            col, row = min(max(col, 0), plot_w - 1), min(max(row, 0), plot_h - 1)
+            chosen = index == self.cursor
+            cells[row][col] = "◆" if chosen else "●"
+            styles[row][col] = Style(color=p.color or None, bold=True, reverse=chosen)
+            label = f" {p.label}"
+            for k, char in enumerate(label):
+                c = col + 1 + k
+                if c >= plot_w or cells[row][c] in "●◆":
+                    break
+                cells[row][c] = char
+                styles[row][c] = Style(color=p.color or None, bold=chosen)
+            self.placed[index] = (col, row)
+        labels = {}
+        for tick in ticks:
+            line = round((d1 - tick) / (d1 - d0) * (plot_h - 1))
+            labels.setdefault(line, format_tick(tick, ticks[1] - ticks[0] if len(ticks) > 1
+                                                else 1.0))
+        levels = ", ".join(f"{c:g}" for c in self.levels)
+        strips = [Strip([Segment(title[:width], bold)]),
+                  Strip([Segment(f"dotted: -ELBO = D + R = {levels} nats"[:width], dim)])]
+        for line in range(plot_h):
+            segments = [Segment(labels.get(line, "").rjust(Y_AXIS)[-Y_AXIS:], dim),
+                        Segment("┤" if line in labels else "│", dim)]
+            segments += [Segment(char, style) for char, style in zip(cells[line], styles[line])]
+            strips.append(Strip(segments).simplify())
+        axis = [" "] * plot_w
+        for tick in log_ticks(10 ** x0, 10 ** x1, max(3, plot_w // 8)):
+            col = round((math.log10(tick) - x0) / (x1 - x0) * (plot_w - 1))
+            text = format_tick(tick, tick)
+            start = min(max(col - len(text) // 2, 0), plot_w - len(text))
+            if all(c == " " for c in axis[max(start - 1, 0):start + len(text) + 1]):
+                axis[start:start + len(text)] = text
+        strips.append(Strip([Segment(" " * (Y_AXIS + 1) + "".join(axis), dim)]))
+        return [s.crop_extend(0, width, Style()) for s in strips]
