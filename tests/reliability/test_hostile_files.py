@@ -54,6 +54,8 @@ def zoo(tmp_path_factory):
         "wrong-types": lambda m, h: m["model"].update(hidden_dim="wide"),
         "future-version": lambda m, h: m.update(format_version=99),
         "history-not-a-list": lambda m, h: m.update(history={"epoch": 1}),
+        # A 627 kB file claiming 805 million parameters: refused before any allocation.
+        "huge-model": lambda m, h: m["model"].update(latent_dim=4096, hidden_dim=65536),
     }
     for name, edit in edits.items():
         path = bad / f"{name}.safetensors"
@@ -94,6 +96,7 @@ def test_every_bad_file_is_one_line_exit_1_and_nothing_runs(zoo, tmp_path):
     assert "zip" in reasons["torch-zip.safetensors"]
     assert "absurd shape" in reasons["terabytes.safetensors"]
     assert "format version 99" in reasons["future-version.safetensors"]
+    assert "parameters" in reasons["huge-model.safetensors"]
     # No file made the process allocate what its header claimed (terabytes).
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kib < 3 * 1024 * 1024
