@@ -470,16 +470,18 @@ def models(
         typer.echo(f"no checkpoints (*.safetensors) in {names}")
         return
     table = Table(title=Text(f"checkpoints in {names}"))
-    for column in ("file", "model", "dataset", "z", "hidden", "beta", "epochs",
-                   "test loss", "recon", "KL", "created", "from"):
-        table.add_column(column, justify="left" if column in ("file", "created", "from")
-                         else "right")
+    for column in ("file", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
+                   "epochs", "test loss", "recon", "KL", "created", "from"):
+        table.add_column(column, justify="left" if column in (
+            "file", "arch", "likelihood", "created", "from") else "right")
     unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
     for item in found:
         if item in unreadable:
             continue
         m, test = item.model_config, item.final_test or {}
-        cells = (item.path.name, m["model"], m["dataset"], str(m["latent_dim"]),
+        # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
+        cells = (item.path.name, m["model"], m.get("arch", "mlp"),
+                 m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
                  str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
                  _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
                  _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"),

@@ -79,6 +79,10 @@ def test_models_lists_checkpoints_with_metrics(workdir):
     assert result.returncode == 0, result.stderr
     assert "cvae.safetensors" in result.stdout and "vae.safetensors" in result.stdout
     assert "mnist-sample" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if "likelihood" in line)
+    assert "arch" in header  # every checkpoint's architecture and likelihood
+    row = next(line for line in result.stdout.splitlines() if "cvae.safetensors" in line)
+    assert "mlp" in row and "bernoulli" in row
 
 
 @pytest.mark.parametrize("args", [
