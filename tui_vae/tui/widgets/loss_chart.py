@@ -129,21 +129,26 @@ def _round_steps(low: float, high: float, integer: bool) -> list[float]:
 
 
 def linear_ticks(low: float, high: float, most: int) -> tuple[list[float], float, float]:
-    """At least three round ticks (the most that stay within `most`) and the widened range.
+    """Three to `most` round ticks and the range widened to the outer ones.
 
-    The range grows to the outer ticks, so the first and last lines carry labels.
+    The range grows to the outer ticks, so the first and last lines carry
+    labels. Of the round steps, the one whose widened range the data fills
+    best wins, with a small cost per tick so that near ties stay uncluttered.
     """
     most = max(most, MIN_Y_TICKS)
-    best = None
+    span = high - low
+    best, best_score = None, -math.inf
     for step in _round_steps(low, high, integer=False):
         first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
         if last - first < MIN_Y_TICKS - 1:  # widen a flat or narrow range to three ticks
             last = first + MIN_Y_TICKS - 1
-        if last - first + 1 <= most:
-            best = (step, first, last)
-            break
-        best = best or (step, first, last)
-    step, first, last = best
+        count = last - first + 1
+        if count > most:
+            continue
+        score = span / ((last - first) * step) - 0.02 * count
+        if score > best_score:
+            best, best_score = (step, first, last), score
+    step, first, last = best or (_round_steps(low, high, False)[-1], 0, MIN_Y_TICKS - 1)
     ticks = [k * step for k in range(first, last + 1)]
     return ticks, ticks[0], ticks[-1]
 
@@ -173,7 +178,7 @@ def log_ticks(low: float, high: float, most: int) -> list[float]:
 
 def integer_ticks(low: float, high: float, width: int, label_width: int) -> list[int]:
     """Whole-number ticks on [low, high] whose labels fit `width` cells side by side."""
-    most = max(1, width // (label_width + 2))
+    most = max(1, width // (label_width + 5))  # room to read each label apart
     if high - low < 1:
         return [round(low)]
     for step in _round_steps(low, high, integer=True):
@@ -297,7 +302,7 @@ class LossChart(Widget):
         low, high = float(ys.min()), float(ys.max())
         if high - low < 1e-9 * max(1.0, abs(high)):  # a flat line: centre it
             low, high = (low / 2, high * 2) if self.log_scale else (low - 1, high + 1)
-        most = max(MIN_Y_TICKS, plot_h // 2 + 1)
+        most = max(MIN_Y_TICKS, plot_h if plot_h < 8 else plot_h // 2 + 1)
         if self.log_scale:
             ticks = log_ticks(low, high, most)
         else:
