@@ -122,7 +122,7 @@ class TuiVaeApp(App):
         self.entry_index: dict[Path, int] = {}  # each entry's place in `entries`, by path
         self.shipped: frozenset[Path] = frozenset()  # which of them are shipped models
         self.active: Path | None = None
-        self.last_run: Path | None = None  # the run that finished last (`u` makes it active)
+        self.last_run: Path | None = None  # the run that finished last (`U` makes it active)
         self.compare_pair: tuple[Path | None, Path | None] = (None, None)
         self.model = None  # TrainedModel once loaded
         self.images = None  # ViewImages once loaded
