@@ -117,7 +117,10 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"cannot read {path}: {exc}") from None
     if size != header + expected:
         kind = "truncated" if size < header + expected else "longer than its header says"
-        raise DataError(f"{path} is {kind}: {size} bytes, expected {header + expected} "
+        # A .gz stream is read one byte past the declared size, never further.
+        found = f"more than {header + expected}" if compressed and size > header + expected \
+            else f"{size}"
+        raise DataError(f"{path} is {kind}: {found} bytes, expected {header + expected} "
                         f"for shape {shape}")
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
