@@ -12,8 +12,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
+from tui_vae.tui.widgets.footer import ViewFooter
 from tui_vae.tui.widgets.image_grid import ImageGrid
 
 
@@ -36,7 +37,7 @@ class ViewScreen(Screen):
         yield Static(id="status", classes="status")
         yield from self.body()
         # Compact, and without ^p (the tab bar names it): 80 columns fit more keys.
-        yield Footer(compact=True, show_command_palette=False)
+        yield ViewFooter(compact=True, show_command_palette=False)
 
     def key_for(self, binding_id: str, default: str) -> str:
         """The key that triggers binding `binding_id` now (after the user's keymap), as shown."""
