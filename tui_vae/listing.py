@@ -34,8 +34,8 @@ RACY_NS = 2_000_000_000
 # A scan runs in a worker thread beside the UI thread, and Python lets one run
 # at a time: a scan that never pauses makes every key wait for its turn (up to
 # the interpreter's 5 ms switch interval, many times per frame). So it rests
-# briefly every few files.
-REST_EVERY = 32  # files
+# briefly after every few milliseconds of work.
+WORK_S = 0.002
 REST_S = 0.001
 
 
@@ -126,7 +126,7 @@ class CachedListing:
             names = self._names(folder)
         old = before.files if before else {}
         files: dict[str, _File] = {}
-        work = 0
+        work, rested = 0, time.perf_counter()
         for name in sorted(names):
             cached = old.get(name)
             if (cached is not None and cached.inode == names[name] and not cached.racy
@@ -137,8 +137,9 @@ class CachedListing:
                 files[name] = cached
                 continue
             work += 1
-            if work % REST_EVERY == 0:
+            if time.perf_counter() - rested > WORK_S:
                 time.sleep(REST_S)
+                rested = time.perf_counter()
             found = self._file(folder / name, cached, now)
             if found is not None:
                 files[name] = found

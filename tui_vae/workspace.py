@@ -116,6 +116,11 @@ class Workspace:
         return self._entries
 
     @property
+    def header_reads(self) -> int:
+        """How many checkpoint headers the scans have read (the cache's misses)."""
+        return self._listing.reads
+
+    @property
     def scan_problems(self) -> list[str]:
         """The folders the last scan could not read, one line each."""
         return self._listing.problems

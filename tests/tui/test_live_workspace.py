@@ -1,5 +1,5 @@
 """The live workspace: runs appear and vanish in Models on their own, the header
-names a running run, and a finished run is one key from active."""
+names a running run, and a finished run is one key (U) from active."""
 
 from __future__ import annotations
 
@@ -108,9 +108,9 @@ async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
         await pilot.pause()
         assert "fresh.safetensors" in names(app)  # in Models at once
         notice = next(n.message for n in app._notifications if "finished" in n.message)
-        assert "press u to use it" in notice
+        assert "press U to use it" in notice
         assert "Use new run" in footer_keys()  # shown where a newcomer looks
-        await pilot.press("u")
+        await pilot.press("U")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.active == checkpoints / "fresh.safetensors"

@@ -13,7 +13,6 @@ import asyncio
 import gc
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from importlib import import_module
@@ -54,7 +53,6 @@ RESIZE_SETTLE_S = 0.2
 FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
 # A scan that read this many headers has its results frozen for the collector.
 MANY_READS = 1000
-SCAN_SWITCH_S = 0.0005  # the interpreter's thread switch interval while a scan runs
 
 
 # Signals that end the app as `q` does (a run saves first); SIGHUP is absent on Windows.
@@ -214,11 +212,6 @@ class TuiVaeApp(App):
         # collector's sight; the metadata holds no cycles, so refcounting still
         # frees it when replaced).
         gc.disable()
-        # While the scan's Python code runs, the UI thread waits for the GIL up to
-        # the switch interval (5 ms) each time it gives it up (every turn of the
-        # event loop): a shorter interval meanwhile keeps the keys' turn short.
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SCAN_SWITCH_S))
         try:
             try:
                 entries = self.workspace.scan(full)
@@ -238,7 +231,6 @@ class TuiVaeApp(App):
                 gc.freeze()
             if collecting:
                 gc.enable()
-            sys.setswitchinterval(switch)
             self._scan_lock.release()
 
     def on_entries_changed(self, message: EntriesChanged) -> None:
