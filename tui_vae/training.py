@@ -40,7 +40,6 @@ from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this A
 )
 from tui_vae.config import LR_SCHEDULES as SCHEDULE_CHOICES
 from tui_vae.config import ModelConfig, TrainConfig  # noqa: F401 (TrainConfig is part of this API)
-from tui_vae.cpu_share import ThreadGovernor
 from tui_vae.data import Dataset, load_dataset
 from tui_vae.devices import resolve_device
 from tui_vae.errors import CheckpointError, TrainingError, TuiVaeError
@@ -287,9 +286,6 @@ class Trainer:
         self._write_metrics(rewrite=True)
         conditional = config.model.conditional
         binarize = dataset.spec.binarize
-        # On the CPU, use only the cores other busy processes leave (cpu_share.py).
-        governor = (ThreadGovernor(torch.get_num_threads(), torch.set_num_threads)
-                    if device.type == "cpu" else None)
         for epoch in range(epoch0, config.epochs):
             perm = epoch_permutation(n, config.seed, epoch).to(device)
             window_start, window_samples = time.perf_counter(), 0
@@ -298,8 +294,6 @@ class Trainer:
                     self._save(model, optimizer, noise, epoch, step, sums)
                     return self._finish(epoch, stopped=True)
                 tick = time.perf_counter()
-                if governor is not None:
-                    governor.tick()
                 index = perm[step * config.batch_size : (step + 1) * config.batch_size]
                 x = torch.div(images.index_select(0, index).unsqueeze(1), 255.0)
                 if binarize:  # dynamic binarisation: a fresh draw of every training image
