@@ -54,11 +54,12 @@ class ConsoleReporter:
             epoch, step = event.resumed_from
             resumed = f", resuming at epoch {epoch + 1} step {step}"
         self._print(
-            f"training {m.model.upper()} ({m.arch}, {m.likelihood}, z={m.latent_dim}, "
-            f"hidden={m.hidden_dim}, beta={m.beta:g}; {event.gradients} gradients) "
-            f"on {m.dataset} ({event.train_size:,} train / "
+            f"training {m.model.upper()} (z={m.latent_dim}, hidden={m.hidden_dim}, "
+            f"beta={m.beta:g}) on {m.dataset} ({event.train_size:,} train / "
             f"{event.test_size:,} test) for {plural(c.epochs, 'epoch')} on {event.device}"
             f"{resumed}")
+        self._print(f"  {m.arch} network, {m.likelihood} likelihood, {event.gradients} "
+                    f"gradients")
         if not self.live:
             return
         self.progress = Progress(
