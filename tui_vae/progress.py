@@ -44,7 +44,9 @@ class ConsoleReporter:
             handler(event)
 
     def _print(self, text: str) -> None:
-        (self.progress.console if self.progress else self.console).print(text, highlight=False)
+        # markup=False: paths and names come from the user and from files.
+        (self.progress.console if self.progress else self.console).print(
+            text, highlight=False, markup=False)
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config
