@@ -135,3 +135,32 @@ def training_preview(model: TrainedModel, images, count: int = 8) -> tuple[np.nd
     labels = [c % model.config.num_classes for c in range(count)]
     drawn = model.decode(z, labels if model.config.conditional else None)
     return pairs, half_size(drawn.cpu().numpy()[:, 0])
+
+
+def posterior_spread(model: TrainedModel, split: Split, index, draws: int = 3,
+                     seed: int = 0) -> np.ndarray:
+    """Half-size tiles, one per image of split[index]: the original, its decoded posterior
+    mean, then `draws` decodings of z ~ q(z|x), side by side (a divider after the original).
+
+    Each image's draws come from its own seed (seed + its index), so a tile looks the
+    same on every page and at every redraw.
+    """
+    index = torch.as_tensor(index, dtype=torch.long)
+    x = split.floats(index)
+    labels = _labels(model, split, index)
+    mu, logvar = model.encode(x, labels)
+    eps = torch.stack([torch.randn((draws, mu.shape[1]),
+                                   generator=torch.Generator().manual_seed(seed + int(i)))
+                       for i in index]) if len(index) else torch.zeros((0, draws, mu.shape[1]))
+    z = mu[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps.to(mu)
+    repeated = None if labels is None else labels.repeat_interleave(draws)
+    drawn = model.decode(z.reshape(-1, mu.shape[1]), repeated).cpu().numpy()[:, 0]
+    means = model.decode(mu, labels).cpu().numpy()[:, 0]
+    originals = half_size(x.numpy()[:, 0])
+    decoded = half_size(np.concatenate((means[:, None], drawn.reshape(len(index), draws,
+                                                                     *drawn.shape[1:])),
+                                       axis=1).reshape(-1, *means.shape[1:]))
+    decoded = decoded.reshape(len(index), draws + 1, *originals.shape[1:])
+    row = np.concatenate(list(decoded.transpose(1, 0, 2, 3)), axis=2) if len(index) else \
+        np.zeros((0, *originals.shape[1:]))
+    return side_by_side(originals, row)

@@ -164,6 +164,27 @@ async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app
         assert losses[0] == pytest.approx(screen.losses().max(), abs=0.5)
 
 
+async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):
+    from tui_vae.gallery import posterior_spread
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "r", "cvae.safetensors")
+        screen = app.screen
+        await pilot.press("d")  # original | mean's decoding | three draws of z ~ q(z|x)
+        tiles = grid(app, "#pairs")
+        assert tiles.images and tiles.images[0].shape == (14, 71)
+        assert all(region.right <= 80 for region in tiles.tile_regions())
+        first = int(tiles._captions[0].split()[0][1:])
+        draws = np.split(tiles.images[0][:, 15:], 4, axis=1)  # the mean, then the draws
+        assert not np.allclose(draws[1], draws[2])  # draws differ from one another
+        again = posterior_spread(app.model, app.images.split, [first])[0]
+        assert np.allclose(again * 255, tiles.images[0], atol=1)  # the same draws each redraw
+        assert "draws of z" in screen.query_one("#status").render().plain
+        await pilot.press("d")
+        assert tiles.images[0].shape == (28, 57)
+
+
 async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

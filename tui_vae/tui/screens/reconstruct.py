@@ -11,6 +11,8 @@ from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.wording import plural
 
 PAIR = (28, 57)  # an original, a divider column, its reconstruction
+DRAWS = 3  # with `d`: the decoded mean and this many draws of z ~ q(z|x), at half size
+SPREAD = (14, 14 * (DRAWS + 2) + 1)
 
 
 class ReconstructScreen(ViewScreen):
@@ -24,12 +26,14 @@ class ReconstructScreen(ViewScreen):
                   id=f"recon.class{d}") for d in range(10)),
         Binding("a", "filter(-1)", "All classes", id="recon.all"),
         Binding("w", "toggle_worst", "Worst first", id="recon.worst"),
+        Binding("d", "toggle_draws", "Draws of z", id="recon.draws"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.label: int | None = None
         self.worst = False
+        self.draws = False  # show the posterior's spread: several z ~ q(z|x) per image
         self.page = 0
         self._losses: np.ndarray | None = None
         self._losses_for = -1
@@ -59,7 +63,7 @@ class ReconstructScreen(ViewScreen):
         from tui_vae import gallery
 
         grid = self.query_one("#pairs", ImageGrid)
-        per_page = max(grid.capacity(PAIR), 1)
+        per_page = max(grid.capacity(SPREAD if self.draws else PAIR), 1)
         order = self.order()
         pages = max(1, -(-len(order) // per_page))
         self.page = min(max(self.page, 0), pages - 1)
@@ -67,8 +71,11 @@ class ReconstructScreen(ViewScreen):
         losses = self.losses()
         classes = self.images.classes
         split = self.images.split
-        tiles = gallery.side_by_side(gallery.images_of(split, shown),
-                                     gallery.reconstructions(self.model, split, shown))
+        if self.draws:
+            tiles = gallery.posterior_spread(self.model, split, shown, DRAWS)
+        else:
+            tiles = gallery.side_by_side(gallery.images_of(split, shown),
+                                         gallery.reconstructions(self.model, split, shown))
         captions = [f"#{i} {classes[int(split.labels[i])]} {losses[i]:.0f}" for i in shown]
         grid.show(tiles, captions)
         which = "all classes" if self.label is None else f"class {classes[self.label]}"
@@ -77,7 +84,9 @@ class ReconstructScreen(ViewScreen):
             f"{which} · {plural(len(order), 'image')} · "
             f"{'worst first' if self.worst else 'in order'} · "
             f"page {self.page + 1}/{pages} · mean loss {mean:.1f} nats "
-            f"(BCE at z=mu + KL; under each pair) · left original, right reconstruction")
+            f"(reconstruction at z=mu + KL; under each) · "
+            + (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
+               if self.draws else "left original, right reconstruction (d: draws of z)"))
 
     def action_page(self, step: int) -> None:
         self.page += step
@@ -85,6 +94,11 @@ class ReconstructScreen(ViewScreen):
 
     def action_filter(self, label: int) -> None:
         self.label = None if label < 0 else label
+        self.page = 0
+        self.sync(force=True)
+
+    def action_toggle_draws(self) -> None:
+        self.draws = not self.draws
         self.page = 0
         self.sync(force=True)
 
