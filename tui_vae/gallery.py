@@ -52,15 +52,20 @@ def per_image_losses(model: TrainedModel, split: Split, batch_size: int = 2000) 
 
 
 def samples(model: TrainedModel, n: int, label: int | None, temperature: float,
-            seed: int) -> np.ndarray:
-    """n prior samples (for a cVAE, of class `label`)."""
+            seed: int, mixture=None) -> np.ndarray:
+    """n samples (for a cVAE, of class `label`): from the prior, or with `mixture`
+    (aggregate.GaussianMixture) from the aggregate posterior."""
     if n <= 0:
         return np.zeros((0, 28, 28), dtype=np.float32)
     labels = label if model.config.conditional else None
+    if mixture is not None:
+        z = mixture.sample(n, torch.Generator().manual_seed(seed), temperature)
+        return model.decode(z, labels).cpu().numpy()[:, 0]
     return model.sample(n, labels, temperature, seed).cpu().numpy()[:, 0]
 
 
-def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int) -> np.ndarray:
+def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int,
+               mixture=None) -> np.ndarray:
     """cVAE: a row per class, `columns` samples each, the same z down each column.
 
     Sharing z across a column shows what the condition alone changes (style
@@ -68,7 +73,10 @@ def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int)
     """
     classes = model.config.num_classes
     generator = torch.Generator().manual_seed(seed)
-    z = torch.randn((columns, model.config.latent_dim), generator=generator) * temperature
+    if mixture is not None:
+        z = mixture.sample(columns, generator, temperature)
+    else:
+        z = torch.randn((columns, model.config.latent_dim), generator=generator) * temperature
     z = z.repeat(classes, 1)
     labels = torch.arange(classes).repeat_interleave(columns)
     return model.decode(z, labels).cpu().numpy()[:, 0]

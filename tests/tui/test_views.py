@@ -164,6 +164,33 @@ async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app
         assert losses[0] == pytest.approx(screen.losses().max(), abs=0.5)
 
 
+async def test_generate_samples_the_aggregate_posterior_on_request(checkpoints, make_app):
+    import torch
+
+    from tui_vae.tui.screens.generate import GenerateScreen
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "g", "vae.safetensors")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        prior = [image.copy() for image in grid(app, "#samples").images]
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        mixture = screen.mixture()
+        assert mixture is not None and mixture.means.shape[1] == app.model.config.latent_dim
+        shown = grid(app, "#samples").images
+        assert len(shown) == len(prior) and not all(np.array_equal(a, b)
+                                                    for a, b in zip(shown, prior))
+        z = mixture.sample(len(shown), torch.Generator().manual_seed(screen.seed), 1.0)
+        expected = app.model.decode(z).numpy()[:, 0]
+        assert np.allclose(expected * 255, shown, atol=1)
+        assert "aggregate posterior" in screen.query_one("#status").render().plain
+        await pilot.press("p")
+        assert all(np.array_equal(a, b) for a, b in zip(grid(app, "#samples").images, prior))
+
+
 async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):
     from tui_vae.gallery import posterior_spread
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
+
+
+class MixtureReady(Message):
+    """The aggregate posterior's mixture for a model, fitted in a worker."""
+
+    def __init__(self, model, mixture) -> None:
+        super().__init__()
+        self.model, self.mixture = model, mixture
 
 
 class GenerateScreen(ViewScreen):
@@ -21,6 +31,7 @@ class GenerateScreen(ViewScreen):
                 id="generate.hotter"),
         Binding("minus", "temperature(-1)", "Temp -", key_display="-", id="generate.colder"),
         Binding("a", "toggle_rows", "All classes", id="generate.rows"),
+        Binding("p", "toggle_sampler", "Prior/aggregate", id="generate.sampler"),
         Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="generate.row_down"),
         Binding("up", "scroll_rows(-1)", "Row up", show=False, id="generate.row_up"),
     ]
@@ -32,6 +43,9 @@ class GenerateScreen(ViewScreen):
         self.temperature_index = 5  # gallery.TEMPERATURES[5] == 1.0
         self.seed = 0
         self.rows = False
+        self.aggregate = False  # sample z from the aggregate posterior, not the prior
+        self._mixture = None  # (model, mixture) once fitted
+        self._fitting_for = None  # the model a fit was started for
 
     def body(self) -> ComposeResult:
         yield ImageGrid(id="samples")
@@ -49,18 +63,30 @@ class GenerateScreen(ViewScreen):
         model, classes = self.model, self.images.classes
         columns, rows = grid.fit(captions=False)
         conditional = model.config.conditional
+        mixture = self.mixture()
+        if self.aggregate and mixture is None:
+            if self._fitting_for is not model:  # first use, or another model is active
+                self._fitting_for = model
+                self._fit(model, self.images.split)
+            grid.clear("fitting a mixture to the test images' codes...")
+            self.set_status("Fitting the aggregate posterior (a Gaussian mixture over the "
+                            "codes of the test images)...")
+            return
         if self.rows and conditional:
-            images = gallery.class_rows(model, columns, self.temperature, self.seed)
+            images = gallery.class_rows(model, columns, self.temperature, self.seed, mixture)
             grid.show(images, columns=columns)
             what = "a row per class, the same z down each column" + self.rows_note(grid)
         else:
             grid.first_row = 0
             grid.show(gallery.samples(model, columns * rows, self.label, self.temperature,
-                                      self.seed))
+                                      self.seed, mixture))
             what = f"class {classes[self.label]}" if conditional else "unconditional"
         keys = "0-9 class · a all classes · " if conditional else ""
-        self.set_status(f"Samples from the prior: {what} · temperature {self.temperature:g} · "
-                        f"draw {self.seed} · {keys}space new · +/- temperature")
+        source = ("the aggregate posterior (a 50-Gaussian mixture over the test images' "
+                  "codes)" if self.aggregate else "the prior N(0, I)")
+        self.set_status(f"Samples from {source}: {what} · temperature {self.temperature:g} · "
+                        f"draw {self.seed} · {keys}space new · +/- temperature · p "
+                        f"{'prior' if self.aggregate else 'aggregate posterior'}")
         self.refresh_bindings()  # the row keys show only while rows are off screen
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -89,6 +115,28 @@ class GenerateScreen(ViewScreen):
         from tui_vae.gallery import TEMPERATURES
 
         self.temperature_index = min(max(self.temperature_index + step, 0), len(TEMPERATURES) - 1)
+        self.sync(force=True)
+
+    def mixture(self):
+        """The fitted mixture for the current model when sampling from it, else None."""
+        if not self.aggregate or self._mixture is None or self._mixture[0] is not self.model:
+            return None
+        return self._mixture[1]
+
+    def action_toggle_sampler(self) -> None:
+        self.aggregate = not self.aggregate
+        self.sync(force=True)
+
+    @work(thread=True, exclusive=True, group="aggregate", exit_on_error=False)
+    def _fit(self, model, split) -> None:
+        from tui_vae.aggregate import aggregate_posterior
+        from tui_vae.tui.app import use_torch_threads
+
+        use_torch_threads(training=False)
+        self.post_message(MixtureReady(model, aggregate_posterior(model, split)))
+
+    def on_mixture_ready(self, message: MixtureReady) -> None:
+        self._mixture = (message.model, message.mixture)
         self.sync(force=True)
 
     def action_toggle_rows(self) -> None:
