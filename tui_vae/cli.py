@@ -312,8 +312,13 @@ def evaluate(
     if seed is None:
         seed = model.meta.get("seed") or 0
     test, source = _eval_test_set(model.config.dataset, data_dir)
+    train = None  # the aggregate posterior's mixture is fitted to the training codes
+    if quality and not source["sample_fallback"]:
+        from tui_vae.data import load_dataset
+
+        train = load_dataset(model.config.dataset, data_dir).train
     judged, skipped = None, None
-    if quality and model.config.dataset not in ("mnist", "mnist-sample"):
+    if quality and model.config.dataset not in ("mnist", "mnist-binary", "mnist-sample"):
         skipped = "the judge classifies MNIST digits only"
     elif quality:
         from tui_vae.judge import SHIPPED_JUDGE, load_judge
@@ -326,7 +331,7 @@ def evaluate(
         err.print(f"note: sample quality (Frechet distance, conditional accuracy) skipped: "
                   f"{skipped}", markup=False)
     result = evaluate_model(model, test, seed=seed, batch_size=batch_size, iw_samples=iw_samples,
-                            iw_subset=iw_subset, judge=judged)
+                            iw_subset=iw_subset, judge=judged, train=train)
     result = {"checkpoint": str(checkpoint), **result, **source}
     if skipped:
         result["quality_skipped"] = skipped

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from tui_vae.aggregate import aggregate_posterior
 from tui_vae.data import Split
 from tui_vae.evaluation import evaluate_elbo, importance_weighted_nll
 from tui_vae.gallery import TEMPERATURES
@@ -22,8 +23,10 @@ ACCURACY_PER_CLASS = 1_000
 
 def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: int = 1000,
                    iw_samples: int | None = None, iw_subset: int | None = None,
-                   judge: Judge | None = None) -> dict:
-    """The test ELBO, optionally the IWAE NLL, and with a judge the sample quality."""
+                   judge: Judge | None = None, train: Split | None = None) -> dict:
+    """The test ELBO, optionally the IWAE NLL, and with a judge the sample quality, from
+    the prior and from the aggregate posterior (a mixture fitted to `train`'s codes, or
+    the test set's when no training split is given)."""
     elbo = evaluate_elbo(model.module, test, seed=seed, batch_size=batch_size)
     result = {"dataset": model.config.dataset, "model": model.config.to_dict(),
               "test_size": len(test), "test_loss": elbo.loss, "recon": elbo.recon,
@@ -55,6 +58,16 @@ def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: 
             result["conditional_accuracy"] = [
                 conditional_accuracy(model, judge, t, ACCURACY_PER_CLASS, seed).to_dict()
                 for t in TEMPERATURES]
+        fit_on = train if train is not None and len(train) else test
+        mixture = aggregate_posterior(model, fit_on, seed=seed)
+        result["aggregate_fit"] = {"images": min(len(fit_on), 20_000),
+                                   "on": "train" if fit_on is train else "test",
+                                   "components": int(mixture.weights.shape[0])}
+        result["frechet_distance_aggregate"] = sample_frechet_distance(
+            model, judge, test, FD_SAMPLES, seed, mixture)
+        if model.config.conditional:
+            result["conditional_accuracy_aggregate"] = conditional_accuracy(
+                model, judge, 1.0, ACCURACY_PER_CLASS, seed, mixture).to_dict()
         result["quality_seconds"] = round(time.perf_counter() - started, 3)
     return result
 
@@ -83,6 +96,15 @@ def format_report(result: dict) -> str:
     if "frechet_distance" in result:
         lines.append(f"  Frechet distance, judge features, {result['frechet_samples']:,} prior "
                      f"samples vs the test set: {result['frechet_distance']:.3f}")
+    if "frechet_distance_aggregate" in result:
+        fit = result["aggregate_fit"]
+        lines.append(f"  Frechet distance, samples from the aggregate posterior instead (a "
+                     f"{fit['components']}-Gaussian mixture over {fit['images']:,} "
+                     f"{fit['on']} codes): {result['frechet_distance_aggregate']:.3f}")
+    if "conditional_accuracy_aggregate" in result:
+        acc = result["conditional_accuracy_aggregate"]
+        lines.append(f"  conditional accuracy, aggregate posterior, T=1: "
+                     f"{acc['overall'] * 100:5.1f}%")
     for acc in result.get("conditional_accuracy", []):
         per_class = " ".join(f"{v * 100:.0f}" for v in acc["per_class"])
         marker = "  <- z ~ N(0, I)" if acc["temperature"] == 1.0 else ""

@@ -69,27 +69,39 @@ def agreement(requested: torch.Tensor, judged: torch.Tensor, classes: int
 
 
 def conditional_accuracy(model: TrainedModel, judge: Judge, temperature: float = 1.0,
-                         per_class: int = 1000, seed: int = 0) -> ConditionalAccuracy:
-    """cVAE only: sample `per_class` images of each class and ask the judge."""
+                         per_class: int = 1000, seed: int = 0,
+                         mixture=None) -> ConditionalAccuracy:
+    """cVAE only: sample `per_class` images of each class and ask the judge (z from the
+    prior, or from `mixture`, the aggregate posterior's aggregate.GaussianMixture)."""
     if not model.config.conditional:
         raise ValueError("conditional accuracy needs a cVAE")
     classes = model.config.num_classes
     requested = torch.arange(classes).repeat_interleave(per_class)
-    images = model.sample(len(requested), requested, temperature, seed).cpu()
+    images = _draw(model, len(requested), requested, temperature, seed, mixture)
     judged, _ = judge_outputs(judge, images)
     overall, by_class = agreement(requested, judged, classes)
     return ConditionalAccuracy(temperature, overall, by_class, per_class)
 
 
-def prior_samples(model: TrainedModel, n: int, seed: int = 0) -> torch.Tensor:
-    """n images decoded from z ~ N(0, I); a cVAE's classes are balanced."""
+def _draw(model: TrainedModel, n: int, labels, temperature: float, seed: int,
+          mixture=None) -> torch.Tensor:
+    """n images from z ~ N(0, T^2 I), or from the mixture when one is given."""
+    if mixture is None:
+        return model.sample(n, labels, temperature, seed).cpu()
+    z = mixture.sample(n, torch.Generator().manual_seed(seed), temperature)
+    return model.decode(z, labels).cpu()
+
+
+def prior_samples(model: TrainedModel, n: int, seed: int = 0, mixture=None) -> torch.Tensor:
+    """n images decoded from z ~ N(0, I) (or the mixture); a cVAE's classes are balanced."""
     labels = (torch.arange(n) % model.config.num_classes) if model.config.conditional else None
-    return model.sample(n, labels, 1.0, seed).cpu()
+    return _draw(model, n, labels, 1.0, seed, mixture)
 
 
 def sample_frechet_distance(model: TrainedModel, judge: Judge, test: Split, n: int = 10_000,
-                            seed: int = 0) -> float:
-    """Frechet distance between n prior samples and the test set, in judge features."""
-    _, fake = judge_outputs(judge, prior_samples(model, n, seed))
+                            seed: int = 0, mixture=None) -> float:
+    """Frechet distance between n samples (prior, or `mixture`) and the test set, in
+    judge features."""
+    _, fake = judge_outputs(judge, prior_samples(model, n, seed, mixture))
     _, real = judge_outputs(judge, test.floats())
     return frechet_distance(*gaussian_stats(fake.numpy()), *gaussian_stats(real.numpy()))

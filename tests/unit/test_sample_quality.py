@@ -90,6 +90,12 @@ def test_eval_reports_quality_with_a_judge(tmp_path):
     temps = [a["temperature"] for a in report["conditional_accuracy"]]
     assert 1.0 in temps and len(report["conditional_accuracy"][0]["per_class"]) == 10
     assert report["iw_images"] == 50 and report["iw_whole_test_set"] is False
+    # the same figures for samples from the aggregate posterior (mixture fitted to the
+    # 800 training codes of the bundled sample)
+    assert report["frechet_distance_aggregate"] >= 0
+    assert report["frechet_distance_aggregate"] != report["frechet_distance"]
+    assert report["aggregate_fit"] == {"images": 800, "on": "train", "components": 50}
+    assert len(report["conditional_accuracy_aggregate"]["per_class"]) == 10
     text = run_cli("eval", "c.safetensors", "--judge", "judge.safetensors", "--iw-samples", "5",
                    "--iw-subset", "50", "--device", "cpu", cwd=tmp_path, timeout=300)
     assert "SUBSET" in text.stdout and "conditional accuracy at T=1" in text.stdout
