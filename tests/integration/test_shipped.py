@@ -38,6 +38,16 @@ def test_shipped_checkpoint_loads_with_its_recorded_settings(name):
     assert info.epochs_done == info.meta["training"]["epochs"]  # a finished run
 
 
+def test_the_binarised_mnist_model_is_the_literatures_network():
+    info = read_info(SHIPPED_DIR / "vae-binary.safetensors")
+    model = info.model_config
+    assert (model["dataset"], model["latent_dim"], model["hidden_dim"]) == ("mnist-binary", 40,
+                                                                            400)
+    assert (model["arch"], model["likelihood"], model["beta"]) == ("mlp", "bernoulli", 1)
+    assert info.epochs_done == info.meta["training"]["epochs"] == 300
+    assert info.meta["training"]["gradients"] == "hand-derived"
+
+
 def test_reconstruction_losses_are_in_the_expected_ranges(digits):
     vae = _recon_and_kl(load(SHIPPED_DIR / "vae.safetensors"), digits)
     cvae = _recon_and_kl(load(SHIPPED_DIR / "cvae.safetensors"), digits)
