@@ -147,7 +147,7 @@ async def key_latency(folder: Path, presses: int, load: str) -> list[float]:
     finally:
         Screen._compositor_refresh, CheckpointTable.move_cursor = compositor_refresh, move
     if load == "cold":
-        print(f"  ({scans} cold rescans started while keys were pressed)")
+        print(f"  ({scans} cold rescans requested while keys were pressed; one runs at a time)")
     return times
 
 

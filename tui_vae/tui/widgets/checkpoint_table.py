@@ -22,7 +22,6 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-
 # Control characters in a file name would reach the terminal as they are.
 _PRINTABLE = {code: "?" for code in (*range(32), 127)}
 
