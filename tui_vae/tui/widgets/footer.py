@@ -7,21 +7,42 @@ recompose ran on a screen already switched away from and never finished: the
 app's batch update stayed open, nothing more was drawn and input queued without
 end (in 5 of 9 one-minute storms run in a pty on this machine). A footer off screen
 has nothing to show; it is recomposed when its screen is resumed (which
-refreshes the bindings).
+refreshes the bindings), and while keys or resizes keep coming it waits for
+them to pause.
 """
 
 from __future__ import annotations
 
+from textual._time import get_time
 from textual.screen import Screen
 from textual.widgets import Footer
 
+QUIET_S = 0.3  # in a terminal, keys and resizes pause this long before a rebuild
+
 
 class ViewFooter(Footer):
-    """A Footer that recomposes only on the current screen."""
+    """A Footer that recomposes only on the current screen, and in a terminal only
+    once input has paused (a key storm changes the bindings many times a second)."""
+
+    _waiting = False
 
     def bindings_changed(self, screen: Screen) -> None:
-        if screen.is_current:
+        if not screen.is_current:
+            return
+        if self.app.is_headless or self._quiet():
             super().bindings_changed(screen)
+        elif not self._waiting:
+            self._waiting = True
+            self.set_timer(QUIET_S, self._retry)
+
+    def _quiet(self) -> bool:
+        last = max(getattr(self.app, "_newest_key", 0.0), getattr(self.app, "_last_resize", 0.0))
+        return get_time() - last > QUIET_S
+
+    def _retry(self) -> None:
+        self._waiting = False
+        if self.is_attached:
+            self.bindings_changed(self.screen)
 
     async def recompose(self) -> None:
         if self.is_attached and self.screen.is_current:
