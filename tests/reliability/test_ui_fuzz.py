@@ -87,9 +87,9 @@ WARM_UP_SECONDS = 10
 KEYS_PER_SECOND = 30
 RESIZES_PER_SECOND = 5
 RECOVERY_LIMIT_S = 2.0
-# Bounded, not flat: measured +65 and +71 MB over this storm after the warm-up,
-# growing more slowly as it goes (+70 MB over a 150 s storm). A backlog that
-# never drains grows without bound.
+# Measured +25 and +31 MB over this storm after the warm-up (+65 and +71 MB
+# before the footer waited for input to pause). A backlog that never drains
+# grows without bound.
 RSS_GROWTH_LIMIT_MB = 100
 # In a terminal, keys are bytes: the escape sequences a terminal sends for each.
 SEQUENCES = {**CHARACTERS, "up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C",
