@@ -24,7 +24,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
+
+from tui_vae.tui.widgets.built_lines import BuiltLines
 
 # Braille dot bits, indexed [row 0-3][column 0-1] (Unicode's dot numbering).
 _DOTS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
@@ -220,7 +221,7 @@ def legend_lines(items: list[tuple[str, str]], width: int) -> list[list[tuple[st
     return lines
 
 
-class LossChart(Widget):
+class LossChart(BuiltLines):
     """A titled line chart of loss curves; `series` and `log_scale` are reactive."""
 
     DEFAULT_CSS = """
@@ -234,7 +235,6 @@ class LossChart(Widget):
         super().__init__(id=id)
         self.title = title
         self.x_label = x_label
-        self._lines: list[Strip] | None = None
         self._styles: dict[str, Style] = {}
         # What the last build showed, for tests and callers: tick values and labels.
         self.y_ticks: list[tuple[int, str]] = []  # (chart line, label)
@@ -243,17 +243,10 @@ class LossChart(Widget):
         self.plot_top = 0  # first line of the plot
 
     def watch_series(self) -> None:
-        self._invalidate()
+        self.invalidate()
 
     def watch_log_scale(self) -> None:
-        self._invalidate()
-
-    def on_resize(self) -> None:
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        self._lines = None
-        self.refresh()
+        self.invalidate()
 
     def _style(self, colour: str, **flags) -> Style:
         key = colour + repr(sorted(flags.items()))
@@ -262,18 +255,11 @@ class LossChart(Widget):
             style = self._styles[key] = Style(color=colour or None, **flags)
         return style
 
-    def render_line(self, y: int) -> Strip:
-        if self._lines is None:
-            self._lines = self._build(self.size.width, self.size.height)
-        if y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, Style())
-
     def _text_line(self, parts: list[tuple[str, Style]], width: int) -> Strip:
         return Strip([Segment(text, style) for text, style in parts if text]).crop_extend(
             0, width, Style())
 
-    def _build(self, width: int, height: int) -> list[Strip]:
+    def build(self, width: int, height: int) -> list[Strip]:
         title = self.title + ("  (log scale)" if self.log_scale else "")
         bold, dim = self._style("", bold=True), self._style("", dim=True)
         drawn = [s for s in self.series if len(s.y)]

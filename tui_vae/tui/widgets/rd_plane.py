@@ -17,9 +17,9 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from tui_vae.runs import elbo_levels
+from tui_vae.tui.widgets.built_lines import BuiltLines
 from tui_vae.tui.widgets.loss_chart import (
     Series,
     braille_cells,
@@ -41,7 +41,7 @@ class PlanePoint:
     color: str
 
 
-class RatePlane(Widget):
+class RatePlane(BuiltLines):
     """The plane; `points` and `cursor` (an index into points) are reactive."""
 
     DEFAULT_CSS = "RatePlane { height: 1fr; min-height: 8; }"
@@ -51,27 +51,14 @@ class RatePlane(Widget):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
-        self._lines: list[Strip] | None = None
         self.placed: dict[int, tuple[int, int]] = {}  # point -> (column, line), for tests
         self.levels: list[float] = []
 
     def watch_points(self) -> None:
-        self._invalidate()
+        self.invalidate()
 
     def watch_cursor(self) -> None:
-        self._invalidate()
-
-    def on_resize(self) -> None:
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        self._lines = None
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        if self._lines is None:
-            self._lines = self._build(self.size.width, self.size.height)
-        return self._lines[y] if y < len(self._lines) else Strip.blank(self.size.width)
+        self.invalidate()
 
     def _ranges(self):
         rates = [math.log10(max(p.rate, MIN_RATE)) for p in self.points]
@@ -80,7 +67,7 @@ class RatePlane(Widget):
         pad = max(0.15 * (x1 - x0), 0.3)
         return (x0 - pad, x1 + pad), (min(dists), max(dists))
 
-    def _build(self, width: int, height: int) -> list[Strip]:
+    def build(self, width: int, height: int) -> list[Strip]:
         bold, dim = Style(bold=True), Style(dim=True)
         title = "rate-distortion plane: x rate = KL (log), y distortion = recon (nats)"
         self.placed = {}
