@@ -11,6 +11,33 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The longest fault and end-to-end tests (each 10 s to 90 s on the 2-core machine).
+# They are marked `long`: `make test` leaves them out so the everyday suite stays
+# quick, and `make test-long` runs them; CI always runs both (.ci/run).
+LONG_TESTS = (
+    "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",
+    "tests/reliability/test_ui_fuzz.py::test_a_minute_of_keys_and_resizes",
+    "tests/reliability/test_ui_fuzz.py::test_five_thousand_random_keys",
+    "tests/integration/test_full_mnist.py::",
+    "tests/unit/test_sample_quality.py::test_eval_reports_quality_with_a_judge",
+    "tests/reliability/test_hostile_files.py::test_every_bad_file_is_one_line",
+    "tests/cli/test_sweep.py::test_a_sweep_trains_every_run",
+    "tests/cli/test_sweep.py::test_ctrl_c_stops_every_run",
+    "tests/reliability/test_interruptions.py::test_kill_9_at_random_moments",
+    "tests/reliability/test_interruptions.py::test_signals_save_the_exact_state",
+    "tests/reliability/test_interruptions.py::test_a_second_run_on_the_same_checkpoint",
+    "tests/cli/test_cli.py::test_runtime_errors_are_one_line_exit_1",
+    "tests/cli/test_cli.py::test_sigint_saves_and_prints_how_to_resume",
+    "tests/cli/test_install.py::",
+    "tests/reliability/test_memory_bounds.py::test_the_iwae_estimator_keeps_memory_flat",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(LONG_TESTS):
+            item.add_marker(pytest.mark.long)
+
 
 @pytest.fixture(scope="session")
 def sample_dataset():
