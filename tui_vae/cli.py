@@ -600,6 +600,7 @@ def sweep(
     Any other `train` option (--model, --arch, --dataset, ...) applies to every run.
     Each run is a plain `tui-vae train` command (see --dry-run)."""
     from tui_vae.sweep import Sweep, plan
+    from tui_vae.wording import plural
 
     grid = {"beta": beta, "latent_dim": latent_dim, "hidden_dim": hidden_dim, "seed": seed,
             "lr": lr, "kl_warmup": kl_warmup}
@@ -627,10 +628,10 @@ def sweep(
     if job.failed:
         raise typer.Exit(1)
     if left:
-        err.print(f"{left} of {len(runs)} runs unfinished; the same command with --resume "
+        err.print(f"{left} of {plural(len(runs), 'run')} unfinished; the same command with --resume "
                   f"finishes them", markup=False)
         raise typer.Exit(130 if stop.is_set() else 1)
-    err.print(f"sweep done: {len(runs)} runs in {out_dir}", markup=False)
+    err.print(f"sweep done: {plural(len(runs), 'run')} in {out_dir}", markup=False)
 
 
 # --------------------------------------------------------------------------- entry point

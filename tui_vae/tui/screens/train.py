@@ -15,6 +15,7 @@ from tui_vae.config import field_choices, field_default
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
+from tui_vae.wording import plural
 
 # The settings' choices and defaults come from tui_vae/config.py; here only their labels.
 # (field, label) for the choices, from the registries.
@@ -165,7 +166,8 @@ class TrainScreen(ViewScreen):
                     f"step {progress.step}/{progress.steps}\n{progress.state} · "
                     f"{progress.samples_per_s:,.0f} samples/s · {progress.path or ''}")
             if progress.state in ("finished", "stopped"):
-                text = f"{progress.state} after {progress.epoch} epochs\nsaved {progress.path}"
+                text = (f"{progress.state} after {plural(progress.epoch, 'epoch')}\n"
+                        f"saved {progress.path}")
         running = self.app.monitor.active
         shown = self._shown
         if shown.get("bar") != (total, done):
