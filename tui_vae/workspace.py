@@ -165,9 +165,11 @@ class Workspace:
         return None
 
     def delete(self, path: Path) -> None:
-        """Delete a checkpoint and its metrics file."""
+        """Delete a checkpoint and its metrics file; the shipped models are refused."""
         if path.suffix != SUFFIX:
             raise CheckpointError(f"{path} is not a checkpoint")
+        if self.is_shipped(path):  # in an installed tui-vae they live inside the package
+            raise CheckpointError(f"{path.name} is a shipped model; it cannot be deleted")
         try:
             path.unlink()
             metrics_path(path).unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tui_vae.checkpoints import build_metadata, save_checkpoint
 from tui_vae.models import ModelConfig, build_model
@@ -54,6 +56,15 @@ def test_only_the_real_shipped_files_are_shipped_and_they_set_compares_pair(tmp_
     assert [e.path for e in entries[:2]] == [beta0, vae]  # shipped first
     assert workspace.default_pair(entries) == (vae, beta0)
     assert workspace.default_checkpoint(entries) == vae
+    # Protected: the shipped models cannot be deleted; the user's own files can.
+    from tui_vae.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="shipped model"):
+        workspace.delete(vae)
+    assert vae.exists()
+    workspace.delete(namesake)
+    workspace.delete(stray)
+    assert not namesake.exists() and not stray.exists()
 
 
 def test_without_shipped_models_compare_pairs_the_users_runs(tmp_path):

@@ -198,13 +198,16 @@ class ModelsScreen(ViewScreen):
             self.notify("that checkpoint is being trained; stop the run first",
                         severity="warning")
             return
-        shipped = " (a shipped model)" if self.app.workspace.is_shipped(entry.path) else ""
+        if self.app.workspace.is_shipped(entry.path):
+            self.notify(f"{entry.path.name} is a shipped model; it cannot be deleted",
+                        severity="warning", markup=False)
+            return
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
                 self._delete(entry.path)
 
-        self.app.push_screen(ConfirmScreen(f"Delete {entry.path.name}{shipped}?"), done)
+        self.app.push_screen(ConfirmScreen(f"Delete {entry.path.name}?"), done)
 
     def _delete(self, path: Path) -> None:
         try:
