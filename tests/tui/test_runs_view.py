@@ -56,6 +56,8 @@ async def test_runs_table_curves_and_plane(checkpoints, make_app):
             r.path for r in screen._plane_runs()].index(screen.selected().path)
         await _wait(pilot, lambda: screen.query_one("#runs-samples", ImageGrid).images)
         assert screen.query_one("#runs-recon", ImageGrid).images
+        caption = str(screen.query_one("#runs-pictures-caption").render())
+        assert "I(x;z)" in caption and "KL(q(z)||p(z))" in caption  # ELBO surgery
 
 
 async def test_a_new_run_appears_without_a_key(checkpoints, make_app):

@@ -34,6 +34,7 @@ COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 
            Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 7, True),
            Column("time", 7, True))
 MAX_OVERLAID = len(COLOURS)
+SURGERY_IMAGES = 2000  # ELBO surgery beside the plane: on this many test images (fast)
 
 
 def _num(value, spec: str = ".2f") -> str:
@@ -49,9 +50,9 @@ def _time(seconds: float) -> str:
 class RunPictures(Message):
     """A run's reconstructions and samples, loaded in a worker."""
 
-    def __init__(self, path: Path, pairs, samples) -> None:
+    def __init__(self, path: Path, pairs, samples, surgery: dict) -> None:
         super().__init__()
-        self.path, self.pairs, self.samples = path, pairs, samples
+        self.path, self.pairs, self.samples, self.surgery = path, pairs, samples, surgery
 
 
 class RunsScreen(ViewScreen):
@@ -178,18 +179,23 @@ class RunsScreen(ViewScreen):
     @work(thread=True, exclusive=True, group="runs-pictures", exit_on_error=False)
     def _pictures(self, path: Path) -> None:
         from tui_vae.gallery import training_preview
+        from tui_vae.surgery import elbo_surgery
         from tui_vae.tui.app import use_torch_threads
 
         use_torch_threads(training=False)
         model = self.app.workspace.model(path)
         images = self.app.workspace.images(model.config.dataset)
-        self.post_message(RunPictures(path, *training_preview(model, images)))
+        surgery = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
+        self.post_message(RunPictures(path, *training_preview(model, images), surgery))
 
     def on_run_pictures(self, message: RunPictures) -> None:
         if message.path != self._pictures_for:
             return  # the cursor moved on
+        s = message.surgery
         self.query_one("#runs-pictures-caption", Label).update(
-            f"{message.path.stem}: original | reconstruction, and samples")
+            f"{message.path.stem}: rate {s['rate']:.1f} = I(x;z) {s['mutual_information']:.1f}"
+            f" + KL(q(z)||p(z)) {s['marginal_kl']:.1f} nats ({s['surgery_images']:,} images)\n"
+            f"original | reconstruction, and samples")
         self.query_one("#runs-recon", ImageGrid).show(list(message.pairs))
         self.query_one("#runs-samples", ImageGrid).show(list(message.samples))
 
