@@ -248,6 +248,12 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
             assert len(grid(app, f"#{side}-recon").images) > 0
             assert len(grid(app, f"#{side}-samples").images) > 0
         assert "beta=0" in str(app.screen.query_one("#b-title").render())
+        # ELBO surgery per side: the beta = 0 run's prior gap is far the larger
+        gaps = []
+        for side in ("a", "b"):
+            title = str(app.screen.query_one(f"#{side}-title").render())
+            gaps.append(float(title.split("KL(q(z)||p(z)) ")[1].split()[0]))
+        assert gaps[1] > gaps[0]
         await pilot.press("x")
         assert app.compare_pair == (b, a)
 

@@ -26,6 +26,8 @@ PAIR, SAMPLE = (28, 57), (28, 28)  # an original | its reconstruction; a prior s
 MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
 
 
+SURGERY_IMAGES = 2000  # ELBO surgery per side on this many test images (fast)
+
 def describe(info) -> str:
     """A checkpoint's name, kind and final test metrics on two lines."""
     m, test = info.model_config, info.final_test or {}
@@ -86,8 +88,13 @@ class CompareScreen(ViewScreen):
         loaded: dict = {}
         for path, *_ in key:
             try:
+                from tui_vae.surgery import elbo_surgery
+
                 model = self.app.workspace.model(Path(path))
-                loaded[path] = (model, self.app.workspace.images(model.config.dataset))
+                images = self.app.workspace.images(model.config.dataset)
+                # ELBO surgery on the first images: the prior gap beside the samples
+                surgery = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
+                loaded[path] = (model, images, surgery)
             except Exception as exc:  # one side failing must not hide the other
                 loaded[path] = exc
         self.app.call_from_thread(self._pair_loaded, key, loaded)
@@ -136,7 +143,7 @@ class CompareScreen(ViewScreen):
                 self.query_one(f"#{side}-title", Label).update(
                     Text(f"{side.upper()}  cannot load {Path(path).name}"))
                 continue
-            model, images = loaded[path]
+            model, images, surgery = loaded[path]
             split = images.split
             shrink = gallery.half_size if half else (lambda x: x)
             recon_grid = self.query_one(f"#{side}-recon", ImageGrid)
@@ -153,6 +160,8 @@ class CompareScreen(ViewScreen):
             sample_grid.show(shrink(drawn.cpu().numpy()[:, 0]))
             info = infos.get(Path(path))
             title = describe(info) if info else Path(path).name
+            title += (f"\nrate = I(x;z) {surgery['mutual_information']:.1f} + "
+                      f"KL(q(z)||p(z)) {surgery['marginal_kl']:.1f} nats")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
         self.set_status("The report's Figure 1, live: without the KL term (beta = 0) "
                         "reconstructions stay sharp but prior samples fall apart · "
