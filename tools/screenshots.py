@@ -34,6 +34,8 @@ SHOTS = (
     ("latent-manifold-2d", ["l", "space"], "vae-2d.safetensors"),
     ("traversal", ["v"], "vae.safetensors"),
     ("draw-cvae", ["d", "o"], "cvae.safetensors"),
+    ("runs-curves", ["u"], "vae.safetensors"),
+    ("runs-plane", ["u", "p", "down", "down"], "vae.safetensors"),
 )
 # At 80x24: every view, and the keys that bring what does not fit on screen.
 SMALL_SHOTS = (

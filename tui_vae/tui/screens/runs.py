@@ -193,8 +193,8 @@ class RunsScreen(ViewScreen):
             return  # the cursor moved on
         s = message.surgery
         self.query_one("#runs-pictures-caption", Label).update(
-            f"{message.path.stem}: rate {s['rate']:.1f} = I(x;z) {s['mutual_information']:.1f}"
-            f" + KL(q(z)||p(z)) {s['marginal_kl']:.1f} nats ({s['surgery_images']:,} images)\n"
+            f"{message.path.stem}: rate {s['rate']:.1f} nats ({s['surgery_images']:,} images)\n"
+            f"= I(x;z) {s['mutual_information']:.1f} + KL(q(z)||p(z)) {s['marginal_kl']:.1f}\n"
             f"original | reconstruction, and samples")
         self.query_one("#runs-recon", ImageGrid).show(list(message.pairs))
         self.query_one("#runs-samples", ImageGrid).show(list(message.samples))
