@@ -205,3 +205,46 @@ def map_bounds(xy: np.ndarray, margin: float = 0.05) -> tuple[float, float, floa
     span = np.maximum(high - low, 1e-6)
     low, high = low - margin * span, high + margin * span
     return (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+
+
+def prior_contours(projection: Projection, radii=(1.0, 2.0, 3.0),
+                   points: int = 720) -> np.ndarray:
+    """Points (M, 2) on the prior N(0, I)'s 1, 2 and 3 sigma contours, in plane coordinates.
+
+    The plane keeps orthonormal directions of the latent space, so the prior
+    projects to N(-mean @ axes.T, axes @ axes.T): circles of radius r about the
+    projected origin (for a 1-D latent, a segment along x).
+    """
+    centre = -projection.mean @ projection.axes.T
+    values, vectors = np.linalg.eigh(projection.axes @ projection.axes.T)
+    root = vectors * np.sqrt(np.clip(values, 0, None))
+    angle = np.linspace(0, 2 * np.pi, points, endpoint=False)
+    unit = np.stack([np.cos(angle), np.sin(angle)])
+    return np.concatenate([centre + r * (root @ unit).T for r in radii])
+
+
+def prior_samples_in_holes(codes: np.ndarray, count: int = 300, seed: int = 0,
+                           reference: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """`count` prior samples z (count, D) and whether each lies in a hole of the codes.
+
+    A sample is in a hole when its nearest code is farther than 99% of the codes
+    are from their own nearest other code (measured on `reference` of them): where
+    the prior puts mass and the data's codes do not reach.
+    """
+    rng = np.random.default_rng(seed)
+    codes = np.asarray(codes, np.float64)
+    z = rng.standard_normal((count, codes.shape[1]))
+    if len(codes) < 2:
+        return z, np.ones(count, dtype=bool)
+    subset = codes[rng.permutation(len(codes))[:reference]]
+    within = _nearest(subset, subset, exclude_self=True)
+    threshold = np.quantile(within, 0.99)
+    return z, _nearest(z, codes) > threshold
+
+
+def _nearest(points: np.ndarray, codes: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    """Each point's distance to its nearest code."""
+    sq = (points**2).sum(1)[:, None] - 2 * points @ codes.T + (codes**2).sum(1)[None, :]
+    if exclude_self:
+        np.fill_diagonal(sq, np.inf)
+    return np.sqrt(np.clip(sq.min(axis=1), 0, None))

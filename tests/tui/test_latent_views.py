@@ -70,6 +70,31 @@ async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2
         assert not screen.manifold and screen.query_one("#map").display
 
 
+async def test_latent_map_shows_the_priors_rings_and_its_samples_in_the_holes(
+        with_2d, make_app):
+    from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR, LatentMap
+
+    app = make_app(with_2d)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        screen = app.screen
+        latent_map = screen.query_one("#map", LatentMap)
+        before = [list(strip) for strip in latent_map._build()]
+        await pilot.press("p")  # the prior's 1, 2, 3 sigma rings
+        assert [colour for _, colour in latent_map.overlay] == [CONTOUR]
+        assert [list(strip) for strip in latent_map._build()] != before
+        assert "prior's 1, 2, 3 sigma" in str(screen.query_one("#latent-info").render())
+        await pilot.press("p")  # and 300 prior samples, marked near a code or in a hole
+        colours = [colour for _, colour in latent_map.overlay]
+        assert colours == [CONTOUR, NEAR, HOLE]
+        assert sum(len(points) for points, _ in latent_map.overlay[1:]) == 300
+        holes, total = screen.holes
+        assert total == 300 and len(latent_map.overlay[2][0]) == holes
+        assert "in a hole" in str(screen.query_one("#latent-info").render())
+        await pilot.press("p")
+        assert latent_map.overlay == []
+
+
 async def test_latent_map_of_a_cvae_decodes_with_the_chosen_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

@@ -138,3 +138,28 @@ def test_no_points_give_an_identity_projection_and_zero_kl():
         projection = pca(np.zeros((0, dim)))
         assert projection.axes.shape == (2, dim) and np.isfinite(projection.explained).all()
         assert kl_per_dimension(np.zeros((0, dim)), np.zeros((0, dim))).shape == (dim,)
+
+
+def test_the_priors_contours_are_circles_about_the_projected_origin():
+    from tui_vae.latent import pca, prior_contours
+
+    points = np.random.default_rng(0).normal(size=(400, 6)) * [3, 2, 1, 1, 1, 1] + 1.5
+    projection = pca(points)
+    rings = prior_contours(projection, radii=(1.0, 2.0, 3.0), points=100)
+    centre = projection.to_plane(np.zeros(6))
+    radii = np.linalg.norm(rings - centre, axis=1).reshape(3, 100)
+    assert np.allclose(radii, [[1.0], [2.0], [3.0]])
+    line = prior_contours(pca(points[:, :1]), radii=(2.0,), points=100)  # a 1-D latent
+    assert np.allclose(line[:, 1], 0) and np.isclose(np.abs(line[:, 0]).max(), 2.0)
+
+
+def test_prior_samples_fall_in_holes_only_where_the_codes_do_not_reach():
+    from tui_vae.latent import prior_samples_in_holes
+
+    rng = np.random.default_rng(1)
+    covering = rng.standard_normal((5000, 2))  # codes that fill the prior
+    _, holes = prior_samples_in_holes(covering, count=400)
+    assert holes.mean() < 0.1
+    far = rng.standard_normal((2000, 2)) * 0.1 + 4  # codes in one far corner
+    _, holes = prior_samples_in_holes(far, count=400)
+    assert holes.mean() > 0.95

@@ -4,6 +4,7 @@ the scatter for the manifold grid (images decoded over the plane)."""
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -80,6 +81,7 @@ class LatentScreen(ViewScreen):
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"latent.class{d}") for d in range(10)),
         Binding("space", "toggle_manifold", "Manifold", id="latent.manifold"),
+        Binding("p", "cycle_prior", "Prior", id="latent.prior"),
     ]
     CLASS_ACTIONS = frozenset({"set_class"})
 
@@ -94,6 +96,7 @@ class LatentScreen(ViewScreen):
         super().__init__()
         self.label = 0  # the condition a cVAE decodes the cursor with
         self.manifold = False
+        self.prior = 0  # 0 off, 1 the prior's contours, 2 contours and prior samples
         self.cache = SHARED_ENCODING
 
     def body(self) -> ComposeResult:
@@ -123,7 +126,13 @@ class LatentScreen(ViewScreen):
             columns, rows = manifold.fit((14, 14), captions=False)
             n = max(min(columns, rows), 2)
             manifold.show(half_size(manifold_grid(model, n)), columns=n)
-        latent_map.set_points(cache.xy, cache.encoded.labels)
+        from tui_vae.latent import map_bounds
+
+        layers = self._prior_layers(cache)
+        # With the prior shown, the map also holds its 3 sigma ring (codes may sit far inside).
+        bounds = map_bounds(np.vstack([cache.xy, layers[0][0]]), 0.0) if layers else None
+        latent_map.set_points(cache.xy, cache.encoded.labels, bounds)
+        latent_map.set_overlay(layers)
         self.query_one("#legend", Static).update(class_legend(images.classes))
         if self.manifold:
             n = int(round(len(manifold.images) ** 0.5))
@@ -135,6 +144,25 @@ class LatentScreen(ViewScreen):
                             "e export")
         else:
             self._show_cursor()
+
+    def _prior_layers(self, cache) -> list:
+        """The prior's 1-2-3 sigma contours and, on request, prior samples (holes marked)."""
+        from tui_vae.latent import prior_contours, prior_samples_in_holes
+        from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR
+
+        if not self.prior:
+            return []
+        layers = [(prior_contours(cache.projection), CONTOUR)]
+        if self.prior == 2:
+            z, holes = prior_samples_in_holes(cache.encoded.mu)
+            xy = cache.projection.to_plane(z)
+            layers += [(xy[~holes], NEAR), (xy[holes], HOLE)]
+            self.holes = (int(holes.sum()), len(holes))
+        return layers
+
+    def action_cycle_prior(self) -> None:
+        self.prior = (self.prior + 1) % 3
+        self.sync(force=True)
 
     def _show_cursor(self) -> None:
         from tui_vae.latent import decode_at
@@ -160,9 +188,16 @@ class LatentScreen(ViewScreen):
                    f"{p.explained[0]:.0%} + {p.explained[1]:.0%} of the variance")
         where = ", ".join(f"{v:+.2f}" for v in point)
         condition = f"\ndecoded as class {self.images.classes[self.label]}" if conditional else ""
+        prior = ""
+        if self.prior:
+            prior = "\ngrey rings: the prior's 1, 2, 3 sigma"
+            if self.prior == 2:
+                prior += (f"\nprior samples: light grey near a code, white in a hole "
+                          f"({self.holes[0]} of {self.holes[1]})")
         self.query_one("#latent-info", Static).update(
-            f"{len(cache.xy):,} test images\n{how}\ncursor at ({where}){condition}")
+            f"{len(cache.xy):,} test images\n{how}\ncursor at ({where}){condition}{prior}")
         keys = "0-9 decode as class · " if conditional else ""
+        keys += "p prior · "
         manifold = "space manifold grid · " if model.config.latent_dim == 2 and not conditional \
             else ""
         self.set_status(f"Latent map of {self.images.source}: arrows move the cursor "

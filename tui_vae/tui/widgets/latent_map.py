@@ -16,8 +16,12 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_vae.latent import from_pixel, map_bounds, scatter, to_pixels
-from tui_vae.render import PLAIN, palette_lines
+from tui_vae.render import CLASS_COLORS, PLAIN, palette_lines
 
+# Overlays drawn after the classes: the prior's contours, prior samples near the
+# codes, and prior samples in the codes' holes.
+CONTOUR, NEAR, HOLE = (len(CLASS_COLORS) + k for k in range(3))
+OVERLAY_COLORS = (*CLASS_COLORS, "#6c6c6c", "#d0d0d0", "#ffffff")
 CURSOR = Segment("\u253c", Style(color="white", bold=True, reverse=True))  # ┼
 MARKER = Segment("\u25c6", Style(color="white", bold=True))  # ◆
 
@@ -37,6 +41,13 @@ class LatentMap(Widget):
         self.cursor: tuple[int, int] | None = None
         self.marker: np.ndarray | None = None  # a plane point, or None
         self._lines: list[Strip] | None = None
+        self.overlay: list[tuple[np.ndarray, int]] = []  # (points (N, 2), colour index)
+
+    def set_overlay(self, layers: list[tuple[np.ndarray, int]]) -> None:
+        """Draw these points over the scatter (contours on empty pixels, samples on top)."""
+        self.overlay = layers
+        self._lines = None
+        self.refresh()
 
     def set_points(self, xy: np.ndarray, labels: np.ndarray,
                    bounds: tuple[float, float, float, float] | None = None) -> None:
@@ -76,8 +87,14 @@ class LatentMap(Widget):
     def _build(self) -> list[Strip]:
         width, height = self.pixels
         grid = scatter(self._xy, self._labels, width, height, self.bounds)
+        for points, colour in self.overlay:
+            layer = scatter(points, np.full(len(points), colour, np.int16), width, height,
+                            self.bounds)
+            # Contours go under the data (empty pixels only); samples over it.
+            where = (layer >= 0) & ((grid < 0) if colour == CONTOUR else True)
+            grid[where] = layer[where]
         return [Strip(segments).crop_extend(0, self.size.width, PLAIN)
-                for segments in palette_lines(grid)]
+                for segments in palette_lines(grid, OVERLAY_COLORS)]
 
     def _marker_cell(self) -> tuple[int, int] | None:
         if self.marker is None:
