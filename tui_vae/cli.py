@@ -567,15 +567,14 @@ def _values(kind):
     """A Typer callback parsing "0,0.25,1" into a list of `kind`."""
 
     def parse(text: str | None):
+        from tui_vae.sweep import parse_values
+
         if text is None:
             return None
         try:
-            values = [kind(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise typer.BadParameter(f"{text!r} is not a comma-separated list of numbers") from None
-        if not values or len(set(values)) != len(values):
-            raise typer.BadParameter("give distinct values, separated by commas")
-        return values
+            return parse_values(text, kind)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
 
     return parse
 

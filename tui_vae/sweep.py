@@ -57,8 +57,33 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def plan(grid: dict[str, list], extra: list[str], out_dir: Path) -> list[SweepRun]:
-    """One SweepRun per combination of the grid's values, `extra` arguments on each."""
+def parse_values(text: str, kind: type) -> list:
+    """"0,0.25,1" -> [0.0, 0.25, 1.0]; ValueError for anything else or repeated values."""
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or len(set(values)) != len(values):
+        raise ValueError("give distinct values, separated by commas")
+    return values
+
+
+def train_args(config) -> list[str]:
+    """The `tui-vae train` options that reproduce a TrainConfig (all but its beta and out)."""
+    m = config.model
+    args = ["--model", m.model, "--arch", m.arch, "--likelihood", m.likelihood,
+            "--dataset", m.dataset, "--latent-dim", str(m.latent_dim),
+            "--hidden-dim", str(m.hidden_dim), "--batch-size", str(config.batch_size),
+            "--lr", repr(config.lr), "--lr-schedule", config.lr_schedule,
+            "--kl-warmup", repr(config.kl_warmup), "--seed", str(config.seed),
+            "--device", config.device]
+    return args + (["--data-dir", str(config.data_dir)] if config.data_dir else [])
+
+
+def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
+         prefix: str = "") -> list[SweepRun]:
+    """One SweepRun per combination of the grid's values, `extra` arguments on each;
+    checkpoints named `prefix` + the run's name."""
     unknown = set(grid) - set(SWEPT)
     if unknown:
         raise TuiVaeError(f"cannot sweep {', '.join(sorted(unknown))}")
@@ -68,7 +93,8 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path) -> list[SweepRu
         raise TuiVaeError(f"the sweep has {len(combos):,} runs; at most {MAX_RUNS} are allowed")
     runs = []
     for combo in combos:
-        name = "-".join(f"{SWEPT[k]}{_shown(v)}" for k, v in zip(keys, combo)) or "run"
+        name = prefix + ("-".join(f"{SWEPT[k]}{_shown(v)}" for k, v in zip(keys, combo))
+                         or "run")
         out = out_dir / f"{name}{SUFFIX}"
         args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
         runs.append(SweepRun(name, out, (*args, *extra, "--out", str(out))))

@@ -33,3 +33,27 @@ async def test_the_form_offers_every_registered_choice_and_trains_a_conv_gaussia
         assert progress.gradients == "autograd" and progress.model == "cVAE conv/gaussian z=2"
         saved = [e for e in app.entries if e.path.name.startswith("cvae-mnist-sample-")]
         assert saved and saved[0].model_config["likelihood"] == "gaussian"
+
+
+async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_app):
+    from textual.widgets import Input
+
+    from tui_vae.checkpoints import read_info
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        fill(screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=1,
+             batch_size=200)
+        screen.query_one("#sweep_betas", Input).value = "0,2"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.sweep_stop is not None, timeout=5)
+        await wait_for(pilot, lambda: app.sweep_stop is None, timeout=120)
+        runs = sorted(checkpoints.glob("sweep-*.safetensors"))
+        assert [p.name.split("-")[-1] for p in runs] == ["beta0.safetensors",
+                                                          "beta2.safetensors"]
+        assert [read_info(p).model_config["beta"] for p in runs] == [0, 2]
+        assert all(read_info(p).epochs_done == 1 for p in runs)
+        await wait_for(pilot, lambda: sum(e.path in runs for e in app.entries) == 2, timeout=5)

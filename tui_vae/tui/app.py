@@ -130,6 +130,7 @@ class TuiVaeApp(App):
         self.monitor = RunMonitor()
         self.preview: tuple = ()  # (pairs, samples) of the run's latest epoch
         self._stop = threading.Event()
+        self.sweep_stop: threading.Event | None = None  # set while a sweep runs
         self._header = "loading..."  # what the header says of the active model
         self._chosen = False  # a model was chosen (so the first scan's default is not applied)
         self._scan_lock = threading.Lock()  # one scan at a time
@@ -372,7 +373,33 @@ class TuiVaeApp(App):
         self._set_header(self._header)
         self._refresh_train()
 
+    # -- sweeps: several plain `tui-vae train` runs, one at a time, in child processes
+
+    def start_sweep(self, runs, epochs: int) -> None:
+        """Train `runs` (sweep.SweepRun) one after another; each appears in Runs as it saves."""
+        if self.sweep_stop is not None:
+            self.notify("a sweep is already running; stop it first (x)", severity="warning")
+            return
+        self.sweep_stop = threading.Event()
+        self._sweep(runs, epochs, self.sweep_stop)
+
+    @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
+    def _sweep(self, runs, epochs: int, stop: threading.Event) -> None:
+        from tui_vae.sweep import Sweep
+
+        def report(line: str) -> None:
+            self.call_from_thread(self.notify, line, title="sweep", markup=False)
+
+        try:
+            left = Sweep(runs, epochs, jobs=1, report=report, stop=stop).run()
+            word = f"stopped, {plural(left, 'run')} unfinished" if left else "finished"
+            self.call_from_thread(self.notify, f"sweep {word}", title="sweep")
+        finally:
+            self.sweep_stop = None
+
     def stop_training(self) -> None:
+        if self.sweep_stop is not None:  # each run saves its state (SIGTERM)
+            self.sweep_stop.set()
         if self.monitor.active:
             self._stop.set()
             self.monitor.request_stop()
@@ -595,7 +622,7 @@ class TuiVaeApp(App):
         super()._print_error_renderables()
 
     async def action_quit(self) -> None:
-        if self.monitor.active:  # save the run's state before leaving
+        if self.monitor.active or self.sweep_stop is not None:  # runs save before leaving
             self.stop_training()
             await self.workers.wait_for_complete()
         self.exit()

@@ -6,6 +6,8 @@ not stop it; this screen reads the App's RunMonitor a few times a second.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -52,6 +54,21 @@ def _duration(seconds: float | None) -> str:
         return "-"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def sweep_runs(config, betas: str, folder) -> list:
+    """A sweep over the comma-separated `betas`, every other setting from `config`;
+    its checkpoints go in `folder` as sweep-<time>-beta<b>."""
+    import time
+
+    from tui_vae.sweep import parse_values, plan, train_args
+
+    values = parse_values(betas, float)
+    if any(not 0 <= b < float("inf") for b in values):
+        raise ValueError("sweep betas must be finite numbers >= 0")
+    prefix = time.strftime("sweep-%Y%m%d-%H%M%S-")
+    return plan({"beta": values}, [*train_args(config), "--epochs", str(config.epochs)],
+                Path(folder), prefix)
 
 
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
@@ -115,6 +132,11 @@ class TrainScreen(ViewScreen):
                         yield Input(_shown(field_default(name)), type=kind, compact=True,
                                     id=name)
                 yield Label("beta 0: no KL term (the report's run)", classes="dim")
+                with Horizontal(classes="field"):
+                    yield Label("sweep betas")
+                    yield Input("", placeholder="0,0.5,1", compact=True, id="sweep_betas")
+                yield Label("sweep: one run per beta, in turn (Runs, u, shows them)",
+                            classes="dim")
                 with Horizontal(id="buttons"):
                     yield Button("Start s", id="start", variant="success", compact=True)
                     yield Button("Stop x", id="stop", variant="error", compact=True)
@@ -232,7 +254,7 @@ class TrainScreen(ViewScreen):
         if action == "start":
             return not self.app.monitor.active or None
         if action == "stop":
-            return self.app.monitor.active or None
+            return (self.app.monitor.active or self.app.sweep_stop is not None) or None
         return True
 
     def form_values(self) -> dict[str, str]:
@@ -246,15 +268,20 @@ class TrainScreen(ViewScreen):
             self.notify("a run is already training; stop it first", severity="warning")
             return
         workspace = self.app.workspace
+        betas = self.query_one("#sweep_betas", Input).value.strip()
         try:
             workspace.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             config = build_config(self.form_values(), workspace.checkpoint_dir,
                                   workspace.data_dir)
+            runs = sweep_runs(config, betas, workspace.checkpoint_dir) if betas else None
         except (ValueError, OSError) as exc:
             self.notify(str(exc), title="cannot start", severity="error")
             return
         self.set_focus(None)
-        self.app.start_training(config)
+        if runs:
+            self.app.start_sweep(runs, config.epochs)
+        else:
+            self.app.start_training(config)
 
     def action_stop(self) -> None:
         self.app.stop_training()
