@@ -406,3 +406,8 @@ async def test_models_details_are_words_not_json(checkpoints, make_app):
         assert "{" not in details and '"' not in details
         assert "batch 100" in details and "learning rate" in details
         assert "1 of 1 epoch done" in details and "UTC" in details
+        await pilot.press("s")  # ELBO surgery of the selected checkpoint, from a worker
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        details = str(app.screen.query_one("#details").render())
+        assert "ELBO surgery on 1,000 test images" in details and "KL(q(z)||p(z))" in details

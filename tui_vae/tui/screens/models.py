@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
@@ -21,6 +22,7 @@ COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z
            Column("hidden", 6, True), Column("beta", 4, True), Column("data", 13),
            Column("epochs", 6, True), Column("test -ELBO", 10, True), Column("recon", 7, True),
            Column("KL", 6, True), Column("MB", 5, True), Column("from", 7))
+SURGERY_IMAGES = 2000  # ELBO surgery (s) on this many test images
 NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within these
 
 
@@ -88,11 +90,13 @@ class ModelsScreen(ViewScreen):
         Binding("a", "pick('a')", "Compare A", id="models.pick_a"),
         Binding("b", "pick('b')", "Compare B", id="models.pick_b"),
         Binding("delete,x", "delete", "Delete", id="models.delete"),
+        Binding("s", "surgery", "ELBO surgery", id="models.surgery"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._shown = None  # the entry whose details show
+        self._surgery: dict[Path, str] = {}  # ELBO surgery lines, by checkpoint (s)
         self._drawn: list | None = None  # the app's entries when the table was last drawn
 
     def body(self) -> ComposeResult:
@@ -168,7 +172,40 @@ class ModelsScreen(ViewScreen):
         elif not isinstance(entry, CheckpointInfo):
             details.update(Text(f"{entry.path}\nunreadable: {entry.reason}"))
         else:
-            details.update(Text(describe_checkpoint(entry)))
+            surgery = self._surgery.get(entry.path)
+            details.update(Text(describe_checkpoint(entry) + (f"\n{surgery}" if surgery else "")))
+
+    def action_surgery(self) -> None:
+        """ELBO surgery of the selected checkpoint (loads it: in a worker)."""
+        entry = self.selected()
+        if not isinstance(entry, CheckpointInfo):
+            return
+        self._surgery[entry.path] = "ELBO surgery: computing..."
+        self.show_details()
+        self._compute_surgery(entry.path)
+
+    @work(thread=True, group="models-surgery", exit_on_error=False)
+    def _compute_surgery(self, path: Path) -> None:
+        from tui_vae.surgery import elbo_surgery
+        from tui_vae.tui.app import use_torch_threads
+
+        use_torch_threads(training=False)
+        try:
+            model = self.app.workspace.model(path)
+            images = self.app.workspace.images(model.config.dataset)
+            s = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
+            text = (f"ELBO surgery on {s['surgery_images']:,} test images: rate {s['rate']:.2f}"
+                    f" = I(x;z) {s['mutual_information']:.2f} (at most log N = "
+                    f"{s['mutual_information_bound']:.2f}) + KL(q(z)||p(z)) "
+                    f"{s['marginal_kl']:.2f} nats")
+        except Exception as exc:  # a file that cannot load says why, here
+            text = f"ELBO surgery: cannot load {path.name}: {exc}"
+        self.app.call_from_thread(self._surgery_done, path, text)
+
+    def _surgery_done(self, path: Path, text: str) -> None:
+        self._surgery[path] = text
+        if (entry := self.selected()) is not None and entry.path == path:
+            self.show_details()
 
     def on_checkpoint_table_highlighted(self) -> None:
         self._details()
