@@ -72,6 +72,14 @@ def test_ctrl_c_stops_every_run_with_its_state_saved(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr
+    done = []
     for name in names:
         info = read_info(tmp_path / "sw" / f"{name}.safetensors")
         assert 1 <= info.epochs_done < 2000  # saved mid-run, exact state kept
+        done.append(info.epochs_done)
+    # The same sweep with --resume (to one epoch past the furthest run) finishes both.
+    target = str(max(done) + 1)
+    resumed = run_cli(*args[3:], "--resume", "--epochs", target, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(read_info(tmp_path / "sw" / f"{n}.safetensors").epochs_done == int(target)
+               for n in names)
