@@ -100,8 +100,11 @@ SEQUENCES = {**CHARACTERS, "up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C",
 # The shipped models' size (hidden 400, z 20) in a folder of the test's own: the
 # storm's keys include Models' delete and its confirmation.
 STORM_APP = """
-import sys
+import faulthandler, os, signal, sys
 import tui_vae.paths
+# SIGUSR1 writes every thread's stack (from C: even while the UI thread is stuck
+# in a blocking call) to the file the test names: a hang's cause is in its report.
+faulthandler.register(signal.SIGUSR1, open(os.environ["STORM_STACKS"], "w"), all_threads=True)
 tui_vae.paths.shipped_dir = lambda: None  # the repository's models stay out of reach
 sys.argv = ["tui-vae", *sys.argv[1:]]
 from tui_vae.cli import main
@@ -135,6 +138,7 @@ def storm(app, rng: random.Random, seconds: float) -> tuple[int, int]:
 
 def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(tmp_path):
     import shutil
+    import signal
     import time
 
     from tests.reliability.pty_app import PtyApp
@@ -147,7 +151,8 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
     empty = tmp_path / "data"
     empty.mkdir()
     app = PtyApp(["--checkpoints", str(folder)], cwd=tmp_path, size=(120, 40),
-                 env={"TUI_VAE_DATA_DIR": str(empty), "XDG_STATE_HOME": str(tmp_path / "s")},
+                 env={"TUI_VAE_DATA_DIR": str(empty), "XDG_STATE_HOME": str(tmp_path / "s"),
+                      "STORM_STACKS": str(tmp_path / "stacks.txt")},
                  code=STORM_APP)
     try:
         app.wait_for_output(b"New samples", timeout=90)  # Generate, with its model
@@ -171,7 +176,15 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
             app.send(key)
             time.sleep(0.15)  # apart, so each reads as a bare escape
         app.send("m")
-        app.wait_for_output(b"Compare A", since=mark, timeout=120)
+        try:
+            app.wait_for_output(b"Compare A", since=mark, timeout=30)
+        except AssertionError:
+            if app.process.poll() is None:  # stuck: where every thread is
+                app.process.send_signal(signal.SIGUSR1)
+                time.sleep(1.0)
+                raise AssertionError("no redraw 30 s after the storm; stacks:\n"
+                                     + (tmp_path / "stacks.txt").read_text()) from None
+            raise
         recovery = time.monotonic() - ended
         time.sleep(1.0)
         rss_after = app.rss_mb()
