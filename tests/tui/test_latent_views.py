@@ -230,3 +230,25 @@ async def test_fashion_mnist_class_names_in_the_views(tmp_path, make_app):
         await settle(app, pilot)
         await pilot.press("o")
         assert grid(app, "#draw-classes")._captions[0] == "T-shirt/top"
+
+
+async def test_draw_and_latent_never_use_another_models_encoding(with_2d, make_app):
+    # The encoding is shared by Latent, Draw and Traversal; a key pressed right after
+    # another model became active must use that model's (a storm found this).
+    from tui_vae.tui.screens.latent import SHARED_ENCODING
+
+    app = make_app(with_2d)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "d", "vae.safetensors")
+        screen = app.screen
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        latent = app.screen
+        SHARED_ENCODING.get(app.workspace.model(with_2d / "vae.safetensors"),
+                            app.images.split)  # another view's model, left in the cache
+        latent.action_move(1, 0)  # the 2-D model's cursor, with the 20-D cache left behind
+        await pilot.press("d")
+        app.screen.sync(force=True)
+        SHARED_ENCODING.get(app.workspace.model(with_2d / "vae.safetensors"), app.images.split)
+        screen.action_brush(1)  # a stroke on the 2-D model's canvas, same stale cache
+        await pilot.pause()
+        assert app.is_running

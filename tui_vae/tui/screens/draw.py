@@ -77,7 +77,10 @@ class DrawScreen(ViewScreen):
         mu, _ = model.encode(pixels, label)
         self.query_one("#recon", ImageGrid).show(model.decode(mu, label).cpu().numpy()[:, 0])
         z = mu[0].cpu().numpy()
-        self.query_one("#draw-map", LatentMap).set_marker(self.cache.projection.to_plane(z))
+        # The encoding is shared with Latent and Traversal: ask for this model's (a
+        # no-op when it is current), never reuse another model's projection.
+        projection = self.cache.get(model, self.images.split).projection
+        self.query_one("#draw-map", LatentMap).set_marker(projection.to_plane(z))
         classes = self.query_one("#draw-classes", ImageGrid)
         title = self.query_one("#draw-classes-title", Static)
         names = self.images.classes

@@ -167,7 +167,7 @@ class LatentScreen(ViewScreen):
     def _show_cursor(self) -> None:
         from tui_vae.latent import decode_at
 
-        cache = self.cache
+        cache = self.cache.get(self.model, self.images.split)  # this model's, never another's
         point = self.query_one("#map", LatentMap).cursor_point()
         z = cache.projection.to_latent(point)
         model = self.model
