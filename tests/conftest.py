@@ -16,7 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 # quick, and `make test-long` runs them; CI always runs both (.ci/run).
 LONG_TESTS = (
     "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",
-    "tests/reliability/test_ui_fuzz.py::test_a_minute_of_keys_and_resizes",
     "tests/reliability/test_ui_fuzz.py::test_five_thousand_random_keys",
     "tests/integration/test_full_mnist.py::",
     "tests/unit/test_sample_quality.py::test_eval_reports_quality_with_a_judge",
