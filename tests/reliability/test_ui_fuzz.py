@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from tui_vae.tui.app import VIEWS
 
 PRESSES = 5000
