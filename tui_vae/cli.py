@@ -638,10 +638,7 @@ def sweep(
 
 def main() -> None:
     """Console-script entry point: runs the app and turns errors into one line."""
-    from tui_vae.cpu_share import share_cores
     from tui_vae.errors import TuiVaeError
-
-    share_cores()  # before torch is imported: idle OpenMP threads sleep (cpu_share.py)
 
     try:
         app()

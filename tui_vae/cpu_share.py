@@ -1,21 +1,23 @@
-"""Sharing the CPU with other busy processes: idle OpenMP threads sleep, not spin.
+"""Sharing the CPU between runs: idle OpenMP threads sleep instead of spinning.
 
 torch runs its kernels on an OpenMP team of one thread per core, and by
 default (libgomp, which torch and its MKL use) a team thread that finishes a
-kernel spins for a while waiting for the next one. When two runs (or a run
-and any other busy process) share the cores, each one's threads spin on cores
-the other needs, and both slow far more than twofold (README, Performance).
-With OMP_WAIT_POLICY=PASSIVE idle team threads sleep at once, so a run takes
-only the CPU it computes with.
+kernel spins for a while waiting for the next one. When several runs share
+the cores, each one's threads spin on cores the others need, and all slow
+far more than in proportion (README, Performance). With
+OMP_WAIT_POLICY=PASSIVE idle threads sleep at once, so a run takes only the
+CPU it computes with; alone, though, a run then pays a wake-up at every
+kernel, and the report's model's step (many short kernels) slows by about
+1.7x. So the setting is used where runs are known to share the machine: the
+processes of `tui-vae sweep --jobs K` with K > 1. A single run keeps the
+default, and a person starting several runs by hand can set it.
 
-The thread count itself stays fixed: changing it while a run trains would
+The thread count itself is never changed while a run trains: that would
 change the order of floating-point sums, and an interrupted and resumed run
 would no longer end on exactly the metrics of an uninterrupted one.
 
-The setting must be in the environment before torch is imported (libgomp
-reads it when it loads); the command line's entry point applies it, and
-every process it starts (a sweep's runs) inherits it. A user's own
-OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
+libgomp reads the setting when it loads, so it goes into a child process's
+environment; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
 """
 
 from __future__ import annotations

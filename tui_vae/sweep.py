@@ -13,6 +13,7 @@ No torch here: the children do the work.
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_vae.checkpoints import SUFFIX, read_info
+from tui_vae.cpu_share import share_cores
 from tui_vae.errors import TuiVaeError
 
 # The settings a sweep may vary, with how each value is written in a run's name.
@@ -120,6 +122,13 @@ class Sweep:
     stop: threading.Event = field(default_factory=threading.Event)
     failed: list[str] = field(default_factory=list)
 
+    def child_env(self) -> dict[str, str]:
+        """The runs' environment: with several at once, idle OpenMP threads sleep."""
+        env = dict(os.environ)
+        if self.jobs > 1:
+            share_cores(env)
+        return env
+
     def pending(self) -> list[tuple[SweepRun, bool]]:
         """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
         todo = []
@@ -146,7 +155,7 @@ class Sweep:
                 log = run.out.with_suffix(".log").open("ab")
                 running[run.name] = subprocess.Popen(
                     run.command(resume), stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+                    stdin=subprocess.DEVNULL, start_new_session=True, env=self.child_env())
                 log.close()
                 self.report(f"{run.name}: {'resumed' if resume else 'started'} "
                             f"({len(running)} running, {len(queue)} queued)")

@@ -1,12 +1,11 @@
-"""Runs share the CPU: idle OpenMP threads sleep, and the user's own setting wins."""
+"""Runs that share the CPU: a sweep's parallel runs let idle OpenMP threads sleep."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from pathlib import Path
 
 from tui_vae.cpu_share import share_cores
+from tui_vae.sweep import Sweep, plan
 
 
 def test_idle_threads_sleep_unless_the_user_chose():
@@ -17,15 +16,11 @@ def test_idle_threads_sleep_unless_the_user_chose():
         assert not share_cores(env) and env == mine
 
 
-def test_the_command_line_applies_it_before_torch_loads(tmp_path):
-    # Every command, and every process a sweep starts, inherits it from the entry point.
-    code = ("import os, sys; sys.argv = ['tui-vae', '--help']\n"
-            "from tui_vae.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env=env, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "PASSIVE"
+def test_a_sweeps_parallel_runs_sleep_when_idle_and_a_single_one_does_not(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    runs = plan({"beta": [0.0, 1.0]}, [], Path("sw"))
+    assert Sweep(runs, 1, jobs=2).child_env()["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in Sweep(runs, 1, jobs=1).child_env()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert Sweep(runs, 1, jobs=2).child_env()["OMP_WAIT_POLICY"] == "ACTIVE"
