@@ -13,6 +13,7 @@ No torch here: the children do the work.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import shlex
 import signal
@@ -27,6 +28,7 @@ from pathlib import Path
 from tui_vae.checkpoints import SUFFIX, read_info
 from tui_vae.cpu_share import share_cores
 from tui_vae.errors import TuiVaeError
+from tui_vae.safe_files import open_for_writing
 
 # The settings a sweep may vary, with how each value is written in a run's name.
 SWEPT = {"beta": "beta", "latent_dim": "latent", "hidden_dim": "hidden", "seed": "seed",
@@ -90,9 +92,10 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
     if unknown:
         raise TuiVaeError(f"cannot sweep {', '.join(sorted(unknown))}")
     keys = [k for k in SWEPT if grid.get(k)]
-    combos = list(itertools.product(*(grid[k] for k in keys)))
-    if len(combos) > MAX_RUNS:
-        raise TuiVaeError(f"the sweep has {len(combos):,} runs; at most {MAX_RUNS} are allowed")
+    count = math.prod(len(grid[k]) for k in keys)  # counted before any is built
+    if count > MAX_RUNS:
+        raise TuiVaeError(f"the sweep has {count:,} runs; at most {MAX_RUNS} are allowed")
+    combos = itertools.product(*(grid[k] for k in keys))
     runs = []
     for combo in combos:
         name = prefix + ("-".join(f"{SWEPT[k]}{_shown(v)}" for k, v in zip(keys, combo))
@@ -101,6 +104,14 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
         args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
         runs.append(SweepRun(name, out, (*args, *extra, "--out", str(out))))
     return runs
+
+
+def _open_log(path: Path) -> int:
+    """A run's log, appended to; never through a link planted at its name."""
+    try:
+        return open_for_writing(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    except OSError as exc:
+        raise TuiVaeError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def status(run: SweepRun, epochs: int) -> str:
@@ -152,11 +163,14 @@ class Sweep:
         while queue or running:
             while queue and len(running) < self.jobs and not self.stop.is_set():
                 run, resume = queue.pop(0)
-                log = run.out.with_suffix(".log").open("ab")
-                running[run.name] = subprocess.Popen(
-                    run.command(resume), stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True, env=self.child_env())
-                log.close()
+                log = _open_log(run.out.with_suffix(".log"))
+                try:
+                    running[run.name] = subprocess.Popen(
+                        run.command(resume), stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL, start_new_session=True,
+                        env=self.child_env())
+                finally:
+                    os.close(log)
                 self.report(f"{run.name}: {'resumed' if resume else 'started'} "
                             f"({len(running)} running, {len(queue)} queued)")
             if self.stop.is_set():

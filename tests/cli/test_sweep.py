@@ -83,3 +83,22 @@ def test_ctrl_c_stops_every_run_with_its_state_saved(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert all(read_info(tmp_path / "sw" / f"{n}.safetensors").epochs_done == int(target)
                for n in names)
+
+
+def test_a_planted_link_at_a_runs_log_is_refused_and_its_target_kept(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "beta0-hidden16.log").symlink_to(target)
+    result = run_cli("sweep", "--beta", "0", "--epochs", "1", "--out-dir", "sw", *TINY,
+                     cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "beta0-hidden16.log" in result.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_a_sweep_too_large_is_refused_before_any_run_is_built(tmp_path):
+    many = ",".join(str(k) for k in range(200))
+    result = run_cli("sweep", "--seed", many, "--latent-dim", many, "--out-dir", "sw",
+                     "--dry-run", cwd=tmp_path)
+    assert result.returncode == 1 and "40,000 runs" in result.stderr
