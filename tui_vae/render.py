@@ -1,13 +1,22 @@
-"""Greyscale images as terminal text: two pixels per cell with the upper half block.
+"""Images as terminal text: two pixels per cell with the upper half block.
 
 Each cell shows "▀" with the upper pixel as foreground and the lower pixel as
 background. The work is vectorised: rows are paired in numpy, each (upper,
 lower) pair is packed into one integer, runs of equal cells are found with
 `np.diff` and become one segment each, and styles come from a cache. Cells
 whose two pixels match are written as spaces with a background only, which
-sends fewer bytes. Rich downgrades the colours for 256- and 16-colour
-terminals (greys land on the 24-step grey ramp); with no colour at all
-(`NO_COLOR`), `shade_lines` draws intensity with shade characters instead.
+sends fewer bytes.
+
+A picture is grey (H, W) or colour (H, W, 3), floats in [0, 1] or uint8; the
+shape picks the path. Grey: Rich downgrades the levels for 256- and 16-colour
+terminals (greys land on the 24-step grey ramp). Colour: 24-bit where the
+terminal has it; otherwise each pixel becomes the nearest colour of the
+terminal's palette (the 240 fixed colours of the 256-colour palette, or the 16
+standard ones), looked up in a table over RGB quantised to 5 bits a channel,
+built once per palette with numpy. No dithering: a dithered 16-colour picture
+turns into noise at two pixels a cell, while the nearest colour keeps shapes
+and hues apart. With no colour at all (`NO_COLOR`), `shade_lines` draws
+intensity (a colour picture's luminance) with shade characters instead.
 
 Plain numpy and Rich: no torch, no Textual.
 """
@@ -18,6 +27,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
+from rich._palettes import STANDARD_PALETTE
 from rich.color import Color, ColorSystem
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -42,13 +52,34 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
+def is_colour(pixels: np.ndarray) -> bool:
+    """Whether one picture is in colour: (H, W, 3) rather than (H, W)."""
+    return pixels.ndim == 3 and pixels.shape[-1] == 3
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """A colour picture's (..., 3) luminance (ITU-R BT.601 weights), uint8 (...)."""
+    rgb = to_uint8(pixels).astype(np.float32)
+    grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+
+
+def channels_last(images: np.ndarray) -> np.ndarray:
+    """Images (N, C, H, W) (torch's layout) as pictures: (N, H, W) grey, (N, H, W, 3) colour."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected images (N, 1 or 3, H, W), got shape {images.shape}")
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+
+
 def tile(images: np.ndarray, columns: int, gap: int = 1, fill: int = 0) -> np.ndarray:
-    """Arrange (N, H, W) images in a grid `columns` wide, `gap` pixels apart."""
+    """Arrange (N, H, W) or (N, H, W, 3) images in a grid `columns` wide, `gap` pixels apart."""
     images = to_uint8(images)
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
-    grid = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), fill, dtype=np.uint8)
+    grid = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, *images.shape[3:]),
+                   fill, dtype=np.uint8)
     for i in range(n):
         r, c = divmod(i, columns)
         grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = images[i]
@@ -57,10 +88,10 @@ def tile(images: np.ndarray, columns: int, gap: int = 1, fill: int = 0) -> np.nd
 
 def _pair_rows(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pixels = to_uint8(pixels)
-    if pixels.ndim != 2:
-        raise ValueError(f"expected a 2-D greyscale image, got shape {pixels.shape}")
+    if pixels.ndim != 2 and not (pixels.ndim == 3 and pixels.shape[2] == 3):
+        raise ValueError(f"expected a picture (H, W) or (H, W, 3), got shape {pixels.shape}")
     if pixels.shape[0] % 2:  # an odd last row pairs with black
-        pixels = np.vstack([pixels, np.zeros((1, pixels.shape[1]), np.uint8)])
+        pixels = np.concatenate([pixels, np.zeros((1, *pixels.shape[1:]), np.uint8)])
     return pixels[0::2], pixels[1::2]
 
 
@@ -127,14 +158,147 @@ def _key_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
     return _run_segments(keys, segment)
 
 
+# -- colour pictures (H, W, 3)
+#
+# A colour cell is packed as (upper << 24) | lower, where each pixel's colour is
+# its 24-bit RGB value in truecolor and its palette index otherwise: one int64
+# per cell, so runs of equal cells merge exactly as for grey.
+
+QUANT = 3  # the palette lookup quantises each channel to 8 - QUANT bits
+_CUBE = (0, 95, 135, 175, 215, 255)  # the 6 levels of xterm's 6x6x6 colour cube
+_COLOUR_STYLE_CACHE: dict[tuple[ColorSystem, int], Style] = {}
+_COLOURS: dict[tuple[ColorSystem, int], Color] = {}
+MAX_CACHED_STYLES = 1 << 17  # truecolor pictures can hold many colours: bounded
+
+
+def palette(system: ColorSystem) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB values (K, 3), their colour numbers (K,)) of the colours a picture may take.
+
+    256 colours: the 6x6x6 cube and the 24-step grey ramp (numbers 16-255), whose
+    values xterm-compatible terminals fix; the first 16 are left out because every
+    terminal theme draws them differently. 16 colours: the standard ones, with the
+    values Rich assumes for them.
+    """
+    if system == ColorSystem.EIGHT_BIT:
+        cube = [(r, g, b) for r in _CUBE for g in _CUBE for b in _CUBE]
+        ramp = [(8 + 10 * k,) * 3 for k in range(24)]
+        return np.array(cube + ramp, np.int32), np.arange(16, 256)
+    colours = [STANDARD_PALETTE[k] for k in range(16)]
+    return np.array(colours, np.int32), np.arange(16)
+
+
+def _distance(rgb: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The "red mean" weighted RGB distance (squared) of colours (M, 1, 3) to (M or 1, K, 3).
+
+    The weighting Rich matches colours with: it tracks perceived differences
+    better than plain RGB distance.
+    """
+    red_mean = (rgb[..., 0] + values[..., 0]) // 2
+    d = rgb - values
+    return ((512 + red_mean) * d[..., 0] ** 2 >> 8) + 4 * d[..., 1] ** 2 + (
+        (767 - red_mean) * d[..., 2] ** 2 >> 8)
+
+
+def nearest(rgb: np.ndarray, system: ColorSystem) -> np.ndarray:
+    """The number of the palette colour nearest each RGB colour (M, 3) under `system`."""
+    rgb = np.asarray(rgb, np.int32)[:, None, :]
+    values, numbers = palette(system)
+    if system != ColorSystem.EIGHT_BIT:
+        return numbers[_distance(rgb, values[None]).argmin(axis=1)]
+    # The cube: once its red level is fixed, the weights are too, and the best green
+    # and blue levels are each channel's nearest level. So 6 cube candidates per
+    # colour (one per red level) and the 24 greys, not all 240: 8 times less work.
+    levels = np.array(_CUBE, np.int32)
+    g = np.abs(rgb[..., 1:2] - levels).argmin(axis=-1)  # (M, 1)
+    b = np.abs(rgb[..., 2:3] - levels).argmin(axis=-1)
+    red = np.arange(6)[None, :]
+    cube = np.stack(np.broadcast_arrays(levels[red], levels[g], levels[b]), axis=-1)
+    cube_numbers = 16 + 36 * red + 6 * g + b
+    distance = np.concatenate([_distance(rgb, cube), _distance(rgb, values[None, 216:])],
+                              axis=1)
+    candidates = np.concatenate([np.broadcast_to(cube_numbers, (len(rgb), 6)),
+                                 np.broadcast_to(numbers[216:], (len(rgb), 24))], axis=1)
+    return candidates[np.arange(len(rgb)), distance.argmin(axis=1)]
+
+
+@lru_cache(maxsize=4)
+def palette_lut(system: ColorSystem) -> np.ndarray:
+    """(32, 32, 32) uint8: the nearest palette colour of each quantised RGB colour."""
+    levels = 256 >> QUANT
+    q = np.arange(levels)
+    centre = np.rint(q * 255 / (levels - 1)).astype(np.int32)  # 0 -> 0, 31 -> 255
+    r, g, b = np.meshgrid(centre, centre, centre, indexing="ij")
+    rgb = np.stack([r.ravel(), g.ravel(), b.ravel()], axis=1)
+    # In chunks, to bound the temporary distance tables.
+    found = np.concatenate([nearest(rgb[k:k + 4096], system) for k in range(0, len(rgb), 4096)])
+    return found.astype(np.uint8).reshape(levels, levels, levels)
+
+
+def colour_numbers(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
+    """Each pixel of (..., 3) uint8 as one int64: its RGB in truecolor, else its palette
+    colour's number."""
+    if system == ColorSystem.TRUECOLOR:
+        rgb = pixels.astype(np.int64)
+        return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    q = pixels >> QUANT
+    return palette_lut(system)[q[..., 0], q[..., 1], q[..., 2]].astype(np.int64)
+
+
+def _colour(number: int, system: ColorSystem) -> Color:
+    colour = _COLOURS.get((system, number))
+    if colour is None:
+        if system == ColorSystem.TRUECOLOR:
+            colour = Color.from_rgb(number >> 16, (number >> 8) & 0xFF, number & 0xFF)
+        else:
+            colour = Color.from_ansi(number)
+        if len(_COLOURS) > MAX_CACHED_STYLES:
+            _COLOURS.clear()
+        _COLOURS[(system, number)] = colour
+    return colour
+
+
+def _colour_style(key: int, system: ColorSystem) -> Style:
+    style = _COLOUR_STYLE_CACHE.get((system, key))
+    if style is None:
+        upper, lower = key >> 24, key & 0xFFFFFF
+        background = _colour(lower, system)
+        # Style.from_color: a plain colour pair without parsing (several times faster).
+        style = Style.from_color(None if upper == lower else _colour(upper, system), background)
+        if len(_COLOUR_STYLE_CACHE) > MAX_CACHED_STYLES:
+            _COLOUR_STYLE_CACHE.clear()
+        _COLOUR_STYLE_CACHE[(system, key)] = style
+    return style
+
+
+def _colour_keys(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
+    """(lines, width) int64: each cell's (upper, lower) colours packed, as shown."""
+    upper, lower = _pair_rows(pixels)
+    return (colour_numbers(upper, system) << 24) | colour_numbers(lower, system)
+
+
+def _colour_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
+    def segment(key: int, length: int) -> Segment:
+        if key == BLANK:
+            return Segment(" " * length, PLAIN)
+        if key >> 24 == key & 0xFFFFFF:  # both pixels alike: a space on the background
+            return Segment(" " * length, _colour_style(key, system))
+        return Segment(UPPER_HALF * length, _colour_style(key, system))
+
+    return _run_segments(keys, segment)
+
+
 def halfblock_lines(
     pixels: np.ndarray, system: ColorSystem = ColorSystem.TRUECOLOR
 ) -> list[list[Segment]]:
     """One list of segments per terminal line, two image rows per line.
 
     Colours are reduced for `system` here (greys onto the 24-step ramp for 256
-    colours), so equal cells merge after the reduction too.
+    colours, colours to the nearest of the palette), so equal cells merge after
+    the reduction too.
     """
+    pixels = to_uint8(pixels)
+    if is_colour(pixels):
+        return _colour_segments(_colour_keys(pixels, system), system)
     return _key_segments(_pair_keys(pixels, system), system)
 
 
@@ -146,18 +310,23 @@ def halfblock_row(
     One pass over the whole row instead of one per image: a grid of 100 digits
     costs a tenth of the Python calls, which is most of a redraw's time.
     """
+    colour = is_colour(np.asarray(images[0]))
+    pair_keys = _colour_keys if colour else _pair_keys
     parts: list[np.ndarray] = []
     for k, image in enumerate(images):
-        keys = _pair_keys(image, system)
+        keys = pair_keys(image, system)
         if k and gap:
-            parts.append(np.full((keys.shape[0], gap), BLANK, np.int32))
+            parts.append(np.full((keys.shape[0], gap), BLANK, keys.dtype))
         parts.append(keys)
-    return _key_segments(np.hstack(parts), system)
+    keys = np.hstack(parts)
+    return _colour_segments(keys, system) if colour else _key_segments(keys, system)
 
 
 def shade_lines(pixels: np.ndarray) -> list[list[Segment]]:
-    """Monochrome fallback: each cell's mean intensity as a shade character."""
-    upper, lower = _pair_rows(pixels)
+    """Monochrome fallback: each cell's mean intensity (a colour picture's luminance)
+    as a shade character."""
+    pixels = to_uint8(pixels)
+    upper, lower = _pair_rows(luminance(pixels) if is_colour(pixels) else pixels)
     level = ((upper.astype(np.int32) + lower) * (len(SHADES) - 1) + 255) // 510
     return [[Segment("".join(SHADES[v] for v in row.tolist()), PLAIN)] for row in level]
 
@@ -168,7 +337,7 @@ def image_lines(pixels: np.ndarray, system: ColorSystem | None) -> list[list[Seg
 
 
 class HalfBlockImage:
-    """A Rich renderable for a greyscale image (or a tiled grid of them)."""
+    """A Rich renderable for a picture, grey or colour (or a tiled grid of them)."""
 
     def __init__(self, pixels: np.ndarray):
         self.pixels = to_uint8(pixels)
