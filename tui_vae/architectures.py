@@ -20,25 +20,32 @@ def _pixels(config: ModelConfig) -> int:
     return channels * height * width
 
 
-class MLP:
-    """The report's network: one hidden layer of ReLUs on each side.
+def _dense(width: int, widths: tuple[int, ...]) -> list[nn.Module]:
+    """Linear, ReLU pairs from `width` through each of `widths`."""
+    layers: list[nn.Module] = []
+    for out in widths:
+        layers += [nn.Linear(width, out), nn.ReLU()]
+        width = out
+    return layers
 
-    encoder: Linear(pixels + classes, hidden), ReLU; decoder: Linear(latent +
-    classes, hidden), ReLU, Linear(hidden, pixels). The module names and
-    shapes are those of every checkpoint tui-vae has written.
+
+class MLP:
+    """The report's network: hidden layers of ReLUs on each side (one of 400 in the report).
+
+    encoder: Linear(pixels + classes, w1), ReLU, ... Linear(.., wn), ReLU; decoder:
+    Linear(latent + classes, wn), ReLU, ... Linear(w1, pixels). With one width the
+    module names and shapes are those of every checkpoint tui-vae has written.
     """
 
     @staticmethod
     def encoder(config: ModelConfig, cond: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(_pixels(config) + cond, config.hidden_dim), nn.ReLU())
+        return nn.Sequential(*_dense(_pixels(config) + cond, config.widths))
 
     @staticmethod
     def decoder(config: ModelConfig, cond: int) -> nn.Module:
-        return nn.Sequential(
-            nn.Linear(config.latent_dim + cond, config.hidden_dim),
-            nn.ReLU(),
-            nn.Linear(config.hidden_dim, _pixels(config)),
-        )
+        inward = config.widths[::-1]
+        return nn.Sequential(*_dense(config.latent_dim + cond, inward),
+                             nn.Linear(inward[-1], _pixels(config)))
 
     @staticmethod
     def encoder_input(x: torch.Tensor, one_hot: torch.Tensor | None) -> torch.Tensor:
@@ -58,7 +65,7 @@ def _levels(size: int) -> int:
 
 class Conv:
     """Convolutional: stride-2 4x4 convolutions (32, 64, 128 channels) down to 7 or 8
-    pixels, a dense layer of `hidden_dim`; the decoder mirrors it with transposed
+    pixels, the dense layers of `widths`; the decoder mirrors it with transposed
     convolutions. A cVAE's one-hot joins the image as constant channels and z as
     extra inputs.
     """
@@ -78,7 +85,7 @@ class Conv:
         for out in cls.WIDTHS[:levels]:
             layers += [nn.Conv2d(width, out, 4, stride=2, padding=1), nn.ReLU()]
             width = out
-        layers += [nn.Flatten(), nn.Linear(width * side * side, config.hidden_dim), nn.ReLU()]
+        layers += [nn.Flatten(), *_dense(width * side * side, config.widths)]
         return nn.Sequential(*layers)
 
     @classmethod
@@ -86,8 +93,7 @@ class Conv:
         levels, side = cls._shape(config)
         widths = cls.WIDTHS[:levels][::-1]
         layers: list[nn.Module] = [
-            nn.Linear(config.latent_dim + cond, config.hidden_dim), nn.ReLU(),
-            nn.Linear(config.hidden_dim, widths[0] * side * side), nn.ReLU(),
+            *_dense(config.latent_dim + cond, (*config.widths[::-1], widths[0] * side * side)),
             nn.Unflatten(1, (widths[0], side, side)),
         ]
         for index, width in enumerate(widths):

@@ -54,7 +54,8 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
                 "I8": 1, "U8": 1, "BOOL": 1}
 _MODEL_FIELDS = {"model": str, "latent_dim": int, "hidden_dim": int, "beta": (int, float),
                  "dataset": str, "num_classes": int}
-_OPTIONAL_MODEL_FIELDS = {"arch": str, "likelihood": str, "channels": int, "image_size": int}
+_OPTIONAL_MODEL_FIELDS = {"arch": str, "likelihood": str, "channels": int, "image_size": int,
+                          "hidden_widths": list}
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _check_model_config(path: Path, model: Any) -> None:
-    from tui_vae.datasets import DATASET_NAMES
+    from tui_vae.datasets import is_known_dataset
 
     if not isinstance(model, dict):
         raise CheckpointError(f"{path}: metadata 'model' is not an object")
@@ -167,7 +168,7 @@ def _check_model_config(path: Path, model: Any) -> None:
             raise CheckpointError(f"{path}: metadata model.{key} is missing or has the wrong type")
     if model["model"] not in MODEL_KINDS:
         raise CheckpointError(f"{path}: unknown model kind {model['model']!r}")
-    if model["dataset"] not in DATASET_NAMES:
+    if not is_known_dataset(model["dataset"]):
         raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
     for key in ("latent_dim", "hidden_dim", "num_classes"):
         if not 1 <= model[key] <= MAX_WIDTH:
@@ -229,10 +230,13 @@ def _check_history(path: Path, history: Any) -> None:
 def _check_class_count(path: Path, model: dict) -> None:
     """A cVAE's condition has one entry per class of its dataset: the views, `sample`
     and `eval` feed it the dataset's labels, so any other count is refused here."""
-    from tui_vae.datasets import dataset_spec
+    from tui_vae.datasets import dataset_spec, is_folder_dataset
 
-    classes = len(dataset_spec(model["dataset"]).classes)
-    if model["model"] == "cvae" and model["num_classes"] != classes:
+    if is_folder_dataset(model["dataset"]):  # its sub-folders: ModelConfig.problems checks
+        return
+    spec = dataset_spec(model["dataset"])
+    classes = len(spec.classes)
+    if model["model"] == "cvae" and spec.labelled and model["num_classes"] != classes:
         raise CheckpointError(f"{path}: a cVAE on {model['dataset']} has {classes} classes; "
                               f"this one declares {model['num_classes']}")
 

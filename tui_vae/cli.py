@@ -27,8 +27,11 @@ from tui_vae.config import (
     MAX_EPOCHS,
     MAX_SEED,
     MODEL_KINDS,
+    ModelConfig,
     choices_help,
+    field_default,
     field_help,
+    hidden_fields,
 )
 from tui_vae.datasets import DATASET_NAMES
 from tui_vae.paths import RUNS_FOLDER
@@ -163,6 +166,18 @@ def _detach_from_terminal(terminal: list[int]) -> None:
     os.close(devnull)
 
 
+def _hidden_widths(value: str | None) -> tuple[int, ...] | None:
+    """--hidden "512,256" -> (512, 256)."""
+    if value is None:
+        return None
+    from tui_vae.config import parse_hidden
+
+    try:
+        return parse_hidden(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _resume_settings(out: Path, given: dict) -> dict:
     """Settings for --resume: the checkpoint's, checked against any flag given too."""
     from tui_vae.checkpoints import read_info
@@ -198,7 +213,8 @@ def train(
     likelihood: Annotated[Likelihood | None, typer.Option(help=f"{field_help('likelihood')} {choices_help(LIKELIHOODS)}.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, max=MAX_EPOCHS, help=field_help("epochs"))] = None,
     latent_dim: Annotated[int | None, typer.Option(min=1, help=field_help("latent_dim"))] = None,
-    hidden_dim: Annotated[int | None, typer.Option(min=1, help=field_help("hidden_dim"))] = None,
+    hidden: Annotated[str | None, typer.Option(metavar="W[,W...]", callback=_hidden_widths, help=f"Hidden widths from the image inward, e.g. 400 or 512,256 [default: {field_default('hidden_dim')}].")] = None,
+    hidden_dim: Annotated[int | None, typer.Option(min=1, help="One hidden width (the same as --hidden W).")] = None,
     beta: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("beta"))] = None,
     kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
@@ -214,11 +230,20 @@ def train(
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
+    if hidden is not None:
+        if hidden_dim is not None and (hidden_dim,) != hidden:
+            raise typer.BadParameter(f"--hidden-dim {hidden_dim} differs from --hidden "
+                                     f"{','.join(map(str, hidden))}", param_hint="--hidden")
+        widths = hidden_fields(hidden)
+        hidden_dim = widths["hidden_dim"]
+        hidden_widths = list(widths["hidden_widths"]) or None  # one width: the older form
+    else:
+        hidden_widths = None
     given = {
         "model": model.value if model else None, "arch": arch.value if arch else None,
         "likelihood": likelihood.value if likelihood else None, "latent_dim": latent_dim,
-        "hidden_dim": hidden_dim, "beta": beta, "dataset": dataset.value if dataset else None,
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
+        "hidden_dim": hidden_dim, "hidden_widths": hidden_widths, "beta": beta,
+        "dataset": dataset.value if dataset else None, "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
         "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
     }
     if resume:
@@ -244,6 +269,7 @@ def train(
     config = TrainConfig(
         model=ModelConfig(model=s["model"], arch=s["arch"], likelihood=s["likelihood"],
                           latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
+                          hidden_widths=tuple(s["hidden_widths"] or ()),
                           beta=float(s["beta"]), dataset=s["dataset"]),
         epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
@@ -487,7 +513,7 @@ def models(
         # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
         cells = (item.path.name, m["model"], m.get("arch", "mlp"),
                  m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
-                 str(m["hidden_dim"]), f"{m['beta']:g}", str(item.epochs_done),
+                 ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}", str(item.epochs_done),
                  _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
                  _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"),
                  "shipped" if workspace.is_shipped(item.path) else "yours")

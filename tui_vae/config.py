@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from tui_vae.datasets import DATASETS, NUM_CLASSES
+from tui_vae.datasets import DATASETS, NUM_CLASSES, dataset_problems
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,29 @@ IMAGE_CHANNELS = (1, 3)
 IMAGE_SIZES = (28, 32, 64)
 
 MAX_WIDTH = 65536  # the widest latent or hidden layer a checkpoint may hold
+MAX_HIDDEN_LAYERS = 8  # the most hidden layers `--hidden` may list
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """"512,256" -> (512, 256): hidden widths from the image inward; ValueError otherwise."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        widths = tuple(int(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of widths, "
+                         f"such as 400 or 512,256") from None
+    if not 1 <= len(widths) <= MAX_HIDDEN_LAYERS:
+        raise ValueError(f"give 1 to {MAX_HIDDEN_LAYERS} hidden widths")
+    if any(not 1 <= width <= MAX_WIDTH for width in widths):
+        raise ValueError(f"hidden widths must be between 1 and {MAX_WIDTH:,}")
+    return widths
+
+
+def hidden_fields(widths: tuple[int, ...]) -> dict:
+    """ModelConfig's two hidden fields for `widths`: one width stays the report's form
+    (hidden_dim alone, as every older checkpoint), several fill hidden_widths too."""
+    widths = tuple(widths)
+    return {"hidden_dim": widths[-1], "hidden_widths": widths if len(widths) > 1 else ()}
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,10 @@ class ModelConfig:
                             metadata={"help": "Likelihood p(x|z)", "choices": LIKELIHOODS})
     latent_dim: int = field(default=20, metadata={"help": "Size of z"})  # the report's 20
     hidden_dim: int = field(default=400, metadata={"help": "Hidden width"})
+    # Several hidden layers, from the image inward (the MLP's layers, the conv net's
+    # dense layers); empty means one layer of hidden_dim, which then equals the last.
+    hidden_widths: tuple[int, ...] = field(
+        default=(), metadata={"help": "Hidden widths from the image inward, e.g. 400 or 512,256"})
     beta: float = field(default=1.0, metadata={"help": "KL weight; 0 drops the KL term"})
     dataset: str = field(default="mnist", metadata={"help": "Training data",
                                                     "choices": DATASET_CHOICES})
@@ -98,6 +125,16 @@ class ModelConfig:
         return self.model == "cvae"
 
     @property
+    def widths(self) -> tuple[int, ...]:
+        """The hidden layers' widths, from the image inward; the last feeds the latent heads."""
+        return tuple(self.hidden_widths) or (self.hidden_dim,)
+
+    @property
+    def hidden_text(self) -> str:
+        """The hidden widths as the --hidden flag takes them: "400", "512,256"."""
+        return ",".join(map(str, self.widths))
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
@@ -108,7 +145,10 @@ class ModelConfig:
     def from_dict(cls, values: dict) -> ModelConfig:
         """From checkpoint metadata: keys a newer version added take their defaults."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        values = {k: v for k, v in values.items() if k in known}
+        if isinstance(values.get("hidden_widths"), list):  # JSON has no tuples
+            values["hidden_widths"] = tuple(values["hidden_widths"])
+        return cls(**values)
 
     def problems(self) -> list[str]:
         """Why no model could be built from this config (empty when it is fine)."""
@@ -121,6 +161,9 @@ class ModelConfig:
                                                  f"(known: {', '.join(LIKELIHOODS)})"),
             (self.latent_dim < 1 or self.hidden_dim < 1,
              "latent and hidden sizes must be at least 1"),
+            (not _widths_fit(self.hidden_widths, self.hidden_dim),
+             f"hidden widths must be 2 to {MAX_HIDDEN_LAYERS} whole numbers from 1 to "
+             f"{MAX_WIDTH:,}, the last equal to the hidden size"),
             (max(self.latent_dim, self.hidden_dim) > MAX_WIDTH,
              f"latent and hidden sizes must be at most {MAX_WIDTH:,}"),
             (not 0 <= self.beta < math.inf, "beta must be a finite number >= 0"),
@@ -130,7 +173,18 @@ class ModelConfig:
             (self.image_size not in IMAGE_SIZES, "the image size must be one of "
                                                  + ", ".join(map(str, IMAGE_SIZES))),
         ]
-        return [message for failed, message in checks if failed]
+        found = [message for failed, message in checks if failed]
+        # The image shape and classes must be the dataset's (tui_vae/datasets.py).
+        return found or dataset_problems(self.dataset, self.model, self.channels,
+                                         self.image_size, self.num_classes)
+
+
+def _widths_fit(widths, hidden_dim: int) -> bool:
+    if not widths:
+        return True
+    return (isinstance(widths, tuple) and 2 <= len(widths) <= MAX_HIDDEN_LAYERS
+            and all(type(w) is int and 1 <= w <= MAX_WIDTH for w in widths)
+            and widths[-1] == hidden_dim)
 
 
 # Bounds every run and checkpoint keeps (the CLI's flags and checkpoint validation

@@ -70,7 +70,7 @@ def training_bytes(config) -> tuple[int, int]:
     """(parameters, estimated bytes) for training `config` (a TrainConfig)."""
     m = config.model
     params = parameter_count(m)
-    widths = _prod(m.image_shape) + m.hidden_dim + m.latent_dim
+    widths = _prod(m.image_shape) + sum(m.widths) + m.latent_dim
     step = 4 * config.batch_size * 8 * widths  # inputs, activations, their gradients
     evaluation = 4 * config.eval_batch_size * 4 * widths
     return params, 16 * params + step + evaluation + BASE_BYTES
@@ -86,10 +86,10 @@ def check_training_memory(config) -> None:
         raise TrainingError(
             f"a model of {bound}{params:,} parameters (about {_fmt(needed)} to train) is over "
             f"the {MAX_MODEL_PARAMETERS:,}-parameter limit of tui-vae checkpoints; "
-            f"lower --hidden-dim or --latent-dim")
+            f"lower --hidden or --latent-dim")
     room = available_bytes()
     if room is not None and needed > room:
         raise TrainingError(
             f"training this model ({params:,} parameters, batch {config.batch_size}) needs "
             f"about {_fmt(needed)} of memory, more than the {_fmt(room)} available; "
-            f"lower --hidden-dim, --latent-dim or --batch-size")
+            f"lower --hidden, --latent-dim or --batch-size")

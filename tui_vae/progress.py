@@ -56,7 +56,7 @@ class ConsoleReporter:
             epoch, step = event.resumed_from
             resumed = f", resuming at epoch {epoch + 1} step {step}"
         self._print(
-            f"training {m.model.upper()} (z={m.latent_dim}, hidden={m.hidden_dim}, "
+            f"training {m.model.upper()} (z={m.latent_dim}, hidden={m.hidden_text}, "
             f"beta={m.beta:g}) on {m.dataset} ({event.train_size:,} train / "
             f"{event.test_size:,} test) for {plural(c.epochs, 'epoch')} on {event.device}"
             f"{resumed}")

@@ -77,7 +77,7 @@ def train_args(config) -> list[str]:
     m = config.model
     args = ["--model", m.model, "--arch", m.arch, "--likelihood", m.likelihood,
             "--dataset", m.dataset, "--latent-dim", str(m.latent_dim),
-            "--hidden-dim", str(m.hidden_dim), "--batch-size", str(config.batch_size),
+            "--hidden", m.hidden_text, "--batch-size", str(config.batch_size),
             "--lr", repr(config.lr), "--lr-schedule", config.lr_schedule,
             "--kl-warmup", repr(config.kl_warmup), "--seed", str(config.seed),
             "--device", config.device]

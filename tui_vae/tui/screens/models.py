@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from tui_vae.checkpoints import CheckpointInfo
+from tui_vae.config import ModelConfig
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
 from tui_vae.tui.screens.view import ViewScreen
@@ -71,7 +72,8 @@ def describe_checkpoint(entry: CheckpointInfo) -> str:
     epochs = (f"{entry.epochs_done} of {plural(planned, 'epoch')}" if planned
               else plural(entry.epochs_done, "epoch"))
     return (f"{entry.path}\n"
-            f"{kind} · latent {m.get('latent_dim')} · hidden {m.get('hidden_dim')} · "
+            f"{kind} · latent {m.get('latent_dim')} · "
+            f"hidden {ModelConfig.from_dict(m).hidden_text} · "
             f"beta {m.get('beta', 0):g} · {m.get('dataset')} · {epochs} done\n"
             f"{_training_words(training)}\n"
             f"created {_when(meta.get('created', '-'))} · updated "
@@ -152,7 +154,8 @@ class ModelsScreen(ViewScreen):
         marks += ("A" if entry.path == a else "") + ("B" if entry.path == b else "")
         m, test = entry.model_config, entry.final_test or {}
         return (
-            marks, entry.path.name, m["model"], str(m["latent_dim"]), str(m["hidden_dim"]),
+            marks, entry.path.name, m["model"], str(m["latent_dim"]),
+            ModelConfig.from_dict(m).hidden_text,
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),
             _num(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",

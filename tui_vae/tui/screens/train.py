@@ -33,7 +33,7 @@ NUMBER_FIELDS = (
     ("beta", "beta", "number"),
     ("kl_warmup", "KL warm-up", "number"),
     ("latent_dim", "latent size", "integer"),
-    ("hidden_dim", "hidden width", "integer"),
+    ("hidden_dim", "hidden widths", "text"),
     ("epochs", "epochs", "integer"),
     ("batch_size", "batch size", "integer"),
     ("lr", "learning rate", "number"),
@@ -74,7 +74,7 @@ def sweep_runs(config, betas: str, folder) -> list:
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     """A validated TrainConfig from the form's strings; raises ValueError with the reason."""
     from tui_vae.checkpoints import new_checkpoint_path
-    from tui_vae.config import ModelConfig, TrainConfig
+    from tui_vae.config import ModelConfig, TrainConfig, hidden_fields, parse_hidden
     from tui_vae.errors import TrainingError
 
     def number(name: str, kind):
@@ -84,10 +84,16 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
         except ValueError:
             raise ValueError(f"{name.replace('_', ' ')}: {text!r} is not a valid number") from None
 
+    def widths(name: str) -> tuple[int, ...]:
+        try:
+            return parse_hidden(values[name])
+        except ValueError as exc:
+            raise ValueError(f"hidden widths: {exc}") from None
+
     model = ModelConfig(model=values["model"], arch=values.get("arch", "mlp"),
                         likelihood=values.get("likelihood", "bernoulli"),
                         latent_dim=number("latent_dim", int),
-                        hidden_dim=number("hidden_dim", int), beta=number("beta", float),
+                        **hidden_fields(widths("hidden_dim")), beta=number("beta", float),
                         dataset=values["dataset"])
     config = TrainConfig(
         model=model, epochs=number("epochs", int), batch_size=number("batch_size", int),
