@@ -1,7 +1,8 @@
 """What the explorer's views show, computed as numpy arrays from a TrainedModel.
 
 Plain Python over `inference` (no Textual), so each view's content is tested
-without a terminal. Images come out as float arrays (N, 28, 28) in [0, 1].
+without a terminal. Images come out as pictures in the model's shape, float
+arrays in [0, 1]: (N, H, W) for a grey model, (N, H, W, 3) for a colour one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 
 from tui_vae.data import Split
 from tui_vae.inference import TrainedModel, condition_path, interpolate
+from tui_vae.render import channels_last
 
 # The sampling temperatures the Generate view steps through with + and -
 # (the scale of z ~ N(0, T^2 I)); `tui-vae eval` reports each of them too.
@@ -22,22 +24,33 @@ def _labels(model: TrainedModel, split: Split, index) -> torch.Tensor | None:
     return split.labels[index] if model.config.conditional else None
 
 
+def pictures(images: torch.Tensor) -> np.ndarray:
+    """Images (N, C, H, W) (a model's output) as pictures: (N, H, W) or (N, H, W, 3)."""
+    return channels_last(images.detach().cpu().numpy())
+
+
+def picture_shape(model: TrainedModel) -> tuple[int, ...]:
+    """The shape of one of the model's pictures: (H, W) grey, (H, W, 3) colour."""
+    channels, height, width = model.config.image_shape
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
 def images_of(split: Split, index) -> np.ndarray:
-    """Test images at `index` as floats (N, 28, 28)."""
-    return split.floats(torch.as_tensor(index, dtype=torch.long)).numpy()[:, 0]
+    """Test images at `index` as pictures (N, H, W) or (N, H, W, 3), floats."""
+    return pictures(split.floats(torch.as_tensor(index, dtype=torch.long)))
 
 
 def reconstructions(model: TrainedModel, split: Split, index) -> np.ndarray:
     """The model's reconstructions (decoded posterior means) of split[index]."""
     index = torch.as_tensor(index, dtype=torch.long)
     x = split.floats(index)
-    return model.reconstruct(x, _labels(model, split, index)).cpu().numpy()[:, 0]
+    return pictures(model.reconstruct(x, _labels(model, split, index)))
 
 
 def side_by_side(originals: np.ndarray, reconstructed: np.ndarray) -> np.ndarray:
-    """(N, 28, 57) tiles: each original, a divider column, its reconstruction."""
-    n, h, _ = originals.shape
-    divider = np.full((n, h, 1), DIVIDER, dtype=np.float32)
+    """(N, H, 2W + 1[, 3]) tiles: each original, a divider column, its reconstruction."""
+    n, h = originals.shape[:2]
+    divider = np.full((n, h, 1, *originals.shape[3:]), DIVIDER, dtype=np.float32)
     return np.concatenate((originals, divider, reconstructed), axis=2)
 
 
@@ -56,12 +69,12 @@ def samples(model: TrainedModel, n: int, label: int | None, temperature: float,
     """n samples (for a cVAE, of class `label`): from the prior, or with `mixture`
     (aggregate.GaussianMixture) from the aggregate posterior."""
     if n <= 0:
-        return np.zeros((0, 28, 28), dtype=np.float32)
+        return np.zeros((0, *picture_shape(model)), dtype=np.float32)
     labels = label if model.config.conditional else None
     if mixture is not None:
         z = mixture.sample(n, torch.Generator().manual_seed(seed), temperature)
-        return model.decode(z, labels).cpu().numpy()[:, 0]
-    return model.sample(n, labels, temperature, seed).cpu().numpy()[:, 0]
+        return pictures(model.decode(z, labels))
+    return pictures(model.sample(n, labels, temperature, seed))
 
 
 def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int,
@@ -79,16 +92,15 @@ def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int,
         z = torch.randn((columns, model.config.latent_dim), generator=generator) * temperature
     z = z.repeat(classes, 1)
     labels = torch.arange(classes).repeat_interleave(columns)
-    return model.decode(z, labels).cpu().numpy()[:, 0]
+    return pictures(model.decode(z, labels))
 
 
 def interpolation(model: TrainedModel, split: Split, a: int, b: int, steps: int,
                   spherical: bool) -> np.ndarray:
-    """Decoded path between split[a] and split[b]'s latent codes, (steps, 28, 28)."""
+    """Decoded path between split[a] and split[b]'s latent codes, `steps` pictures."""
     index = torch.tensor([a, b])
     labels = split.labels[index].tolist() if model.config.conditional else None
-    path = interpolate(model, split.floats(index), labels, steps, spherical)
-    return path.cpu().numpy()[:, 0]
+    return pictures(interpolate(model, split.floats(index), labels, steps, spherical))
 
 
 def condition_sweep(model: TrainedModel, split: Split, a: int, start: int, end: int,
@@ -97,7 +109,7 @@ def condition_sweep(model: TrainedModel, split: Split, a: int, start: int, end: 
     x = split.floats(torch.tensor([a]))
     mu, _ = model.encode(x, [int(split.labels[a])])
     z = mu.cpu().repeat(steps, 1)
-    return model.decode_mixed(z, condition_path(model, start, end, steps)).cpu().numpy()[:, 0]
+    return pictures(model.decode_mixed(z, condition_path(model, start, end, steps)))
 
 
 def manifold_grid(model: TrainedModel, n: int = 20) -> np.ndarray:
@@ -105,7 +117,7 @@ def manifold_grid(model: TrainedModel, n: int = 20) -> np.ndarray:
 
     Row i, column j decodes z = (Phi^-1(q_j), Phi^-1(q_{n-1-i})) with q evenly
     spaced in (0, 1), so equal areas of the grid hold equal prior mass
-    (Kingma & Welling 2014, figure 4). Returns (n * n, 28, 28), row by row.
+    (Kingma & Welling 2014, figure 4). Returns n * n pictures, row by row.
     """
     if model.config.latent_dim != 2:
         raise ValueError("the manifold grid needs a model with a 2-D latent space")
@@ -115,7 +127,7 @@ def manifold_grid(model: TrainedModel, n: int = 20) -> np.ndarray:
     values = torch.distributions.Normal(0.0, 1.0).icdf(q)
     ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
     z = torch.stack((xs.reshape(-1), ys.reshape(-1)), dim=1)
-    return model.decode(z).cpu().numpy()[:, 0]
+    return pictures(model.decode(z))
 
 
 def first_of_each_class(split: Split, count: int) -> list[int]:
@@ -126,9 +138,19 @@ def first_of_each_class(split: Split, count: int) -> list[int]:
 
 
 def half_size(images: np.ndarray) -> np.ndarray:
-    """2x2 average pooling: (N, 28, 28) -> (N, 14, 14), for small previews."""
-    n, h, w = images.shape
-    return images.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+    """2x2 average pooling: (N, 28, 28) -> (N, 14, 14), (N, 32, 32, 3) -> (N, 16, 16, 3),
+    for small previews. An odd last row or column is dropped."""
+    n, h, w = images.shape[:3]
+    rest = images.shape[3:]
+    images = images[:, : h - h % 2, : w - w % 2]
+    return images.reshape(n, h // 2, 2, w // 2, 2, *rest).mean(axis=(2, 4))
+
+
+def shrink(images: np.ndarray, factor: int) -> np.ndarray:
+    """`factor` (1, 2, 4, ...) times smaller by repeated 2x2 pooling."""
+    while factor > 1:
+        images, factor = half_size(images), factor // 2
+    return images
 
 
 def training_preview(model: TrainedModel, images, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +164,7 @@ def training_preview(model: TrainedModel, images, count: int = 8) -> tuple[np.nd
     z = torch.randn((count, model.config.latent_dim), generator=generator)
     labels = [c % model.config.num_classes for c in range(count)]
     drawn = model.decode(z, labels if model.config.conditional else None)
-    return pairs, half_size(drawn.cpu().numpy()[:, 0])
+    return pairs, half_size(pictures(drawn))
 
 
 def posterior_spread(model: TrainedModel, split: Split, index, draws: int = 3,
@@ -162,13 +184,11 @@ def posterior_spread(model: TrainedModel, split: Split, index, draws: int = 3,
                        for i in index]) if len(index) else torch.zeros((0, draws, mu.shape[1]))
     z = mu[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps.to(mu)
     repeated = None if labels is None else labels.repeat_interleave(draws)
-    drawn = model.decode(z.reshape(-1, mu.shape[1]), repeated).cpu().numpy()[:, 0]
-    means = model.decode(mu, labels).cpu().numpy()[:, 0]
-    originals = half_size(x.numpy()[:, 0])
-    decoded = half_size(np.concatenate((means[:, None], drawn.reshape(len(index), draws,
-                                                                     *drawn.shape[1:])),
-                                       axis=1).reshape(-1, *means.shape[1:]))
-    decoded = decoded.reshape(len(index), draws + 1, *originals.shape[1:])
-    row = np.concatenate(list(decoded.transpose(1, 0, 2, 3)), axis=2) if len(index) else \
-        np.zeros((0, *originals.shape[1:]))
+    drawn = half_size(pictures(model.decode(z.reshape(-1, mu.shape[1]), repeated)))
+    means = half_size(pictures(model.decode(mu, labels)))
+    originals = half_size(pictures(x))
+    # Per image: its mean's decoding, then its draws, side by side (along the width).
+    decoded = np.concatenate((means[:, None], drawn.reshape(len(index), draws,
+                                                            *drawn.shape[1:])), axis=1)
+    row = np.concatenate([decoded[:, k] for k in range(draws + 1)], axis=2)
     return side_by_side(originals, row)

@@ -41,11 +41,14 @@ class TrainedModel:
     # -- input checks
 
     def _images(self, images: ArrayLike) -> torch.Tensor:
+        """Images as (N, C, H, W) in the model's own shape; (N, H, W) for a grey model."""
         x = torch.as_tensor(images, dtype=torch.float32)
-        if x.dim() == 3:
+        shape = tuple(self.config.image_shape)
+        if x.dim() == 3 and shape[0] == 1:
             x = x.unsqueeze(1)
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), "
+                             f"got {tuple(x.shape)}")
         return x.to(self.device)
 
     def _labels(self, labels: ArrayLike | int | None, n: int) -> torch.Tensor | None:
@@ -74,7 +77,7 @@ class TrainedModel:
 
     @torch.no_grad()
     def decode(self, z: ArrayLike, labels: ArrayLike | None = None) -> torch.Tensor:
-        """Pixel probabilities (N, 1, 28, 28) for latent codes z of shape (N, latent_dim)."""
+        """Images E[x|z] (N, C, H, W) in [0, 1] for latent codes z of shape (N, latent_dim)."""
         z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must have shape (N, {self.config.latent_dim}), "
@@ -154,7 +157,7 @@ def interpolate(
     steps: int = 10,
     spherical: bool = False,
 ) -> torch.Tensor:
-    """Decode the path between two images' posterior means: (steps, 1, 28, 28).
+    """Decode the path between two images' posterior means: (steps, C, H, W).
 
     `images` holds the two end points. For a cVAE the condition moves along
     with z (a soft mix of the two labels), so both ends reconstruct their image.

@@ -135,26 +135,31 @@ def active_units(mu: np.ndarray, threshold: float = ACTIVE_THRESHOLD) -> np.ndar
 
 def traversal(model: TrainedModel, mu: np.ndarray, dims: list[int], steps: int,
               label: int | None = None, span: float = TRAVERSAL_SPAN) -> np.ndarray:
-    """Images (len(dims) * steps, 28, 28): row r moves z[dims[r]] from mu - span to mu + span.
+    """Pictures (len(dims) * steps, H, W[, 3]): row r moves z[dims[r]] from mu - span to
+    mu + span.
 
     The other dimensions stay at the digit's posterior mean. The offsets are
     in prior standard deviations (1), so a collapsed dimension, which the
     decoder ignores, shows as a row of identical images.
     """
+    from tui_vae.gallery import picture_shape, pictures
+
     if not dims or steps <= 0:
-        return np.zeros((0, 28, 28), np.float32)
+        return np.zeros((0, *picture_shape(model)), np.float32)
     offsets = np.linspace(-span, span, steps)
     z = np.repeat(np.asarray(mu, np.float32)[None, :], len(dims) * steps, axis=0)
     for row, d in enumerate(dims):
         z[row * steps:(row + 1) * steps, d] += offsets
     labels = label if model.config.conditional else None
-    return model.decode(z, labels).cpu().numpy()[:, 0]
+    return pictures(model.decode(z, labels))
 
 
 def decode_at(model: TrainedModel, z: np.ndarray, label: int | None = None) -> np.ndarray:
-    """One image (28, 28) decoded at latent point z (D,)."""
+    """One picture (H, W) or (H, W, 3) decoded at latent point z (D,)."""
+    from tui_vae.gallery import pictures
+
     labels = label if model.config.conditional else None
-    return model.decode(np.asarray(z, np.float32)[None, :], labels).cpu().numpy()[0, 0]
+    return pictures(model.decode(np.asarray(z, np.float32)[None, :], labels))[0]
 
 
 def scatter(xy: np.ndarray, labels: np.ndarray, width: int, height: int,
