@@ -1,0 +1,276 @@
+"""The user's own VAE (tui_vae/user_models.py): the factory, the protocol, the weights.
+
+Each way a factory or its weights can be wrong is one UserModelError or
+CheckpointError line; a good model loads and behaves as tui-vae's own.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from tui_vae.errors import CheckpointError
+from tui_vae.user_models import (
+    FactorySpecError,
+    UserModelError,
+    is_user_model,
+    load_user_model,
+    parse_factory,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+# A factory module written per test (a fresh name each time: imports are cached).
+GOOD = """
+import torch
+from torch import nn
+
+
+class Model(nn.Module):
+    latent_dim = 3
+    image_shape = (1, 28, 28)
+    num_classes = 0
+    likelihood = "bernoulli"
+    dataset = "mnist-sample"
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(784 + self.num_classes, 2 * self.latent_dim)
+        self.dec = nn.Linear(self.latent_dim + self.num_classes, 784)
+
+    def encode(self, x, y):
+        h = x.flatten(1) if y is None else torch.cat((x.flatten(1), y), 1)
+        return self.enc(h).chunk(2, dim=1)
+
+    def decode(self, z, y):
+        h = z if y is None else torch.cat((z, y), 1)
+        return self.dec(h).view(-1, 1, 28, 28)
+
+
+def build():
+    return Model()
+"""
+
+
+@pytest.fixture
+def factory(tmp_path):
+    """Write GOOD plus `extra` as a module of a name never used before; returns the name."""
+
+    def write(extra: str = "") -> str:
+        name = f"user_model_{uuid.uuid4().hex}"
+        (tmp_path / f"{name}.py").write_text(GOOD + textwrap.dedent(extra))
+        return name
+
+    return write
+
+
+def weights_of(module, path: Path) -> Path:
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    return path
+
+
+def good_weights(tmp_path: Path, name: str) -> Path:
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module(name).build()
+    finally:
+        sys.path.remove(str(tmp_path))
+    return weights_of(module, tmp_path / "w.safetensors")
+
+
+def test_a_factory_value_must_be_module_colon_function():
+    assert parse_factory("pkg.mod:build") == ("pkg.mod", "build")
+    assert parse_factory("mod:Class.create") == ("mod", "Class.create")
+    for bad in ("pkg.mod", "pkg.mod:", ":build", "pkg..mod:build", "pkg/mod:build",
+                "pkg.mod:build()", "a:b:c", ""):
+        with pytest.raises(FactorySpecError):
+            parse_factory(bad)
+
+
+def test_a_good_model_loads_and_behaves_like_tui_vaes_own(tmp_path, factory):
+    name = factory()
+    path = good_weights(tmp_path, name)
+    model = load_user_model(f"{name}:build", path, search=tmp_path)
+    assert is_user_model(model) and model.config.latent_dim == 3
+    assert model.config.dataset == "mnist-sample" and not model.config.conditional
+    images = torch.rand(5, 1, 28, 28)
+    mu, logvar = model.encode(images)
+    assert mu.shape == logvar.shape == (5, 3)
+    recon, kl = model.losses(images)
+    assert recon.shape == kl.shape == (5,) and recon.isfinite().all()
+    samples = model.sample(4, seed=1)
+    assert samples.shape == (4, 1, 28, 28) and 0 <= samples.min() <= samples.max() <= 1
+    # the weights were loaded: the model's output is the saved model's, exactly
+    from safetensors.torch import load_file
+
+    saved = load_file(str(path))
+    assert torch.equal(model.module.user.enc.weight, saved["enc.weight"])
+    # Models' entry: kind "user", the factory named, no training history
+    info = model.info
+    assert info.path == path and info.model_config["model"] == "user"
+    assert info.meta["factory"] == f"{name}:build" and info.final_test is None
+
+
+def test_a_conditional_model_gets_one_hot_rows_and_soft_mixes(tmp_path, factory):
+    name = factory("""
+        class Conditional(Model):
+            num_classes = 10
+
+        def build_c():
+            return Conditional()
+    """)
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    path = weights_of(importlib.import_module(name).build_c(), tmp_path / "c.safetensors")
+    sys.path.remove(str(tmp_path))
+    model = load_user_model(f"{name}:build_c", path, search=tmp_path)
+    assert model.config.conditional and model.config.num_classes == 10
+    seen = []
+    user = model.module.user
+    original = user.decode
+    user.decode = lambda z, y: seen.append(y) or original(z, y)
+    model.sample(3, labels=7)
+    assert seen[-1].shape == (3, 10) and torch.equal(seen[-1][:, 7], torch.ones(3))
+    from tui_vae.inference import interpolate
+
+    path_images = interpolate(model, torch.rand(2, 1, 28, 28), [1, 2], steps=5)
+    assert path_images.shape == (5, 1, 28, 28)
+    assert seen[-1][2, 1] == pytest.approx(0.5) and seen[-1][2, 2] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="labels"):
+        model.sample(2)
+
+
+@pytest.mark.parametrize(("extra", "factory_name", "message"), [
+    ("", "nothing", "has no nothing"),
+    ("build_list = list", "build_list", "returned a list, not a torch.nn.Module"),
+    ("def boom():\n    raise RuntimeError('no GPU here')", "boom",
+     "the factory raised RuntimeError: no GPU here"),
+    ("answer = 42", "answer", "answer is not a function"),
+    ("class NoLatent(Model):\n    def __init__(self):\n        super().__init__()\n"
+     "        self.latent_dim = 0\ndef f():\n    return NoLatent()", "f",
+     "latent_dim must be a whole number in 1..65,536, not 0"),
+    ("del Model.dataset\ndef f():\n    return Model()", "f",
+     "dataset is missing"),
+    ("class Big(Model):\n    image_shape = (1, 27, 27)\ndef f():\n    return Big()", "f",
+     "image_shape must be (C, H, W)"),
+    ("class Odd(Model):\n    likelihood = 'poisson'\ndef f():\n    return Odd()", "f",
+     "likelihood 'poisson' is none of"),
+    ("class Nowhere(Model):\n    dataset = 'imagenet'\ndef f():\n    return Nowhere()", "f",
+     "unknown dataset 'imagenet'"),
+    ("class Colour(Model):\n    image_shape = (3, 28, 28)\ndef f():\n    return Colour()", "f",
+     "differs from mnist-sample's images (1, 28, 28)"),
+    ("class Five(Model):\n    num_classes = 5\ndef f():\n    return Five()", "f",
+     "num_classes is 5; mnist-sample has 10 classes"),
+    ("class Gauss(Model):\n    likelihood = 'gaussian'\ndef f():\n    return Gauss()", "f",
+     "needs log_scale"),
+])
+def test_a_factory_or_model_that_breaks_the_protocol_is_one_line(tmp_path, factory, extra,
+                                                                 factory_name, message):
+    name = factory(extra)
+    path = good_weights(tmp_path, name)
+    with pytest.raises(UserModelError, match="^--model-factory ") as caught:
+        load_user_model(f"{name}:{factory_name}", path, search=tmp_path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    # encode returns one tensor, a wrong latent size, NaN; decode the wrong shape; raises
+    ("def encode(self, x, y):\n    return self.enc(x.flatten(1))",
+     "encode must return (mu, logvar)"),
+    ("def encode(self, x, y):\n    return self.enc(x.flatten(1)), self.enc(x.flatten(1))",
+     "encode's mu has shape (2, 6), not (2, 3)"),
+    ("def encode(self, x, y):\n    mu, lv = self.enc(x.flatten(1)).chunk(2, 1)\n"
+     "    return mu * float('nan'), lv", "encode's mu is not all finite"),
+    ("def decode(self, z, y):\n    return self.dec(z)", "decode's output has shape (2, 784)"),
+    ("def decode(self, z, y):\n    return z.sum().item()", "decode must return a tensor"),
+    ("def decode(self, z, y):\n    raise KeyError('oops')",
+     "decode failed on a batch of 2 images (2, 1, 28, 28): KeyError: 'oops'"),
+])
+def test_encode_and_decode_are_checked_on_a_batch_up_front(tmp_path, factory, extra, message):
+    body = textwrap.indent(textwrap.dedent(extra), "    ")
+    name = factory(f"class Broken(Model):\n{body}\ndef f():\n    return Broken()")
+    path = good_weights(tmp_path, name)
+    with pytest.raises(UserModelError) as caught:
+        load_user_model(f"{name}:f", path, search=tmp_path)
+    assert message in str(caught.value), caught.value
+
+
+def test_an_import_error_is_one_line(tmp_path, factory):
+    name = factory()
+    path = good_weights(tmp_path, name)
+    with pytest.raises(UserModelError, match="cannot import no_such_module_x .*No module named"):
+        load_user_model("no_such_module_x:build", path, search=tmp_path)
+    (tmp_path / "broken_syntax_mod.py").write_text("def build(:\n")
+    with pytest.raises(UserModelError, match="cannot import broken_syntax_mod .SyntaxError"):
+        load_user_model("broken_syntax_mod:build", path, search=tmp_path)
+
+
+def test_weights_must_match_the_model_exactly(tmp_path, factory):
+    name = factory()
+    path = good_weights(tmp_path, name)
+    spec = f"{name}:build"
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    cases = {
+        "missing dec.bias": {k: v for k, v in tensors.items() if k != "dec.bias"},
+        "unexpected extra": {**tensors, "extra": torch.zeros(3)},
+        "enc.weight is [6, 10]": {**tensors, "enc.weight": torch.zeros(6, 10)},
+        "NaN or infinite": {**tensors, "dec.bias": torch.full((784,), float("inf"))},
+        "not floating point": {**tensors, "dec.bias": torch.zeros(784, dtype=torch.int32)},
+    }
+    for message, changed in cases.items():
+        bad = tmp_path / "bad.safetensors"
+        save_file(changed, str(bad))
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load_user_model(spec, bad, search=tmp_path)
+
+
+def test_pickles_and_hostile_headers_are_refused_before_the_factory_runs(tmp_path, factory):
+    import pickle
+    import struct
+
+    name = factory("def loud():\n    raise SystemExit('the factory ran')")
+    spec = f"{name}:loud"
+    pickled = tmp_path / "model.safetensors"
+    pickled.write_bytes(pickle.dumps({"enc.weight": [1.0]}))
+    with pytest.raises(CheckpointError, match="a Python pickle"):
+        load_user_model(spec, pickled, search=tmp_path)
+    huge = tmp_path / "huge.safetensors"  # a header declaring a terabyte tensor
+    header = b'{"w": {"dtype": "F32", "shape": [1000000, 1000000], "data_offsets": [0, 4]}}'
+    huge.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(CheckpointError, match="absurd shape"):
+        load_user_model(spec, huge, search=tmp_path)
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        load_user_model(spec, tmp_path / "absent.safetensors", search=tmp_path)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(struct.pack("<Q", 10_000) + b"{}")
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_user_model(spec, truncated, search=tmp_path)
+
+
+def test_the_example_model_keeps_the_protocol(tmp_path):
+    """docs/examples/tiny_vae.py, both factories, untrained weights."""
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import tiny_vae
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    for function in ("build_sample", "build_conditional_sample"):
+        path = weights_of(getattr(tiny_vae, function)(), tmp_path / f"{function}.safetensors")
+        model = load_user_model(f"tiny_vae:{function}", path, search=EXAMPLES)
+        assert model.config.latent_dim == 8
+        assert model.config.conditional == (function == "build_conditional_sample")
