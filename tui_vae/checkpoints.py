@@ -16,6 +16,7 @@ import errno
 import json
 import math
 import os
+import re
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -347,6 +348,9 @@ def metrics_path(checkpoint_path: str | os.PathLike) -> Path:
 def new_checkpoint_path(folder: str | os.PathLike, model: str, dataset: str) -> Path:
     """A fresh file name for a new run: `<folder>/<model>-<dataset>-<time>.safetensors`."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    # "folder:~/my pictures" names a path: "folder-my-pictures" in the file name.
+    kind, _, where = dataset.partition(":")
+    dataset = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{kind}-{Path(where).name}" if where else kind)
     path = Path(folder) / f"{model}-{dataset}-{stamp}{SUFFIX}"
     counter = 1
     while path.exists():  # two runs started within the same second

@@ -219,9 +219,21 @@ def train(
     kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
+def _dataset_name(value: str | None) -> str | None:
+    """--dataset: a registered name or folder:PATH (tui_vae/datasets.py)."""
+    from tui_vae.datasets import is_known_dataset
+
+    if value is not None and not is_known_dataset(value):
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DATASET_NAMES)}, "
+                                 f"or folder:PATH")
+    return value
+
+
     lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help=field_help("seed"))] = None,
-    dataset: Annotated[DatasetName | None, typer.Option(help=field_help("dataset"))] = None,
+    dataset: Annotated[str | None, typer.Option(metavar="NAME", callback=_dataset_name, help=f"{field_help('dataset')} One of {', '.join(DATASET_NAMES)}, or folder:PATH (a folder of images; its sub-folders are the classes).")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Image size in pixels, for datasets that resize (shapes, folder:PATH): 28, 32 or 64 [default: the dataset's].")] = None,
+    channels: Annotated[int | None, typer.Option(help="1 grey or 3 colour, for folder:PATH [default: the dataset's].")] = None,
     gradients: Annotated[Gradients, typer.Option(help="auto: the hand-derived step where it provably applies (the report's MLP with a Bernoulli likelihood), autograd elsewhere; autograd: always the general path.")] = Gradients.auto,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
@@ -243,7 +255,7 @@ def train(
         "model": model.value if model else None, "arch": arch.value if arch else None,
         "likelihood": likelihood.value if likelihood else None, "latent_dim": latent_dim,
         "hidden_dim": hidden_dim, "hidden_widths": hidden_widths, "beta": beta,
-        "dataset": dataset.value if dataset else None, "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
+        "dataset": dataset, "image_size": image_size, "channels": channels, "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
         "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
     }
     if resume:
@@ -267,10 +279,13 @@ def train(
         out.parent.mkdir(exist_ok=True)
 
     config = TrainConfig(
-        model=ModelConfig(model=s["model"], arch=s["arch"], likelihood=s["likelihood"],
-                          latent_dim=s["latent_dim"], hidden_dim=s["hidden_dim"],
-                          hidden_widths=tuple(s["hidden_widths"] or ()),
-                          beta=float(s["beta"]), dataset=s["dataset"]),
+        # The image shape and class count come from the dataset (--image-size and
+        # --channels choose where it allows), so cifar10 needs no --channels 3.
+        model=fit_to_dataset(ModelConfig(model=s["model"], arch=s["arch"],
+                                         likelihood=s["likelihood"], latent_dim=s["latent_dim"],
+                                         hidden_dim=s["hidden_dim"],
+                                         hidden_widths=tuple(s["hidden_widths"] or ()),
+                                         beta=float(s["beta"]), dataset=s["dataset"]), **shape),
         epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
         data_dir=str(data_dir) if data_dir else None, out=str(out), step=gradients.value,
@@ -296,12 +311,14 @@ def train(
 
 def _tensorboard_logger(log_dir: Path, out: Path):
     """The --tensorboard consumer; without the package, one line saying how to get it (exit 2)."""
+    from tui_vae.datasets import fit_to_dataset
     from tui_vae.errors import TuiVaeError
     from tui_vae.tensorboard_log import TensorBoardLogger, TensorBoardMissing, run_folder
 
     folder = run_folder(log_dir, out)
     try:
         return TensorBoardLogger(folder)
+    shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
     except TensorBoardMissing as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -317,6 +334,7 @@ def _tensorboard_logger(log_dir: Path, out: Path):
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
     iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015); 1000 is the standard.")] = None,
+    _say_dataset_note(config)
     iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
     judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
     quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
@@ -335,6 +353,21 @@ def evaluate(
 
     checkpoint = find_checkpoint(checkpoint)
     model = load(checkpoint, device=device.value)
+def _say_dataset_note(config) -> None:
+    """A folder's one line (how many unreadable files were skipped), before training.
+
+    Loading here costs nothing twice: the trainer gets the same cached dataset.
+    """
+    from tui_vae.datasets import is_folder_dataset
+
+    if is_folder_dataset(config.model.dataset):
+        from tui_vae.data import load_for_model
+
+        note = load_for_model(config.model, config.data_dir).note
+        if note:
+            err.print(note, markup=False)
+
+
     if seed is None:
         seed = model.meta.get("seed") or 0
     test, source = _eval_test_set(model.config.dataset, data_dir)

@@ -1,10 +1,16 @@
-"""Datasets as in-memory uint8 tensors, read straight from torchvision's IDX files.
+"""Datasets as in-memory uint8 tensors: IDX files, the bundled sample, generated shapes,
+colour datasets and image folders.
 
 Training never goes through a per-sample transform or a DataLoader: each split
-is one (N, 28, 28) uint8 tensor plus an int64 label tensor, and the trainer
-slices batches out of it. Reading the IDX files ourselves (instead of through
-torchvision's dataset classes) keeps `import torchvision` off every path but the
-download, and lets us answer malformed files with a clear error.
+is one uint8 tensor of images, (N, H, W) grey or (N, H, W, 3) colour (channels
+last, as image files hold them), plus an int64 label tensor and, for the shapes
+dataset, a float32 factor tensor; the trainer slices batches out of it and
+`to_floats` turns a batch into (N, C, H, W) floats. Reading the files ourselves
+(instead of through torchvision's dataset classes) keeps `import torchvision`
+off every path but the download, never unpickles anything, and lets us answer
+malformed files with a clear error. The readers of the colour datasets and of
+folders live in `colour_datasets.py` and `image_folder.py`; this module picks
+one by the spec's `reader`.
 """
 
 from __future__ import annotations
@@ -38,34 +44,74 @@ _IDX_UBYTE = 0x08
 MAX_IDX_BYTES = 1 << 30
 
 
+def to_floats(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images, (N, H, W) grey or (N, H, W, 3) colour, as (N, C, H, W) float32 in [0, 1].
+
+    The one conversion from stored pixels to a model's input (the trainer's
+    batches, `Split.floats`, evaluation).
+    """
+    if images.dim() == 4:  # channels last -> channels first, in a plain contiguous layout
+        x = images.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+    else:
+        x = images.unsqueeze(1).to(torch.float32)
+    return x.div_(255.0)
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a dataset, whole, in memory."""
 
-    images: torch.Tensor  # (N, 28, 28) uint8, 0 = background
+    images: torch.Tensor  # (N, H, W) grey or (N, H, W, 3) colour, uint8, 0 = black
     labels: torch.Tensor  # (N,) int64 class indices
+    factors: torch.Tensor | None = None  # (N, F) float32 known factors (shapes), else None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        channels = self.images.shape[3] if self.images.dim() == 4 else 1
+        return (int(channels), int(self.images.shape[1]), int(self.images.shape[2]))
+
     def floats(self, index: torch.Tensor | slice | None = None) -> torch.Tensor:
-        """Images (all, or those at `index`) as (N, 1, 28, 28) float32 in [0, 1]."""
-        images = self.images if index is None else self.images[index]
-        return images.unsqueeze(1).float().div_(255.0)
+        """Images (all, or those at `index`) as (N, C, H, W) float32 in [0, 1]."""
+        return to_floats(self.images if index is None else self.images[index])
+
+    def subset(self, index: torch.Tensor | slice) -> Split:
+        """The images, labels and factors at `index`, as a Split."""
+        factors = None if self.factors is None else self.factors[index]
+        return Split(self.images[index], self.labels[index], factors)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset's train and test splits and what its classes are called."""
+    """A dataset's train and test splits, what its classes are called, its image shape."""
 
     spec: DatasetSpec
     train: Split
     test: Split
-    root: Path | None  # where it was read from; None for the bundled sample
+    root: Path | None  # where it was read from; None for the bundled sample and shapes
+    note: str = ""  # one line for the user, e.g. how many unreadable files were skipped
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.spec.classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of its images."""
+        return self.train.image_shape
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """Names of the columns of `Split.factors` (() where none are stored)."""
+        return self.spec.factor_names if self.train.factors is not None else ()
+
+    @property
+    def factor_kinds(self) -> tuple[str, ...]:
+        """"categorical", "linear" or "circular" per factor (tui_vae/factors.py)."""
+        return self.spec.factor_kinds if self.train.factors is not None else ()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -223,11 +269,7 @@ def _sample_dataset() -> Dataset:
     return Dataset(dataset_spec("mnist-sample"), train, test, None)
 
 
-@lru_cache(maxsize=4)
-def _load_cached(name: str, root: Path, download: bool) -> Dataset:
-    spec = dataset_spec(name)
-    if name == "mnist-sample":
-        return _sample_dataset()
+def _idx_dataset(spec: DatasetSpec, root: Path, download: bool) -> Dataset:
     folder = _raw_folder(root, spec)
     if folder is None:
         if not download:
@@ -243,6 +285,54 @@ def _load_cached(name: str, root: Path, download: bool) -> Dataset:
     return Dataset(spec, train, test, root)
 
 
+def _split(images: np.ndarray, labels: np.ndarray, factors: np.ndarray | None = None) -> Split:
+    """numpy arrays from a reader -> a Split of torch tensors (no copy)."""
+    return Split(torch.from_numpy(np.ascontiguousarray(images)),
+                 torch.from_numpy(labels.astype(np.int64, copy=False)),
+                 None if factors is None else torch.from_numpy(factors))
+
+
+def _shapes_dataset(spec: DatasetSpec, image_size: int) -> Dataset:
+    from tui_vae.shapes import generate_splits
+
+    train, test = generate_splits(image_size)
+    return Dataset(spec, _split(*train), _split(*test), None)
+
+
+def _colour_dataset(spec: DatasetSpec, root: Path, download: bool) -> Dataset:
+    from tui_vae import colour_datasets
+
+    train, test = colour_datasets.read(spec, root, download)
+    return Dataset(spec, _split(*train), _split(*test), root)
+
+
+def _folder_dataset(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Dataset:
+    from tui_vae import image_folder
+
+    loaded = image_folder.load(spec, root, image_size, channels)
+    return Dataset(spec, _split(*loaded.train), _split(*loaded.test),
+                   Path(spec.path).expanduser(), loaded.note)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str, root: Path, download: bool, image_size: int, channels: int
+                 ) -> Dataset:
+    spec = dataset_spec(name)
+    if image_size not in spec.allowed_sizes() or channels not in spec.allowed_channels():
+        raise DataError(f"{spec.title} cannot be read as {channels}-channel "
+                        f"{image_size}x{image_size} images (it has "
+                        f"{spec.channels}-channel {spec.image_size}x{spec.image_size} ones)")
+    if spec.reader == "sample":
+        return _sample_dataset()
+    if spec.reader == "shapes":
+        return _shapes_dataset(spec, image_size)
+    if spec.reader == "folder":
+        return _folder_dataset(spec, root, image_size, channels)
+    if spec.reader == "idx":
+        return _idx_dataset(spec, root, download)
+    return _colour_dataset(spec, root, download)
+
+
 BINARY_TEST_SEED = 0  # one fixed binarisation of the test set, so every run scores the same
 
 
@@ -255,19 +345,42 @@ def binarize_split(split: Split, seed: int) -> Split:
 
 
 def load_dataset(
-    name: str = "mnist", data_dir: str | os.PathLike | None = None, download: bool = True
+    name: str = "mnist", data_dir: str | os.PathLike | None = None, download: bool = True,
+    image_size: int | None = None, channels: int | None = None,
 ) -> Dataset:
-    """Load a dataset whole into memory (cached per process), downloading it if missing."""
+    """Load a dataset whole into memory (cached per process), downloading it if missing.
+
+    `image_size` and `channels` choose among the sizes the dataset allows (the
+    shapes generator and image folders resize; a folder may be read grey or
+    colour); None takes the dataset's default.
+    """
+    spec = dataset_spec(name)
     root = resolve_data_dir(data_dir)
     try:
         root = root.resolve()
     except (RuntimeError, OSError) as exc:  # Python raises RuntimeError on a symlink loop
         raise DataError(f"cannot use {root} as the data folder: {exc}") from None
-    return _load_cached(name, root, download)
+    return _load_cached(name, root, download, image_size or spec.image_size,
+                        channels or spec.channels)
 
 
 def dataset_available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
     """Whether `name` can be loaded without a download."""
-    if name == "mnist-sample":
+    spec = dataset_spec(name)
+    if spec.reader in ("sample", "shapes"):
         return True
-    return _raw_folder(resolve_data_dir(data_dir), dataset_spec(name)) is not None
+    if spec.reader == "folder":
+        return Path(spec.path).expanduser().is_dir()
+    root = resolve_data_dir(data_dir)
+    if spec.reader == "idx":
+        return _raw_folder(root, spec) is not None
+    from tui_vae import colour_datasets
+
+    return colour_datasets.available(spec, root)
+
+
+def load_for_model(config, data_dir: str | os.PathLike | None = None,
+                   download: bool = True) -> Dataset:
+    """The dataset a ModelConfig trained on, at its image size and channels."""
+    return load_dataset(config.dataset, data_dir, download, image_size=config.image_size,
+                        channels=config.channels)

@@ -40,7 +40,7 @@ from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this A
 )
 from tui_vae.config import LR_SCHEDULES as SCHEDULE_CHOICES
 from tui_vae.config import ModelConfig, TrainConfig  # noqa: F401 (TrainConfig is part of this API)
-from tui_vae.data import Dataset, load_dataset
+from tui_vae.data import Dataset, load_dataset, to_floats
 from tui_vae.devices import resolve_device
 from tui_vae.errors import CheckpointError, TrainingError, TuiVaeError
 from tui_vae.evaluation import evaluate_elbo
@@ -196,7 +196,13 @@ class Trainer:
             # Denormal floats are ~100x slower on x86; gradients of a trained VAE
             # drift into that range. Flushing them changes no reported figure.
             torch.set_flush_denormal(True)
-        dataset = self._dataset or load_dataset(config.model.dataset, config.data_dir)
+        dataset = self._dataset or load_dataset(config.model.dataset, config.data_dir,
+                                                image_size=config.model.image_size,
+                                                channels=config.model.channels)
+        if dataset.image_shape != config.model.image_shape:
+            raise TrainingError(f"{dataset.spec.title} images are {dataset.image_shape} "
+                                f"(channels, height, width); the model takes "
+                                f"{config.model.image_shape}")
         checkpoint = self._resume_from() if self.resume else None
         model = checkpoint.model if checkpoint else build_model(config.model, seed=config.seed)
         model.to(device).train()
@@ -295,7 +301,7 @@ class Trainer:
                     return self._finish(epoch, stopped=True)
                 tick = time.perf_counter()
                 index = perm[step * config.batch_size : (step + 1) * config.batch_size]
-                x = torch.div(images.index_select(0, index).unsqueeze(1), 255.0)
+                x = to_floats(images.index_select(0, index))  # (B, C, H, W) in [0, 1]
                 if binarize:  # dynamic binarisation: a fresh draw of every training image
                     x = torch.bernoulli(x, generator=noise)
                 cond = labels.index_select(0, index) if conditional else None
