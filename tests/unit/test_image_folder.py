@@ -1,0 +1,161 @@
+"""`--dataset folder:PATH`: classes from sub-folders, skipped files, the decode cache."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tui_vae import data, image_folder
+from tui_vae.config import ModelConfig
+from tui_vae.datasets import dataset_spec, fit_to_dataset
+from tui_vae.errors import DataError
+
+COLOURS = {"reds": (220, 20, 20), "greens": (20, 200, 40)}
+
+
+def make_folder(root, counts=None, suffix=".png", flat=False):
+    """Small images of a plain colour per class (different sizes, so they get resized)."""
+    counts = counts or {"reds": 6, "greens": 5}
+    for name, count in counts.items():
+        folder = root if flat else root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(count):
+            image = Image.new("RGB", (40 + k, 30 + 2 * k), COLOURS.get(name, (90, 90, 200)))
+            image.save(folder / f"{name}-{k}{suffix}")
+    return root
+
+
+def load(path, tmp_path, size=32, channels=3):
+    data._load_cached.cache_clear()  # each call reads the folder (or its cache) afresh
+    return data.load_dataset(f"folder:{path}", tmp_path / "data", image_size=size,
+                             channels=channels)
+
+
+def test_sub_folders_are_classes_and_images_are_decoded_resized(tmp_path):
+    folder = make_folder(tmp_path / "pics", suffix=".jpg")
+    dataset = load(folder, tmp_path)
+    assert dataset.classes == ("greens", "reds") and dataset.spec.labelled
+    assert len(dataset.train) + len(dataset.test) == 11 and len(dataset.test) == 1
+    assert dataset.image_shape == (3, 32, 32) and dataset.note == ""
+    images = np.concatenate([dataset.train.images.numpy(), dataset.test.images.numpy()])
+    labels = np.concatenate([dataset.train.labels.numpy(), dataset.test.labels.numpy()])
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 6
+    reds = images[labels == 1].reshape(-1, 3).mean(axis=0)
+    assert reds[0] > 200 and reds[1] < 40  # JPEG-close to the colour written
+    grey = load(folder, tmp_path, size=28, channels=1)
+    assert grey.image_shape == (1, 28, 28) and grey.train.images.dim() == 3
+    model = fit_to_dataset(ModelConfig(model="cvae", arch="conv", dataset=f"folder:{folder}"),
+                           image_size=28, channels=1)
+    assert model.num_classes == 2 and model.problems() == []
+
+
+def test_the_split_is_fixed_and_holds_out_a_tenth(tmp_path):
+    train, test = image_folder.split_indices(200)
+    assert len(test) == 20 and len(train) == 180 and not set(train) & set(test)
+    again = image_folder.split_indices(200)
+    assert np.array_equal(again[1], test)
+
+
+def test_a_flat_folder_is_one_unlabelled_set_and_a_cvae_is_refused(tmp_path):
+    folder = make_folder(tmp_path / "flat", {"any": 4}, flat=True)
+    dataset = load(folder, tmp_path)
+    assert not dataset.spec.labelled and dataset.classes == ("flat",)
+    assert set(dataset.train.labels.tolist()) == {0}
+    name = f"folder:{folder}"
+    assert fit_to_dataset(ModelConfig(arch="conv", dataset=name)).problems() == []
+    problems = fit_to_dataset(ModelConfig(model="cvae", arch="conv", dataset=name)).problems()
+    assert problems == ["folder flat has no classes to condition on: train a plain VAE "
+                        "(--model vae)"]
+
+
+def test_corrupt_files_are_skipped_and_counted_in_one_line(tmp_path):
+    folder = make_folder(tmp_path / "pics")
+    (folder / "reds" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "greens" / "empty.jpg").write_bytes(b"")
+    (folder / "greens" / "notes.txt").write_text("not an image: ignored, not counted")
+    dataset = load(folder, tmp_path)
+    assert len(dataset.train) + len(dataset.test) == 11
+    assert dataset.note.startswith("skipped 2 of 13 files in ") and "\n" not in dataset.note
+
+
+def test_an_empty_or_unreadable_folder_is_refused_in_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no image files"):
+        load(tmp_path / "empty", tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for k in range(3):
+        (bad / f"{k}.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"0 of 3 image files could be read \(e.g. 0.png"):
+        load(bad, tmp_path)
+    with pytest.raises(DataError, match="is not a folder"):
+        load(tmp_path / "missing", tmp_path)
+
+
+def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "pics", {"reds": 3})
+    Image.new("RGB", (60, 60)).save(folder / "reds" / "big.png")
+    monkeypatch.setattr(image_folder, "MAX_PIXELS", 50 * 50)
+    dataset = load(folder, tmp_path)
+    assert "skipped 1 of 4" in dataset.note and "over the 2,500 limit" in dataset.note
+
+
+def test_the_decode_is_cached_and_redone_only_when_the_folder_changes(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "pics")
+    calls = []
+    decode = image_folder._decode_one
+    monkeypatch.setattr(image_folder, "_decode_one", lambda *a: calls.append(1) or decode(*a))
+    first = load(folder, tmp_path)
+    assert len(calls) == 11
+    cached = list((tmp_path / "data" / "cache" / "folders").iterdir())
+    assert len(cached) == 1 and cached[0].suffix == ".npz"
+    second = load(folder, tmp_path)
+    assert len(calls) == 11  # nothing decoded again
+    assert np.array_equal(first.train.images.numpy(), second.train.images.numpy())
+    touched = folder / "reds" / "reds-0.png"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    load(folder, tmp_path)
+    assert len(calls) == 22  # a changed file: decoded again
+    load(folder, tmp_path, size=64)
+    assert len(calls) == 33  # another size is another cache
+
+
+def test_a_link_at_the_cache_path_is_refused_and_its_target_kept(tmp_path):
+    folder = make_folder(tmp_path / "pics")
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    cache = image_folder.cache_path((tmp_path / "data").resolve(), folder.resolve(), 32, 3)
+    cache.parent.mkdir(parents=True)
+    cache.symlink_to(target)
+    with pytest.raises(DataError, match="link"):
+        load(folder, tmp_path)
+    assert target.read_text() == "keep me"
+
+
+def test_a_damaged_cache_is_decoded_again(tmp_path):
+    folder = make_folder(tmp_path / "pics")
+    load(folder, tmp_path)
+    cache = next((tmp_path / "data" / "cache" / "folders").iterdir())
+    cache.write_bytes(b"PK\x03\x04 damaged")
+    assert len(load(folder, tmp_path).train) == 10
+
+
+def test_the_spec_of_a_folder_and_its_checkpoint_name(tmp_path):
+    from tui_vae.checkpoints import new_checkpoint_path
+
+    folder = make_folder(tmp_path / "my pics")
+    spec = dataset_spec(f"folder:{folder}")
+    assert spec.classes == ("greens", "reds") and spec.allowed_channels() == (1, 3)
+    path = new_checkpoint_path(tmp_path, "vae", f"folder:{folder}")
+    assert path.parent == tmp_path and path.name.startswith("vae-folder-my-pics-")
+    assert data.dataset_available(f"folder:{folder}")
+    assert not data.dataset_available(f"folder:{tmp_path / 'gone'}")
+
+
+def test_config_refuses_shapes_a_dataset_does_not_have():
+    assert ModelConfig(dataset="cifar10", channels=3, image_size=64).problems() == [
+        "CIFAR-10 images are 32 pixels square, not 64"]
+    assert ModelConfig(dataset="shapes", channels=3, image_size=64).problems() == []
+    assert ModelConfig(dataset="nosuch").problems()[0].startswith("unknown dataset 'nosuch'")
+    assert ModelConfig(dataset="folder:").problems()[0].startswith("unknown dataset")

@@ -1,0 +1,296 @@
+"""`--dataset folder:PATH`: any folder of images, decoded once into a cached uint8 array.
+
+Layout: PATH's sub-folders are the classes (sorted by name; files anywhere
+below a class folder belong to it; hidden folders are skipped). A folder with
+no sub-folders is one unlabelled set of images: it trains a plain VAE, and a cVAE
+is refused. Files are taken by their suffix (IMAGE_SUFFIXES).
+
+Each image is decoded once with Pillow, made grey ("L") or colour ("RGB"),
+cropped to its centre square and resized to `image_size` (bicubic). The result
+is cached as an uncompressed .npz (never a pickle) under
+`<data dir>/cache/folders/`, keyed by the folder, every file's name, size and
+modification time, and the size options: later epochs and runs read the cache
+and decode nothing; any change to the folder decodes it again. The cache is
+written to a new temporary file and renamed into place, never through a link,
+and read only when it is a regular file whose members fit the size the folder
+implies.
+
+Bounds: at most MAX_FILES files, MAX_FILE_BYTES per file, MAX_PIXELS per image
+(decompression bombs are skipped before decoding) and MAX_DECODED_BYTES of
+decoded pixels in all, each checked before the memory is taken. Files that
+cannot be read are skipped and counted in one line (`Dataset.note`); a folder
+with no usable image is refused.
+
+The test split: TEST_FRACTION of the images (at least one), chosen by a
+permutation drawn from SPLIT_SEED, the same on every run.
+
+CelebA (tui_vae/colour_datasets.py) uses the same decoding and cache, with a
+fixed crop box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import stat
+import warnings
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tui_vae.datasets import DatasetSpec
+from tui_vae.errors import DataError
+from tui_vae.safe_files import UnsafePathError, open_for_writing, refuse_if_not_regular
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                            ".ppm", ".pgm", ".pbm"})
+MAX_FILES = 500_000
+MAX_FILE_BYTES = 64 << 20  # one image file
+MAX_PIXELS = 40_000_000  # one image (width x height), checked from its header
+MAX_DECODED_BYTES = 4 << 30  # every decoded image together
+TEST_FRACTION = 0.1
+SPLIT_SEED = 0
+CACHE_VERSION = 1
+CACHE_FOLDER = Path("cache") / "folders"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Images decoded from a list of files, the labels of those kept, what was skipped."""
+
+    images: np.ndarray  # (N, H, W) or (N, H, W, 3) uint8
+    labels: np.ndarray  # (N,) int64
+    skipped: int
+    example: str  # one skipped file and why ("" when none was)
+    from_cache: bool
+
+
+@dataclass(frozen=True)
+class LoadedFolder:
+    """A folder dataset's splits as (images, labels, None) triples, and its one-line note."""
+
+    train: tuple
+    test: tuple
+    note: str
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _image_files(folder: Path, recursive: bool, budget: list[int]) -> list[Path]:
+    found: list[Path] = []
+    walker = os.walk(folder, followlinks=False) if recursive else [(str(folder), [], None)]
+    for here, dirs, names in walker:
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if names is None:
+            try:
+                names = [e.name for e in os.scandir(here) if e.is_file()]
+            except OSError as exc:
+                raise DataError(f"cannot list {here}: {exc.strerror or exc}") from None
+        for name in sorted(names):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(here) / name)
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise DataError(f"{folder} holds more than {MAX_FILES:,} image files, "
+                                    f"the most a folder dataset reads")
+    return found
+
+
+def list_images(path: Path, classes: Sequence[str], labelled: bool
+                ) -> tuple[list[Path], np.ndarray]:
+    """The image files of a folder dataset and their labels (index into `classes`)."""
+    if not path.is_dir():
+        raise DataError(f"{path} is not a folder (--dataset folder:PATH names a folder of "
+                        f"images, its sub-folders the classes)")
+    budget = [MAX_FILES]
+    if not labelled:
+        files = _image_files(path, recursive=False, budget=budget)
+        return files, np.zeros(len(files), dtype=np.int64)
+    files, labels = [], []
+    for index, name in enumerate(classes):
+        found = _image_files(path / name, recursive=True, budget=budget)
+        files += found
+        labels += [index] * len(found)
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.ndarray:
+    """One file -> (size, size[, 3]) uint8; raises on anything unreadable or too large."""
+    from PIL import Image
+
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES >> 20} MiB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"{width}x{height} pixels, over the {MAX_PIXELS:,} limit")
+            mode = "RGB" if channels == 3 else "L"
+            side = crop or min(width, height)
+            # JPEG: decode at a reduced scale where the result stays larger than needed.
+            image.draft(mode, (max(size, width * size // side), max(size, height * size // side)))
+            scale = image.size[0] / width
+            image = image.convert(mode)
+            side = max(1, round(side * scale))
+            left = (image.size[0] - side) // 2
+            top = (image.size[1] - side) // 2
+            box = (left, top, left + side, top + side)
+            image = image.resize((size, size), Image.Resampling.BICUBIC, box=box,
+                                 reducing_gap=3.0)
+            return np.asarray(image, dtype=np.uint8)
+
+
+def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
+                 crop: int | None = None) -> Decoded:
+    """Decode every file (skipping unreadable ones) into one preallocated array."""
+    shape = (size, size) if channels == 1 else (size, size, 3)
+    needed = len(files) * size * size * channels
+    if needed > MAX_DECODED_BYTES:
+        raise DataError(f"{len(files):,} images of {size}x{size}x{channels} would take "
+                        f"{needed / 2**30:.1f} GiB, over the {MAX_DECODED_BYTES >> 30} GiB "
+                        f"limit of a folder dataset")
+    images = np.empty((len(files), *shape), dtype=np.uint8)
+    kept = np.zeros(len(files), dtype=bool)
+    example = ""
+    for index, path in enumerate(files):
+        try:
+            images[index] = _decode_one(path, size, channels, crop)
+            kept[index] = True
+        except Exception as exc:  # corrupt files raise many types; each is one skip
+            if not example:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                example = f"{path.name}: {reason}"
+    return Decoded(images[kept], labels[kept], int((~kept).sum()), example, False)
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def cache_key(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
+              crop: int | None, source: str) -> str:
+    """A digest of everything the decoded array depends on."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([CACHE_VERSION, source, size, channels, crop]).encode())
+    for path, label in zip(files, labels.tolist()):
+        info = path.stat()
+        digest.update(f"\0{path}\0{label}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> Decoded | None:
+    """The cached decode at `path` if it is ours and current, else None; a link is refused."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DataError(f"cannot read the cache {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        raise DataError(f"the cache {path} is a link or not a regular file; refusing to use "
+                        f"it (remove it)")
+    limit = count * size * size * channels + count * 8 + (1 << 16)
+    try:
+        with zipfile.ZipFile(path) as archive:  # members' sizes, before numpy reads one
+            if sum(member.file_size for member in archive.infolist()) > limit:
+                return None
+        with np.load(path, allow_pickle=False) as arrays:
+            if str(arrays["key"]) != key:
+                return None
+            images, labels = arrays["images"], arrays["labels"]
+            skipped, example = int(arrays["skipped"]), str(arrays["example"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None  # stale or damaged: decoded again and rewritten
+    shape = (size, size) if channels == 1 else (size, size, 3)
+    if (images.dtype != np.uint8 or images.shape[1:] != shape or labels.dtype != np.int64
+            or labels.shape != (len(images),) or len(images) + skipped != count):
+        return None
+    return Decoded(images, labels, skipped, example, True)
+
+
+def _write_cache(path: Path, key: str, decoded: Decoded) -> None:
+    """Atomically: a new temporary file (O_EXCL, no link followed), then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_if_not_regular(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = open_for_writing(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, images=decoded.images, labels=decoded.labels,
+                     skipped=np.int64(decoded.skipped), example=np.str_(decoded.example),
+                     key=np.str_(key))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def decode_cached(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
+                  cache: Path, source: str, crop: int | None = None) -> Decoded:
+    """`decode_files`, or its cached result at `cache` when nothing changed since.
+
+    A cache that cannot be written (read-only data folder, full disk) is not an
+    error: the decode is used for this run and redone next time.
+    """
+    key = cache_key(files, labels, size, channels, crop, source)
+    found = _read_cache(cache, key, len(files), size, channels)
+    if found is not None:
+        return found
+    decoded = decode_files(files, labels, size, channels, crop)
+    try:
+        _write_cache(cache, key, decoded)
+    except UnsafePathError as exc:  # a link planted at the cache's name: never written through
+        raise DataError(f"the cache {cache}: {exc.strerror or exc}") from None
+    except OSError:
+        pass
+    return decoded
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def split_indices(count: int, fraction: float = TEST_FRACTION,
+                  seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: `fraction` of `count` (at least one) held out, seeded."""
+    order = np.random.default_rng(seed).permutation(count)
+    test = max(1, round(count * fraction))
+    return np.sort(order[test:]), np.sort(order[:test])
+
+
+def cache_path(root: Path, folder: Path, size: int, channels: int) -> Path:
+    """Where a folder's decode is cached: one file per folder and size options."""
+    tag = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in folder.name)[:40]
+    return root / CACHE_FOLDER / f"{name}-{tag}-{size}px-{channels}ch.npz"
+
+
+def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> LoadedFolder:
+    """Read a `folder:PATH` dataset (decoding only what the cache lacks) and split it."""
+    folder = Path(spec.path).expanduser().resolve()
+    files, labels = list_images(folder, spec.classes, spec.labelled)
+    if not files:
+        raise DataError(f"{folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    decoded = decode_cached(files, labels, image_size, channels,
+                            cache_path(root, folder, image_size, channels), str(folder))
+    if len(decoded.images) < 2:
+        reason = f" (e.g. {decoded.example})" if decoded.example else ""
+        raise DataError(f"{folder}: {len(decoded.images)} of {len(files)} image files could "
+                        f"be read{reason}; at least 2 are needed (one to test on)")
+    note = ""
+    if decoded.skipped:
+        note = (f"skipped {decoded.skipped:,} of {len(files):,} files in {folder} that could "
+                f"not be read as images (e.g. {decoded.example})")
+    train, test = split_indices(len(decoded.images))
+    return LoadedFolder((decoded.images[train], decoded.labels[train], None),
+                        (decoded.images[test], decoded.labels[test], None), note)
