@@ -5,6 +5,7 @@ middle. Nothing may raise (Pilot re-raises any exception the app hit)."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +108,11 @@ import tui_vae.paths
 # SIGUSR1 writes every thread's stack (from C: even while the UI thread is stuck
 # in a blocking call) to the file the test names: a hang's cause is in its report.
 faulthandler.register(signal.SIGUSR1, open(os.environ["STORM_STACKS"], "w"), all_threads=True)
+# And a trigger file makes a thread write the asyncio tasks and the queues (an app
+# that stopped drawing is usually idle, its coroutines waiting on each other).
+sys.path.insert(0, os.environ["STORM_REPO"])
+from tests.reliability import hang_report
+hang_report.install(os.environ["STORM_STACKS"] + ".trigger", os.environ["STORM_STACKS"] + ".tasks")
 tui_vae.paths.shipped_dir = lambda: None  # the repository's models stay out of reach
 sys.argv = ["tui-vae", *sys.argv[1:]]
 from tui_vae.cli import main
@@ -159,7 +165,8 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
     empty.mkdir()
     app = PtyApp(["--checkpoints", str(folder)], cwd=tmp_path, size=(120, 40),
                  env={"TUI_VAE_DATA_DIR": str(empty), "XDG_STATE_HOME": str(tmp_path / "s"),
-                      "STORM_STACKS": str(tmp_path / "stacks.txt")},
+                      "STORM_STACKS": str(tmp_path / "stacks.txt"),
+                      "STORM_REPO": str(Path(__file__).resolve().parents[2])},
                  code=STORM_APP)
     try:
         app.wait_for_output(b"New samples", timeout=90)  # Generate, with its model
@@ -186,11 +193,20 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
         try:
             app.wait_for_output(b"Compare A", since=mark, timeout=30)
         except AssertionError:
-            if app.process.poll() is None:  # stuck: where every thread is
+            if app.process.poll() is None:  # stuck: where every thread and task is
                 app.process.send_signal(signal.SIGUSR1)
-                time.sleep(1.0)
-                raise AssertionError("no redraw 30 s after the storm; stacks:\n"
-                                     + (tmp_path / "stacks.txt").read_text()) from None
+                (tmp_path / "stacks.txt.trigger").touch()
+                time.sleep(2.0)
+                tasks = tmp_path / "stacks.txt.tasks"
+                import re
+
+                drawn = re.sub(r"\x1b\[[0-9;?<>=$]*[A-Za-z~]", " ",
+                               app.output_since(mark)[-3000:].decode(errors="replace"))
+                raise AssertionError(
+                    f"no redraw 30 s after the storm; drawn since: {' '.join(drawn.split())}"
+                    "\nstacks:\n"
+                    + (tmp_path / "stacks.txt").read_text()
+                    + (tasks.read_text() if tasks.exists() else "(no task report)")) from None
             raise
         recovery = time.monotonic() - ended
         time.sleep(1.0)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from textual import events, work
 from textual._time import get_time
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -534,15 +534,19 @@ class TuiVaeApp(App):
         # without bound (each one decodes and draws a frame): a key that has
         # waited STALE_KEY_S while newer ones queued is dropped, so the app is
         # never more than that behind and the last key of a burst always counts.
-        # Quit's keys are never dropped.
+        # The keys that leave somewhere are never dropped: Quit's, Ctrl-C and
+        # escape (which leaves a field or dialog: dropped at a storm's end, it left
+        # the keys after it typing into a field).
         if (get_time() - event.time > STALE_KEY_S and self._newest_key > event.time
-                and event.key not in self._quit_keys()):
+                and event.key not in self._never_dropped()):
             self.dropped_keys += 1
             event.prevent_default()  # App._on_key, which runs the bindings, is skipped
             event.stop()
 
-    def _quit_keys(self) -> set[str]:
-        return set(getattr(self, "_keymap", {}).get("app.quit", "q").split(","))
+    def _never_dropped(self) -> set[str]:
+        """Keys a storm never drops: Quit's (as remapped), Ctrl-C and escape."""
+        quit_keys = getattr(self, "_keymap", {}).get("app.quit", "q")
+        return {key.strip() for key in quit_keys.split(",")} | {"ctrl+c", "escape"}
 
     async def _on_resize(self, event: events.Resize) -> None:
         # Textual's handler (8.2.8) lays out and redraws every view at the new
@@ -560,6 +564,21 @@ class TuiVaeApp(App):
         if self._settle_timer is not None:
             self._settle_timer.stop()
         self._settle_timer = self.set_timer(RESIZE_SETTLE_S, self._apply_settled_size)
+
+    def _end_batch(self) -> None:
+        # Textual's (8.2.8): while any batch update is open (a view switch's
+        # delay_update, a footer's recompose), frames are rendered and then
+        # discarded (App._display), and a dirty screen skips its update. Only
+        # delay_update repaints when the count reaches zero, so a view switched to
+        # while a footer recomposed (or the other way round) was never drawn: the
+        # app sat idle on a blank or stale screen until the next key. Every batch's
+        # end now repaints the screen shown.
+        super()._end_batch()
+        if not self._batch_count and self._running:
+            try:
+                self.screen.refresh()
+            except ScreenStackError:  # no screen yet, or the app is closing
+                pass
 
     async def _apply_settled_size(self) -> None:
         event, self._settling, self._settle_timer = self._settling, None, None
