@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tui_vae.data import Split
 from tui_vae.inference import TrainedModel, condition_path, interpolate
@@ -130,6 +131,27 @@ def manifold_grid(model: TrainedModel, n: int = 20) -> np.ndarray:
     return pictures(model.decode(z))
 
 
+def conform(split: Split, shape: tuple[int, int, int]) -> Split:
+    """`split` with its images made (C, H, W) = `shape`: resized (area) and turned grey
+    (luminance) or colour (the grey level in each channel).
+
+    For a model whose own test set is not on this machine: the bundled MNIST digits,
+    shown to a colour 32x32 model, still give every view something to encode.
+    """
+    channels, height, width = shape
+    if tuple(split.image_shape) == tuple(shape):
+        return split
+    x = F.interpolate(split.floats(), size=(height, width), mode="area")
+    if x.shape[1] == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        x = (x * weights).sum(1, keepdim=True)
+    elif x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    pixels = (x * 255).round().clamp(0, 255).to(torch.uint8)
+    pixels = pixels[:, 0] if channels == 1 else pixels.permute(0, 2, 3, 1).contiguous()
+    return Split(pixels, split.labels, split.factors)
+
+
 def first_of_each_class(split: Split, count: int) -> list[int]:
     """Indices of the first test image of classes 0, 1, ... (cycling), `count` in all."""
     labels = split.labels.numpy()
@@ -153,24 +175,43 @@ def shrink(images: np.ndarray, factor: int) -> np.ndarray:
     return images
 
 
+PREVIEW_SIZE = 14  # pixels: the Train and Runs previews' tiles, whatever the model's size
+
+
+def resized(images: np.ndarray, size: int) -> np.ndarray:
+    """Pictures (N, H, W[, 3]) averaged down to size x size (area interpolation; 2x2
+    pooling where that is exact), so previews of any model take the same room."""
+    h = images.shape[1]
+    if h == size:
+        return images
+    if h == 2 * size:
+        return half_size(images)
+    x = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32)
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    x = F.interpolate(x, size=(size, size), mode="area")
+    return channels_last(x.numpy())
+
+
 def training_preview(model: TrainedModel, images, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """For the Train view after each epoch, at half size: `count` (original |
-    reconstruction) pairs of test digits, one per class, and `count` samples
-    (for a cVAE, of classes 0, 1, ...)."""
+    """For the Train view after each epoch, small (PREVIEW_SIZE pixels square, half of
+    a 28x28 digit): `count` (original | reconstruction) pairs of test images, one per
+    class, and `count` samples (for a cVAE, of classes 0, 1, ...)."""
     index = first_of_each_class(images.split, count)
-    pairs = side_by_side(half_size(images_of(images.split, index)),
-                         half_size(reconstructions(model, images.split, index)))
+    small = PREVIEW_SIZE
+    pairs = side_by_side(resized(images_of(images.split, index), small),
+                         resized(reconstructions(model, images.split, index), small))
     generator = torch.Generator().manual_seed(0)
     z = torch.randn((count, model.config.latent_dim), generator=generator)
     labels = [c % model.config.num_classes for c in range(count)]
     drawn = model.decode(z, labels if model.config.conditional else None)
-    return pairs, half_size(pictures(drawn))
+    return pairs, resized(pictures(drawn), small)
 
 
 def posterior_spread(model: TrainedModel, split: Split, index, draws: int = 3,
-                     seed: int = 0) -> np.ndarray:
-    """Half-size tiles, one per image of split[index]: the original, its decoded posterior
-    mean, then `draws` decodings of z ~ q(z|x), side by side (a divider after the original).
+                     seed: int = 0, factor: int = 2) -> np.ndarray:
+    """Tiles `factor` times smaller than the images (half size by default), one per image
+    of split[index]: the original, its decoded posterior mean, then `draws` decodings of
+    z ~ q(z|x), side by side (a divider after the original).
 
     Each image's draws come from its own seed (seed + its index), so a tile looks the
     same on every page and at every redraw.
@@ -184,9 +225,9 @@ def posterior_spread(model: TrainedModel, split: Split, index, draws: int = 3,
                        for i in index]) if len(index) else torch.zeros((0, draws, mu.shape[1]))
     z = mu[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps.to(mu)
     repeated = None if labels is None else labels.repeat_interleave(draws)
-    drawn = half_size(pictures(model.decode(z.reshape(-1, mu.shape[1]), repeated)))
-    means = half_size(pictures(model.decode(mu, labels)))
-    originals = half_size(pictures(x))
+    drawn = shrink(pictures(model.decode(z.reshape(-1, mu.shape[1]), repeated)), factor)
+    means = shrink(pictures(model.decode(mu, labels)), factor)
+    originals = shrink(pictures(x), factor)
     # Per image: its mean's decoding, then its draws, side by side (along the width).
     decoded = np.concatenate((means[:, None], drawn.reshape(len(index), draws,
                                                             *drawn.shape[1:])), axis=1)

@@ -67,10 +67,15 @@ class Workspace:
         self.data_dir = data_dir
         self.device = device
         self._models: dict[tuple, TrainedModel] = {}
-        self._images: dict[str, ViewImages] = {}
+        self._images: dict[tuple, ViewImages] = {}  # by (dataset, shape)
         self._lock = threading.Lock()  # workers and the UI thread share the caches
         self._listing = CachedListing()  # checkpoint headers, cached by (mtime, size)
         self._entries: list[Entry] | None = None  # the last scan's result, sorted
+        # The user's own model (--model-factory): the factory and weights named, then,
+        # once `open_user_model` loaded it, its listing entry and the loaded model.
+        self.user_model_spec: tuple[str, Path] | None = None
+        self._user_entry: CheckpointInfo | None = None
+        self._user_model: TrainedModel | None = None
 
     def export_path(self, view: str) -> Path:
         """A new PNG path for an export of `view`: exports/<view>-<time>.png, never reused."""
@@ -82,6 +87,37 @@ class Workspace:
             counter += 1
             path = self.export_dir / f"{name}-{stamp}-{counter}.png"
         return path
+
+    # -- the user's own model (tui_vae/user_models.py)
+
+    def set_user_model(self, factory: str, weights: str | os.PathLike) -> None:
+        """Name the user's model ("package.module:function" and a safetensors file); it
+        is loaded by `open_user_model`, in a worker."""
+        self.user_model_spec = (factory, Path(weights).absolute())
+
+    def open_user_model(self) -> CheckpointInfo | None:
+        """Import the factory, load and check the user's model (torch: a worker's job).
+
+        Its entry joins the listing from the next scan. None without a factory;
+        a failure raises the one-line error (UserModelError, CheckpointError)."""
+        if self.user_model_spec is None:
+            return None
+        from tui_vae.user_models import FactorySpecError, UserModelError, load_user_model
+
+        factory, weights = self.user_model_spec
+        try:
+            model = load_user_model(factory, weights, self.device)
+        except FactorySpecError as exc:
+            raise UserModelError(f"--model-factory: {exc}") from None
+        with self._lock:
+            self._user_model, self._user_entry = model, model.info
+            self._entries = None  # the next scan lists it
+        return model.info
+
+    @property
+    def user_entry(self) -> CheckpointInfo | None:
+        """The user's model as Models lists it, once loaded."""
+        return self._user_entry
 
     # -- checkpoints (headers only, no torch)
 
@@ -111,7 +147,11 @@ class Workspace:
         """
         entries, changed = self._listing.scan(self.folders(), full)
         if changed or self._entries is None:
-            self._entries = sorted(entries, key=lambda e: (not self.is_shipped(e.path),
+            user = self._user_entry
+            if user is not None:  # first; its weights file is not listed twice
+                entries = [user, *(e for e in entries if e.path.absolute() != user.path)]
+            self._entries = sorted(entries, key=lambda e: (e is not user,
+                                                           not self.is_shipped(e.path),
                                                            e.path.name))
         return self._entries
 
@@ -126,7 +166,10 @@ class Workspace:
         return self._listing.problems
 
     def default_checkpoint(self, entries: list[Entry]) -> Path | None:
-        """The one to open with: the shipped VAE, else the first readable checkpoint."""
+        """The one to open with: the user's own model (--model-factory), else the shipped
+        VAE, else the first readable checkpoint."""
+        if self._user_entry is not None and self._user_entry in entries:
+            return self._user_entry.path
         valid = [e for e in entries if isinstance(e, CheckpointInfo)]
         for entry in valid:
             if self.is_shipped(entry.path) and entry.path.name == f"vae{SUFFIX}":
@@ -170,6 +213,9 @@ class Workspace:
             raise CheckpointError(f"{path} is not a checkpoint")
         if self.is_shipped(path):  # in an installed tui-vae they live inside the package
             raise CheckpointError(f"{path.name} is a shipped model; it cannot be deleted")
+        if self._user_entry is not None and path == self._user_entry.path:
+            raise CheckpointError(f"{path.name} holds the weights of your own model "
+                                  f"(--model-factory); tui-vae leaves it alone")
         try:
             path.unlink()
             metrics_path(path).unlink(missing_ok=True)
@@ -184,6 +230,8 @@ class Workspace:
         """Load (or reuse) the model in `path`; a changed file is loaded again."""
         from tui_vae.inference import load
 
+        if self._user_entry is not None and path == self._user_entry.path:
+            return self._user_model  # loaded once, by open_user_model
         stat = path.stat()
         key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -191,23 +239,37 @@ class Workspace:
                 self._models[key] = load(path, self.device)
             return self._models[key]
 
-    def images(self, dataset: str) -> ViewImages:
+    def images(self, dataset: str, shape: tuple[int, int, int] | None = None) -> ViewImages:
         """The test set of `dataset` when it is on disk, else the bundled MNIST sample.
 
-        Never downloads: the explorer must open offline and at once.
+        With `shape` (a model's (C, H, W)), the images come in that shape: the
+        dataset read at that size, and the sample (or anything else of another
+        shape) resized and made grey or colour to match, so every view can encode
+        them. Never downloads: the explorer must open offline and at once.
         """
         from tui_vae.data import dataset_available, load_dataset, load_sample
 
+        shape = tuple(shape) if shape is not None else None
         with self._lock:
-            if dataset not in self._images:
+            key = (dataset, shape)
+            if key not in self._images:
                 spec = dataset_spec(dataset)
                 if dataset != "mnist-sample" and dataset_available(dataset, self.data_dir):
-                    test = load_dataset(dataset, self.data_dir, download=False).test
+                    channels, size = (shape[0], shape[1]) if shape else (None, None)
+                    test = load_dataset(dataset, self.data_dir, download=False,
+                                        image_size=size, channels=channels).test
                     found = ViewImages(test, dataset, f"{spec.title} test set ({len(test):,})",
                                        spec.classes)
                 else:
                     sample = load_sample()
                     found = ViewImages(sample, "mnist", SAMPLE_SOURCE,
                                        dataset_spec("mnist").classes)
-                self._images[dataset] = found
-            return self._images[dataset]
+                if shape is not None and tuple(found.split.image_shape) != shape:
+                    from tui_vae.gallery import conform
+
+                    c, h, w = shape
+                    found = ViewImages(conform(found.split, shape), found.dataset,
+                                       f"{found.source}, as {'colour' if c == 3 else 'grey'} "
+                                       f"{h}x{w}", found.classes)
+                self._images[key] = found
+            return self._images[key]

@@ -172,11 +172,24 @@ class TuiVaeApp(App):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _open_workspace(self) -> None:
         """The first scan, the model to open with, and its loading: off the UI thread."""
+        self._open_user_model()  # first: the user's own model opens as the active one
         entries = self._scan_now(full=False, wait=True)
         path = self.workspace.default_checkpoint(entries)
         self.post_message(DefaultChosen(path, self.workspace.default_pair(entries)))
         if path is not None:
             self._load_now(path)
+
+    def _open_user_model(self) -> None:
+        """--model-factory's model, loaded in the opening worker; a failure is one notice,
+        and the app goes on with the other models."""
+        if self.workspace.user_model_spec is None:
+            return
+        use_torch_threads(training=False)
+        try:
+            self.workspace.open_user_model()
+        except Exception as exc:  # the user's code may raise anything: said, never fatal
+            self.call_from_thread(self.notify, str(exc), title="your model (--model-factory)",
+                                  severity="error", timeout=30)
 
     def on_default_chosen(self, message: DefaultChosen) -> None:
         if self.compare_pair == (None, None):
@@ -306,7 +319,7 @@ class TuiVaeApp(App):
     def _load_now(self, path: Path) -> None:
         use_torch_threads(training=False)
         model = self.workspace.model(path)
-        images = self.workspace.images(model.config.dataset)
+        images = self.workspace.images(model.config.dataset, model.config.image_shape)
         self.post_message(ModelReady(path, model, images))
 
     def on_model_ready(self, message: ModelReady) -> None:
@@ -468,7 +481,7 @@ class TuiVaeApp(App):
 
         use_torch_threads(training=False)
         model = self.workspace.model(path)
-        images = self.workspace.images(model.config.dataset)
+        images = self.workspace.images(model.config.dataset, model.config.image_shape)
         self.post_message(PreviewReady(*training_preview(model, images)))
 
     def on_preview_ready(self, message: PreviewReady) -> None:

@@ -2,8 +2,10 @@
 
 The same test digits reconstructed by both, prior samples from the same z, and
 their metrics: the report's Figure 1 (ELBO against BCE-only training), live.
-Tiles are full size where several fit, else half size, so that 80x24 still
-shows whole digits and a large terminal fills with more of them.
+Tiles are full size where several fit, else half (or a quarter) size, so that
+80x24 still shows whole images and a large terminal fills with more of them.
+Each side draws in its own model's image shape: a colour 32x32 model beside a
+grey 28x28 one is fine.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from textual.widgets import Label
 
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
 
 SIDES = ("a", "b")
-PAIR, SAMPLE = (28, 57), (28, 28)  # an original | its reconstruction; a prior sample
 MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
 
 
@@ -91,7 +92,7 @@ class CompareScreen(ViewScreen):
                 from tui_vae.surgery import elbo_surgery
 
                 model = self.app.workspace.model(Path(path))
-                images = self.app.workspace.images(model.config.dataset)
+                images = self.app.workspace.images(model.config.dataset, model.config.image_shape)
                 # ELBO surgery on the first images: the prior gap beside the samples
                 surgery = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
                 loaded[path] = (model, images, surgery)
@@ -137,7 +138,6 @@ class CompareScreen(ViewScreen):
         if loaded is None:  # a worker is loading them: the UI thread never reads data
             return
         infos = {e.path: e for e in self.app.valid_entries()}
-        half = self.half_size()
         for side, path in zip(SIDES, pair):
             if isinstance(loaded[path], Exception):  # said in a notice when it failed
                 self.query_one(f"#{side}-title", Label).update(
@@ -145,19 +145,25 @@ class CompareScreen(ViewScreen):
                 continue
             model, images, surgery = loaded[path]
             split = images.split
-            shrink = gallery.half_size if half else (lambda x: x)
             recon_grid = self.query_one(f"#{side}-recon", ImageGrid)
-            count = max(recon_grid.capacity(self._shape(PAIR, half), captions=False), 1)
+            sample_grid = self.query_one(f"#{side}-samples", ImageGrid)
+            recon_grid.base = sample_grid.base = model.config.image_shape[1:]
+            factor = self.factor(side)
+
+            def shrink(images, factor=factor):
+                return gallery.shrink(images, factor)
+
+            count = max(recon_grid.capacity(shrunk(recon_grid.base, factor, pairs=True),
+                                            captions=False), 1)
             index = [(self.seed * 7919 + 13 * k) % len(split) for k in range(count)]
             recon_grid.show(gallery.side_by_side(
                 shrink(gallery.images_of(split, index)),
                 shrink(gallery.reconstructions(model, split, index))))
-            sample_grid = self.query_one(f"#{side}-samples", ImageGrid)
-            n = max(sample_grid.capacity(self._shape(SAMPLE, half), captions=False), 1)
+            n = max(sample_grid.capacity(shrunk(sample_grid.base, factor), captions=False), 1)
             labels = [k % model.config.num_classes for k in range(n)]
             conditional = model.config.conditional
             drawn = model.sample(n, labels if conditional else None, 1.0, seed=self.seed)
-            sample_grid.show(shrink(drawn.cpu().numpy()[:, 0]))
+            sample_grid.show(shrink(gallery.pictures(drawn)))
             info = infos.get(Path(path))
             title = describe(info) if info else Path(path).name
             title += (f"\nrate = I(x;z) {surgery['mutual_information']:.1f} + "
@@ -167,17 +173,20 @@ class CompareScreen(ViewScreen):
                         "reconstructions stay sharp but prior samples fall apart · "
                         "space new draw · x swap · choose A/B in Models (m)")
 
-    @staticmethod
-    def _shape(shape: tuple[int, int], half: bool) -> tuple[int, int]:
-        h, w = shape
-        return (h // 2, w // 2 + 1) if half else shape  # a half pair keeps its divider
+    def factor(self, side: str) -> int:
+        """How many times smaller than its model's images a side draws its tiles: full
+        size where enough fit, else half size, else a quarter (...) where one fits whole."""
+        recon = self.query_one(f"#{side}-recon", ImageGrid)
+        samples = self.query_one(f"#{side}-samples", ImageGrid)
 
-    def half_size(self) -> bool:
-        """Whether tiles go at half size: too few fit at full size on this screen."""
-        recon = self.query_one("#a-recon", ImageGrid)
-        samples = self.query_one("#a-samples", ImageGrid)
-        return (recon.capacity(PAIR, captions=False) < MIN_PAIRS
-                or samples.capacity(SAMPLE, captions=False) < MIN_SAMPLES)
+        def fits(factor: int, pairs: int, drawn: int) -> bool:
+            return (recon.whole(shrunk(recon.base, factor, pairs=True), False) >= pairs
+                    and samples.whole(shrunk(samples.base, factor), False) >= drawn)
+
+        if fits(1, MIN_PAIRS, MIN_SAMPLES):
+            return 1
+        factors = shrink_factors(recon.base[0])[1:] or (1,)
+        return next((f for f in factors if fits(f, 1, 1)), factors[-1])
 
     def action_new(self) -> None:
         self.seed += 1

@@ -1,5 +1,8 @@
 """Draw: a digit drawn by hand, its reconstruction live, its place on the latent map,
-and for a cVAE the drawing's code decoded as each of the ten classes."""
+and for a cVAE the drawing's code decoded as each of the ten classes.
+
+The canvas is grey and 28x28: with a model of another shape (colour, 32x32...)
+the view says so and draws nothing from the model."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from tui_vae.drawing import Canvas
+from tui_vae.drawing import SIZE, Canvas
 from tui_vae.tui.screens.latent import SHARED_ENCODING
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.draw_canvas import DrawCanvas
@@ -63,8 +66,29 @@ class DrawScreen(ViewScreen):
             yield Static(id="draw-classes-title", classes="dim")
             yield ImageGrid(id="draw-classes")
 
+    def fits_canvas(self) -> bool:
+        """Whether the active model reads images like the canvas: grey, SIZE x SIZE."""
+        return self.model is not None and tuple(self.model.config.image_shape) == (1, SIZE, SIZE)
+
+    def show_unfit(self) -> None:
+        """Say plainly that the active model cannot read the drawing, and show nothing of it."""
+        c, h, w = self.model.config.image_shape
+        kind = "colour" if c == 3 else "grey"
+        text = (f"Draw needs a grey {SIZE}x{SIZE} model; the active one reads {kind} "
+                f"{h}x{w} images. Choose a grey {SIZE}x{SIZE} model in Models (m).")
+        self.set_status(text)
+        self.query_one("#recon", ImageGrid).clear("no reconstruction: see the line above")
+        self.query_one("#draw-classes", ImageGrid).clear()
+        self.query_one("#draw-classes-title", Static).update("")
+        latent_map = self.query_one("#draw-map", LatentMap)
+        latent_map.set_points(np.zeros((0, 2)), np.zeros(0, int))
+        latent_map.set_marker(None)
+
     def redraw(self) -> None:
         model = self.model
+        if not self.fits_canvas():
+            self.show_unfit()
+            return
         cache = self.cache.get(model, self.images.split)
         self.query_one("#draw-map", LatentMap).set_points(cache.xy, cache.encoded.labels)
         self.update_outputs()
@@ -138,12 +162,12 @@ class DrawScreen(ViewScreen):
         self.call_after_refresh(self._changed)  # the class row fits its new size
 
     def on_draw_canvas_changed(self) -> None:
-        if self.model is not None:
+        if self.fits_canvas():
             self.update_outputs()
 
     def _changed(self) -> None:
         self.query_one("#canvas", DrawCanvas).refresh()
-        if self.model is not None:
+        if self.fits_canvas():
             self.update_outputs()
 
     def action_pen(self, d_row: int, d_col: int) -> None:
@@ -167,7 +191,7 @@ class DrawScreen(ViewScreen):
         self._changed()
 
     def action_load_digit(self) -> None:
-        if self.model is None or not len(self.images.split):
+        if not self.fits_canvas() or not len(self.images.split):
             return
         from tui_vae.gallery import images_of
 

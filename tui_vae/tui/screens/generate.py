@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 
 
 class MixtureReady(Message):
@@ -61,7 +61,9 @@ class GenerateScreen(ViewScreen):
 
         grid = self.query_one("#samples", ImageGrid)
         model, classes = self.model, self.images.classes
-        columns, rows = grid.fit(captions=False)
+        # Full size, or smaller where not even one image fits whole (64x64 at 80x24).
+        factor = grid.reduction(captions=False)
+        columns, rows = grid.fit(shrunk(grid.base, factor), captions=False)
         conditional = model.config.conditional
         mixture = self.mixture()
         if self.aggregate and mixture is None:
@@ -74,12 +76,13 @@ class GenerateScreen(ViewScreen):
             return
         if self.rows and conditional:
             images = gallery.class_rows(model, columns, self.temperature, self.seed, mixture)
-            grid.show(images, columns=columns)
+            grid.show(gallery.shrink(images, factor), columns=columns)
             what = "a row per class, the same z down each column" + self.rows_note(grid)
         else:
             grid.first_row = 0
-            grid.show(gallery.samples(model, columns * rows, self.label, self.temperature,
-                                      self.seed, mixture))
+            grid.show(gallery.shrink(gallery.samples(model, columns * rows, self.label,
+                                                     self.temperature, self.seed, mixture),
+                                     factor))
             what = f"class {classes[self.label]}" if conditional else "unconditional"
         keys = "0-9 class · a all classes · " if conditional else ""
         source = ("the aggregate posterior (a 50-Gaussian mixture over the test images' "

@@ -73,10 +73,14 @@ class InterpolateScreen(ViewScreen):
         la, lb = int(split.labels[self.a]), int(split.labels[self.b])
         captions = [f"A #{self.a}"] + [f"{t:.2f}" for t in ts] + [f"B #{self.b}"]
         path_grid = self.query_one("#path", ImageGrid)
-        # Full size where the whole path fits, else half size (more of it on screen).
-        columns, rows = path_grid.fit()
-        half = rows * columns < len(images)
-        shrink = gallery.half_size if half else (lambda x: x)
+        # Full size where the whole path fits, else half size (more of it on screen),
+        # or a quarter where not even one half-size image fits whole.
+        factor = 1 if path_grid.whole() >= len(images) else 2
+        factor = max(factor, path_grid.reduction())
+
+        def shrink(images):
+            return gallery.shrink(images, factor)
+
         path_grid.show(shrink(images), captions, highlight={0, len(images) - 1})
         method = "spherical (slerp)" if self.spherical else "linear"
         self.query_one("#path-title", Label).update(

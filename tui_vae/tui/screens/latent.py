@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from tui_vae.render import CLASS_COLORS
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid, tile_cells
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 from tui_vae.tui.widgets.latent_map import LatentMap
 
 MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can tell apart
@@ -119,13 +119,15 @@ class LatentScreen(ViewScreen):
         latent_map.set_class(self.manifold, "hidden")
         manifold.set_class(not self.manifold, "hidden")
         if self.manifold:
-            from tui_vae.gallery import half_size, manifold_grid
+            from tui_vae.gallery import manifold_grid, shrink
 
-            # Half-size tiles: a terminal fits few full-size digits, and the
-            # grid is about the layout of the plane more than about detail.
-            columns, rows = manifold.fit((14, 14), captions=False)
+            # Small tiles (14 or 16 pixels: half a 28x28 or 32x32 image, a quarter
+            # of a 64x64 one): a terminal fits few full-size images, and the grid
+            # is about the layout of the plane more than about detail.
+            factor = 4 if manifold.base[0] > 32 else 2
+            columns, rows = manifold.fit(shrunk(manifold.base, factor), captions=False)
             n = max(min(columns, rows), 2)
-            manifold.show(half_size(manifold_grid(model, n)), columns=n)
+            manifold.show(shrink(manifold_grid(model, n), factor), columns=n)
         from tui_vae.latent import map_bounds
 
         layers = self._prior_layers(cache)
@@ -174,10 +176,11 @@ class LatentScreen(ViewScreen):
         conditional = model.config.conditional
         decoded = self.query_one("#decoded", ImageGrid)
         image = decode_at(model, z, self.label)
-        if decoded.size.height < tile_cells(image.shape, decoded.scale)[1]:  # short: half size
-            from tui_vae.gallery import half_size
+        factor = decoded.reduction(captions=False)  # smaller where it would not fit whole
+        if factor > 1:
+            from tui_vae.gallery import shrink
 
-            image = half_size(image[None])[0]
+            image = shrink(image[None], factor)[0]
         decoded.show([image])
         p = cache.projection
         if p.exact:

@@ -195,7 +195,7 @@ class ModelsScreen(ViewScreen):
         use_torch_threads(training=False)
         try:
             model = self.app.workspace.model(path)
-            images = self.app.workspace.images(model.config.dataset)
+            images = self.app.workspace.images(model.config.dataset, model.config.image_shape)
             s = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
             text = (f"ELBO surgery on {s['surgery_images']:,} test images: rate {s['rate']:.2f}"
                     f" = I(x;z) {s['mutual_information']:.2f} (at most log N = "

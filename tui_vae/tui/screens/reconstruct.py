@@ -7,12 +7,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 from tui_vae.wording import plural
 
-PAIR = (28, 57)  # an original, a divider column, its reconstruction
 DRAWS = 3  # with `d`: the decoded mean and this many draws of z ~ q(z|x), at half size
-SPREAD = (14, 14 * (DRAWS + 2) + 1)
+
+
+def spread_shape(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """The tile of `d`: original | decoded mean and DRAWS draws, each `factor` times smaller."""
+    h, w = size[0] // factor, size[1] // factor
+    return (h, w * (DRAWS + 2) + 1)
 
 
 class ReconstructScreen(ViewScreen):
@@ -63,7 +67,15 @@ class ReconstructScreen(ViewScreen):
         from tui_vae import gallery
 
         grid = self.query_one("#pairs", ImageGrid)
-        per_page = max(grid.capacity(SPREAD if self.draws else PAIR), 1)
+        # Pairs at full size where one fits whole, else smaller (a 64x64 model at
+        # 80x24); the draws at half size, or a quarter where a half-size tile is too wide.
+        if self.draws:
+            factor = 2 if grid.whole(spread_shape(grid.base, 2)) else 4
+            tile = spread_shape(grid.base, factor)
+        else:
+            factor = grid.reduction(pairs=True)
+            tile = shrunk(grid.base, factor, pairs=True)
+        per_page = max(grid.capacity(tile), 1)
         order = self.order()
         pages = max(1, -(-len(order) // per_page))
         self.page = min(max(self.page, 0), pages - 1)
@@ -72,10 +84,11 @@ class ReconstructScreen(ViewScreen):
         classes = self.images.classes
         split = self.images.split
         if self.draws:
-            tiles = gallery.posterior_spread(self.model, split, shown, DRAWS)
+            tiles = gallery.posterior_spread(self.model, split, shown, DRAWS, factor=factor)
         else:
-            tiles = gallery.side_by_side(gallery.images_of(split, shown),
-                                         gallery.reconstructions(self.model, split, shown))
+            tiles = gallery.side_by_side(
+                gallery.shrink(gallery.images_of(split, shown), factor),
+                gallery.shrink(gallery.reconstructions(self.model, split, shown), factor))
         captions = [f"#{i} {classes[int(split.labels[i])]} {losses[i]:.0f}" for i in shown]
         grid.show(tiles, captions)
         which = "all classes" if self.label is None else f"class {classes[self.label]}"

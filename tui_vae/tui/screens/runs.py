@@ -184,7 +184,7 @@ class RunsScreen(ViewScreen):
 
         use_torch_threads(training=False)
         model = self.app.workspace.model(path)
-        images = self.app.workspace.images(model.config.dataset)
+        images = self.app.workspace.images(model.config.dataset, model.config.image_shape)
         surgery = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
         self.post_message(RunPictures(path, *training_preview(model, images), surgery))
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from tui_vae.tui.screens.latent import MAP_POINTS, SHARED_ENCODING
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 
 MAX_STEPS = 11  # images per row (odd: the middle one is the digit's own code)
 BAR = 16  # cells of the longest KL bar
@@ -68,6 +68,8 @@ class TraversalScreen(ViewScreen):
         return kl, active_units(encoded.mu), np.argsort(-kl, kind="stable")
 
     def redraw(self) -> None:
+        import torch
+
         from tui_vae import gallery
         from tui_vae.latent import ACTIVE_THRESHOLD, TRAVERSAL_SPAN, traversal
 
@@ -79,19 +81,21 @@ class TraversalScreen(ViewScreen):
         self.index %= len(split)
         kl, active, order = self.stats()
         grid = self.query_one("#traversal", ImageGrid)
-        # Full-size images when a whole row of steps fits, else half size.
-        half = grid.fit(captions=True)[0] < MAX_STEPS
-        columns, _ = grid.fit((14, 14) if half else (28, 28), captions=True)
+        # Full-size images when a whole row of steps fits, else half size (a quarter
+        # where not even one half-size image fits whole).
+        factor = 1 if grid.fit(captions=True)[0] >= MAX_STEPS else 2
+        factor = max(factor, grid.reduction())
+        columns, _ = grid.fit(shrunk(grid.base, factor), captions=True)
         steps = min(MAX_STEPS, columns)
         steps = max(steps - (1 - steps % 2), 1)  # odd: the middle image is the digit's code
         dims = order.tolist()  # every dimension: the rows off screen scroll in by keys
         label = int(split.labels[self.index])
-        mu, _ = model.encode(gallery.images_of(split, [self.index])[:, None],
+        mu, _ = model.encode(split.floats(torch.tensor([self.index])),
                              [label] if model.config.conditional else None)
         rows_of = traversal(model, mu[0].cpu().numpy(), dims, steps, label)
         offsets = np.linspace(-TRAVERSAL_SPAN, TRAVERSAL_SPAN, steps)
         captions = [f"z{d} {t:+.1f}" for d in dims for t in offsets]
-        grid.show(gallery.half_size(rows_of) if half else rows_of, captions, columns=steps)
+        grid.show(gallery.shrink(rows_of, factor), captions, columns=steps)
         n_active = int(active.sum())
         self.query_one("#kl-summary", Static).update(Text(
             f"active units: {n_active} of {len(kl)}\n"

@@ -30,6 +30,7 @@ class ViewScreen(Screen):
         self._seen = -1
         self._status_lines: int | None = None  # the height the status last asked for
         self._tabs_shown = ""
+        self._model_seen = None  # the model this view last drew
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,6 +110,12 @@ class ViewScreen(Screen):
         if self.NEEDS_MODEL and self.model is None:
             self.show_waiting()
             return
+        if self.model is not None:  # grids measure tiles in the model's image size
+            another = self.model is not self._model_seen  # rows scrolled to belong to the last
+            self._model_seen = self.model
+            for grid in self.query(ImageGrid):
+                grid.base = self.image_size()
+                grid.first_row = 0 if another else grid.first_row
         try:
             self.redraw()
         except (ValueError, RuntimeError, OSError) as exc:
@@ -131,6 +138,13 @@ class ViewScreen(Screen):
         lines = 1 if len(text) <= status.size.width - 2 else 2
         status.update(text, layout=lines != self._status_lines)
         self._status_lines = lines
+
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the active model's images ((28, 28) before one is loaded)."""
+        if self.model is None:
+            return (28, 28)
+        _, height, width = self.model.config.image_shape
+        return (height, width)
 
     def conditional(self) -> bool:
         """Whether the active model is a cVAE (class keys apply)."""
@@ -177,12 +191,17 @@ class ViewScreen(Screen):
         pictures = [p for p in pictures if p is not None]
         if not pictures:
             return None
+        if any(p.ndim == 3 for p in pictures):  # colour anywhere (Compare): all in RGB
+            pictures = [p if p.ndim == 3 else np.repeat(p[:, :, None], 3, axis=2)
+                        for p in pictures]
         width = max(p.shape[1] for p in pictures)
+        rest = pictures[0].shape[2:]
         rows = []
         for k, picture in enumerate(pictures):
             if k:
-                rows.append(np.zeros((4, width), np.uint8))
-            rows.append(np.pad(picture, ((0, 0), (0, width - picture.shape[1]))))
+                rows.append(np.zeros((4, width, *rest), np.uint8))
+            pad = ((0, 0), (0, width - picture.shape[1])) + ((0, 0),) * len(rest)
+            rows.append(np.pad(picture, pad))
         return np.vstack(rows)
 
     def on_image_grid_fitted(self, message: ImageGrid.Fitted) -> None:

@@ -1,4 +1,4 @@
-"""ImageGrid: greyscale images as half-block tiles, with captions, fitted to the widget.
+"""ImageGrid: pictures (grey or colour) as half-block tiles, with captions, fitted to the widget.
 
 Lines are built once per change of data, size, scale or colour system and then
 served from a cache (Textual's Line API), so scrolling, redraws and resizes do
@@ -6,6 +6,8 @@ not re-render pixels. The grid shows as many tiles as fit in its region and
 says how many that is (`capacity`), so a view can page by screenfuls. It only
 ever draws whole rows of tiles: where a view gives it more rows than fit, the
 rest are reached with `scroll_rows` (bound to keys by the view), never cut.
+Its `base` is the active model's image size, (H, W): what `fit`, `capacity`
+and `reduction` measure by default (the view sets it).
 """
 
 from __future__ import annotations
@@ -25,22 +27,43 @@ GAP = 1  # columns between tiles
 
 
 def tile_cells(shape: tuple[int, int], scale: int) -> tuple[int, int]:
-    """(columns, lines) one image of `shape` pixels takes at `scale`."""
-    h, w = shape
+    """(columns, lines) one image of `shape` pixels ((H, W) or (H, W, 3)) takes at `scale`."""
+    h, w = shape[:2]
     return w * scale, -(-h * scale // 2)
 
 
 def grid_capacity(width: int, height: int, shape: tuple[int, int], scale: int,
                   captions: bool) -> tuple[int, int]:
     """(columns, rows) of tiles that fit in width x height cells (at least 1 x 1)."""
+    columns, rows = whole_tiles(width, height, shape, scale, captions)
+    return max(1, columns), max(1, rows)
+
+
+def whole_tiles(width: int, height: int, shape: tuple[int, int], scale: int,
+                captions: bool) -> tuple[int, int]:
+    """(columns, rows) of whole tiles that fit in width x height cells (0 where none does)."""
     cols, lines = tile_cells(shape, scale)
-    columns = max(1, (width + GAP) // (cols + GAP))
-    rows = max(1, height // (lines + (1 if captions else 0)))
-    return columns, rows
+    return (width + GAP) // (cols + GAP), height // (lines + (1 if captions else 0))
+
+
+def shrink_factors(height: int) -> tuple[int, ...]:
+    """The shrink factors worth trying for images `height` pixels high: 1, 2, 4, ... while
+    the image keeps at least 7 pixels (28 -> 1, 2, 4; 32 -> 1, 2, 4; 64 -> 1, 2, 4, 8)."""
+    factors = [1]
+    while height // (factors[-1] * 2) >= 7:
+        factors.append(factors[-1] * 2)
+    return tuple(factors)
+
+
+def shrunk(shape: tuple[int, int], factor: int, pairs: bool = False) -> tuple[int, int]:
+    """The tile shape of images of `shape` (H, W) made `factor` times smaller; with
+    `pairs`, of an image and its reconstruction side by side (a 1-pixel divider)."""
+    h, w = shape[0] // factor, shape[1] // factor
+    return (h, 2 * w + 1) if pairs else (h, w)
 
 
 class ImageGrid(Widget):
-    """A grid of equally sized greyscale images (values in [0, 1] or uint8)."""
+    """A grid of equally sized pictures, (H, W) grey or (H, W, 3) colour, in [0, 1] or uint8."""
 
     DEFAULT_CSS = """
     ImageGrid { height: 1fr; width: 1fr; }
@@ -62,6 +85,7 @@ class ImageGrid(Widget):
         self._scale = scale
         self._columns: int | None = None  # a fixed column count, else as many as fit
         self.first_row = 0  # the first row of tiles on screen (the rest scroll by keys)
+        self.base: tuple[int, int] = (28, 28)  # the active model's image size (H, W)
         self._lines: list[Strip] | None = None
         self._fitted: tuple = ()
         self.placeholder = ""
@@ -110,16 +134,39 @@ class ImageGrid(Widget):
                                                  self._scale, False)[0]
         return tile(np.stack(self._images), columns, gap=2)
 
-    def fit(self, shape: tuple[int, int] = (28, 28), captions: bool = True) -> tuple[int, int]:
-        """(columns, rows) of tiles of `shape` that fit in the grid's current region."""
+    def fit(self, shape: tuple[int, int] | None = None, captions: bool = True
+            ) -> tuple[int, int]:
+        """(columns, rows) of tiles of `shape` (default `base`) that fit in the grid's
+        current region (at least 1 x 1 once it has a size)."""
         if not self.size.width or not self.size.height:
             return 0, 0
-        return grid_capacity(self.size.width, self.size.height, shape, self._scale, captions)
+        return grid_capacity(self.size.width, self.size.height, shape or self.base,
+                             self._scale, captions)
 
-    def capacity(self, shape: tuple[int, int] = (28, 28), captions: bool = True) -> int:
-        """How many tiles of `shape` fit in the grid's current region."""
+    def capacity(self, shape: tuple[int, int] | None = None, captions: bool = True) -> int:
+        """How many tiles of `shape` (default `base`) fit in the grid's current region."""
         columns, rows = self.fit(shape, captions)
         return columns * rows
+
+    def whole(self, shape: tuple[int, int] | None = None, captions: bool = True) -> int:
+        """How many whole tiles of `shape` (default `base`) fit: 0 where not even one."""
+        columns, rows = whole_tiles(self.size.width, self.size.height, shape or self.base,
+                                    self._scale, captions)
+        return columns * rows
+
+    def reduction(self, captions: bool = True, want: int = 1, pairs: bool = False,
+                  shape: tuple[int, int] | None = None) -> int:
+        """The least shrink factor (1, 2, 4, ...) at which `want` whole tiles of `shape`
+        (default `base`; with `pairs`, image-and-reconstruction pairs) fit; the largest
+        (images of about 8 pixels) if none does.
+
+        A 64x64 model at 80x24 shows its images at half size rather than cut.
+        """
+        factors = shrink_factors((shape or self.base)[0])
+        for factor in factors:
+            if self.whole(shrunk(shape or self.base, factor, pairs), captions) >= want:
+                return factor
+        return factors[-1]
 
     # -- rows: layout and scrolling
 
@@ -158,9 +205,9 @@ class ImageGrid(Widget):
         """The screen regions of the tiles drawn now (for layout checks)."""
         columns, row_lines, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
-        if not columns:
+        cols, lines = tile_cells(self._images[0].shape, self._scale) if columns else (0, 0)
+        if not columns or cols > self.size.width:  # drawn as a "no room" line, not tiles
             return []
-        cols, lines = tile_cells(self._images[0].shape, self._scale)
         x0, y0 = self.content_region.offset
         regions = []
         for row in range(fit):
@@ -180,8 +227,8 @@ class ImageGrid(Widget):
     def _post_fitted(self) -> None:
         # Views choose full- or half-size tiles, with or without captions, from
         # what fits: any of these counts changing may change their choice.
-        fits = tuple(self.fit(shape, captions) for shape in ((28, 28), (14, 14))
-                     for captions in (True, False))
+        fits = tuple(self.fit(shrunk(self.base, factor), captions)
+                     for factor in shrink_factors(self.base[0]) for captions in (True, False))
         if fits != self._fitted:
             self._fitted = fits
             self.post_message(self.Fitted(self, self.capacity()))
@@ -194,9 +241,9 @@ class ImageGrid(Widget):
         return self.app.console._color_system  # Rich exposes only the name publicly
 
     def _tile_row(self, images: list[np.ndarray], system: ColorSystem | None):
-        if self._scale > 1:
-            block = np.ones((self._scale, self._scale), np.uint8)
-            images = [np.kron(image, block) for image in images]
+        if self._scale > 1:  # each pixel repeated down and across (colour too)
+            images = [image.repeat(self._scale, axis=0).repeat(self._scale, axis=1)
+                      for image in images]
         if system:
             return halfblock_row(images, GAP, system)
         # No colour: shade characters, tile by tile, joined line by line.
@@ -219,7 +266,7 @@ class ImageGrid(Widget):
         cols, _ = tile_cells(shape, self._scale)
         columns, _, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
-        if not fit:  # not one whole row fits: say so rather than cut the tiles
+        if not fit or cols > width:  # not one whole tile fits: say so rather than cut it
             text = "(no room for a whole row of images" + (
                 "; z: back to 1x)" if self._scale > 1 else ")")
             return [Strip([Segment(text.center(width)[:width], PLAIN)])]

@@ -1,0 +1,147 @@
+"""Every view on models that are not 28x28 grey: colour 32x32 conv models of the shapes
+dataset (a VAE and a cVAE), a colour 64x64 one whose dataset (CelebA) is not on this
+machine (the bundled digits, made 64x64 colour, stand in), at 80x24 and 120x40: whole
+tiles only, every row reachable, pictures in colour, Compare across shapes, Draw's
+plain refusal, and a colour PNG export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.tui.test_layout import assert_no_tile_cut, assert_rows_reachable, shown_grids
+from tests.tui.test_views import activate, settle
+from tui_vae.tui.widgets.image_grid import ImageGrid
+
+TINY = dict(arch="conv", latent_dim=4, hidden_dim=32)
+# view key -> the key that scrolls its rows of tiles (as tests/tui/test_layout.py)
+VIEWS = {"r": None, "g": "down", "i": "down", "c": None, "v": "down", "l": None}
+
+
+def _train(folder: Path, name: str, data, **settings) -> None:
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+
+    config = ModelConfig(**{**TINY, **settings})
+    out = folder / f"{name}.safetensors"
+    Trainer(TrainConfig(model=config, epochs=1, batch_size=100, device="cpu", out=str(out)),
+            dataset=data).run()
+
+
+@pytest.fixture(scope="module")
+def colour_folder(tmp_path_factory) -> Path:
+    """Tiny conv models trained one epoch on a few hundred images (seconds in all)."""
+    from tui_vae.data import Dataset, Split, load_dataset
+    from tui_vae.datasets import dataset_spec
+
+    folder = tmp_path_factory.mktemp("colour")
+    shapes = load_dataset("shapes")
+    few = Dataset(shapes.spec, shapes.train.subset(slice(0, 300)), shapes.test, None)
+    classes = len(shapes.classes)
+    _train(folder, "shapes-vae", few, model="vae", dataset="shapes", channels=3,
+           image_size=32, num_classes=classes)
+    _train(folder, "shapes-cvae", few, model="cvae", dataset="shapes", channels=3,
+           image_size=32, num_classes=classes)
+    # A 64x64 colour model of a dataset this machine does not have (CelebA): trained on
+    # random pictures here, it opens on the bundled digits made 64x64 colour.
+    rng = np.random.default_rng(0)
+    noise = Split(torch.from_numpy(rng.integers(0, 256, (100, 64, 64, 3), dtype=np.uint8)),
+                  torch.zeros(100, dtype=torch.long))
+    _train(folder, "faces64-vae", Dataset(dataset_spec("shapes"), noise, noise, None),
+           model="vae", dataset="shapes", channels=3, image_size=64, num_classes=5)
+    # and a grey MLP of the report's shape, for Compare across shapes
+    sample = load_dataset("mnist-sample")
+    _train(folder, "digits-vae", sample, model="vae", arch="mlp", dataset="mnist-sample")
+    return folder
+
+
+def colour_grids(app) -> list[ImageGrid]:
+    return [grid for grid in shown_grids(app) if grid.images[0].ndim == 3]
+
+
+def errors(app) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+async def visit(app, pilot, where: str) -> None:
+    """Every image view: whole tiles, rows reachable, colour pictures, no error."""
+    for view, scroll in VIEWS.items():
+        await pilot.press(view)
+        await settle(app, pilot)
+        here = f"{where} {type(app.screen).__name__}"
+        assert shown_grids(app), f"{here}: no images"
+        if view != "c":  # Compare shows whichever pair is chosen
+            assert colour_grids(app), f"{here}: no colour pictures"
+        assert_no_tile_cut(app, here)
+        await assert_rows_reachable(app, pilot, scroll, here)
+    assert not errors(app), errors(app)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_view_on_colour_models(size, colour_folder, make_app, tmp_path):
+    app = make_app(colour_folder)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "shapes-cvae.safetensors")
+        await visit(app, pilot, f"{size} cVAE")
+        # the class names come from the dataset
+        await pilot.press("g", "2")
+        await settle(app, pilot)
+        assert "class triangle" in str(app.screen.query_one("#status").render())
+        await pilot.press("a")  # a row per class, reachable by keys
+        await settle(app, pilot)
+        assert app.screen.query_one("#samples", ImageGrid).rows()[2] == 5
+        assert_no_tile_cut(app, f"{size} Generate rows")
+        await assert_rows_reachable(app, pilot, "down", f"{size} Generate rows")
+        await pilot.press("r", "d")  # the posterior's spread, smaller tiles
+        await settle(app, pilot)
+        assert colour_grids(app) and not errors(app)
+        assert_no_tile_cut(app, f"{size} Reconstruct draws")
+        # Draw: a grey 28x28 canvas; a colour model is refused plainly, nothing drawn
+        await pilot.press("g", "d", "space", "up", "o")  # (in Reconstruct, d is its own key)
+        await settle(app, pilot)
+        status = str(app.screen.query_one("#status").render())
+        assert "Draw needs a grey 28x28 model" in status and "colour 32x32" in status
+        assert not shown_grids(app) and not errors(app)
+        # the 64x64 model: halved where a whole image would not fit
+        await activate(app, pilot, "faces64-vae.safetensors")
+        await visit(app, pilot, f"{size} 64x64")
+        await pilot.press("m", "u", "t")
+        await settle(app, pilot)
+        assert app.is_running and not errors(app)
+
+
+async def test_compare_across_shapes_and_a_colour_export(colour_folder, make_app, tmp_path):
+    from PIL import Image
+
+    app = make_app(colour_folder)
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "shapes-vae.safetensors")
+        app.compare_pair = (colour_folder / "digits-vae.safetensors",
+                            colour_folder / "faces64-vae.safetensors")
+        await pilot.press("c")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        a, b = (app.screen.query_one(f"#{side}-samples", ImageGrid) for side in "ab")
+        assert a.images[0].ndim == 2 and b.images[0].ndim == 3  # grey beside colour
+        assert_no_tile_cut(app, "Compare grey | 64x64 colour")
+        assert not errors(app)
+        picture = app.screen.export_images()
+        assert picture.ndim == 3 and picture.shape[2] == 3  # both sides, in RGB
+        await pilot.press("g", "e")
+        await settle(app, pilot)
+        saved = [n.message for n in app._notifications if ".png" in n.message]
+        assert saved, [n.message for n in app._notifications]
+        path = Path(saved[-1].split()[1])  # "saved PATH (W x H px)"
+        assert path.parent == tmp_path / "exports"
+        with Image.open(path) as png:
+            assert png.mode == "RGB"
+            pixels = np.asarray(png).astype(int)
+        # colour, not grey stored three times
+        assert (np.abs(pixels[..., 0] - pixels[..., 1]) > 20).any()
