@@ -17,6 +17,7 @@ from tui_vae.config import field_choices, field_default
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
+from tui_vae.tui.widgets.select import PageSafeSelect
 from tui_vae.wording import plural
 
 # The settings' choices and defaults come from tui_vae/config.py; here only their labels.
@@ -128,10 +129,11 @@ class TrainScreen(ViewScreen):
                 for name, label in CHOICE_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)
-                        yield Select([(c.help if name == "dataset" else c.name, c.name)
-                                      for c in field_choices(name).values()],
-                                     value=field_default(name), allow_blank=False,
-                                     compact=True, id=name)
+                        yield PageSafeSelect(  # pageup before its list's layout: no crash
+                            [(c.help if name == "dataset" else c.name, c.name)
+                             for c in field_choices(name).values()],
+                            value=field_default(name), allow_blank=False,
+                            compact=True, id=name)
                 for name, label, kind in NUMBER_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)
