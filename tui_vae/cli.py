@@ -88,6 +88,38 @@ def _temperature(value: float) -> float:
     return value
 
 
+def _factory_spec(value: str | None) -> str | None:
+    """--model-factory: "package.module:function", checked without importing anything."""
+    if value is not None:
+        from tui_vae.user_models import FactorySpecError, parse_factory
+
+        try:
+            parse_factory(value)
+        except FactorySpecError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+FactoryOption = Annotated[str | None, typer.Option(
+    "--model-factory", metavar="PACKAGE.MODULE:FUNCTION", callback=_factory_spec,
+    help="Your own VAE: the function that builds it (README, \"Your own VAE\"); the "
+         "checkpoint is then its weights, a safetensors file.")]
+
+
+def _load_model(checkpoint: Path, factory: str | None, device: str = "cpu"):
+    """(path, TrainedModel): a tui-vae checkpoint (a bare name is looked up in runs/,
+    then the shipped models), or with `factory` the user's model and its weights."""
+    if factory is not None:
+        from tui_vae.user_models import load_user_model
+
+        return checkpoint, load_user_model(factory, checkpoint, device)
+    from tui_vae.inference import load
+    from tui_vae.paths import find_checkpoint
+
+    checkpoint = find_checkpoint(checkpoint)
+    return checkpoint, load(checkpoint, device=device)
+
+
 
 
 @app.callback(invoke_without_command=True)
@@ -103,6 +135,10 @@ def root(
     keymap: Annotated[Path | None, typer.Option(
         help="TOML file of binding id = keys [default: the user config folder's keymap.toml].",
         dir_okay=False)] = None,
+    model_factory: FactoryOption = None,
+    weights: Annotated[Path | None, typer.Option(
+        help="With --model-factory: your model's weights, a safetensors file.",
+        dir_okay=False)] = None,
 ) -> None:
     """Train and explore Variational Autoencoders in the terminal.
 
@@ -114,11 +150,16 @@ def root(
         os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
     if checkpoints.exists() and not checkpoints.is_dir():
         raise typer.BadParameter(f"{checkpoints} is not a folder", param_hint="--checkpoints")
+    if (model_factory is None) != (weights is None):
+        raise typer.BadParameter("--model-factory and --weights go together",
+                                 param_hint="--model-factory" if weights else "--weights")
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.tui.keymap import default_keymap_path
     from tui_vae.workspace import Workspace
 
     workspace = Workspace(checkpoints, data_dir, device.value)
+    if model_factory is not None:  # loaded by the app's worker; a failure is a notice there
+        workspace.set_user_model(model_factory, weights)
     explorer = TuiVaeApp(workspace, keymap or default_keymap_path())
     explorer.run()
     if explorer.crash is not None:  # one line; the traceback is in the log file
@@ -178,6 +219,16 @@ def _hidden_widths(value: str | None) -> tuple[int, ...] | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _dataset_name(value: str | None) -> str | None:
+    """--dataset: a registered name or folder:PATH (tui_vae/datasets.py)."""
+    from tui_vae.datasets import is_known_dataset
+
+    if value is not None and not is_known_dataset(value):
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DATASET_NAMES)}, "
+                                 f"or folder:PATH")
+    return value
+
+
 def _resume_settings(out: Path, given: dict) -> dict:
     """Settings for --resume: the checkpoint's, checked against any flag given too."""
     from tui_vae.checkpoints import read_info
@@ -219,16 +270,6 @@ def train(
     kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
-def _dataset_name(value: str | None) -> str | None:
-    """--dataset: a registered name or folder:PATH (tui_vae/datasets.py)."""
-    from tui_vae.datasets import is_known_dataset
-
-    if value is not None and not is_known_dataset(value):
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DATASET_NAMES)}, "
-                                 f"or folder:PATH")
-    return value
-
-
     lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help=field_help("seed"))] = None,
     dataset: Annotated[str | None, typer.Option(metavar="NAME", callback=_dataset_name, help=f"{field_help('dataset')} One of {', '.join(DATASET_NAMES)}, or folder:PATH (a folder of images; its sub-folders are the classes).")] = None,
@@ -267,12 +308,14 @@ def _dataset_name(value: str | None) -> str | None:
 
     from tui_vae.checkpoints import new_checkpoint_path
     from tui_vae.config import ModelConfig, TrainConfig
+    from tui_vae.datasets import fit_to_dataset
     from tui_vae.progress import ConsoleReporter
     from tui_vae.training import Trainer
 
     # The config's dataclasses hold the defaults; the help texts are derived from them.
     defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
     s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
+    shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
     # By default a run is the user's: runs/ in the working folder, never the shipped models'.
     out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
     if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
@@ -291,6 +334,7 @@ def _dataset_name(value: str | None) -> str | None:
         data_dir=str(data_dir) if data_dir else None, out=str(out), step=gradients.value,
     )
     _refuse_oversized(config)
+    _say_dataset_note(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -309,50 +353,6 @@ def _dataset_name(value: str | None) -> str | None:
             board.close()
 
 
-def _tensorboard_logger(log_dir: Path, out: Path):
-    """The --tensorboard consumer; without the package, one line saying how to get it (exit 2)."""
-    from tui_vae.datasets import fit_to_dataset
-    from tui_vae.errors import TuiVaeError
-    from tui_vae.tensorboard_log import TensorBoardLogger, TensorBoardMissing, run_folder
-
-    folder = run_folder(log_dir, out)
-    try:
-        return TensorBoardLogger(folder)
-    shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
-    except TensorBoardMissing as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
-    except OSError as exc:
-        raise TuiVaeError(f"cannot write TensorBoard files to {folder}: "
-                          f"{exc.strerror or exc}") from None
-
-
-# --------------------------------------------------------------------------- eval
-
-
-@app.command("eval")
-def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
-    iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015); 1000 is the standard.")] = None,
-    _say_dataset_note(config)
-    iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
-    judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
-    quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Noise seed [default: the checkpoint's].")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 1000,
-    data_dir: DataDirOption = None,
-    device: DeviceOption = DeviceName.auto,
-) -> None:
-    """Test-set negative ELBO, reconstruction and KL (nats), the IWAE NLL, and sample quality."""
-    import json
-
-    from tui_vae.inference import load
-    from tui_vae.paths import find_checkpoint
-    from tui_vae.report import evaluate_model, format_report
-
-    checkpoint = find_checkpoint(checkpoint)
-    model = load(checkpoint, device=device.value)
 def _say_dataset_note(config) -> None:
     """A folder's one line (how many unreadable files were skipped), before training.
 
@@ -368,14 +368,53 @@ def _say_dataset_note(config) -> None:
             err.print(note, markup=False)
 
 
+def _tensorboard_logger(log_dir: Path, out: Path):
+    """The --tensorboard consumer; without the package, one line saying how to get it (exit 2)."""
+    from tui_vae.errors import TuiVaeError
+    from tui_vae.tensorboard_log import TensorBoardLogger, TensorBoardMissing, run_folder
+
+    folder = run_folder(log_dir, out)
+    try:
+        return TensorBoardLogger(folder)
+    except TensorBoardMissing as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        raise TuiVaeError(f"cannot write TensorBoard files to {folder}: "
+                          f"{exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
+    iw_samples: Annotated[int | None, typer.Option(min=1, help="Also estimate the NLL with K importance samples (Burda et al. 2015); 1000 is the standard.")] = None,
+    iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
+    judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
+    quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Noise seed [default: the checkpoint's].")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 1000,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = DeviceName.auto,
+    model_factory: FactoryOption = None,
+) -> None:
+    """Test-set negative ELBO, reconstruction and KL (nats), the IWAE NLL, and sample quality."""
+    import json
+
+    from tui_vae.report import evaluate_model, format_report
+
+    checkpoint, model = _load_model(checkpoint, model_factory, device.value)
     if seed is None:
         seed = model.meta.get("seed") or 0
-    test, source = _eval_test_set(model.config.dataset, data_dir)
+    test, source = _eval_test_set(model.config, data_dir)
     train = None  # the aggregate posterior's mixture is fitted to the training codes
     if quality and not source["sample_fallback"]:
-        from tui_vae.data import load_dataset
+        from tui_vae.data import load_for_model
 
-        train = load_dataset(model.config.dataset, data_dir).train
+        train = load_for_model(model.config, data_dir).train
     judged, skipped = None, None
     if quality and model.config.dataset not in ("mnist", "mnist-binary", "mnist-sample"):
         skipped = "the judge classifies MNIST digits only"
@@ -400,29 +439,30 @@ def _say_dataset_note(config) -> None:
         typer.echo(format_report(result))
 
 
-def _eval_test_set(dataset: str, data_dir: Path | None) -> tuple:
+def _eval_test_set(config, data_dir: Path | None) -> tuple:
     """The test split to evaluate on, and {"test_data": what it is, "sample_fallback": bool}.
 
     Like the explorer, an MNIST model falls back to the bundled sample when
     MNIST is neither on disk nor downloadable (offline), and says so. A
     dataset on disk that cannot be read is still an error.
     """
-    from tui_vae.data import dataset_available, load_dataset, load_sample
+    from tui_vae.data import dataset_available, load_for_model, load_sample
     from tui_vae.datasets import dataset_spec
     from tui_vae.errors import DataError
     from tui_vae.workspace import SAMPLE_SOURCE
 
+    dataset = config.dataset  # read at the model's image size and channels
     title = dataset_spec(dataset).title
     if dataset == "mnist" and not dataset_available(dataset, data_dir):
         try:
-            test = load_dataset(dataset, data_dir).test
+            test = load_for_model(config, data_dir).test
         except DataError:
             err.print(f"note: MNIST is not on disk and could not be downloaded: evaluating on "
                       f"the {SAMPLE_SOURCE}, not the full test set (--data-dir DIR or "
                       f"TUI_VAE_DATA_DIR=DIR points at a full copy)", markup=False)
             return load_sample(), {"test_data": SAMPLE_SOURCE, "sample_fallback": True}
     else:
-        test = load_dataset(dataset, data_dir).test
+        test = load_for_model(config, data_dir).test
     return test, {"test_data": f"{title} test set", "sample_fallback": False}
 
 
@@ -473,17 +513,14 @@ def sample(
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
     columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
     scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
+    model_factory: FactoryOption = None,
 ) -> None:
     """Draw samples from the prior: a PNG, a NPY array, or half-block images here."""
     if out is not None and out.suffix.lower() not in (".png", ".npy"):
         raise typer.BadParameter("must end in .png or .npy", param_hint="--out")
     if scale != 1 and (out is None or out.suffix.lower() != ".png"):
         raise typer.BadParameter("applies to a .png --out only", param_hint="--scale")
-    from tui_vae.inference import load
-    from tui_vae.paths import find_checkpoint
-
-    checkpoint = find_checkpoint(checkpoint)  # a bare name: runs/, then the shipped models
-    model = load(checkpoint)
+    checkpoint, model = _load_model(checkpoint, model_factory)
     if digit is not None and not model.config.conditional:
         raise typer.BadParameter(f"{checkpoint} is a plain VAE; --digit needs a cVAE",
                                  param_hint="--digit")
