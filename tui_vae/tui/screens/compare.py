@@ -179,14 +179,16 @@ class CompareScreen(ViewScreen):
         recon = self.query_one(f"#{side}-recon", ImageGrid)
         samples = self.query_one(f"#{side}-samples", ImageGrid)
 
-        def fits(factor: int, pairs: int, drawn: int) -> bool:
-            return (recon.whole(shrunk(recon.base, factor, pairs=True), False) >= pairs
-                    and samples.whole(shrunk(samples.base, factor), False) >= drawn)
+        def fits(factor: int, pairs: int, drawn: int, scale: int | None = None) -> bool:
+            return (recon.whole(shrunk(recon.base, factor, pairs=True), False, scale) >= pairs
+                    and samples.whole(shrunk(samples.base, factor), False, scale) >= drawn)
 
         if fits(1, MIN_PAIRS, MIN_SAMPLES):
             return 1
+        # Smaller still only where a smaller one would not fit unzoomed (a zoom the
+        # screen cannot hold is said, not undone).
         factors = shrink_factors(recon.base[0])[1:] or (1,)
-        return next((f for f in factors if fits(f, 1, 1)), factors[-1])
+        return next((f for f in factors if fits(f, 1, 1, scale=1)), factors[-1])
 
     def action_new(self) -> None:
         self.seed += 1

@@ -70,7 +70,7 @@ class ReconstructScreen(ViewScreen):
         # Pairs at full size where one fits whole, else smaller (a 64x64 model at
         # 80x24); the draws at half size, or a quarter where a half-size tile is too wide.
         if self.draws:
-            factor = 2 if grid.whole(spread_shape(grid.base, 2)) else 4
+            factor = 2 if grid.whole(spread_shape(grid.base, 2), scale=1) else 4
             tile = spread_shape(grid.base, factor)
         else:
             factor = grid.reduction(pairs=True)

@@ -148,10 +148,12 @@ class ImageGrid(Widget):
         columns, rows = self.fit(shape, captions)
         return columns * rows
 
-    def whole(self, shape: tuple[int, int] | None = None, captions: bool = True) -> int:
-        """How many whole tiles of `shape` (default `base`) fit: 0 where not even one."""
+    def whole(self, shape: tuple[int, int] | None = None, captions: bool = True,
+              scale: int | None = None) -> int:
+        """How many whole tiles of `shape` (default `base`) fit at `scale` (default the
+        zoom): 0 where not even one."""
         columns, rows = whole_tiles(self.size.width, self.size.height, shape or self.base,
-                                    self._scale, captions)
+                                    scale or self._scale, captions)
         return columns * rows
 
     def reduction(self, captions: bool = True, want: int = 1, pairs: bool = False,
@@ -161,10 +163,12 @@ class ImageGrid(Widget):
         (images of about 8 pixels) if none does.
 
         A 64x64 model at 80x24 shows its images at half size rather than cut.
+        Measured unzoomed: a zoom the screen cannot hold says so (see `_build`)
+        rather than being undone by smaller images.
         """
         factors = shrink_factors((shape or self.base)[0])
         for factor in factors:
-            if self.whole(shrunk(shape or self.base, factor, pairs), captions) >= want:
+            if self.whole(shrunk(shape or self.base, factor, pairs), captions, 1) >= want:
                 return factor
         return factors[-1]
 
