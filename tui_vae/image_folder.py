@@ -130,6 +130,7 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"larger than {MAX_FILE_BYTES >> 20} MiB")
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's notes on odd files: not the user's lines
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as image:
             width, height = image.size
@@ -140,6 +141,8 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             # JPEG: decode at a reduced scale where the result stays larger than needed.
             image.draft(mode, (max(size, width * size // side), max(size, height * size // side)))
             scale = image.size[0] / width
+            if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+                image = _to_8_bit(image)  # 16-bit or float pixels: convert() would clip
             image = image.convert(mode)
             side = max(1, round(side * scale))
             left = (image.size[0] - side) // 2
@@ -148,6 +151,15 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             image = image.resize((size, size), Image.Resampling.BICUBIC, box=box,
                                  reducing_gap=3.0)
             return np.asarray(image, dtype=np.uint8)
+
+
+def _to_8_bit(image):
+    """A 16-bit or float image scaled to 8 bits (by 65535 or 255, whichever fits)."""
+    from PIL import Image
+
+    pixels = np.asarray(image, dtype=np.float32)
+    top = 65535.0 if pixels.max(initial=0) > 255 else 255.0
+    return Image.fromarray((np.clip(pixels / top, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
@@ -170,6 +182,8 @@ def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels:
             if not example:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 example = f"{path.name}: {reason}"
+    if kept.all():  # the usual case: no second copy of every image
+        return Decoded(images, labels, 0, "", False)
     return Decoded(images[kept], labels[kept], int((~kept).sum()), example, False)
 
 

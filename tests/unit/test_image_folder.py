@@ -159,3 +159,17 @@ def test_config_refuses_shapes_a_dataset_does_not_have():
     assert ModelConfig(dataset="shapes", channels=3, image_size=64).problems() == []
     assert ModelConfig(dataset="nosuch").problems()[0].startswith("unknown dataset 'nosuch'")
     assert ModelConfig(dataset="folder:").problems()[0].startswith("unknown dataset")
+
+
+def test_sixteen_bit_and_palette_images_decode_to_their_levels(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    Image.fromarray(np.full((20, 20), 32768, dtype=np.uint16)).save(folder / "deep.png")
+    palette = Image.new("P", (20, 20), 1)
+    palette.putpalette([0, 0, 0, 250, 250, 250] + [0] * 762)
+    palette.info["transparency"] = b"\x00"
+    palette.save(folder / "palette.png")
+    dataset = load(folder, tmp_path, size=28, channels=1)
+    levels = sorted(int(np.median(split.images.numpy()))
+                    for split in (dataset.train, dataset.test))
+    assert abs(levels[0] - 128) <= 2 and abs(levels[1] - 250) <= 2, levels
