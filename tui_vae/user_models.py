@@ -175,7 +175,7 @@ def _is_int(value: Any) -> bool:
 
 def protocol_config(module, spec: str) -> ModelConfig:
     """The attributes the protocol asks for, checked, as the ModelConfig the views read."""
-    from tui_vae.datasets import dataset_spec
+    from tui_vae.datasets import dataset_problems, dataset_spec
 
     where = f"--model-factory {spec}: the model's"
     for name in ("latent_dim", "image_shape", "num_classes", "likelihood", "dataset",
@@ -209,19 +209,19 @@ def protocol_config(module, spec: str) -> ModelConfig:
         data = dataset_spec(module.dataset)
     except TuiVaeError as exc:
         raise UserModelError(f"{where} dataset: {exc}") from None
-    data_shape = tuple(getattr(data, "image_shape", (1, 28, 28)))
-    if shape != data_shape:
-        raise UserModelError(f"{where} image_shape {shape} differs from {module.dataset}'s "
-                             f"images {data_shape}")
-    if classes and classes != len(data.classes):
-        raise UserModelError(f"{where} num_classes is {classes}; {module.dataset} has "
-                             f"{len(data.classes)} classes")
+    # The checks tui-vae's own models pass (shape and classes against the dataset;
+    # a folder or the shapes set may be read at other sizes).
+    problems = dataset_problems(module.dataset, "cvae" if classes else "vae", shape[0],
+                                shape[1], classes)
+    if problems:
+        raise UserModelError(f"{where} image_shape {shape} or num_classes {classes} does "
+                             f"not fit its dataset: {problems[0]}")
     if module.likelihood == "gaussian" and not hasattr(module, "log_scale"):
         raise UserModelError(f"{where} likelihood is gaussian, so it needs log_scale "
                              f"(one log standard deviation per channel)")
     return ModelConfig(model="cvae" if classes else "vae", arch=USER_ARCH,
                        likelihood=module.likelihood, latent_dim=latent, hidden_dim=0,
-                       dataset=module.dataset, num_classes=classes or len(data.classes),
+                       dataset=module.dataset, num_classes=classes or max(1, len(data.classes)),
                        channels=shape[0], image_size=shape[1])
 
 

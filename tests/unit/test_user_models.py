@@ -169,9 +169,9 @@ def test_a_conditional_model_gets_one_hot_rows_and_soft_mixes(tmp_path, factory)
     ("class Nowhere(Model):\n    dataset = 'imagenet'\ndef f():\n    return Nowhere()", "f",
      "unknown dataset 'imagenet'"),
     ("class Colour(Model):\n    image_shape = (3, 28, 28)\ndef f():\n    return Colour()", "f",
-     "differs from mnist-sample's images (1, 28, 28)"),
+     "MNIST sample images have 1 channel, not 3"),
     ("class Five(Model):\n    num_classes = 5\ndef f():\n    return Five()", "f",
-     "num_classes is 5; mnist-sample has 10 classes"),
+     "a cVAE on MNIST sample has 10 classes, not 5"),
     ("class Gauss(Model):\n    likelihood = 'gaussian'\ndef f():\n    return Gauss()", "f",
      "needs log_scale"),
 ])
@@ -274,3 +274,40 @@ def test_the_example_model_keeps_the_protocol(tmp_path):
         model = load_user_model(f"tiny_vae:{function}", path, search=EXAMPLES)
         assert model.config.latent_dim == 8
         assert model.config.conditional == (function == "build_conditional_sample")
+
+
+def test_a_colour_model_on_the_shapes_dataset(tmp_path, factory):
+    name = factory("""
+        class Colour(Model):
+            image_shape = (3, 32, 32)
+            dataset = "shapes"
+            num_classes = 5
+            likelihood = "gaussian"
+
+            def __init__(self):
+                nn.Module.__init__(self)
+                self.log_scale = nn.Parameter(torch.full((3,), -1.0))
+                self.enc = nn.Linear(3 * 32 * 32 + 5, 2 * self.latent_dim)
+                self.dec = nn.Linear(self.latent_dim + 5, 3 * 32 * 32)
+
+            def decode(self, z, y):
+                return self.dec(torch.cat((z, y), 1)).view(-1, 3, 32, 32)
+
+        def build_colour():
+            return Colour()
+    """)
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    module = importlib.import_module(name).build_colour()
+    sys.path.remove(str(tmp_path))
+    with torch.no_grad():
+        module.log_scale.fill_(-2.0)  # saved, then read back through the likelihood
+    path = weights_of(module, tmp_path / "colour.safetensors")
+    model = load_user_model(f"{name}:build_colour", path, search=tmp_path)
+    assert model.config.image_shape == (3, 32, 32) and model.config.num_classes == 5
+    assert model.sample(2, labels=[0, 4]).shape == (2, 3, 32, 32)
+    assert model.module.likelihood.log_scale.tolist() == [-2.0, -2.0, -2.0]
+    recon, _ = model.losses(torch.rand(2, 3, 32, 32), [1, 2])
+    assert recon.isfinite().all()

@@ -188,7 +188,11 @@ class TuiVaeApp(App):
         try:
             self.workspace.open_user_model()
         except Exception as exc:  # the user's code may raise anything: said, never fatal
-            self.call_from_thread(self.notify, str(exc), title="your model (--model-factory)",
+            from tui_vae.errors import TuiVaeError
+
+            line = str(exc) if isinstance(exc, TuiVaeError) else (
+                f"--model-factory: unexpected {type(exc).__name__}: {exc}")
+            self.call_from_thread(self.notify, line, title="your model (--model-factory)",
                                   severity="error", timeout=30)
 
     def on_default_chosen(self, message: DefaultChosen) -> None:

@@ -1,0 +1,115 @@
+"""`--model-factory`: the example under docs/examples trained by its own script, then
+evaluated and sampled through the CLI; bad factories are one line and the right code."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+EXAMPLES = REPO / "docs" / "examples"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """The example VAE trained for one epoch on the bundled digits by train_tiny_vae.py."""
+    out = tmp_path_factory.mktemp("factory") / "tiny-sample.safetensors"
+    result = subprocess.run([sys.executable, "train_tiny_vae.py", "--sample", "--epochs", "1",
+                             "--out", str(out)], cwd=EXAMPLES, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1: -ELBO" in result.stdout and out.is_file()
+    return out
+
+
+def test_eval_reports_the_elbo_of_the_users_model(trained):
+    result = run_cli("eval", "--model-factory", "tiny_vae:build_sample", str(trained),
+                     "--json", "--no-quality", "--iw-samples", "5", cwd=EXAMPLES)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["test_size"] == 200 and report["dataset"] == "mnist-sample"
+    assert report["model"]["arch"] == "user" and report["model"]["latent_dim"] == 8
+    assert math.isclose(report["test_loss"], report["recon"] + report["kl"], rel_tol=1e-6)
+    # trained one epoch: far better than an untrained decoder's ~543 nats (784 log 2)
+    assert 100 < report["test_loss"] < 500
+    assert report["nll_iw"] <= report["test_loss"] + 1.0  # the IWAE bound is tighter
+    assert "mutual_information" in report  # ELBO surgery ran on it too
+
+
+def test_sample_writes_the_users_samples(trained, tmp_path):
+    npy = tmp_path / "samples.npy"
+    result = run_cli("sample", "--model-factory", "tiny_vae:build_sample", str(trained),
+                     "-n", "6", "--out", str(npy), cwd=EXAMPLES)
+    assert result.returncode == 0, result.stderr
+    pixels = np.load(npy)
+    assert pixels.shape == (6, 28, 28) and 0 <= pixels.min() <= pixels.max() <= 1
+    assert pixels.std(axis=0).mean() > 0.01  # six different draws, not one image six times
+    shown = run_cli("sample", "--model-factory", "tiny_vae:build_sample", str(trained),
+                    "-n", "2", cwd=EXAMPLES)
+    assert shown.returncode == 0, shown.stderr  # drawn here: 28 rows, two a line
+    assert len(shown.stdout.splitlines()) == 14 and set(shown.stdout) - set(" \n")
+
+
+def test_a_conditional_factory_samples_a_chosen_class(tmp_path):
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import tiny_vae
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    weights = tmp_path / "cvae.safetensors"
+    save_file(tiny_vae.build_conditional_sample().state_dict(), str(weights))
+    png = tmp_path / "sevens.png"
+    result = run_cli("sample", "--model-factory", "tiny_vae:build_conditional_sample",
+                     str(weights), "--digit", "7", "-n", "4", "--out", str(png), cwd=EXAMPLES)
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plain = run_cli("sample", "--model-factory", "tiny_vae:build_sample", str(weights),
+                    "--digit", "7", cwd=EXAMPLES)  # the cVAE's weights in the plain VAE
+    assert plain.returncode == 1 and "weights do not match the model" in plain.stderr
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["eval", "--model-factory", "tiny_vae", "W"], 2, "is not package.module:function"),
+    (["sample", "--model-factory", "tiny_vae:build()", "W"], 2,
+     "is not package.module:function"),
+    (["--model-factory", "tiny_vae:build_sample"], 2, "--model-factory and --weights go together"),
+    (["eval", "--model-factory", "no_such_pkg.models:build", "TRAINED"], 1,
+     "cannot import no_such_pkg.models (ModuleNotFoundError"),
+    (["eval", "--model-factory", "tiny_vae:build_sample", "MISSING"], 1,
+     "no such weights file"),
+])
+def test_bad_factories_are_one_line(trained, args, code, message):
+    args = [str(trained) if a == "TRAINED" else a for a in args]
+    args = [str(trained.with_name("absent.safetensors")) if a == "MISSING" else a for a in args]
+    result = run_cli(*args, cwd=EXAMPLES)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    if code == 1:
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if message:
+        assert message in result.stderr, result.stderr
+
+
+def test_a_model_that_breaks_the_protocol_is_one_line_in_the_cli(tmp_path, trained):
+    (tmp_path / "wrong_latent.py").write_text(
+        "from tiny_vae import TinyVAE\n\n"
+        "class Wrong(TinyVAE):\n"
+        "    def encode(self, x, y=None):\n"
+        "        mu, logvar = super().encode(x, y)\n"
+        "        return mu[:, :3], logvar\n\n"
+        "def build():\n"
+        "    return Wrong(dataset='mnist-sample')\n")
+    result = run_cli("eval", "--model-factory", "wrong_latent:build", str(trained),
+                     "--no-quality", cwd=tmp_path, env={"PYTHONPATH": str(EXAMPLES)})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == ("error: --model-factory wrong_latent:build: encode's mu "
+                                     "has shape (2, 3), not (2, 8)")
