@@ -1,5 +1,7 @@
 """Traversal: one latent dimension varied at a time around a test digit's code,
-beside the KL of every dimension and the count of active units (posterior collapse)."""
+beside the KL of every dimension and the count of active units (posterior collapse).
+Where the dataset has known factors (shapes), each dimension's line also names the
+factor it follows most and the correlation R (tui_vae/factors.py)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,34 @@ BAR = 16  # cells of the longest KL bar
 EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589"  # a cell filled 0/8 .. 7/8
 
 
-def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray) -> Text:
-    """A bar per dimension, largest KL first; inactive ones dimmed."""
+FACTOR_BAR = 7  # the bar's cells when the factor column shares the line
+
+
+def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray,
+             factors: dict | None = None) -> Text:
+    """A bar per dimension, largest KL first; inactive ones dimmed. With `factors`
+    ({dim: factors.DimensionFactor}), each line ends with the factor the dimension
+    follows most and R (dimmed under factors.WEAK: it follows none)."""
+    from tui_vae.factors import WEAK
+
     text = Text()
     top = float(kl.max()) if len(kl) and kl.max() > 0 else 1.0
+    width = FACTOR_BAR if factors else BAR
     for d in order.tolist():
-        cells = kl[d] / top * BAR
+        cells = kl[d] / top * width
         full = int(cells)
-        bar = "\u2588" * full + (EIGHTHS[int((cells - full) * 8)] if full < BAR else "")
+        bar = "\u2588" * full + (EIGHTHS[int((cells - full) * 8)] if full < width else "")
         style = "green" if active[d] else "dim"
         text.append(f"z{d:<3}", style)
-        text.append(f"{bar:<{BAR + 1}}", style)
-        text.append(f"{kl[d]:6.2f}\n", style)
+        text.append(f"{bar:<{width + 1}}", style)
+        if not factors:
+            text.append(f"{kl[d]:6.2f}\n", style)
+            continue
+        text.append(f"{kl[d]:5.1f} ", style)
+        row = factors[d]
+        strong = row.correlation >= WEAK
+        text.append(f"{row.factor[:8]:<8}", "bold" if strong else "dim")
+        text.append(f"{row.correlation:.2f}"[1:] + "\n", "" if strong else "dim")
     return text
 
 
@@ -51,6 +69,7 @@ class TraversalScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.index = 0  # the test image whose code is traversed
+        self._factors: tuple = (None, None, None)  # (model, split, report) computed last
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -58,6 +77,25 @@ class TraversalScreen(ViewScreen):
             with VerticalScroll(id="kl-side"):
                 yield Static(id="kl-summary")
                 yield Static(id="kl-chart")
+
+    def factor_report(self) -> dict | None:
+        """{dim: DimensionFactor} over the map's test images where their factors are
+        known (the shapes dataset), else None."""
+        from tui_vae.datasets import dataset_spec
+        from tui_vae.factors import dimension_factors
+
+        split = self.images.split
+        spec = dataset_spec(self.images.dataset)
+        if getattr(split, "factors", None) is None or not spec.factor_names:
+            return None
+        model, seen, report = self._factors
+        if model is not self.model or seen is not split:
+            mu = SHARED_ENCODING.get(self.model, split).encoded.mu
+            rows = dimension_factors(mu, split.factors[:len(mu)].numpy(), spec.factor_names,
+                                     spec.factor_kinds or None)
+            report = {row.dim: row for row in rows}
+            self._factors = (self.model, split, report)
+        return report
 
     def stats(self):
         """(kl per dim, active mask, dims by KL descending) over the map's test images."""
@@ -97,11 +135,15 @@ class TraversalScreen(ViewScreen):
         captions = [f"z{d} {t:+.1f}" for d in dims for t in offsets]
         grid.show(gallery.shrink(rows_of, factor), captions, columns=steps)
         n_active = int(active.sum())
+        factors = self.factor_report()
+        follows = (" · the factor it follows most, and R (its correlation)" if factors
+                   else "")
         self.query_one("#kl-summary", Static).update(Text(
             f"active units: {n_active} of {len(kl)}\n"
             f"(Cov over the data of E[z_d] > {ACTIVE_THRESHOLD})\n"
-            f"KL per dimension, nats, mean over {min(len(split), MAP_POINTS):,} test images:"))
-        self.query_one("#kl-chart", Static).update(kl_chart(kl, active, order))
+            f"KL per dimension, nats, mean over {min(len(split), MAP_POINTS):,} test "
+            f"images{follows}:"))
+        self.query_one("#kl-chart", Static).update(kl_chart(kl, active, order, factors))
         first, count, _ = grid.rows()
         shown = ", ".join(f"z{d}" for d in dims[first:first + count])
         self.set_status(
