@@ -416,8 +416,9 @@ def evaluate(
 
         train = load_for_model(model.config, data_dir).train
     judged, skipped = None, None
-    if quality and model.config.dataset not in ("mnist", "mnist-binary", "mnist-sample"):
-        skipped = "the judge classifies MNIST digits only"
+    if quality and (model.config.dataset not in ("mnist", "mnist-binary", "mnist-sample")
+                    or tuple(model.config.image_shape) != (1, 28, 28)):
+        skipped = "the judge classifies MNIST digits only (grey, 28x28)"
     elif quality:
         from tui_vae.judge import SHIPPED_JUDGE, load_judge
 
@@ -510,7 +511,7 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
-    out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, 28, 28) instead of drawing.", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", dir_okay=False)] = None,
     columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
     scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
     model_factory: FactoryOption = None,
@@ -536,11 +537,12 @@ def sample(
 
         typer.echo(f"wrote {plural(n, 'sample')} to {out}")
         return
-    from tui_vae.render import HalfBlockImage, tile
+    from tui_vae.render import HalfBlockImage, channels_last, tile
 
     console = Console()
-    fit = max(1, (console.width + 1) // 29)
-    console.print(HalfBlockImage(tile(images[:, 0].numpy(), min(columns or fit, fit))))
+    fit = max(1, (console.width + 1) // (images.shape[3] + 1))  # tiles of W cells, a gap
+    pictures = channels_last(images.numpy())  # grey (N, H, W) or colour (N, H, W, 3)
+    console.print(HalfBlockImage(tile(pictures, min(columns or fit, fit))))
 
 
 # --------------------------------------------------------------------------- models
@@ -553,6 +555,9 @@ def _fmt(value, spec: str = "") -> str:
 @app.command()
 def models(
     folder: Annotated[Path | None, typer.Argument(help="Folder of checkpoints [default: your runs/ and the shipped models].", file_okay=False)] = None,
+    model_factory: FactoryOption = None,
+    weights: Annotated[Path | None, typer.Option(
+        help="With --model-factory: your model's weights, listed first.", dir_okay=False)] = None,
 ) -> None:
     """List checkpoints with their metadata and final test metrics."""
     from rich.table import Table
@@ -561,11 +566,18 @@ def models(
     from tui_vae.checkpoints import CheckpointInfo, list_checkpoints
     from tui_vae.workspace import Workspace
 
+    if (model_factory is None) != (weights is None):
+        raise typer.BadParameter("--model-factory and --weights go together",
+                                 param_hint="--model-factory" if weights else "--weights")
     workspace = Workspace(folder)  # knows which files are the shipped models
     # Without a folder: runs/ when there is one, and the shipped models from anywhere.
     folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]
     found = sorted((item for f in folders for item in list_checkpoints(f)),
                    key=lambda item: (not workspace.is_shipped(item.path), item.path.name))
+    if model_factory is not None:  # your own model (imports torch and the factory)
+        workspace.set_user_model(model_factory, weights)
+        user = workspace.open_user_model()
+        found = [user, *(item for item in found if item.path.absolute() != user.path)]
     names = " and ".join(str(f) for f in folders) or str(workspace.checkpoint_dir)
     if not found:
         typer.echo(f"no checkpoints (*.safetensors) in {names}")

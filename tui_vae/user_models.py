@@ -357,7 +357,8 @@ def user_model_info(path: Path, config: ModelConfig, spec: str) -> CheckpointInf
     factory (kind "user"), with no training history (tui-vae did not train it)."""
     stat = path.stat()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(stat.st_mtime))
-    model = {**config.to_dict(), "model": "user", "hidden_dim": "-",
+    # Listed as kind "user", its factory where the others name their architecture.
+    model = {**config.to_dict(), "model": "user", "arch": spec, "hidden_dim": "-",
              "kind": config.model}
     meta = {"format": "user-model", "model": model, "dataset": config.dataset,
             "training": {"factory": spec}, "progress": {"epochs_done": 0}, "history": [],

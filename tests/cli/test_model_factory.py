@@ -113,3 +113,13 @@ def test_a_model_that_breaks_the_protocol_is_one_line_in_the_cli(tmp_path, train
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip() == ("error: --model-factory wrong_latent:build: encode's mu "
                                      "has shape (2, 3), not (2, 8)")
+
+
+def test_models_lists_the_users_model_first(trained, tmp_path):
+    result = run_cli("models", str(tmp_path), "--model-factory", "tiny_vae:build_sample",
+                     "--weights", str(trained), cwd=EXAMPLES)
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if trained.name in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[:6] == [trained.name, "user", "tiny_vae:build_sample", "bernoulli",
+                         "mnist-sample", "8"], cells
