@@ -311,3 +311,34 @@ def test_a_colour_model_on_the_shapes_dataset(tmp_path, factory):
     assert model.module.likelihood.log_scale.tolist() == [-2.0, -2.0, -2.0]
     recon, _ = model.losses(torch.rand(2, 3, 32, 32), [1, 2])
     assert recon.isfinite().all()
+
+
+def test_the_workspace_lists_the_users_model_once_and_first(tmp_path, factory):
+    from tui_vae.checkpoints import BadCheckpoint
+    from tui_vae.workspace import Workspace
+
+    name = factory()
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    weights = good_weights(tmp_path, name).rename(runs / "mine.safetensors")
+    (runs / "other.safetensors").write_bytes(b"not a checkpoint at all")
+    workspace = Workspace(runs, tmp_path, "cpu", shipped_dir=None)
+    before = workspace.scan()
+    assert {e.path.name for e in before} == {"mine.safetensors", "other.safetensors"}
+    assert all(isinstance(e, BadCheckpoint) for e in before)  # not tui-vae checkpoints
+    workspace.set_user_model(f"{name}:build", weights)
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        entry = workspace.open_user_model()
+    finally:
+        sys.path.remove(str(tmp_path))
+    after = workspace.scan()
+    assert after[0] is entry and [e.path.name for e in after] == ["mine.safetensors",
+                                                                  "other.safetensors"]
+    assert workspace.default_checkpoint(after) == entry.path
+    assert workspace.model(entry.path).config.arch == "user"
+    with pytest.raises(CheckpointError, match="your own model"):
+        workspace.delete(entry.path)
+    assert weights.is_file()
