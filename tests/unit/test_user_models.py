@@ -342,3 +342,16 @@ def test_the_workspace_lists_the_users_model_once_and_first(tmp_path, factory):
     with pytest.raises(CheckpointError, match="your own model"):
         workspace.delete(entry.path)
     assert weights.is_file()
+
+
+def test_checking_a_factory_value_imports_neither_torch_nor_textual():
+    """The CLI checks --model-factory's form before anything heavy is imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tui_vae.user_models import parse_factory\n"
+            "parse_factory('a.b:c')\n"
+            "assert 'torch' not in sys.modules and 'textual' not in sys.modules\n"
+            "import tui_vae.user_adapter\nassert 'textual' not in sys.modules")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
