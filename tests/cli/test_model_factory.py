@@ -72,9 +72,6 @@ def test_a_conditional_factory_samples_a_chosen_class(tmp_path):
                      str(weights), "--digit", "7", "-n", "4", "--out", str(png), cwd=EXAMPLES)
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    plain = run_cli("sample", "--model-factory", "tiny_vae:build_sample", str(weights),
-                    "--digit", "7", cwd=EXAMPLES)  # the cVAE's weights in the plain VAE
-    assert plain.returncode == 1 and "weights do not match the model" in plain.stderr
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
