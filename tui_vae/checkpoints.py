@@ -56,7 +56,7 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
 _MODEL_FIELDS = {"model": str, "latent_dim": int, "hidden_dim": int, "beta": (int, float),
                  "dataset": str, "num_classes": int}
 _OPTIONAL_MODEL_FIELDS = {"arch": str, "likelihood": str, "channels": int, "image_size": int,
-                          "hidden_widths": list}
+                          "hidden_widths": (list, tuple)}
 
 
 @dataclass(frozen=True)

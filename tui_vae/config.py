@@ -139,7 +139,8 @@ class ModelConfig:
         return (self.channels, self.image_size, self.image_size)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As checkpoint metadata holds it (JSON: the widths as a list)."""
+        return {**asdict(self), "hidden_widths": list(self.hidden_widths)}
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
