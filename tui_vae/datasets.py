@@ -175,7 +175,8 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 def is_known_dataset(name: str) -> bool:
     """A registered name, or `folder:` followed by a path."""
-    return name in DATASETS or (is_folder_dataset(name) and len(name) > len(FOLDER_PREFIX))
+    return isinstance(name, str) and (name in DATASETS or (is_folder_dataset(name)
+                                                          and len(name) > len(FOLDER_PREFIX)))
 
 
 def dataset_problems(name: str, model: str, channels: int, image_size: int,
