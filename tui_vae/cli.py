@@ -746,8 +746,10 @@ def sweep(
 
 def main() -> None:
     """Console-script entry point: runs the app and turns errors into one line."""
+    from tui_vae.cpu_share import adapt_to_load
     from tui_vae.errors import TuiVaeError
 
+    adapt_to_load()  # before torch loads: libgomp reads the wait policy once
     try:
         app()
     except TuiVaeError as exc:
