@@ -120,3 +120,63 @@ def test_models_lists_the_users_model_first(trained, tmp_path):
     cells = [cell.strip() for cell in row.strip("│ ").split("│")]
     assert cells[:6] == [trained.name, "user", "tiny_vae:build_sample", "bernoulli",
                          "mnist-sample", "8"], cells
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    import os
+    import select
+    import time
+
+    seen, deadline = b"", time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {needle!r} within {timeout} s; got {seen[-300:]!r}")
+        if select.select([fd], [], [], min(remaining, 0.5))[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    return seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_the_explorer_opens_on_the_users_model(trained, tmp_path):
+    """`tui-vae --model-factory F --weights W` in a real terminal: the header names the
+    model, active; q quits. (A factory that fails: tests/tui/test_factory_model.py.)"""
+    import os
+    import pty
+    import select
+    import time
+
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30",
+           "TUI_VAE_DATA_DIR": str(tmp_path)}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app, from the examples folder, as the README says
+        os.chdir(EXAMPLES)
+        os.execve(sys.executable, [sys.executable, "-m", "tui_vae", "--checkpoints",
+                                   str(tmp_path / "mine"), "--model-factory",
+                                   "tiny_vae:build_sample", "--weights", str(trained)], env)
+    try:
+        screen = _read_until(fd, f"{trained.name} · VAE z=8".encode(), timeout=90)
+        assert b"Traceback" not in screen
+        os.write(fd, b"q")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            try:  # keep reading: a full terminal buffer would block the app's writes
+                select.select([fd], [], [], 0.2)[0] and os.read(fd, 65536)
+            except OSError:
+                pass
+        else:
+            raise AssertionError("the app did not quit on q")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
