@@ -17,9 +17,11 @@ measure is the multiple correlation coefficient R of z_d on the factor, in
 The shapes dataset has no circular factor (its hue and rotation ranges stop
 short of wrapping; see tui_vae/shapes.py), but the measure accepts one. A
 dimension the model does not use (posterior collapse: constant mu) correlates
-with nothing, R = 0. Correlation is not disentanglement: R says what z_d moves
-with, not that it moves with one factor only; `correlation_table` holds every
-pair for that question.
+with nothing, R = 0; but R does not depend on scale, so a dimension the model
+barely uses (its KL near 0, its mu moving a little) can still score high: read
+it beside the KL per dimension (tui_vae/latent.py). Correlation is not
+disentanglement: R says what z_d moves with, not that it moves with one factor
+only; `correlation_table` holds every pair for that question.
 """
 
 from __future__ import annotations
