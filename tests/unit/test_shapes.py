@@ -116,3 +116,15 @@ def test_a_few_conv_training_steps_on_shapes_lower_the_loss():
             dataset=small).run()
     assert len(losses) == 24
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+
+
+def test_the_train_forms_config_takes_the_shape_and_classes_from_the_dataset(tmp_path):
+    from tui_vae.tui.screens.train import build_config
+
+    values = {"model": "cvae", "arch": "conv", "likelihood": "bernoulli", "latent_dim": "4",
+              "hidden_dim": "32", "beta": "1", "dataset": "shapes", "epochs": "1",
+              "batch_size": "64", "lr": "0.002", "kl_warmup": "0", "seed": "0"}
+    model = build_config(values, tmp_path, None).model
+    assert (model.image_shape, model.num_classes) == ((3, 32, 32), 5)
+    assert build_config({**values, "dataset": "mnist"}, tmp_path, None).model.image_shape \
+        == (1, 28, 28)

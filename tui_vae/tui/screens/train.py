@@ -91,11 +91,14 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
         except ValueError as exc:
             raise ValueError(f"hidden widths: {exc}") from None
 
-    model = ModelConfig(model=values["model"], arch=values.get("arch", "mlp"),
-                        likelihood=values.get("likelihood", "bernoulli"),
-                        latent_dim=number("latent_dim", int),
-                        **hidden_fields(widths("hidden_dim")), beta=number("beta", float),
-                        dataset=values["dataset"])
+    from tui_vae.datasets import fit_to_dataset
+
+    # The image shape and class count are the dataset's (colour 32x32 for shapes).
+    model = fit_to_dataset(ModelConfig(model=values["model"], arch=values.get("arch", "mlp"),
+                                       likelihood=values.get("likelihood", "bernoulli"),
+                                       latent_dim=number("latent_dim", int),
+                                       **hidden_fields(widths("hidden_dim")),
+                                       beta=number("beta", float), dataset=values["dataset"]))
     config = TrainConfig(
         model=model, epochs=number("epochs", int), batch_size=number("batch_size", int),
         lr_schedule=values.get("lr_schedule", field_default("lr_schedule")),
