@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 from rich._palettes import STANDARD_PALETTE
-from rich.color import Color, ColorSystem
+from rich.color import Color, ColorSystem, ColorTriplet, ColorType
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -165,9 +165,11 @@ def _key_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
 # per cell, so runs of equal cells merge exactly as for grey.
 
 QUANT = 3  # the palette lookup quantises each channel to 8 - QUANT bits
+TRUE_BITS = 6  # truecolor cells carry 6 bits a channel (see `colour_numbers`)
 _CUBE = (0, 95, 135, 175, 215, 255)  # the 6 levels of xterm's 6x6x6 colour cube
-_COLOUR_STYLE_CACHE: dict[tuple[ColorSystem, int], Style] = {}
-_COLOURS: dict[tuple[ColorSystem, int], Color] = {}
+# Per colour system: packed cell key -> Style, and colour number -> Color.
+_COLOUR_STYLES: dict[ColorSystem, dict[int, Style]] = {}
+_COLOURS: dict[ColorSystem, dict[int, Color]] = {}
 MAX_CACHED_STYLES = 1 << 17  # truecolor pictures can hold many colours: bounded
 
 
@@ -234,40 +236,39 @@ def palette_lut(system: ColorSystem) -> np.ndarray:
     return found.astype(np.uint8).reshape(levels, levels, levels)
 
 
+# Each 8-bit level -> the level shown at TRUE_BITS bits (0 and 255 kept exact).
+_TRUE_LEVELS = np.array([(v >> (8 - TRUE_BITS)) * 255 // ((1 << TRUE_BITS) - 1)
+                         for v in range(256)], np.int64)
+
+
 def colour_numbers(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
     """Each pixel of (..., 3) uint8 as one int64: its RGB in truecolor, else its palette
-    colour's number."""
+    colour's number.
+
+    Truecolor keeps TRUE_BITS bits a channel (262,144 colours, steps of 4 levels
+    an eye does not see at two pixels a cell): a decoded picture's plain
+    background, which wavers by a level or two, then becomes runs of equal cells
+    (one segment each) and styles already made, which a redraw of 16 new 32x32
+    samples needs to stay within its frame budget.
+    """
     if system == ColorSystem.TRUECOLOR:
-        rgb = pixels.astype(np.int64)
+        rgb = _TRUE_LEVELS[pixels]
         return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     q = pixels >> QUANT
     return palette_lut(system)[q[..., 0], q[..., 1], q[..., 2]].astype(np.int64)
 
 
-def _colour(number: int, system: ColorSystem) -> Color:
-    colour = _COLOURS.get((system, number))
+def _colour(number: int, system: ColorSystem, colours: dict[int, Color]) -> Color:
+    colour = colours.get(number)
     if colour is None:
         if system == ColorSystem.TRUECOLOR:
-            colour = Color.from_rgb(number >> 16, (number >> 8) & 0xFF, number & 0xFF)
+            colour = Color(f"#{number:06x}", ColorType.TRUECOLOR,
+                           triplet=ColorTriplet(number >> 16, (number >> 8) & 0xFF,
+                                                number & 0xFF))
         else:
             colour = Color.from_ansi(number)
-        if len(_COLOURS) > MAX_CACHED_STYLES:
-            _COLOURS.clear()
-        _COLOURS[(system, number)] = colour
+        colours[number] = colour
     return colour
-
-
-def _colour_style(key: int, system: ColorSystem) -> Style:
-    style = _COLOUR_STYLE_CACHE.get((system, key))
-    if style is None:
-        upper, lower = key >> 24, key & 0xFFFFFF
-        background = _colour(lower, system)
-        # Style.from_color: a plain colour pair without parsing (several times faster).
-        style = Style.from_color(None if upper == lower else _colour(upper, system), background)
-        if len(_COLOUR_STYLE_CACHE) > MAX_CACHED_STYLES:
-            _COLOUR_STYLE_CACHE.clear()
-        _COLOUR_STYLE_CACHE[(system, key)] = style
-    return style
 
 
 def _colour_keys(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
@@ -277,14 +278,36 @@ def _colour_keys(pixels: np.ndarray, system: ColorSystem) -> np.ndarray:
 
 
 def _colour_segments(keys: np.ndarray, system: ColorSystem) -> list[list[Segment]]:
-    def segment(key: int, length: int) -> Segment:
+    """Rows of packed colour cells as segments: one per run of equal cells."""
+    styles = _COLOUR_STYLES.setdefault(system, {})
+    colours = _COLOURS.setdefault(system, {})
+    if len(styles) > MAX_CACHED_STYLES:  # bounded: a long session of noisy pictures
+        styles.clear()
+        colours.clear()
+    # Every run's start in one numpy pass over the whole picture.
+    change = np.ones(keys.shape, bool)
+    change[:, 1:] = keys[:, 1:] != keys[:, :-1]
+    rows, cols = np.nonzero(change)
+    ends = np.append(cols[1:], 0)
+    ends[np.append(rows[1:] != rows[:-1], True)] = keys.shape[1]
+    lengths = (ends - cols).tolist()
+    values = keys[rows, cols].tolist()
+    lines: list[list[Segment]] = [[] for _ in range(keys.shape[0])]
+    for row, key, length in zip(rows.tolist(), values, lengths):
         if key == BLANK:
-            return Segment(" " * length, PLAIN)
-        if key >> 24 == key & 0xFFFFFF:  # both pixels alike: a space on the background
-            return Segment(" " * length, _colour_style(key, system))
-        return Segment(UPPER_HALF * length, _colour_style(key, system))
-
-    return _run_segments(keys, segment)
+            lines[row].append(Segment(" " * length, PLAIN))
+            continue
+        style = styles.get(key)
+        upper, lower = key >> 24, key & 0xFFFFFF
+        if style is None:
+            # Style.from_color: a plain colour pair without parsing (several times faster).
+            style = Style.from_color(
+                None if upper == lower else _colour(upper, system, colours),
+                _colour(lower, system, colours))
+            styles[key] = style
+        # Both pixels alike: a space on the background (fewer bytes than a block).
+        lines[row].append(Segment((" " if upper == lower else UPPER_HALF) * length, style))
+    return lines
 
 
 def halfblock_lines(

@@ -45,9 +45,22 @@ def test_truecolor_cells_carry_the_exact_pixels():
     style = only_cell(ColorSystem.TRUECOLOR)
     assert style.color.type == ColorType.TRUECOLOR and tuple(style.color.triplet) == RED
     assert tuple(style.bgcolor.triplet) == BLUE
-    (line,) = halfblock_lines(picture([(12, 200, 99)], [(13, 200, 99)]))
-    assert tuple(line[0].style.color.triplet) == (12, 200, 99)
-    assert tuple(line[0].style.bgcolor.triplet) == (13, 200, 99)
+    # 6 bits a channel: within 4 levels of the pixel, 0 and 255 exact
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (2, 50, 3), dtype=np.uint8)
+    (line,) = halfblock_lines(pixels)
+    k = 0
+    for segment in line:
+        for _ in segment.text:
+            shown = segment.style.bgcolor.triplet
+            assert np.abs(np.array(tuple(shown)) - pixels[1, k]).max() <= 4
+            if segment.style.color is not None:
+                fg = np.array(tuple(segment.style.color.triplet))
+                assert np.abs(fg - pixels[0, k]).max() <= 4
+            k += 1
+    # pixels a level apart (a decoded plain background) share a cell colour: one run
+    (line,) = halfblock_lines(picture([(12, 200, 99), (13, 201, 98)], [(13, 200, 99)] * 2))
+    assert len(line) == 1 and line[0].text == "  "
 
 
 def test_256_colours_take_the_cube_entries():
