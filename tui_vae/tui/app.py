@@ -226,9 +226,13 @@ class TuiVaeApp(App):
         # Measured on a cold scan of 10,000 checkpoints: the objects it builds set
         # off full collections of up to 140 ms (ten in three scans), run by whichever
         # thread allocates and holding the GIL, so keys waited. The collector rests
-        # while scanning; what a big scan built is frozen (moved out of the
+        # while scanning (process-wide, but for a warm poll that is well under a
+        # millisecond); what a big scan built is frozen (moved out of the
         # collector's sight; the metadata holds no cycles, so refcounting still
-        # frees it when replaced).
+        # frees it when replaced). Kept after the storm work: without the pause,
+        # the p95 key latency in Models during cold rescans of 10,000 files
+        # (benchmarks/big_folder.py) was three times as long, and the storm stalls
+        # had another cause (see _end_batch).
         gc.disable()
         try:
             try:
