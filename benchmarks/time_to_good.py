@@ -12,6 +12,7 @@ Prints:
      also a fresh process, started right after ours. Target: at most one fifth.
 
 Usage: python benchmarks/time_to_good.py --data-dir ../shared/data [--epochs 10]
+       [--train-args "--batch-size 96 --lr 3e-3"]
 Run it on a quiet machine: `uptime` before and after is printed with the figures.
 """
 
@@ -92,7 +93,8 @@ def reference_child(data_dir: str, epochs: int) -> None:
         def __init__(self):
             super().__init__()
             self.fc1, self.fc21 = nn.Linear(784, 400), nn.Linear(400, 20)
-            self.fc22, self.fc3, self.fc4 = nn.Linear(400, 20), nn.Linear(20, 400), nn.Linear(400, 784)
+            self.fc22, self.fc3 = nn.Linear(400, 20), nn.Linear(20, 400)
+            self.fc4 = nn.Linear(400, 784)
 
         def forward(self, x):
             h = F.relu(self.fc1(x.view(-1, 784)))
@@ -148,6 +150,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("TUI_VAE_DATA_DIR"))
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--train-args", default="",
+                        help='extra `tui-vae train` flags, e.g. "--batch-size 96 --lr 3e-3"')
     parser.add_argument("--child", choices=("split", "reference"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.data_dir:
@@ -170,7 +174,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ours, ours_wall = timed_lines(
             [sys.executable, "-m", "tui_vae", "train", "--epochs", str(args.epochs),
-             "--out", str(Path(folder) / "run.safetensors")], env)
+             "--out", str(Path(folder) / "run.safetensors"), *args.train_args.split()], env)
     reference, reference_wall = timed_lines(
         [sys.executable, __file__, "--child", "reference", "--data-dir", args.data_dir,
          "--epochs", str(args.epochs)], env)
