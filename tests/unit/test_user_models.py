@@ -342,6 +342,10 @@ def test_the_workspace_lists_the_users_model_once_and_first(tmp_path, factory):
     with pytest.raises(CheckpointError, match="your own model"):
         workspace.delete(entry.path)
     assert weights.is_file()
+    from tui_vae.tui.screens.models import describe_checkpoint
+
+    described = describe_checkpoint(entry)
+    assert f"your own VAE from {name}:build" in described and "0 epochs" not in described
 
 
 def test_checking_a_factory_value_imports_neither_torch_nor_textual():

@@ -67,10 +67,17 @@ def describe_checkpoint(entry: CheckpointInfo) -> str:
     """A checkpoint's metadata in four lines of words: path, model, training, dates."""
     meta, m = entry.meta, entry.model_config
     training = meta.get("training", {})
-    kind = "cVAE" if m.get("model") == "cvae" else "VAE"
+    user = m.get("model") == "user"  # the user's own model (--model-factory)
+    kind = "cVAE" if (m.get("kind") if user else m.get("model")) == "cvae" else "VAE"
     planned = training.get("epochs")
     epochs = (f"{entry.epochs_done} of {plural(planned, 'epoch')}" if planned
               else plural(entry.epochs_done, "epoch"))
+    if user:
+        return (f"{entry.path}\n"
+                f"your own {kind} from {meta.get('factory', '-')} · latent "
+                f"{m.get('latent_dim')} · images {m.get('channels')}x{m.get('image_size')}"
+                f"x{m.get('image_size')} · {m.get('dataset')} · {m.get('likelihood')}\n"
+                f"trained outside tui-vae; its weights are never deleted from here")
     return (f"{entry.path}\n"
             f"{kind} · latent {m.get('latent_dim')} · "
             f"hidden {ModelConfig.from_dict(m).hidden_text} · "
