@@ -14,9 +14,10 @@ from textual.widgets import Static
 
 from tui_vae.tui.screens.latent import MAP_POINTS, SHARED_ENCODING
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
 
 MAX_STEPS = 11  # images per row (odd: the middle one is the digit's own code)
+MIN_STEPS = 3  # fewer on a row shows no traversal: smaller images rather than fewer
 BAR = 16  # cells of the longest KL bar
 EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589"  # a cell filled 0/8 .. 7/8
 
@@ -119,10 +120,14 @@ class TraversalScreen(ViewScreen):
         self.index %= len(split)
         kl, active, order = self.stats()
         grid = self.query_one("#traversal", ImageGrid)
-        # Full-size images when a whole row of steps fits, else half size (a quarter
-        # where not even one half-size image fits whole).
+        # Full-size images when a whole row of steps fits, else half size, or smaller
+        # still where half size leaves fewer than MIN_STEPS on a row (32x32 at 80x24).
         factor = 1 if grid.fit(captions=True)[0] >= MAX_STEPS else 2
         factor = max(factor, grid.reduction())
+        candidates = [f for f in shrink_factors(grid.base[0]) if f >= factor] or [factor]
+        factor = next((f for f in candidates
+                       if grid.fit(shrunk(grid.base, f), captions=True)[0] >= MIN_STEPS),
+                      candidates[-1])
         columns, _ = grid.fit(shrunk(grid.base, factor), captions=True)
         steps = min(MAX_STEPS, columns)
         steps = max(steps - (1 - steps % 2), 1)  # odd: the middle image is the digit's code
