@@ -36,6 +36,10 @@ SHOTS = (
     ("draw-cvae", ["d", "o"], "cvae.safetensors"),
     ("runs-curves", ["u"], "vae.safetensors"),
     ("runs-plane", ["u", "p", "down", "down"], "vae.safetensors"),
+    # colour: the shapes model (32x32 RGB), its samples and its factor report
+    ("shapes-generate", ["g"], "shapes-vae.safetensors"),
+    ("shapes-traversal", ["v"], "shapes-vae.safetensors"),
+    ("shapes-reconstruct", ["r"], "shapes-vae.safetensors"),
 )
 # At 80x24: every view, and the keys that bring what does not fit on screen.
 SMALL_SHOTS = (
@@ -55,18 +59,21 @@ SMALL_SHOTS = (
 )
 
 
-async def shoot(out: Path, size: tuple[int, int], shots=SHOTS) -> list[Path]:
+async def shoot(out: Path, size: tuple[int, int], shots=SHOTS,
+                models: Path = ROOT / "checkpoints") -> list[Path]:
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.workspace import Workspace
 
     saved = []
     for name, keys, checkpoint in shots:
-        app = TuiVaeApp(Workspace(ROOT / "checkpoints", os.environ.get("TUI_VAE_DATA_DIR"),
-                                  "cpu"))
+        if checkpoint and not (models / checkpoint).exists():
+            print(f"{name}: skipped, no {models / checkpoint}")
+            continue
+        app = TuiVaeApp(Workspace(models, os.environ.get("TUI_VAE_DATA_DIR"), "cpu"))
         async with app.run_test(size=size) as pilot:
             await app.workers.wait_for_complete()
             if checkpoint:
-                app.activate(ROOT / "checkpoints" / checkpoint)
+                app.activate(models / checkpoint)
                 await app.workers.wait_for_complete()
             for key in keys:
                 await pilot.press(key)
@@ -118,6 +125,9 @@ def main() -> None:
                         help="every view at 80x24 into docs/screenshots/80x24")
     parser.add_argument("--only", default="",
                         help="comma-separated shot names to remake (the others are kept)")
+    parser.add_argument("--models", type=Path, default=ROOT / "checkpoints",
+                        help="folder of the models the shots name (the shipped ones are "
+                             "listed too)")
     args = parser.parse_args()
     if args.small:
         args.size = "80x24"
@@ -126,7 +136,8 @@ def main() -> None:
     size = tuple(int(v) for v in args.size.split("x"))
     shots = SMALL_SHOTS if args.small else SHOTS
     only = {name for name in args.only.split(",") if name}
-    saved = asyncio.run(shoot(args.out, size, [s for s in shots if not only or s[0] in only]))
+    saved = asyncio.run(shoot(args.out, size, [s for s in shots if not only or s[0] in only],
+                              args.models))
     if not only or "train" in only:  # a short training run, so only when wanted
         if args.small:  # and with p: the previews where the charts leave no room
             train = asyncio.run(shoot_training(args.out, size, keys=("p",)))
