@@ -78,10 +78,13 @@ def describe_checkpoint(entry: CheckpointInfo) -> str:
                 f"{m.get('latent_dim')} · images {m.get('channels')}x{m.get('image_size')}"
                 f"x{m.get('image_size')} · {m.get('dataset')} · {m.get('likelihood')}\n"
                 f"trained outside tui-vae; its weights are never deleted from here")
+    config = ModelConfig.from_dict(m)
+    colour = "colour" if config.channels == 3 else "grey"
     return (f"{entry.path}\n"
             f"{kind} · latent {m.get('latent_dim')} · "
-            f"hidden {ModelConfig.from_dict(m).hidden_text} · "
-            f"beta {m.get('beta', 0):g} · {m.get('dataset')} · {epochs} done\n"
+            f"hidden {config.hidden_text} · "
+            f"beta {m.get('beta', 0):g} · {m.get('dataset')} · "
+            f"{config.image_size}x{config.image_size} {colour} · {epochs} done\n"
             f"{_training_words(training)}\n"
             f"created {_when(meta.get('created', '-'))} · updated "
             f"{_when(meta.get('updated', '-'))} · tui-vae {meta.get('package_version', '-')}")
