@@ -58,9 +58,9 @@ class TraversalScreen(ViewScreen):
 
     TITLE = "Traversal"
     BINDINGS = [
-        Binding("right,n", "step(1)", "Next digit", key_display="→", id="traversal.next"),
-        Binding("left,p", "step(-1)", "Prev digit", key_display="←", id="traversal.prev"),
-        *(Binding(str(d), f"pick_class({d})", "Digit of class", show=d == 0,
+        Binding("right,n", "step(1)", "Next image", key_display="→", id="traversal.next"),
+        Binding("left,p", "step(-1)", "Prev image", key_display="←", id="traversal.prev"),
+        *(Binding(str(d), f"pick_class({d})", "Image of class", show=d == 0,
                   key_display="0-9", id=f"traversal.class{d}") for d in range(10)),
         Binding("down", "scroll_rows(1)", "Dimensions", key_display="↑↓",
                 id="traversal.row_down"),
@@ -154,7 +154,7 @@ class TraversalScreen(ViewScreen):
         self.set_status(
             f"Traversal of test image {self.index} ({images.classes[label]}): rows {shown}, "
             f"each from -{TRAVERSAL_SPAN:g} to +{TRAVERSAL_SPAN:g} around its mean · "
-            f"←/→ digit · 0-9 next digit of a class" + self.rows_note(grid))
+            f"←/→ image · 0-9 next image of a class" + self.rows_note(grid))
         self.refresh_bindings()  # the row keys show only while rows are off screen
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
