@@ -220,13 +220,14 @@ def _hidden_widths(value: str | None) -> tuple[int, ...] | None:
 
 
 def _dataset_name(value: str | None) -> str | None:
-    """--dataset: a registered name or folder:PATH (tui_vae/datasets.py)."""
-    from tui_vae.datasets import is_known_dataset
+    """--dataset: a registered name or folder:PATH (tui_vae/datasets.py), the path made
+    absolute so the checkpoint finds its folder from any working folder."""
+    from tui_vae.datasets import absolute_dataset_name, is_known_dataset
 
     if value is not None and not is_known_dataset(value):
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(DATASET_NAMES)}, "
                                  f"or folder:PATH")
-    return value
+    return absolute_dataset_name(value) if value is not None else None
 
 
 def _resume_settings(out: Path, given: dict) -> dict:
@@ -354,13 +355,14 @@ def train(
 
 
 def _say_dataset_note(config) -> None:
-    """A folder's one line (how many unreadable files were skipped), before training.
+    """A folder's or CelebA's one line (how many unreadable files were skipped), before
+    training.
 
     Loading here costs nothing twice: the trainer gets the same cached dataset.
     """
     from tui_vae.datasets import is_folder_dataset
 
-    if is_folder_dataset(config.model.dataset):
+    if is_folder_dataset(config.model.dataset) or config.model.dataset == "celeba":
         from tui_vae.data import load_for_model
 
         note = load_for_model(config.model, config.data_dir).note

@@ -28,7 +28,6 @@ quota), one line says where to put the files.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import struct
 import zlib
@@ -56,10 +55,16 @@ MAX_PARTITION_BYTES = 16 << 20  # the real file is 3 MB
 
 
 def _reconstruct(cls, shape, dtype_code):
-    """numpy's array reconstructor, for an ndarray only (the pickles' arrays)."""
+    """numpy's array reconstructor, for an ndarray only (the pickles' arrays).
+
+    numpy's pickles always start an array empty, shape (0,), and fill it from
+    its state; any other shape would only allocate memory the file never holds.
+    """
     if cls is not np.ndarray:
         raise Refused("an array of another class")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    if tuple(shape) != (0,):
+        raise Refused(f"an array started at shape {shape!r}, not numpy's (0,)")
+    return np.ndarray.__new__(np.ndarray, (0,), "b")
 
 
 def _dtype(code, align=0, copy=1):
@@ -99,13 +104,26 @@ class SafeUnpickler(pickle.Unpickler):
             raise Refused(f"it asks for {module}.{name}") from None
 
 
+def _open_data_file(path: Path, max_bytes: int, what: str):
+    """A dataset file opened for reading: a regular file (a link to one is fine) of at
+    most `max_bytes`, opened without blocking (a FIFO never hangs the reader);
+    DataError otherwise."""
+    from tui_vae.image_folder import open_regular
+
+    try:
+        return open_regular(path, max_bytes)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        if "larger" in str(exc):
+            raise DataError(f"{path} is {exc}, more than {what}") from None
+        raise DataError(f"{path} is {exc}") from None
+
+
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 batch file -> (images (N, 32, 32, 3) uint8, labels (N,) int64)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CIFAR_BATCH_BYTES:
-            raise DataError(f"{path} is {size:,} bytes, larger than any CIFAR-10 batch")
-        with path.open("rb") as handle:
+        with _open_data_file(path, MAX_CIFAR_BATCH_BYTES, "any CIFAR-10 batch") as handle:
             # latin-1, as torchvision reads them: Python 2's strings (the keys, the
             # arrays' bytes) arrive as str, which numpy expects for its array state.
             batch = SafeUnpickler(io.BytesIO(handle.read()), encoding="latin1").load()
@@ -136,6 +154,8 @@ def _read_cifar(folder: Path):
     def split(names):
         parts = [read_cifar_batch(folder / name) for name in names]
         images = np.concatenate([p[0] for p in parts])
+        if not len(images):
+            raise DataError(f"{folder}'s {', '.join(names)} hold no images")
         return images, np.concatenate([p[1] for p in parts]), None
 
     return split(CIFAR_TRAIN), split(CIFAR_TEST)
@@ -182,6 +202,8 @@ def _matrix(body: bytes, order: str, where: str, max_bytes: int) -> tuple[str, n
     flag_word = struct.unpack(order + "I", flags[:4])[0] if len(flags) >= 4 else 0
     if flag_word & 0xFF not in _NUMERIC_CLASSES or flag_word & _COMPLEX_FLAG:
         return name, None  # not a real numeric matrix: not one SVHN's readers need
+    if len(dims) % 4 or not dims:
+        raise DataError(f"{where}: {name} has a malformed dimensions field")
     shape = tuple(struct.unpack(order + f"{len(dims) // 4}i", dims))
     count = 1
     for dim in shape:
@@ -209,7 +231,9 @@ def _inflate(compressed: bytes, where: str, max_bytes: int) -> bytes:
         if declared > max_bytes + 4096:
             raise DataError(f"{where} declares a {declared:,}-byte variable, over the "
                             f"{max_bytes:,}-byte limit")
-        rest = inflater.decompress(inflater.unconsumed_tail, declared - 8)
+        # max_length 0 would mean "no limit" to zlib: an empty element inflates nothing.
+        rest = inflater.decompress(inflater.unconsumed_tail, declared - 8) \
+            if declared > 8 else b""
     except zlib.error as exc:
         raise DataError(f"{where} holds a damaged compressed element: {exc}") from None
     return head + rest
@@ -218,10 +242,7 @@ def _inflate(compressed: bytes, where: str, max_bytes: int) -> bytes:
 def read_mat(path: Path, max_bytes: int = MAX_MAT_BYTES) -> dict[str, np.ndarray]:
     """The numeric matrices of a MATLAB v5 .mat file, by name (others are skipped)."""
     try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > 2 * max_bytes:
-                raise DataError(f"{path} is {size:,} bytes, over the limit for a .mat file")
+        with _open_data_file(path, 2 * max_bytes, "the limit for a .mat file") as handle:
             raw = handle.read()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -261,11 +282,16 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
         raise DataError(f"{path} lacks SVHN's X and y variables")
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or y.size != x.shape[3]:
         raise DataError(f"{path}: X is {x.shape} and y {y.shape}, not (32, 32, 3, N) and N")
-    labels = y.reshape(-1).astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() > 10):
-        raise DataError(f"{path} has labels outside 0-10")
+    if x.dtype != np.uint8:  # SVHN's pixels are uint8; a cast would wrap other values
+        raise DataError(f"{path}: X holds {x.dtype} values, not SVHN's uint8 pixels")
+    if not x.shape[3]:
+        raise DataError(f"{path} holds no images")
+    values = y.reshape(-1).astype(np.float64)  # compared before any cast: NaN, 2.5, 1e30
+    if not ((values >= 0) & (values <= 10) & (values == np.round(values))).all():
+        raise DataError(f"{path} has labels that are not whole numbers 0-10")
+    labels = values.astype(np.int64)
     labels[labels == 10] = 0  # SVHN writes the digit 0 as 10
-    images = np.ascontiguousarray(x.astype(np.uint8, copy=False).transpose(3, 0, 1, 2))
+    images = np.ascontiguousarray(x.transpose(3, 0, 1, 2))
     return images, labels, None
 
 
@@ -275,9 +301,8 @@ def read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray, None]:
 def read_partition(path: Path) -> dict[str, int]:
     """list_eval_partition.txt: "000001.jpg 0" lines -> {file name: 0 train, 1 valid, 2 test}."""
     try:
-        if path.stat().st_size > MAX_PARTITION_BYTES:
-            raise DataError(f"{path} is larger than CelebA's partition file")
-        text = path.read_text(encoding="ascii", errors="replace")
+        with _open_data_file(path, MAX_PARTITION_BYTES, "CelebA's partition file") as handle:
+            text = handle.read().decode("ascii", errors="replace")
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     partition = {}
@@ -296,7 +321,7 @@ def _read_celeba(folder: Path, root: Path, size: int):
 
     partition = read_partition(folder / CELEBA_PARTITION)
     images = folder / CELEBA_IMAGES
-    splits = []
+    splits, skipped = [], []
     for part, name in ((0, "train"), (2, "test")):
         files = [images / file for file, p in sorted(partition.items()) if p == part]
         if not files:
@@ -307,8 +332,12 @@ def _read_celeba(folder: Path, root: Path, size: int):
         if not len(decoded.images):
             raise DataError(f"none of CelebA's {name} images in {images} could be read "
                             f"(e.g. {decoded.example})")
+        if decoded.skipped:
+            skipped.append(f"{decoded.skipped:,} of {len(files):,} {name} images "
+                           f"(e.g. {decoded.example})")
         splits.append((decoded.images, decoded.labels, None))
-    return splits[0], splits[1]
+    note = f"CelebA: skipped {' and '.join(skipped)} that could not be read" if skipped else ""
+    return splits[0], splits[1], note
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -354,7 +383,8 @@ def _download(spec: DatasetSpec, root: Path) -> None:
 
 
 def read(spec: DatasetSpec, root: Path, download: bool):
-    """The train and test splits of a colour dataset as (images, labels, None) triples."""
+    """The train and test splits of a colour dataset as (images, labels, None) triples,
+    and a one-line note for the user ("" when there is nothing to say)."""
     if not available(spec, root):
         if not download:
             raise DataError(f"{spec.title} is not in {root}; {_where(spec, root)}, or point "
@@ -372,7 +402,8 @@ def read(spec: DatasetSpec, root: Path, download: bool):
                             f"expected; {_where(spec, root)}")
     folder = root / spec.folder
     if spec.reader == "cifar10":
-        return _read_cifar(folder)
+        return (*_read_cifar(folder), "")
     if spec.reader == "svhn":
-        return read_svhn(folder / SVHN_FILES["train"]), read_svhn(folder / SVHN_FILES["test"])
+        return (read_svhn(folder / SVHN_FILES["train"]),
+                read_svhn(folder / SVHN_FILES["test"]), "")
     return _read_celeba(folder, root, spec.image_size)

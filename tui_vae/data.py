@@ -302,8 +302,8 @@ def _shapes_dataset(spec: DatasetSpec, image_size: int) -> Dataset:
 def _colour_dataset(spec: DatasetSpec, root: Path, download: bool) -> Dataset:
     from tui_vae import colour_datasets
 
-    train, test = colour_datasets.read(spec, root, download)
-    return Dataset(spec, _split(*train), _split(*test), root)
+    train, test, note = colour_datasets.read(spec, root, download)
+    return Dataset(spec, _split(*train), _split(*test), root, note)
 
 
 def _folder_dataset(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Dataset:

@@ -173,6 +173,18 @@ def dataset_spec(name: str) -> DatasetSpec:
         raise DataError(f"unknown dataset {name!r} (known: {known}, folder:PATH)") from None
 
 
+def absolute_dataset_name(name: str) -> str:
+    """`name`, with a `folder:PATH`'s path made absolute ("~" expanded; links kept).
+
+    Checkpoints record the dataset's name: a relative path there would name another
+    folder, or none, once the explorer or `eval` runs from another working folder.
+    """
+    if not is_folder_dataset(name) or len(name) == len(FOLDER_PREFIX):
+        return name
+    path = os.path.abspath(os.path.expanduser(name[len(FOLDER_PREFIX):]))
+    return FOLDER_PREFIX + path
+
+
 def is_known_dataset(name: str) -> bool:
     """A registered name, or `folder:` followed by a path."""
     return isinstance(name, str) and (name in DATASETS or (is_folder_dataset(name)
@@ -223,7 +235,8 @@ def fit_to_dataset(config, image_size: int | None = None, channels: int | None =
     so a user never passes --channels 3 for cifar10.
     """
     spec = dataset_spec(config.dataset)
-    return replace(config, channels=channels or spec.channels,
+    return replace(config, dataset=absolute_dataset_name(config.dataset),
+                   channels=channels or spec.channels,
                    image_size=image_size or spec.image_size,
                    num_classes=max(1, len(spec.classes)))
 

@@ -3,7 +3,10 @@
 Layout: PATH's sub-folders are the classes (sorted by name; files anywhere
 below a class folder belong to it; hidden folders are skipped). A folder with
 no sub-folders is one unlabelled set of images: it trains a plain VAE, and a cVAE
-is refused. Files are taken by their suffix (IMAGE_SUFFIXES).
+is refused. Files are taken by their suffix (IMAGE_SUFFIXES); links to folders
+are not followed, and a file is read only if it is (or links to) a regular file,
+opened without blocking: a FIFO, a device or a dangling link is one more skipped
+file, never a hang. Transparent pixels are composited onto black.
 
 Each image is decoded once with Pillow, made grey ("L") or colour ("RGB"),
 cropped to its centre square and resized to `image_size` (bicubic). The result
@@ -21,8 +24,11 @@ decoded pixels in all, each checked before the memory is taken. Files that
 cannot be read are skipped and counted in one line (`Dataset.note`); a folder
 with no usable image is refused.
 
-The test split: TEST_FRACTION of the images (at least one), chosen by a
-permutation drawn from SPLIT_SEED, the same on every run.
+The test split: each file is a test file when a seeded hash of its path (relative
+to the folder) falls in the lowest TEST_FRACTION of the hash range (`test_mask`):
+about a tenth of the images, the same on every machine, and stable as the folder
+changes: adding or removing files never moves another file between train and
+test. Each side holds at least one image.
 
 CelebA (tui_vae/colour_datasets.py) uses the same decoding and cache, with a
 fixed crop box.
@@ -55,7 +61,7 @@ MAX_PIXELS = 40_000_000  # one image (width x height), checked from its header
 MAX_DECODED_BYTES = 4 << 30  # every decoded image together
 TEST_FRACTION = 0.1
 SPLIT_SEED = 0
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the kept files' indices are stored
 CACHE_FOLDER = Path("cache") / "folders"
 
 
@@ -68,6 +74,7 @@ class Decoded:
     skipped: int
     example: str  # one skipped file and why ("" when none was)
     from_cache: bool
+    kept: np.ndarray | None = None  # (N,) int64: each image's index in the list of files
 
 
 @dataclass(frozen=True)
@@ -82,39 +89,73 @@ class LoadedFolder:
 # --------------------------------------------------------------------------- listing
 
 
-def _image_files(folder: Path, recursive: bool, budget: list[int]) -> list[Path]:
+def _image_files(folder: Path, recursive: bool, budget: list[int],
+                 unreadable: list[str]) -> list[Path]:
+    """The image files in `folder` (and, if `recursive`, below it), sorted, by suffix.
+
+    An explicit stack, not os.walk: Python 3.11's os.walk recurses, so a folder
+    nested a thousand deep would end in a RecursionError. Links to folders are
+    not followed (no loop can form); links to files are listed, and decoding
+    reads them only if they lead to a regular file. A sub-folder that cannot be
+    listed is named in `unreadable`; the top folder itself is an error.
+    """
     found: list[Path] = []
-    walker = os.walk(folder, followlinks=False) if recursive else [(str(folder), [], None)]
-    for here, dirs, names in walker:
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if names is None:
-            try:
-                names = [e.name for e in os.scandir(here) if e.is_file()]
-            except OSError as exc:
+    stack = [folder]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            if here == folder:
                 raise DataError(f"cannot list {here}: {exc.strerror or exc}") from None
-        for name in sorted(names):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(here) / name)
+            unreadable.append(str(here))
+            continue
+        folders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                folders.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(entry.path))
                 budget[0] -= 1
                 if budget[0] < 0:
                     raise DataError(f"{folder} holds more than {MAX_FILES:,} image files, "
                                     f"the most a folder dataset reads")
+        if recursive:
+            stack.extend(reversed(folders))  # popped in name order: a stable listing
     return found
 
 
-def list_images(path: Path, classes: Sequence[str], labelled: bool
-                ) -> tuple[list[Path], np.ndarray]:
-    """The image files of a folder dataset and their labels (index into `classes`)."""
+def list_images(path: Path, classes: Sequence[str], labelled: bool,
+                unreadable: list[str] | None = None) -> tuple[list[Path], np.ndarray]:
+    """The image files of a folder dataset and their labels (index into `classes`).
+
+    Sub-folders that could not be listed are appended to `unreadable`.
+    """
+    unreadable = [] if unreadable is None else unreadable
     if not path.is_dir():
         raise DataError(f"{path} is not a folder (--dataset folder:PATH names a folder of "
                         f"images, its sub-folders the classes)")
     budget = [MAX_FILES]
     if not labelled:
-        files = _image_files(path, recursive=False, budget=budget)
+        files = _image_files(path, recursive=False, budget=budget, unreadable=unreadable)
         return files, np.zeros(len(files), dtype=np.int64)
     files, labels = [], []
     for index, name in enumerate(classes):
-        found = _image_files(path / name, recursive=True, budget=budget)
+        try:
+            found = _image_files(path / name, recursive=True, budget=budget,
+                                 unreadable=unreadable)
+        except DataError:
+            if budget[0] < 0:
+                raise
+            unreadable.append(str(path / name))
+            continue
         files += found
         labels += [index] * len(found)
     return files, np.asarray(labels, dtype=np.int64)
@@ -123,16 +164,41 @@ def list_images(path: Path, classes: Sequence[str], labelled: bool
 # --------------------------------------------------------------------------- decoding
 
 
+def open_regular(path: Path, max_bytes: int = MAX_FILE_BYTES):
+    """`path` opened for reading ("rb"), if it is (or links to) a regular file of at
+    most `max_bytes`; raises ValueError otherwise (OSError if it cannot be opened).
+
+    Opened without blocking and checked on the open file: a FIFO (which would wait
+    for a writer for ever), a device such as /dev/zero or a socket is refused, and
+    a file swapped after the listing is judged as it is now.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > max_bytes:
+            raise ValueError(f"larger than {max_bytes:,} bytes")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.ndarray:
     """One file -> (size, size[, 3]) uint8; raises on anything unreadable or too large."""
     from PIL import Image
 
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"larger than {MAX_FILE_BYTES >> 20} MiB")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), open_regular(path) as handle:
         warnings.simplefilter("ignore")  # Pillow's notes on odd files: not the user's lines
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
+        try:
+            image = Image.open(handle)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(f"over the {MAX_PIXELS:,} pixel limit (its header declares "
+                             f"more than Pillow's decompression-bomb limit)") from None
+        with image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ValueError(f"{width}x{height} pixels, over the {MAX_PIXELS:,} limit")
@@ -143,7 +209,7 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             scale = image.size[0] / width
             if image.mode in ("I", "F") or image.mode.startswith("I;16"):
                 image = _to_8_bit(image)  # 16-bit or float pixels: convert() would clip
-            image = image.convert(mode)
+            image = _on_black(image).convert(mode)
             side = max(1, round(side * scale))
             left = (image.size[0] - side) // 2
             top = (image.size[1] - side) // 2
@@ -153,13 +219,52 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             return np.asarray(image, dtype=np.uint8)
 
 
+def _on_black(image):
+    """An image with transparency (an alpha channel, or a palette or colour key marked
+    transparent) composited onto black; others as they are.
+
+    Dropping the alpha instead would show whatever colour the transparent pixels
+    happen to hold (often a palette's first entry, or leftovers of an editor).
+    Black is the background of the generated shapes too.
+    """
+    from PIL import Image
+
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return image
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+
+
 def _to_8_bit(image):
-    """A 16-bit or float image scaled to 8 bits (by 65535 or 255, whichever fits)."""
+    """A 16-bit or float image scaled to 8 bits.
+
+    16-bit modes ("I;16...") by 65535, whatever the levels used (a dark 16-bit
+    image stays dark); float images by 1 when they lie in [0, 1]; other 32-bit
+    or float images by 255 or 65535, whichever their largest value fits.
+    """
     from PIL import Image
 
     pixels = np.asarray(image, dtype=np.float32)
-    top = 65535.0 if pixels.max(initial=0) > 255 else 255.0
-    return Image.fromarray((np.clip(pixels / top, 0, 1) * 255 + 0.5).astype(np.uint8))
+    top = float(pixels.max(initial=0)) if pixels.size else 0.0
+    if image.mode.startswith("I;16"):
+        scale = 65535.0
+    elif image.mode == "F" and top <= 1.0:
+        scale = 1.0
+    else:
+        scale = 65535.0 if top > 255 else 255.0
+    return Image.fromarray((np.clip(pixels / scale, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file was skipped, in a few words (never a repr of a file object)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image Pillow can read"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
 
 
 def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
@@ -180,11 +285,11 @@ def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels:
             kept[index] = True
         except Exception as exc:  # corrupt files raise many types; each is one skip
             if not example:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                example = f"{path.name}: {reason}"
+                example = f"{path.name}: {_reason(exc)}"
+    where = np.flatnonzero(kept).astype(np.int64)
     if kept.all():  # the usual case: no second copy of every image
-        return Decoded(images, labels, 0, "", False)
-    return Decoded(images[kept], labels[kept], int((~kept).sum()), example, False)
+        return Decoded(images, labels, 0, "", False, where)
+    return Decoded(images[kept], labels[kept], int((~kept).sum()), example, False, where)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -196,8 +301,12 @@ def cache_key(files: Sequence[Path], labels: np.ndarray, size: int, channels: in
     digest = hashlib.sha256()
     digest.update(json.dumps([CACHE_VERSION, source, size, channels, crop]).encode())
     for path, label in zip(files, labels.tolist()):
-        info = path.stat()
-        digest.update(f"\0{path}\0{label}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        try:
+            info = os.stat(path)  # through a link: the file that is read
+            stamp = f"{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}"
+        except OSError as exc:  # a dangling link, a missing file: skipped, and keyed so
+            stamp = f"error {exc.errno}"
+        digest.update(f"\0{path}\0{label}\0{stamp}".encode())
     return digest.hexdigest()
 
 
@@ -212,7 +321,7 @@ def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> D
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
         raise DataError(f"the cache {path} is a link or not a regular file; refusing to use "
                         f"it (remove it)")
-    limit = count * size * size * channels + count * 8 + (1 << 16)
+    limit = count * size * size * channels + count * 16 + (1 << 16)
     try:
         with zipfile.ZipFile(path) as archive:  # members' sizes, before numpy reads one
             if sum(member.file_size for member in archive.infolist()) > limit:
@@ -220,15 +329,18 @@ def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> D
         with np.load(path, allow_pickle=False) as arrays:
             if str(arrays["key"]) != key:
                 return None
-            images, labels = arrays["images"], arrays["labels"]
+            images, labels, kept = arrays["images"], arrays["labels"], arrays["kept"]
             skipped, example = int(arrays["skipped"]), str(arrays["example"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return None  # stale or damaged: decoded again and rewritten
     shape = (size, size) if channels == 1 else (size, size, 3)
     if (images.dtype != np.uint8 or images.shape[1:] != shape or labels.dtype != np.int64
-            or labels.shape != (len(images),) or len(images) + skipped != count):
+            or labels.shape != (len(images),) or len(images) + skipped != count
+            or kept.dtype != np.int64 or kept.shape != (len(images),)
+            or (len(kept) and (kept.min() < 0 or kept.max() >= count
+                               or (np.diff(kept) <= 0).any()))):
         return None
-    return Decoded(images, labels, skipped, example, True)
+    return Decoded(images, labels, skipped, example, True, kept)
 
 
 def _write_cache(path: Path, key: str, decoded: Decoded) -> None:
@@ -239,7 +351,7 @@ def _write_cache(path: Path, key: str, decoded: Decoded) -> None:
     fd = open_for_writing(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, images=decoded.images, labels=decoded.labels,
+            np.savez(handle, images=decoded.images, labels=decoded.labels, kept=decoded.kept,
                      skipped=np.int64(decoded.skipped), example=np.str_(decoded.example),
                      key=np.str_(key))
             handle.flush()
@@ -274,12 +386,36 @@ def decode_cached(files: Sequence[Path], labels: np.ndarray, size: int, channels
 # --------------------------------------------------------------------------- splits
 
 
-def split_indices(count: int, fraction: float = TEST_FRACTION,
+def test_mask(names: Sequence[str], fraction: float = TEST_FRACTION,
+              seed: int = SPLIT_SEED) -> np.ndarray:
+    """Which files are held out for testing, each decided by a hash of its name alone.
+
+    A file is a test file when the first 8 bytes of sha256("seed:name"), as a
+    fraction of 2**64, fall below `fraction`: about that share of the files, the
+    same on every machine, and adding or removing files never moves another file
+    between train and test (a model trained before a folder grew is still tested
+    only on images it never saw).
+    """
+    mask = np.zeros(len(names), dtype=bool)
+    for index, name in enumerate(names):
+        value = hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8]
+        mask[index] = int.from_bytes(value, "big") < fraction * 2**64
+    return mask
+
+
+def split_indices(is_test: np.ndarray, names: Sequence[str],
                   seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: `fraction` of `count` (at least one) held out, seeded."""
-    order = np.random.default_rng(seed).permutation(count)
-    test = max(1, round(count * fraction))
-    return np.sort(order[test:]), np.sort(order[:test])
+    """(train, test) indices from a test mask, each side at least one image.
+
+    Where the hash put no image in the test set (a small folder), the one whose
+    hash is lowest is tested; where it put every image there, the highest trains.
+    """
+    is_test = np.asarray(is_test, dtype=bool).copy()
+    if len(is_test) >= 2 and (is_test.all() or not is_test.any()):
+        ranks = [hashlib.sha256(f"{seed}:{name}".encode()).digest() for name in names]
+        order = sorted(range(len(ranks)), key=ranks.__getitem__)
+        is_test[order[-1] if is_test.all() else order[0]] = not is_test.all()
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
 def cache_path(root: Path, folder: Path, size: int, channels: int) -> Path:
@@ -292,19 +428,28 @@ def cache_path(root: Path, folder: Path, size: int, channels: int) -> Path:
 def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> LoadedFolder:
     """Read a `folder:PATH` dataset (decoding only what the cache lacks) and split it."""
     folder = Path(spec.path).expanduser().resolve()
-    files, labels = list_images(folder, spec.classes, spec.labelled)
+    unreadable: list[str] = []
+    files, labels = list_images(folder, spec.classes, spec.labelled, unreadable)
     if not files:
-        raise DataError(f"{folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        where = f" (and {len(unreadable):,} sub-folders could not be listed, e.g. " \
+            f"{unreadable[0]})" if unreadable else ""
+        raise DataError(f"{folder} holds no image files "
+                        f"({', '.join(sorted(IMAGE_SUFFIXES))}){where}")
     decoded = decode_cached(files, labels, image_size, channels,
                             cache_path(root, folder, image_size, channels), str(folder))
     if len(decoded.images) < 2:
         reason = f" (e.g. {decoded.example})" if decoded.example else ""
         raise DataError(f"{folder}: {len(decoded.images)} of {len(files)} image files could "
                         f"be read{reason}; at least 2 are needed (one to test on)")
-    note = ""
+    notes = []
     if decoded.skipped:
-        note = (f"skipped {decoded.skipped:,} of {len(files):,} files in {folder} that could "
-                f"not be read as images (e.g. {decoded.example})")
-    train, test = split_indices(len(decoded.images))
+        notes.append(f"skipped {decoded.skipped:,} of {len(files):,} files in {folder} that "
+                     f"could not be read as images (e.g. {decoded.example})")
+    if unreadable:
+        notes.append(f"{len(unreadable):,} sub-folder{'s' if len(unreadable) > 1 else ''} "
+                     f"could not be listed and {'were' if len(unreadable) > 1 else 'was'} "
+                     f"left out (e.g. {unreadable[0]})")
+    names = [files[k].relative_to(folder).as_posix() for k in decoded.kept.tolist()]
+    train, test = split_indices(test_mask(names), names)
     return LoadedFolder((decoded.images[train], decoded.labels[train], None),
-                        (decoded.images[test], decoded.labels[test], None), note)
+                        (decoded.images[test], decoded.labels[test], None), "; ".join(notes))

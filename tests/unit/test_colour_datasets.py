@@ -130,6 +130,48 @@ def test_garbage_and_wrong_contents_are_one_line(tmp_path):
         colour_datasets.read_cifar_batch(path)
 
 
+def test_an_array_started_at_a_huge_shape_is_refused_before_it_is_allocated(tmp_path):
+    raw = py2_pickle(cifar_batch(2))
+    start = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+             + _py2_int(0) + b"\x85")
+    assert start in raw
+    huge = start.replace(_py2_int(0) + b"\x85", _py2_int(2**31 - 1) + _py2_int(2**31 - 1)
+                         + b"\x86")
+    path = tmp_path / "batch"
+    path.write_bytes(raw.replace(start, huge))
+    with pytest.raises(DataError, match=r"started at shape \(2147483647, 2147483647\)"):
+        colour_datasets.read_cifar_batch(path)
+
+
+def test_a_fifo_or_an_empty_split_in_place_of_a_batch_is_one_line(tmp_path):
+    import signal
+
+    folder = write_cifar(tmp_path)
+    os.mkfifo(tmp_path / "fifo")  # opened blocking, it would wait for a writer for ever
+    (tmp_path / "link").symlink_to(tmp_path / "fifo")
+
+    def hung(*_):
+        raise AssertionError("the reader waited on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        for path in ("fifo", "link"):
+            with pytest.raises(DataError, match=f"{path} is not a regular file"):
+                colour_datasets.read_cifar_batch(tmp_path / path)
+            with pytest.raises(DataError, match=f"{path} is not a regular file"):
+                colour_datasets.read_mat(tmp_path / path)
+            with pytest.raises(DataError, match=f"{path} is not a regular file"):
+                colour_datasets.read_partition(tmp_path / path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    (folder / "test_batch").write_bytes(py2_pickle({**cifar_batch(0), b"filenames": []}))
+    data._load_cached.cache_clear()
+    with pytest.raises(DataError, match="test_batch hold no images"):
+        data.load_dataset("cifar10", tmp_path, download=False)
+
+
 # --------------------------------------------------------------------------- SVHN: MAT v5
 
 
@@ -209,6 +251,64 @@ def test_hostile_mat_files_are_refused_before_a_large_allocation(tmp_path):
         colour_datasets.read_mat(path)
 
 
+def test_an_empty_compressed_element_inflates_nothing(tmp_path, monkeypatch):
+    """zlib reads max_length 0 as "no limit": a tag declaring 0 bytes before a deflated
+    gigabyte must not inflate it."""
+    inflated = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self):
+            self.inner = real()
+
+        def decompress(self, data, max_length=0):
+            out = self.inner.decompress(data, max_length)
+            inflated.append(len(out))
+            return out
+
+        @property
+        def unconsumed_tail(self):
+            return self.inner.unconsumed_tail
+
+    monkeypatch.setattr(colour_datasets.zlib, "decompressobj", Counting)
+    element = struct.pack("<II", 14, 0) + b"\0" * (64 << 20)
+    packed = zlib.compress(element, 9)
+    path = tmp_path / "bomb.mat"
+    header = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0100)
+    path.write_bytes(header + b"IM" + struct.pack("<II", 15, len(packed)) + packed)
+    with pytest.raises(DataError, match="truncated"):  # an empty matrix element
+        colour_datasets.read_mat(path)
+    assert sum(inflated) <= 8
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"X": (np.zeros((32, 32, 3, 2)), 6, 9, np.float64)}, "float64 values, not SVHN's uint8"),
+    ({"y": (np.array([[1.0], [np.nan]]), 6, 9, np.float64)}, "not whole numbers 0-10"),
+    ({"y": (np.array([[1.0], [2.5]]), 6, 9, np.float64)}, "not whole numbers 0-10"),
+    ({"y": (np.array([[1.0], [11.0]]), 6, 9, np.float64)}, "not whole numbers 0-10"),
+    ({"X": (np.zeros((32, 32, 3, 0), np.uint8), 9, 2, np.uint8),
+      "y": (np.zeros((0, 1)), 6, 9, np.float64)}, "holds no images"),
+])
+def test_svhn_contents_that_are_not_its_pixels_and_digits_are_one_line(tmp_path, change, words,
+                                                                         recwarn):
+    path = tmp_path / "train_32x32.mat"
+    write_mat(path, {**svhn_variables(2), **change})
+    with pytest.raises(DataError, match=words):
+        colour_datasets.read_svhn(path)
+    assert not recwarn.list  # no numpy warning line on the user's terminal
+
+
+def test_a_malformed_dimensions_field_is_one_line(tmp_path):
+    path = tmp_path / "bad.mat"
+    write_mat(path, {"X": (np.zeros((2, 2), np.uint8), 9, 2, np.uint8)}, compress=False)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(struct.pack("<II", 5, 8))
+    raw[at:at + 8] = struct.pack("<II", 5, 7)  # 7 bytes of int32 dimensions
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="malformed dimensions"):
+        colour_datasets.read_mat(path)
+
+
 # --------------------------------------------------------------------------- CelebA
 
 
@@ -248,6 +348,21 @@ def test_a_bad_partition_file_is_one_line(tmp_path):
     (folder / "list_eval_partition.txt").write_text("000001.jpg 7\n")
     with pytest.raises(DataError, match="line 1"):
         data.load_dataset("celeba", tmp_path, download=False)
+
+
+def test_celeba_images_missing_or_corrupt_are_skipped_and_counted(tmp_path):
+    folder = write_celeba(tmp_path)
+    partition = folder / "list_eval_partition.txt"
+    partition.write_text(partition.read_text() + "999999.jpg 0\n888888.jpg 2\n")
+    (folder / "img_align_celeba" / "000002.jpg").write_bytes(b"not a jpeg")
+    dataset = data.load_dataset("celeba", tmp_path, download=False)
+    assert (len(dataset.train), len(dataset.test)) == (2, 2)
+    assert "skipped 2 of 4 train images" in dataset.note
+    assert "1 of 3 test images (e.g. 888888.jpg: No such file or directory)" in dataset.note
+    partition.write_text("000001.jpg 0\n.. 0\n000005.jpg 2\n")  # ".." names a folder
+    data._load_cached.cache_clear()
+    assert "(e.g. ..: not a regular file)" in data.load_dataset("celeba", tmp_path,
+                                                                 download=False).note
 
 
 # --------------------------------------------------------------------------- offline

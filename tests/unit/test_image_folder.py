@@ -51,10 +51,41 @@ def test_sub_folders_are_classes_and_images_are_decoded_resized(tmp_path):
 
 
 def test_the_split_is_fixed_and_holds_out_a_tenth(tmp_path):
-    train, test = image_folder.split_indices(200)
-    assert len(test) == 20 and len(train) == 180 and not set(train) & set(test)
-    again = image_folder.split_indices(200)
+    names = [f"class/{k:04d}.png" for k in range(2000)]
+    train, test = image_folder.split_indices(image_folder.test_mask(names), names)
+    assert 160 <= len(test) <= 240 and len(train) + len(test) == 2000  # about a tenth
+    assert not set(train) & set(test)
+    again = image_folder.split_indices(image_folder.test_mask(names), names)
     assert np.array_equal(again[1], test)
+
+
+def test_adding_files_never_moves_an_image_between_train_and_test(tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+
+    def add(first, last):  # each image a plain colour of its own: its red level is its id
+        for k in range(first, last):
+            Image.new("RGB", (30, 30), (k, 90, 200)).save(folder / f"{k:03d}.png")
+
+    def ids(split):
+        return set(split.images.numpy()[:, 0, 0, 0].tolist())
+
+    add(0, 60)
+    before = load(folder, tmp_path, channels=3)
+    assert len(ids(before.train) | ids(before.test)) == 60
+    add(60, 120)  # the folder grows after a model was trained on it
+    after = load(folder, tmp_path, channels=3)
+    assert ids(before.test) <= ids(after.test) and ids(before.train) <= ids(after.train)
+    assert 0 < len(ids(after.test)) < 30
+
+
+def test_a_two_image_folder_splits_one_and_one(tmp_path):
+    for names in (["a.png", "b.png"], ["x.png", "y.png"], ["p.png", "q.png"]):
+        mask = np.array([True, True])  # even where the hash puts both in test
+        train, test = image_folder.split_indices(mask, names)
+        assert len(train) == 1 and len(test) == 1
+        train, test = image_folder.split_indices(~mask, names)
+        assert len(train) == 1 and len(test) == 1
 
 
 def test_a_flat_folder_is_one_unlabelled_set_and_a_cvae_is_refused(tmp_path):
@@ -173,3 +204,52 @@ def test_sixteen_bit_and_palette_images_decode_to_their_levels(tmp_path):
     levels = sorted(int(np.median(split.images.numpy()))
                     for split in (dataset.train, dataset.test))
     assert abs(levels[0] - 128) <= 2 and abs(levels[1] - 250) <= 2, levels
+
+
+def test_transparent_pixels_are_black_and_deep_images_keep_their_levels(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    # Fully transparent pixels whose hidden colour is bright: black, not that colour.
+    Image.new("RGBA", (20, 20), (250, 200, 100, 0)).save(folder / "clear.png")
+    palette = Image.new("P", (20, 20), 0)
+    palette.putpalette([255, 0, 0] * 256)
+    palette.save(folder / "keyed.png", transparency=0)
+    Image.new("LA", (20, 20), (240, 0)).save(folder / "clear-grey.png")
+    # A dark 16-bit image stays dark (100 of 65535); a float image in [0, 1] is mid grey.
+    Image.fromarray(np.full((20, 20), 100, dtype=np.uint16)).save(folder / "dark16.png")
+    Image.new("F", (20, 20), 0.5).save(folder / "half.tif")
+    decode = image_folder._decode_one
+    for name in ("clear.png", "keyed.png", "clear-grey.png"):
+        assert decode(folder / name, 8, 3, None).max() == 0, name
+    assert decode(folder / "dark16.png", 8, 1, None).max() == 0
+    assert abs(int(decode(folder / "half.tif", 8, 1, None).mean()) - 128) <= 1
+    opaque = Image.new("RGBA", (20, 20), (250, 200, 100, 255))
+    opaque.save(folder / "opaque.png")
+    assert decode(folder / "opaque.png", 8, 3, None)[4, 4].tolist() == [250, 200, 100]
+
+
+def test_a_decompression_bomb_is_skipped_naming_the_limit(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    folder = make_folder(tmp_path / "pics", {"reds": 3}, flat=True)
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 10^10 pixels
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                      + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+                                      + chunk(b"IEND", b""))
+    dataset = load(folder, tmp_path)
+    assert len(dataset.train) + len(dataset.test) == 3
+    assert "skipped 1 of 4" in dataset.note and "bomb.png: over the 40,000,000 pixel" \
+        in dataset.note
+
+
+def test_a_relative_folder_is_recorded_as_an_absolute_path(tmp_path, monkeypatch):
+    make_folder(tmp_path / "pics")
+    monkeypatch.chdir(tmp_path)
+    model = fit_to_dataset(ModelConfig(model="cvae", dataset="folder:pics"))
+    assert model.dataset == f"folder:{tmp_path / 'pics'}"
+    assert fit_to_dataset(ModelConfig(dataset="shapes")).dataset == "shapes"
