@@ -119,8 +119,21 @@ async def test_every_view_on_colour_models(size, colour_folder, make_app, tmp_pa
             await activate(app, pilot, "faces64-vae.safetensors")
             await visit(app, pilot, f"{size} 64x64")
             assert "as colour 64x64" in app.images.source
-        await pilot.press("m", "u", "t")
+        await pilot.press("m", "u", "p")  # Runs: the plane, the cursor run's pictures
         await settle(app, pilot)
+        assert_no_tile_cut(app, f"{size} Runs plane")
+        await pilot.press("t")  # Train's previews of a colour model: 14 px tiles, whole
+        await settle(app, pilot)
+        from tui_vae.gallery import training_preview
+
+        app.preview = training_preview(app.model, app.images)
+        app.screen.refresh_run()
+        await pilot.pause()
+        if not app.screen.query_one("#previews").display:
+            await pilot.press("p")
+            await pilot.pause()
+        assert_no_tile_cut(app, f"{size} Train previews")
+        assert {g.id for g in colour_grids(app)} == {"preview-recon", "preview-samples"}
         assert app.is_running and not errors(app)
 
 
