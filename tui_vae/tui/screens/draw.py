@@ -77,7 +77,7 @@ class DrawScreen(ViewScreen):
         text = (f"Draw needs a grey {SIZE}x{SIZE} model; the active one reads {kind} "
                 f"{h}x{w} images. Choose a grey {SIZE}x{SIZE} model in Models (m).")
         self.set_status(text)
-        self.query_one("#recon", ImageGrid).clear("no reconstruction: see the line above")
+        self.query_one("#recon", ImageGrid).clear("(see the line above)")
         self.query_one("#draw-classes", ImageGrid).clear()
         self.query_one("#draw-classes-title", Static).update("")
         latent_map = self.query_one("#draw-map", LatentMap)
