@@ -33,7 +33,7 @@ from tui_vae.config import (
     field_help,
     hidden_fields,
 )
-from tui_vae.datasets import DATASET_NAMES
+from tui_vae.datasets import DATASET_NAMES, MAX_FOLDER_CLASSES
 from tui_vae.paths import RUNS_FOLDER
 
 app = typer.Typer(
@@ -509,7 +509,7 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 @app.command()
 def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
-    digit: Annotated[int | None, typer.Option(min=0, max=9, help="Class to generate (cVAE only).")] = None,
+    digit: Annotated[int | None, typer.Option(min=0, max=MAX_FOLDER_CLASSES - 1, help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
@@ -526,6 +526,10 @@ def sample(
     checkpoint, model = _load_model(checkpoint, model_factory)
     if digit is not None and not model.config.conditional:
         raise typer.BadParameter(f"{checkpoint} is a plain VAE; --digit needs a cVAE",
+                                 param_hint="--digit")
+    if digit is not None and digit >= model.config.num_classes:
+        raise typer.BadParameter(f"{checkpoint} has {model.config.num_classes} classes, "
+                                 f"0 to {model.config.num_classes - 1}; not {digit}",
                                  param_hint="--digit")
     labels = None
     if model.config.conditional:

@@ -133,10 +133,13 @@ def _image_files(folder: Path, recursive: bool, budget: list[int],
 
 
 def list_images(path: Path, classes: Sequence[str], labelled: bool,
-                unreadable: list[str] | None = None) -> tuple[list[Path], np.ndarray]:
+                unreadable: list[str] | None = None, loose: list[Path] | None = None
+                ) -> tuple[list[Path], np.ndarray]:
     """The image files of a folder dataset and their labels (index into `classes`).
 
-    Sub-folders that could not be listed are appended to `unreadable`.
+    Sub-folders that could not be listed are appended to `unreadable`; where the
+    sub-folders are the classes, image files directly in `path` (which belong to
+    no class, so are not read) are appended to `loose`.
     """
     unreadable = [] if unreadable is None else unreadable
     if not path.is_dir():
@@ -146,6 +149,8 @@ def list_images(path: Path, classes: Sequence[str], labelled: bool,
     if not labelled:
         files = _image_files(path, recursive=False, budget=budget, unreadable=unreadable)
         return files, np.zeros(len(files), dtype=np.int64)
+    if loose is not None:
+        loose += _image_files(path, recursive=False, budget=[MAX_FILES], unreadable=[])
     files, labels = [], []
     for index, name in enumerate(classes):
         try:
@@ -429,7 +434,8 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
     """Read a `folder:PATH` dataset (decoding only what the cache lacks) and split it."""
     folder = Path(spec.path).expanduser().resolve()
     unreadable: list[str] = []
-    files, labels = list_images(folder, spec.classes, spec.labelled, unreadable)
+    loose: list[Path] = []
+    files, labels = list_images(folder, spec.classes, spec.labelled, unreadable, loose)
     if not files:
         where = f" (and {len(unreadable):,} sub-folders could not be listed, e.g. " \
             f"{unreadable[0]})" if unreadable else ""
@@ -449,6 +455,11 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
         notes.append(f"{len(unreadable):,} sub-folder{'s' if len(unreadable) > 1 else ''} "
                      f"could not be listed and {'were' if len(unreadable) > 1 else 'was'} "
                      f"left out (e.g. {unreadable[0]})")
+    if loose:
+        notes.append(f"{len(loose):,} image file{'s' if len(loose) > 1 else ''} directly in "
+                     f"{folder} (e.g. {loose[0].name}) belong to no class and "
+                     f"{'were' if len(loose) > 1 else 'was'} left out: its sub-folders "
+                     f"are the classes")
     names = [files[k].relative_to(folder).as_posix() for k in decoded.kept.tolist()]
     train, test = split_indices(test_mask(names), names)
     return LoadedFolder((decoded.images[train], decoded.labels[train], None),

@@ -51,3 +51,22 @@ def test_a_wrong_shape_a_classless_cvae_and_an_empty_folder_are_refused_in_one_l
     _one_line_refusal(run_cli(*base, "--dataset", f"folder:{tmp_path / 'empty'}",
                               "--data-dir", str(tmp_path / "data"), cwd=tmp_path),
                       1, "holds no image files")
+
+
+def test_sample_takes_any_class_of_the_model_and_refuses_others_as_a_bad_flag(tmp_path):
+    from tui_vae.checkpoints import build_metadata, save_checkpoint
+    from tui_vae.models import ModelConfig, build_model
+
+    for k in range(12):  # a folder of 12 classes: more than the ten digits
+        (tmp_path / "pics" / f"c{k:02d}").mkdir(parents=True)
+    for name, dataset, classes in (("shapes", "shapes", 5),
+                                   ("twelve", f"folder:{tmp_path / 'pics'}", 12)):
+        config = ModelConfig(model="cvae", arch="mlp", latent_dim=2, hidden_dim=8,
+                             dataset=dataset, channels=3, image_size=32, num_classes=classes)
+        meta = build_metadata(config, {"epochs": 1}, {"epochs_done": 1, "step": 0}, [])
+        save_checkpoint(tmp_path / f"{name}.safetensors", build_model(config, seed=0), meta)
+    _one_line_refusal(run_cli("sample", "shapes.safetensors", "--digit", "5", "-n", "2",
+                              cwd=tmp_path), 2, "has 5 classes, 0 to 4; not 5")
+    result = run_cli("sample", "twelve.safetensors", "--digit", "11", "-n", "2", "--out",
+                     "eleven.npy", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

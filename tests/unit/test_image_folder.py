@@ -253,3 +253,12 @@ def test_a_relative_folder_is_recorded_as_an_absolute_path(tmp_path, monkeypatch
     model = fit_to_dataset(ModelConfig(model="cvae", dataset="folder:pics"))
     assert model.dataset == f"folder:{tmp_path / 'pics'}"
     assert fit_to_dataset(ModelConfig(dataset="shapes")).dataset == "shapes"
+
+
+def test_images_beside_the_class_folders_are_named_as_left_out(tmp_path):
+    folder = make_folder(tmp_path / "pics", {"reds": 3})
+    make_folder(folder, {"stray": 2}, flat=True)  # a flat folder that gained one sub-folder
+    dataset = load(folder, tmp_path)
+    assert dataset.classes == ("reds",) and len(dataset.train) + len(dataset.test) == 3
+    assert f"2 image files directly in {folder.resolve()} (e.g. stray-0.png) belong to no " \
+        f"class and were left out" in dataset.note
