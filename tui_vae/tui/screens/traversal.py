@@ -22,7 +22,7 @@ BAR = 16  # cells of the longest KL bar
 EIGHTHS = " \u258f\u258e\u258d\u258c\u258b\u258a\u2589"  # a cell filled 0/8 .. 7/8
 
 
-FACTOR_BAR = 7  # the bar's cells when the factor column shares the line
+FACTOR_BAR = 6  # the bar's cells when the factor column shares the line
 
 
 def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray,
@@ -48,7 +48,7 @@ def kl_chart(kl: np.ndarray, active: np.ndarray, order: np.ndarray,
         text.append(f"{kl[d]:5.1f} ", style)
         row = factors[d]
         strong = row.correlation >= WEAK
-        text.append(f"{row.factor[:8]:<8}", "bold" if strong else "dim")
+        text.append(f"{row.factor[:8]:<9}", "bold" if strong else "dim")
         text.append(f"{row.correlation:.2f}"[1:] + "\n", "" if strong else "dim")
     return text
 
