@@ -167,3 +167,22 @@ async def test_compare_across_shapes_and_a_colour_export(colour_folder, make_app
             pixels = np.asarray(png).astype(int)
         # colour, not grey stored three times
         assert (np.abs(pixels[..., 0] - pixels[..., 1]) > 20).any()
+
+
+async def test_a_colour_model_under_no_color_draws_shades(colour_folder, make_app, monkeypatch):
+    from tui_vae.render import SHADES, UPPER_HALF
+
+    monkeypatch.setenv("NO_COLOR", "1")  # read when the App is built
+    app = make_app(colour_folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "shapes-vae.safetensors")
+        for key in "grivl":
+            await pilot.press(key)
+            await settle(app, pilot)
+            app.screen._compositor.render_update(full=True)  # through NO_COLOR's filter
+            assert colour_grids(app), key
+            for grid in colour_grids(app):  # (the latent map's scatter keeps its blocks)
+                text = "".join(strip.text for strip in grid._build())
+                assert UPPER_HALF not in text and any(s in text for s in SHADES[1:]), key
+        assert app.no_color and not errors(app)
