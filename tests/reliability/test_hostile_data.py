@@ -155,3 +155,37 @@ def test_a_relative_folder_is_recorded_absolute_so_it_loads_from_elsewhere(tmp_p
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert len(_load(tmp_path, _dataset_of(out)).test) >= 1
+
+
+MARKUP = ("[bold]x[red]", "[i]b")  # folder names that Rich would read as markup
+
+
+async def test_class_folders_named_like_markup_show_as_written(tmp_path, make_app):
+    """A folder's class names are folder names: text, never markup, in every view."""
+    from tests.tui.test_views import activate, settle
+    from tui_vae.config import ModelConfig
+    from tui_vae.datasets import fit_to_dataset
+    from tui_vae.training import TrainConfig, Trainer
+
+    pics = tmp_path / "pics"
+    for index, name in enumerate(MARKUP):
+        for k in range(6):
+            (pics / name).mkdir(parents=True, exist_ok=True)
+            Image.new("L", (28, 28), 40 * k + 100 * index).save(pics / name / f"{k}.png")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    model = fit_to_dataset(ModelConfig(model="cvae", latent_dim=2, hidden_dim=16,
+                                       dataset=f"folder:{pics}"), image_size=28, channels=1)
+    Trainer(TrainConfig(model=model, epochs=1, batch_size=8, device="cpu",
+                        out=str(folder / "markup.safetensors"))).run()
+    app = make_app(folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await activate(app, pilot, "markup.safetensors")
+        shown = {}
+        for view, widget in (("g", "#status"), ("l", "#latent-info"), ("i", "#sweep-title"),
+                             ("d", "#draw-classes-title")):
+            await pilot.press(view, "0")
+            await settle(app, pilot)
+            shown[view] = str(app.screen.query_one(widget).render())
+        assert all(MARKUP[0] in text for text in shown.values()), shown

@@ -63,7 +63,7 @@ class DrawScreen(ViewScreen):
                     yield Static("reconstruction", classes="dim")
                     yield ImageGrid(id="recon", classes="single")
                 yield LatentMap(id="draw-map")
-            yield Static(id="draw-classes-title", classes="dim")
+            yield Static(id="draw-classes-title", classes="dim", markup=False)  # class names
             yield ImageGrid(id="draw-classes")
 
     def fits_canvas(self) -> bool:

@@ -57,7 +57,7 @@ class InterpolateScreen(ViewScreen):
             yield Input(placeholder="index, or c3", id="to", compact=True)
         yield Label("", id="path-title", classes="section")
         yield ImageGrid(id="path")
-        yield Label("", id="sweep-title", classes="section")
+        yield Label("", id="sweep-title", classes="section", markup=False)  # class names
         yield ImageGrid(id="sweep")
 
     def redraw(self) -> None:

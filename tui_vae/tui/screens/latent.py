@@ -106,7 +106,7 @@ class LatentScreen(ViewScreen):
             with Vertical(id="latent-side"):
                 yield Static("decoded at the cursor", classes="dim")
                 yield ImageGrid(id="decoded")
-                yield Static(id="latent-info")
+                yield Static(id="latent-info", markup=False)  # quotes class names
                 yield Static(id="legend")
 
     def redraw(self) -> None:

@@ -85,7 +85,8 @@ class RunsScreen(ViewScreen):
             yield LossChart("", "epoch", id="runs-chart")
             yield RatePlane(id="runs-plane")
             with Vertical(id="runs-pictures"):
-                yield Label("", id="runs-pictures-caption", classes="dim")
+                yield Label("", id="runs-pictures-caption", classes="dim",
+                            markup=False)  # a file name
                 yield ImageGrid(id="runs-recon")
                 yield ImageGrid(id="runs-samples")
 

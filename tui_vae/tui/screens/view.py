@@ -136,7 +136,9 @@ class ViewScreen(Screen):
         # A layout pass re-renders the whole screen: only ask for one when the
         # status may change height (it shows one or two lines).
         lines = 1 if len(text) <= status.size.width - 2 else 2
-        status.update(text, layout=lines != self._status_lines)
+        # Plain text, never markup: it quotes class names, and a folder dataset's class
+        # names are folder names ("[bold]x[red]" must show as written).
+        status.update(Text(text), layout=lines != self._status_lines)
         self._status_lines = lines
 
     def image_size(self) -> tuple[int, int]:
