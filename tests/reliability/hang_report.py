@@ -45,6 +45,61 @@ def install(trigger: str, out: str) -> None:
     threading.Thread(target=watch, daemon=True, name="hang-report").start()
 
 
+# The last keys the App was given (by the driver) and the last its key handler saw.
+POSTED: collections.deque = collections.deque(maxlen=12)
+HANDLED: collections.deque = collections.deque(maxlen=12)
+
+
+FED: collections.deque = collections.deque(maxlen=12)  # the last input read
+
+
+def watch_input() -> None:
+    """Record the last pieces of terminal input the driver gave its parser."""
+    from textual._time import get_time
+    from textual._xterm_parser import XTermParser
+
+    feed = XTermParser.feed
+
+    def fed(self, data):
+        FED.append((round(get_time(), 3), data))
+        return feed(self, data)
+
+    XTermParser.feed = fed
+
+
+def watch_keys(app_class) -> None:
+    """Record, on `app_class`, each key posted to the App and each reaching its _on_key."""
+    from textual import events
+
+    post, on_key = app_class.post_message, app_class._on_key
+
+    def posted(self, message):
+        if isinstance(message, events.Key):
+            POSTED.append((message.key, round(message.time, 3), threading.current_thread().name))
+        return post(self, message)
+
+    async def handled(self, event):
+        HANDLED.append((event.key, round(event.time, 3)))
+        return await on_key(self, event)
+
+    app_class.post_message, app_class._on_key = posted, handled
+
+    from textual._time import get_time
+
+    display = app_class._display
+
+    def displayed(self, screen, renderable):
+        DISPLAYED.append((round(get_time(), 3), type(screen).__name__, self._batch_count,
+                          type(renderable).__name__, type(self.screen).__name__))
+        return display(self, screen, renderable)
+
+    app_class._display = displayed
+
+
+# The last frames the App was asked to show: (time, screen, batch count, kind, current).
+DISPLAYED: collections.deque = collections.deque(maxlen=12)
+
+
 def awaiting(coro) -> list[str]:
     """Where a suspended coroutine waits: its frame, then what it awaits, down the chain."""
     where = []
@@ -78,6 +133,14 @@ def report() -> str:
         lines.append(f"-- {task.get_name()}")
         lines.extend("   " + step for step in chain)
     lines.append(f"({idle} idle message pumps)")
+    # What the event loop has ready to run: a long queue is a backlog, not a deadlock.
+    loops = {task.get_loop() for task in list(asyncio.tasks._all_tasks)}
+    for loop in loops:
+        ready = list(getattr(loop, "_ready", ()))
+        kinds = collections.Counter(getattr(getattr(h, "_callback", None), "__qualname__", "?")
+                                    for h in ready)
+        lines.append(f"== loop: {len(ready)} callbacks ready {dict(kinds.most_common(6))}, "
+                     f"{len(getattr(loop, '_scheduled', ()))} scheduled")
     # The App, found through its tasks (gc.get_objects misses what gc.freeze moved).
     from textual.message_pump import MessagePump
 
@@ -95,10 +158,20 @@ def report() -> str:
                      f"stack={app.screen_stack!r} dropped_keys="
                      f"{getattr(app, 'dropped_keys', None)} settling="
                      f"{getattr(app, '_settling', None)!r}")
+        lines.append(f"   app_focus={app.app_focus} repaint={screen._repaint_required} "
+                     f"dirty_regions={len(screen._compositor._dirty_regions)} "
+                     f"compositor_size={screen._compositor.size}")
         timer = getattr(screen, "_Screen__update_timer", None)
         lines.append(f"   screen: size={screen.size} dirty={len(screen._dirty_widgets)} "
                      f"layout_required={getattr(screen, '_layout_required', '?')} "
                      f"update_timer_active={timer._active.is_set() if timer else None}")
+    from textual._time import get_time
+
+    lines.append(f"   now={get_time():.3f} newest_key={getattr(app, '_newest_key', None)}")
+    lines.append(f"   frames: {list(DISPLAYED)}")
+    lines.append(f"   input read: {list(FED)}")
+    lines.append(f"   keys posted: {list(POSTED)}")
+    lines.append(f"   keys handled: {list(HANDLED)}")
     for pump in pumps:
         waiting = list(getattr(pump._message_queue, "_queue", ()))
         if waiting:

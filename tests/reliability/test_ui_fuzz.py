@@ -113,6 +113,9 @@ faulthandler.register(signal.SIGUSR1, open(os.environ["STORM_STACKS"], "w"), all
 sys.path.insert(0, os.environ["STORM_REPO"])
 from tests.reliability import hang_report
 hang_report.install(os.environ["STORM_STACKS"] + ".trigger", os.environ["STORM_STACKS"] + ".tasks")
+from tui_vae.tui.app import TuiVaeApp
+hang_report.watch_keys(TuiVaeApp)
+hang_report.watch_input()
 tui_vae.paths.shipped_dir = lambda: None  # the repository's models stay out of reach
 sys.argv = ["tui-vae", *sys.argv[1:]]
 from tui_vae.cli import main
@@ -186,10 +189,12 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
         ended = time.monotonic()
         mark = app.mark()
         app.resize(120, 40)
-        for key in ("\x1b", "\x1b"):
-            app.send(key)
-            time.sleep(0.15)  # apart, so each reads as a bare escape
-        app.send("m")
+        # Escape, escape, m in the unambiguous CSI-u form (the kitty keyboard
+        # protocol's, which Textual reads): a bare ESC byte read together with the
+        # next key is alt+that key, and on a loaded machine the app's input thread
+        # can read bytes sent 0.15 s apart in one go (a run went idle on Compare
+        # after getting alt+m, its escapes and m never seen as such).
+        app.send("\x1b[27u\x1b[27u\x1b[109u")
         try:
             app.wait_for_output(b"Compare A", since=mark, timeout=30)
         except AssertionError:
