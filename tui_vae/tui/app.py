@@ -138,7 +138,6 @@ class TuiVaeApp(App):
         self._problems: tuple[str, ...] = ()  # unreadable folders, as last posted
         self._shown_problems: tuple[str, ...] = ()  # and as last shown in a notice
         self._polls = 0
-        self._frozen = False  # the loaded modules moved out of the collector's sight
         self._newest_key = 0.0  # when the newest key event was made (Textual's clock)
         self.dropped_keys = 0  # stale keys dropped under an input storm
         self._last_resize = 0.0
@@ -337,13 +336,11 @@ class TuiVaeApp(App):
         use_torch_threads(training=False)  # before the views decode anything here
         # torch, the model and the images are loaded now, and stay: move them out
         # of the collector's reach. Measured: full collections over them paused
-        # the UI for ~100 ms every few key presses in Generate. Once only: torch
-        # is the bulk, and a freeze also keeps for good whatever garbage exists
-        # at that moment: freezing at every model chosen (a storm's enters in
-        # Models) would keep a little more each time.
-        if not self._frozen:
-            self._frozen = True
-            gc.freeze()
+        # the UI for ~100 ms every few key presses in Generate. At every model
+        # chosen, not once: what the views built meanwhile (line caches, widgets)
+        # goes out of reach too (with a single freeze, one storm left the UI busy
+        # for over a minute, caught once inside a collection).
+        gc.freeze()
         self.model, self.images, self.loading = message.model, message.images, False
         self._changed()
 
