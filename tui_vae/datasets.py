@@ -133,7 +133,11 @@ def folder_classes(path: str | os.PathLike) -> tuple[str, ...]:
         with os.scandir(path) as entries:
             names = []
             for entry in entries:
-                if not entry.name.startswith(".") and entry.is_dir():
+                try:  # a link in a loop raises here: it is no class, the others are
+                    is_folder = entry.is_dir()
+                except OSError:
+                    is_folder = False
+                if not entry.name.startswith(".") and is_folder:
                     names.append(entry.name)
                     if len(names) > MAX_FOLDER_CLASSES:
                         break

@@ -432,7 +432,10 @@ def cache_path(root: Path, folder: Path, size: int, channels: int) -> Path:
 
 def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> LoadedFolder:
     """Read a `folder:PATH` dataset (decoding only what the cache lacks) and split it."""
-    folder = Path(spec.path).expanduser().resolve()
+    try:
+        folder = Path(spec.path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a link loop
+        raise DataError(f"cannot use {spec.path} as an image folder: {exc}") from None
     unreadable: list[str] = []
     loose: list[Path] = []
     files, labels = list_images(folder, spec.classes, spec.labelled, unreadable, loose)

@@ -119,6 +119,18 @@ def _remove_deep(top):
         os.chdir(here)
 
 
+def test_link_loops_as_the_folder_or_among_its_classes(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(DataError, match="cannot use .*loop as an image folder: Symlink loop"):
+        _load(tmp_path, f"folder:{tmp_path / 'loop'}")
+    pics = tmp_path / "pics"
+    _images(pics / "a", 2)
+    _images(pics / "b", 2, start=3)
+    (pics / "c").symlink_to(pics / "c")  # is_dir() raises on it: no class, the others are
+    dataset = _load(tmp_path, f"folder:{pics}")
+    assert dataset.classes == ("a", "b") and len(dataset.train) + len(dataset.test) == 4
+
+
 def test_a_class_folder_that_cannot_be_listed_is_named_in_the_note(tmp_path, monkeypatch):
     pics = tmp_path / "pics"
     _images(pics / "a", 3)
