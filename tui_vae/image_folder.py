@@ -315,6 +315,24 @@ def cache_key(files: Sequence[Path], labels: np.ndarray, size: int, channels: in
     return digest.hexdigest()
 
 
+def _npy_fits(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
+    """Whether an .npy member's header declares no more bytes than the member holds.
+
+    numpy allocates the whole declared array before reading a zip member's data:
+    a header claiming terabytes in a small file would be that allocation.
+    """
+    import math
+
+    with archive.open(member) as handle:
+        version = np.lib.format.read_magic(handle)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            return False
+        shape, _, dtype = readers[version](handle)
+    return not dtype.hasobject and dtype.itemsize * math.prod(shape) <= member.file_size
+
+
 def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> Decoded | None:
     """The cached decode at `path` if it is ours and current, else None; a link is refused."""
     try:
@@ -328,14 +346,20 @@ def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> D
                         f"it (remove it)")
     limit = count * size * size * channels + count * 16 + (1 << 16)
     try:
-        with zipfile.ZipFile(path) as archive:  # members' sizes, before numpy reads one
-            if sum(member.file_size for member in archive.infolist()) > limit:
-                return None
-        with np.load(path, allow_pickle=False) as arrays:
-            if str(arrays["key"]) != key:
-                return None
-            images, labels, kept = arrays["images"], arrays["labels"], arrays["kept"]
-            skipped, example = int(arrays["skipped"]), str(arrays["example"])
+        # One open file for every check and the read: opened without blocking and
+        # checked to be regular (a FIFO swapped in after the lstat never hangs us).
+        with open_regular(path, 2 * limit + (1 << 20)) as handle:
+            with zipfile.ZipFile(handle) as archive:  # sizes, before numpy reads a byte
+                members = archive.infolist()
+                if sum(member.file_size for member in members) > limit or not all(
+                        _npy_fits(archive, member) for member in members):
+                    return None
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as arrays:
+                if str(arrays["key"]) != key:
+                    return None
+                images, labels, kept = arrays["images"], arrays["labels"], arrays["kept"]
+                skipped, example = int(arrays["skipped"]), str(arrays["example"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return None  # stale or damaged: decoded again and rewritten
     shape = (size, size) if channels == 1 else (size, size, 3)

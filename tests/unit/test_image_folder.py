@@ -262,3 +262,23 @@ def test_images_beside_the_class_folders_are_named_as_left_out(tmp_path):
     assert dataset.classes == ("reds",) and len(dataset.train) + len(dataset.test) == 3
     assert f"2 image files directly in {folder.resolve()} (e.g. stray-0.png) belong to no " \
         f"class and were left out" in dataset.note
+
+
+def test_a_cache_whose_array_header_claims_terabytes_is_decoded_again(tmp_path):
+    import io
+    import zipfile
+
+    folder = make_folder(tmp_path / "pics")
+    first = load(folder, tmp_path)
+    cache = next((tmp_path / "data" / "cache" / "folders").iterdir())
+    with zipfile.ZipFile(cache) as archive:  # the right key, every other member kept
+        members = {name: archive.read(name) for name in archive.namelist()}
+    lie = io.BytesIO()
+    np.lib.format.write_array_header_2_0(lie, {"descr": "|u1", "fortran_order": False,
+                                               "shape": (10**12, 32, 32, 3)})
+    members["images.npy"] = lie.getvalue() + b"\0" * 64
+    with zipfile.ZipFile(cache, "w") as archive:
+        for name, body in members.items():
+            archive.writestr(name, body)
+    again = load(folder, tmp_path)  # numpy would allocate the header's 3 PB first
+    assert np.array_equal(again.train.images.numpy(), first.train.images.numpy())
