@@ -50,6 +50,10 @@ class DatasetSpec:
     factor_kinds: tuple[str, ...] = ()
     # A folder dataset's path; "" for the others.
     path: str = ""
+    # A folder dataset's class folders as named on disk, index = label; `classes`
+    # holds the same names made safe to print (control characters written as
+    # escapes: a folder named "a\x1b[2J" must not clear the user's terminal).
+    class_folders: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -157,11 +161,25 @@ def folder_spec(name: str) -> DatasetSpec:
     if len(classes) > MAX_FOLDER_CLASSES:
         raise DataError(f"{path} has more than {MAX_FOLDER_CLASSES:,} sub-folders; "
                         f"sub-folders are classes, so that is not an image folder layout")
-    title = os.path.basename(os.path.normpath(path)) or path
+    title = printable(os.path.basename(os.path.normpath(path)) or path)
     labelled = bool(classes)
-    return DatasetSpec(name, f"folder {title}", path, "", classes if labelled else (title,),
+    shown = tuple(printable(name) for name in classes) if labelled else (title,)
+    return DatasetSpec(name, f"folder {title}", path, "", shown,
                        channels=3, image_size=32, reader="folder", labelled=labelled,
-                       image_sizes=(28, 32, 64), path=path)
+                       image_sizes=(28, 32, 64), path=path, class_folders=classes)
+
+
+def printable(name: str) -> str:
+    """`name` with control characters (escape, newline, ...) and line separators written
+    as Python escapes; everything else (accents, emoji, spaces) as it is."""
+    import unicodedata
+
+    def unsafe(ch: str) -> bool:
+        return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+    if not any(unsafe(ch) for ch in name):
+        return name
+    return "".join(repr(ch)[1:-1] if unsafe(ch) else ch for ch in name)
 
 
 def dataset_spec(name: str) -> DatasetSpec:

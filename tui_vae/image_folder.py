@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tui_vae.datasets import DatasetSpec
+from tui_vae.datasets import DatasetSpec, printable
 from tui_vae.errors import DataError
 from tui_vae.safe_files import UnsafePathError, open_for_writing, refuse_if_not_regular
 
@@ -108,7 +108,8 @@ def _image_files(folder: Path, recursive: bool, budget: list[int],
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
             if here == folder:
-                raise DataError(f"cannot list {here}: {exc.strerror or exc}") from None
+                raise DataError(f"cannot list {printable(str(here))}: "
+                                f"{exc.strerror or exc}") from None
             unreadable.append(str(here))
             continue
         folders = []
@@ -125,8 +126,9 @@ def _image_files(folder: Path, recursive: bool, budget: list[int],
                 found.append(Path(entry.path))
                 budget[0] -= 1
                 if budget[0] < 0:
-                    raise DataError(f"{folder} holds more than {MAX_FILES:,} image files, "
-                                    f"the most a folder dataset reads")
+                    raise DataError(f"{printable(str(folder))} holds more than "
+                                    f"{MAX_FILES:,} image files, the most a folder "
+                                    f"dataset reads")
         if recursive:
             stack.extend(reversed(folders))  # popped in name order: a stable listing
     return found
@@ -290,7 +292,7 @@ def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels:
             kept[index] = True
         except Exception as exc:  # corrupt files raise many types; each is one skip
             if not example:
-                example = f"{path.name}: {_reason(exc)}"
+                example = f"{printable(path.name)}: {_reason(exc)}"
     where = np.flatnonzero(kept).astype(np.int64)
     if kept.all():  # the usual case: no second copy of every image
         return Decoded(images, labels, 0, "", False, where)
@@ -459,32 +461,35 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
     try:
         folder = Path(spec.path).expanduser().resolve()
     except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a link loop
-        raise DataError(f"cannot use {spec.path} as an image folder: {exc}") from None
+        raise DataError(f"cannot use {printable(spec.path)} as an image folder: "
+                        f"{printable(str(exc))}") from None
+    shown = printable(str(folder))  # in messages: no control character reaches a terminal
     unreadable: list[str] = []
     loose: list[Path] = []
-    files, labels = list_images(folder, spec.classes, spec.labelled, unreadable, loose)
+    files, labels = list_images(folder, spec.class_folders or spec.classes, spec.labelled,
+                                unreadable, loose)
     if not files:
         where = f" (and {len(unreadable):,} sub-folders could not be listed, e.g. " \
-            f"{unreadable[0]})" if unreadable else ""
-        raise DataError(f"{folder} holds no image files "
+            f"{printable(unreadable[0])})" if unreadable else ""
+        raise DataError(f"{shown} holds no image files "
                         f"({', '.join(sorted(IMAGE_SUFFIXES))}){where}")
     decoded = decode_cached(files, labels, image_size, channels,
                             cache_path(root, folder, image_size, channels), str(folder))
     if len(decoded.images) < 2:
         reason = f" (e.g. {decoded.example})" if decoded.example else ""
-        raise DataError(f"{folder}: {len(decoded.images)} of {len(files)} image files could "
+        raise DataError(f"{shown}: {len(decoded.images)} of {len(files)} image files could "
                         f"be read{reason}; at least 2 are needed (one to test on)")
     notes = []
     if decoded.skipped:
-        notes.append(f"skipped {decoded.skipped:,} of {len(files):,} files in {folder} that "
+        notes.append(f"skipped {decoded.skipped:,} of {len(files):,} files in {shown} that "
                      f"could not be read as images (e.g. {decoded.example})")
     if unreadable:
         notes.append(f"{len(unreadable):,} sub-folder{'s' if len(unreadable) > 1 else ''} "
                      f"could not be listed and {'were' if len(unreadable) > 1 else 'was'} "
-                     f"left out (e.g. {unreadable[0]})")
+                     f"left out (e.g. {printable(unreadable[0])})")
     if loose:
         notes.append(f"{len(loose):,} image file{'s' if len(loose) > 1 else ''} directly in "
-                     f"{folder} (e.g. {loose[0].name}) belong to no class and "
+                     f"{shown} (e.g. {printable(loose[0].name)}) belong to no class and "
                      f"{'were' if len(loose) > 1 else 'was'} left out: its sub-folders "
                      f"are the classes")
     names = [files[k].relative_to(folder).as_posix() for k in decoded.kept.tolist()]

@@ -201,3 +201,15 @@ async def test_class_folders_named_like_markup_show_as_written(tmp_path, make_ap
             await settle(app, pilot)
             shown[view] = str(app.screen.query_one(widget).render())
         assert all(MARKUP[0] in text for text in shown.values()), shown
+
+
+def test_control_characters_in_folder_and_file_names_never_reach_the_terminal(tmp_path):
+    pics = tmp_path / "pics"
+    for index, name in enumerate(("a\x1b[2Jclear", "b\nnewline")):
+        _images(pics / name, 3, start=3 * index)
+    (pics / "a\x1b[2Jclear" / "\x1b]0;title\x07.png").write_text("not an image")
+    dataset = _load(tmp_path, f"folder:{pics}")
+    assert dataset.classes == ("a\\x1b[2Jclear", "b\\nnewline")
+    assert len(dataset.train) + len(dataset.test) == 6
+    assert "\\x1b]0;title\\x07.png" in dataset.note
+    assert not any(ord(ch) < 32 for ch in dataset.note + "".join(dataset.classes))
