@@ -282,3 +282,39 @@ def test_a_cache_whose_array_header_claims_terabytes_is_decoded_again(tmp_path):
             archive.writestr(name, body)
     again = load(folder, tmp_path)  # numpy would allocate the header's 3 PB first
     assert np.array_equal(again.train.images.numpy(), first.train.images.numpy())
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "pics")
+
+    def read_only(*_):
+        raise PermissionError(13, "Permission denied")  # as in a read-only data folder
+
+    monkeypatch.setattr(image_folder, "_write_cache", read_only)
+    dataset = load(folder, tmp_path)
+    assert len(dataset.train) + len(dataset.test) == 11 and dataset.note == ""
+
+
+def test_two_decodes_of_one_folder_at_once_leave_one_whole_cache(tmp_path):
+    import threading
+
+    folder = make_folder(tmp_path / "pics", {"reds": 30, "greens": 30})
+    spec = dataset_spec(f"folder:{folder}")
+    results, failures = [], []
+
+    def read():
+        try:
+            results.append(image_folder.load(spec, tmp_path / "data", 32, 3))
+        except Exception as exc:  # noqa: BLE001 (any failure fails the test below)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len(results) == 3
+    left = sorted(p.name for p in (tmp_path / "data" / "cache" / "folders").iterdir())
+    assert len(left) == 1 and left[0].endswith(".npz"), left  # no temporary file left
+    again = image_folder.load(spec, tmp_path / "data", 32, 3)
+    assert np.array_equal(again.train[0], results[0].train[0])
