@@ -339,7 +339,7 @@ def _read_cache(path: Path, key: str, count: int, size: int, channels: int) -> D
     """The cached decode at `path` if it is ours and current, else None; a link is refused."""
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none yet, or no cache folder can be
         return None
     except OSError as exc:
         raise DataError(f"cannot read the cache {path}: {exc.strerror or exc}") from None

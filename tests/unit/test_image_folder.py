@@ -293,6 +293,11 @@ def test_a_cache_that_cannot_be_written_is_no_error(tmp_path, monkeypatch):
     monkeypatch.setattr(image_folder, "_write_cache", read_only)
     dataset = load(folder, tmp_path)
     assert len(dataset.train) + len(dataset.test) == 11 and dataset.note == ""
+    monkeypatch.undo()
+    (tmp_path / "a file").write_text("")  # a data folder that is a file: no cache at all
+    data._load_cached.cache_clear()
+    dataset = data.load_dataset(f"folder:{folder}", tmp_path / "a file")
+    assert len(dataset.train) + len(dataset.test) == 11
 
 
 def test_two_decodes_of_one_folder_at_once_leave_one_whole_cache(tmp_path):
