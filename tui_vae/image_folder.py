@@ -6,7 +6,8 @@ no sub-folders is one unlabelled set of images: it trains a plain VAE, and a cVA
 is refused. Files are taken by their suffix (IMAGE_SUFFIXES); links to folders
 are not followed, and a file is read only if it is (or links to) a regular file,
 opened without blocking: a FIFO, a device or a dangling link is one more skipped
-file, never a hang. Transparent pixels are composited onto black.
+file, never a hang. Photos are turned upright by their EXIF orientation tag, and
+transparent pixels are composited onto black.
 
 Each image is decoded once with Pillow, made grey ("L") or colour ("RGB"),
 cropped to its centre square and resized to `image_size` (bicubic). The result
@@ -61,7 +62,7 @@ MAX_PIXELS = 40_000_000  # one image (width x height), checked from its header
 MAX_DECODED_BYTES = 4 << 30  # every decoded image together
 TEST_FRACTION = 0.1
 SPLIT_SEED = 0
-CACHE_VERSION = 2  # 2: the kept files' indices are stored
+CACHE_VERSION = 3  # 2: the kept files' indices stored; 3: EXIF orientation, transparency
 CACHE_FOLDER = Path("cache") / "folders"
 
 
@@ -214,6 +215,7 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             # JPEG: decode at a reduced scale where the result stays larger than needed.
             image.draft(mode, (max(size, width * size // side), max(size, height * size // side)))
             scale = image.size[0] / width
+            image = _upright(image)  # a phone's photo stored sideways, as it was taken
             if image.mode in ("I", "F") or image.mode.startswith("I;16"):
                 image = _to_8_bit(image)  # 16-bit or float pixels: convert() would clip
             image = _on_black(image).convert(mode)
@@ -224,6 +226,16 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             image = image.resize((size, size), Image.Resampling.BICUBIC, box=box,
                                  reducing_gap=3.0)
             return np.asarray(image, dtype=np.uint8)
+
+
+def _upright(image):
+    """The image turned as its EXIF orientation tag says (cameras store photos sideways
+    and tag them); unchanged, and not copied, when there is no such tag."""
+    from PIL import ImageOps
+
+    if image.getexif().get(0x0112, 1) in (1, None):  # 0x0112: Orientation, 1 upright
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def _on_black(image):

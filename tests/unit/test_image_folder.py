@@ -323,3 +323,16 @@ def test_two_decodes_of_one_folder_at_once_leave_one_whole_cache(tmp_path):
     assert len(left) == 1 and left[0].endswith(".npz"), left  # no temporary file left
     again = image_folder.load(spec, tmp_path / "data", 32, 3)
     assert np.array_equal(again.train[0], results[0].train[0])
+
+
+def test_a_photo_tagged_sideways_is_turned_upright(tmp_path):
+    wide = Image.new("RGB", (40, 20), (0, 0, 0))
+    wide.paste((255, 0, 0), (0, 0, 20, 20))  # stored: red on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: red on top
+    wide.save(tmp_path / "tagged.jpg", exif=exif, quality=95)
+    wide.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "upright.jpg", quality=95)
+    tagged = image_folder._decode_one(tmp_path / "tagged.jpg", 8, 3, None).astype(int)
+    upright = image_folder._decode_one(tmp_path / "upright.jpg", 8, 3, None).astype(int)
+    assert np.abs(tagged - upright).max() <= 12
+    assert tagged[:3, :, 0].min() > 200 and tagged[5:, :, 0].max() < 40  # red on top
