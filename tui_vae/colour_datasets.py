@@ -21,8 +21,10 @@ Reading is ours, with bounded memory and nothing executed:
   cache). Partition 0 trains (162,770), 2 tests (19,962); the validation
   partition is not used. CelebA has no classes here: a plain VAE only.
 
-Offline, or when a download fails (CelebA's often does: Google Drive's
-quota), one line says where to put the files.
+Every file is opened without blocking and read only if it is a regular file (a
+FIFO in a batch's place is one line, never a hang), with a size bound checked
+before reading. Offline, or when a download fails (CelebA's often does: Google
+Drive's quota), one line says where to put the files.
 """
 
 from __future__ import annotations
