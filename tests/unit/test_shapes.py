@@ -104,10 +104,10 @@ def test_a_few_conv_training_steps_on_shapes_lower_the_loss():
     from tui_vae.training import Trainer
 
     full = load_dataset("shapes")
-    small = Dataset(full.spec, full.train.subset(slice(0, 768)), full.test.subset(slice(0, 128)),
+    small = Dataset(full.spec, full.train.subset(slice(0, 768)), full.test.subset(slice(0, 64)),
                     None)
     model = fit_to_dataset(ModelConfig(model="cvae", arch="conv", dataset="shapes",
-                                       latent_dim=6, hidden_dim=64))
+                                       latent_dim=6, hidden_dim=32))
     assert model.image_shape == (3, 32, 32) and model.num_classes == 5
     losses = []
     config = TrainConfig(model=model, epochs=2, batch_size=64, lr=2e-3, log_every=1,
