@@ -211,7 +211,7 @@ def _decode_one(path: Path, size: int, channels: int, crop: int | None) -> np.nd
             if width * height > MAX_PIXELS:
                 raise ValueError(f"{width}x{height} pixels, over the {MAX_PIXELS:,} limit")
             mode = "RGB" if channels == 3 else "L"
-            side = crop or min(width, height)
+            side = min(crop or width, width, height)  # a crop box never past the image
             # JPEG: decode at a reduced scale where the result stays larger than needed.
             image.draft(mode, (max(size, width * size // side), max(size, height * size // side)))
             scale = image.size[0] / width

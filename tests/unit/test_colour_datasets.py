@@ -387,3 +387,11 @@ def test_offline_or_a_failed_download_says_where_to_put_the_files(tmp_path, monk
     with pytest.raises(DataError, match=f"{dataset_spec(name).title} is not in"):
         data.load_dataset(name, tmp_path / "empty", download=False)
     assert not data.dataset_available(name, tmp_path / "empty")
+
+
+def test_a_celeba_photo_smaller_than_the_crop_is_cropped_to_its_own_square(tmp_path):
+    from tui_vae.image_folder import _decode_one
+
+    Image.new("RGB", (20, 30), (200, 10, 10)).save(tmp_path / "small.jpg", quality=95)
+    pixels = _decode_one(tmp_path / "small.jpg", 64, 3, colour_datasets.CELEBA_CROP)
+    assert pixels.shape == (64, 64, 3) and abs(int(pixels[..., 0].mean()) - 200) <= 6
