@@ -112,3 +112,24 @@ async def test_a_view_switched_to_during_another_batch_update_is_drawn(checkpoin
         # and hides the stall. Nothing else happens here, as after a storm's last key.
         await asyncio.sleep(0.5)
         assert any(isinstance(screen, ModelsScreen) for screen in shown)
+
+
+async def test_a_settled_resize_reaches_the_screen(checkpoints, make_app):
+    """A resize storm is laid out once the size holds still; the size it settles on
+    must reach the screen (the held-back event had its default prevented, and a
+    screen given that event skipped it: the view kept the storm's layout)."""
+    from textual.geometry import Size
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        held = events.Resize(Size(60, 20), Size(60, 20))
+        held.prevent_default()  # as _on_resize leaves a resize it holds back
+        held.stop()
+        app._settling = held
+        await app._apply_settled_size()
+        await pilot.pause()
+        await pilot.pause()
+        assert app.size == Size(60, 20)
+        assert app.screen._compositor.size == Size(60, 20)

@@ -610,7 +610,14 @@ class TuiVaeApp(App):
     async def _apply_settled_size(self) -> None:
         event, self._settling, self._settle_timer = self._settling, None, None
         if event is not None:
-            await App._on_resize(self, event)
+            # A fresh event: App._on_resize passes the one it gets on to the
+            # screens, and this one had its default prevented (above), so every
+            # screen skipped it and kept its old layout: after a storm, a view
+            # opened before the size settled stayed drawn at a storm size (1
+            # column wide) until the next resize.
+            settled = events.Resize(event.size, event.virtual_size, event.container_size,
+                                    event.pixel_size)
+            await App._on_resize(self, settled)
 
     # -- hang-ups and crashes
 
