@@ -147,10 +147,13 @@ def storm(app, rng: random.Random, seconds: float) -> tuple[int, int]:
     return sent, resized
 
 
-# Known to fail intermittently: in about 1 run in 3 on a loaded 2-core machine the
-# app stays blank after the storm (issue 18, item 7, still open: the stuck state is
-# described in the issue note). Kept out of CI's runs until that hang is found;
-# `pytest -m slow -k minute` runs it, and on a hang it prints every thread's stack.
+# Not yet reliable (issue 18, item 7): after the stale-screen and settled-size
+# fixes, 2 storms in about 30 on the loaded 2-core machine left the UI thread
+# laying out screens for over a minute (both at the same point of the seeded key
+# stream: the app at 234x37 with a resize to 38x43 held back), and 3 ended idle
+# on a view that never handled the closing m. Kept out of CI's runs until those
+# are found; `pytest -m slow -k minute` runs it, and on a hang it prints every
+# thread's stack, the asyncio tasks, the queues and the input (hang_report.py).
 @pytest.mark.slow
 def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(tmp_path):
     import shutil
