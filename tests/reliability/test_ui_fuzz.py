@@ -203,7 +203,21 @@ def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(
         # after getting alt+m, its escapes and m never seen as such).
         app.send("\x1b[27u\x1b[27u\x1b[109u")
         try:
-            app.wait_for_output(b"Compare A", since=mark, timeout=30)
+            # Keys read together are all routed to the widget focused then: with a
+            # field focused, m is typed into it before the escapes have left it
+            # (likely how 2 runs ended idle in Interpolate, m never handled by the
+            # App). As a user would, press escape and
+            # m again every half second; the time still counts from the storm's end.
+            for _ in range(60):
+                try:
+                    app.wait_for_output(b"Compare A", since=mark, timeout=0.5)
+                    break
+                except AssertionError:
+                    if app.process.poll() is not None:
+                        raise
+                    app.send("\x1b[27u\x1b[109u")
+            else:
+                raise AssertionError("no Models footer 30 s after the storm")
         except AssertionError:
             if app.process.poll() is None:  # stuck: where every thread and task is
                 app.process.send_signal(signal.SIGUSR1)
