@@ -39,7 +39,7 @@ MODELS = {
     # The convolutional network (--arch conv) on the same data as the MLPs: it
     # should beat the MLP VAE's test -ELBO and IWAE NLL by at least 2 nats.
     "conv-vae": ["--model", "vae", "--arch", "conv", "--epochs", "40"],
-    "conv-cvae": ["--model", "cvae", "--arch", "conv", "--epochs", "40"],
+    "conv-cvae": ["--model", "cvae", "--arch", "conv", "--epochs", "20"],
     # The colour demo: generated shapes (32x32 RGB, six known factors), z = 10 so
     # that each factor can have a dimension of its own with room to spare.
     "shapes-vae": ["--model", "vae", "--arch", "conv", "--dataset", "shapes",
