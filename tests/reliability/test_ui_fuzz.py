@@ -148,13 +148,14 @@ def storm(app, rng: random.Random, seconds: float) -> tuple[int, int]:
 
 
 # Not yet reliable (issue 18, item 7): after the stale-screen and settled-size
-# fixes, 2 storms in about 30 on the loaded 2-core machine left the UI thread
+# fixes, 2 storms in 35 on the loaded 2-core machine left the UI thread
 # laying out screens for over a minute (both at the same point of the seeded key
 # stream: the app at 234x37 with a resize to 38x43 held back), one more had
 # Models laid out every 18 ms inside an open batch update (every frame
 # discarded), and 3 ended idle on a view that never handled the closing m (now
-# pressed again every 0.5 s). Kept out of CI's runs until those are found; `pytest -m slow -k minute` runs it, and on a hang it prints every
-# thread's stack, the asyncio tasks, the queues and the input (hang_report.py).
+# pressed again every 0.5 s). Kept out of CI's runs until those are found;
+# `pytest -m slow -k minute` runs it, and on a hang it prints every thread's
+# stack, the asyncio tasks, the queues and the input (hang_report.py).
 @pytest.mark.slow
 def test_a_minute_of_keys_and_resizes_leaves_the_app_responsive_and_memory_flat(tmp_path):
     import shutil
