@@ -346,6 +346,9 @@ def train(
         if board is not None:
             board(event)
 
+    from tui_vae.optim import skip_compiler_import
+
+    skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
     try:
         Trainer(config, on_event=on_event, stop=stop, resume=resume).run()
     finally:

@@ -11,6 +11,8 @@ weights and the state exactly as `optimizer.step()` does.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch.optim.adam import adam as functional_adam
 
@@ -48,11 +50,33 @@ class AdamUpdate:
         return tuple([s[k] for s in states] if k != "max_exp_avg_sq" or amsgrad else []
                      for k in keys)
 
+    def _initialise(self) -> None:
+        """Adam's own lazy state, made here rather than by a first `optimizer.step()`
+        (whose wrapper imports torch's compiler): as torch/optim/adam.py's _init_group."""
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        group = self.group
+        for p in group["params"]:
+            state = self.optimizer.state[p]
+            if state:
+                continue
+            if group["capturable"] or group["fused"]:
+                state["step"] = torch.zeros((), dtype=_get_scalar_dtype(is_fused=group["fused"]),
+                                            device=p.device)
+            else:
+                state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype(), device="cpu")
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
     def __call__(self) -> None:
-        if self._state is None:
-            self._state = self._collect()
         params = self.group["params"]
         grads = [p.grad for p in params]
+        if self._state is None and all(g is not None for g in grads):
+            self._initialise()
+        if self._state is None:
+            self._state = self._collect()
         if self._state is None or any(g is None for g in grads):
             self.optimizer.step()
             return
@@ -71,3 +95,52 @@ class AdamUpdate:
             amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"],
             weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
         )
+
+
+def skip_compiler_import() -> int:
+    """In a process that compiles nothing (`tui-vae train`), keep torch's compiler unloaded.
+
+    torch.optim wraps some functions in `torch._disable_dynamo`, which imports
+    `torch._dynamo` (1.6-1.9 s here, README Performance) on their first call only
+    to mark them as not to be compiled. Each such wrapper caches the marked
+    function on the raw one; caching the raw function itself means "nothing to
+    mark", which is true where nothing is compiled. Left alone where the compiler
+    is already loaded (someone may be compiling). Returns how many were marked.
+    """
+    if "torch._dynamo" in sys.modules:
+        return 0
+    import torch.optim.adam as adam_module
+    import torch.optim.optimizer as optimizer_module
+
+    marked, seen = 0, set()
+
+    def mark(candidate) -> None:
+        nonlocal marked
+        code = getattr(candidate, "__code__", None)
+        raw = getattr(candidate, "__wrapped__", None)
+        if (code is None or raw is None or code.co_name != "inner"
+                or not code.co_filename.endswith("_compile.py")):
+            return
+        if getattr(raw, "__dynamo_disable", None) is None:
+            raw.__dynamo_disable = raw
+            marked += 1
+
+    def visit(obj) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        mark(obj)
+        for cell in getattr(obj, "__closure__", None) or ():  # functional adam's wrapper
+            try:
+                mark(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+
+    for module in (optimizer_module, adam_module):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer):
+                for member in vars(obj).values():
+                    visit(member)
+            else:
+                visit(obj)
+    return marked

@@ -90,3 +90,39 @@ def test_more_than_one_group_is_refused():
                                   {"params": model[2].parameters(), "lr": 0.1}])
     with pytest.raises(ValueError, match="one parameter group"):
         AdamUpdate(optimizer)
+
+
+@pytest.mark.parametrize("options", [{"fused": True}, {"foreach": False}, {"amsgrad": True}])
+def test_its_own_first_state_is_adams_to_the_dtype_and_device(options):
+    ours, theirs = twin_models()
+    ours_opt = torch.optim.Adam(ours.parameters(), lr=1e-2, **options)
+    theirs_opt = torch.optim.Adam(theirs.parameters(), lr=1e-2, **options)
+    set_grads(ours, 0)
+    set_grads(theirs, 0)
+    AdamUpdate(ours_opt)()  # the first step: no optimizer.step() behind it
+    theirs_opt.step()
+    assert_same(ours, ours_opt, theirs, theirs_opt)
+    a, b = ours_opt.state_dict()["state"], theirs_opt.state_dict()["state"]
+    for key in a:
+        for name in a[key]:
+            assert (a[key][name].dtype, a[key][name].device, a[key][name].shape) == (
+                b[key][name].dtype, b[key][name].device, b[key][name].shape), name
+
+
+def test_a_training_process_never_loads_the_compiler():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from tui_vae.optim import AdamUpdate, make_optimizer, skip_compiler_import\n"
+            "assert skip_compiler_import() > 0\n"
+            "model = torch.nn.Linear(4, 3)\n"
+            "optimizer = make_optimizer(model, 1e-3, torch.device('cpu'))\n"
+            "update = AdamUpdate(optimizer)\n"
+            "for _ in range(3):\n"
+            "    model(torch.ones(2, 4)).sum().backward()\n"
+            "    update()\n"
+            "optimizer.load_state_dict(optimizer.state_dict())\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
