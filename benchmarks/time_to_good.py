@@ -51,7 +51,7 @@ def split_child(data_dir: str, epochs: int) -> None:
     from tui_vae.config import ModelConfig, TrainConfig
     from tui_vae.data import load_dataset
     from tui_vae.models import build_model
-    from tui_vae.optim import make_optimizer
+    from tui_vae.optim import make_optimizer, skip_compiler_import
     from tui_vae.training import EpochEnded, Trainer
 
     mark("import the trainer")
@@ -59,6 +59,7 @@ def split_child(data_dir: str, epochs: int) -> None:
     mark("load MNIST (IDX files to uint8 tensors)")
     model = build_model(ModelConfig(), seed=0)
     mark("build the model")
+    skip_compiler_import()  # as `tui-vae train` does
     make_optimizer(model, 2e-3, torch.device("cpu"))
     mark("create the optimizer (first time)")
     previous = t0
