@@ -16,7 +16,7 @@ BAD_FLAGS = [
     ["train", "--kl-warmup", "-1"],
     ["train", "--lr", "0"], ["train", "--lr", "-0.1"],
     ["train", "--seed", "1.5"],
-    ["train", "--model", "gan"], ["train", "--dataset", "cifar10"],
+    ["train", "--model", "gan"], ["train", "--dataset", "imagenet"],
     ["train", "--device", "tpu"], ["train", "--lr-schedule", "step"],
     ["train", "--resume"],  # nothing to resume without --out
     ["train", "--unknown-flag"],
