@@ -186,9 +186,9 @@ async def test_compare_loads_checkpoints_and_data_off_the_ui_thread(checkpoints,
             calls.append(("model", threading.current_thread() is threading.main_thread()))
             return super().model(path)
 
-        def images(self, dataset):
+        def images(self, dataset, shape=None):
             calls.append(("images", threading.current_thread() is threading.main_thread()))
-            return super().images(dataset)
+            return super().images(dataset, shape)
 
     empty = tmp_path / "no-data"
     empty.mkdir()
