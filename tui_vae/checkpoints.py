@@ -288,9 +288,18 @@ def _parse_json(path: Path, data: bytes | str, what: str) -> Any:
         raise CheckpointError(f"{path}: its {what} cannot be read ({exc})") from None
 
 
-def read_info(path: str | os.PathLike) -> CheckpointInfo:
-    """Read and validate a checkpoint's header and metadata (no tensors, no torch)."""
-    path = Path(path)
+# How read_header_bytes names a file: (too short to be .., not .. or truncated, no such ..)
+_FILE_WORDS = {
+    "checkpoint": ("a checkpoint", "a safetensors checkpoint", "checkpoint"),
+    "weights": ("a safetensors file", "a safetensors file", "weights file"),
+}
+
+
+def read_header_bytes(path: Path, kind: str = "checkpoint") -> tuple[bytes, int]:
+    """A safetensors file's JSON header, unparsed, and the file's size; the header's
+    length checked against the file and MAX_HEADER_BYTES, pickles and zip archives
+    refused by content first."""
+    short, bad, missing = _FILE_WORDS[kind]
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -299,22 +308,28 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
             head = handle.read(8)
             _sniff_unsafe(path, head)
             if len(head) < 8:
-                raise CheckpointError(f"{path} is too short to be a checkpoint")
+                raise CheckpointError(f"{path} is too short to be {short}")
             (header_len,) = struct.unpack("<Q", head)
             if header_len > min(MAX_HEADER_BYTES, size - 8):
-                raise CheckpointError(f"{path} is not a safetensors checkpoint or is truncated")
-            header_bytes = handle.read(header_len)
+                raise CheckpointError(f"{path} is not {bad} or is truncated")
+            return handle.read(header_len), size
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
+        raise CheckpointError(f"{path}: no such {missing}") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Read and validate a checkpoint's header and metadata (no tensors, no torch)."""
+    path = Path(path)
+    header_bytes, size = read_header_bytes(path)
     header = _parse_json(path, header_bytes, "header")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors checkpoint (malformed header)")
     extra = header.pop("__metadata__", None)
     if not isinstance(extra, dict) or not isinstance(extra.get(META_KEY), str):
         raise CheckpointError(f"{path} is a safetensors file but not a tui-vae checkpoint")
-    data_size = size - 8 - header_len
+    data_size = size - 8 - len(header_bytes)
     for name, entry in header.items():
         _check_tensor_entry(path, name, entry, data_size)
     meta = _parse_json(path, extra[META_KEY], "metadata")

@@ -54,7 +54,6 @@ import json
 import math
 import os
 import re
-import struct
 import sys
 import time
 from importlib import import_module
@@ -62,11 +61,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tui_vae.checkpoints import (
-    MAX_HEADER_BYTES,
     MAX_MODEL_PARAMETERS,
     CheckpointInfo,
     _check_tensor_entry,
-    _sniff_unsafe,
+    read_header_bytes,
 )
 from tui_vae.config import IMAGE_CHANNELS, IMAGE_SIZES, LIKELIHOODS, MAX_WIDTH, ModelConfig
 from tui_vae.errors import CheckpointError, TuiVaeError
@@ -232,23 +230,7 @@ def read_weights_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     """A safetensors file's tensors, name -> (dtype, shape), from its validated header.
 
     No tensor is read; pickles and zip archives are refused by content first."""
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise CheckpointError(f"{path} is not a file")
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            _sniff_unsafe(path, head)
-            if len(head) < 8:
-                raise CheckpointError(f"{path} is too short to be a safetensors file")
-            (header_len,) = struct.unpack("<Q", head)
-            if header_len > min(MAX_HEADER_BYTES, size - 8):
-                raise CheckpointError(f"{path} is not a safetensors file or is truncated")
-            raw = handle.read(header_len)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such weights file") from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw, size = read_header_bytes(path, "weights")
     try:
         header = json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -257,7 +239,7 @@ def read_weights_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
         raise CheckpointError(f"{path} is not a safetensors file (malformed header)")
     header.pop("__metadata__", None)
     for name, entry in header.items():
-        _check_tensor_entry(path, name, entry, size - 8 - header_len)
+        _check_tensor_entry(path, name, entry, size - 8 - len(raw))
     return {name: (e["dtype"], tuple(e["shape"])) for name, e in header.items()}
 
 
