@@ -5,6 +5,11 @@ three at once, and compares each run's median epoch time (epochs after the
 first, from the metrics JSONL beside the checkpoint: training seconds, not
 the test evaluation) with the run alone. Targets: two at once <= 2.25x, three
 at once <= 3.4x. Run: python benchmarks/concurrent_runs.py --data-dir ../shared/data
+
+`--staggered` also starts runs one after another, each once the one before has
+ended its first epoch: the first starts alone (its threads spin) and must
+adapt when company arrives (cpu_share.CompanyWatch). There each run's figure
+is the median of its epochs run entirely while all the runs were training.
 """
 
 from __future__ import annotations
@@ -30,9 +35,8 @@ def run_together(count: int, epochs: int, data_dir: str, folder: Path) -> tuple[
     outs = [folder / f"run{count}-{i}.safetensors" for i in range(count)]
     start = time.perf_counter()
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "tui_vae", "train", "--epochs", str(epochs), "--data-dir",
-         data_dir, "--out", str(out), "--seed", str(i)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "120"})
+        _command(epochs, data_dir, out, i), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "120"})
         for i, out in enumerate(outs)]
     for proc in procs:
         _, stderr = proc.communicate()
@@ -41,11 +45,54 @@ def run_together(count: int, epochs: int, data_dir: str, folder: Path) -> tuple[
     return [_epoch_seconds(out) for out in outs], time.perf_counter() - start
 
 
+def _command(epochs: int, data_dir: str, out: Path, seed: int) -> list[str]:
+    return [sys.executable, "-m", "tui_vae", "train", "--epochs", str(epochs), "--data-dir",
+            data_dir, "--out", str(out), "--seed", str(seed)]
+
+
+def run_staggered(count: int, epochs: int, data_dir: str, folder: Path) -> list[float]:
+    """Start `count` runs one epoch apart; each run's median epoch while all ran together."""
+    outs = [folder / f"staggered{count}-{i}.safetensors" for i in range(count)]
+    metrics = [out.with_name(out.stem + ".metrics.jsonl") for out in outs]
+    ends: list[list[float]] = [[] for _ in outs]  # wall time each epoch line appeared
+    procs: list[subprocess.Popen] = []
+    started: list[float] = []
+    finished: list[float | None] = [None] * count
+
+    def poll() -> None:
+        now = time.perf_counter()
+        for i, path in enumerate(metrics[:len(procs)]):
+            lines = path.read_text().splitlines() if path.exists() else []
+            ends[i] += [now] * (len(lines) - len(ends[i]))
+            if finished[i] is None and procs[i].poll() is not None:
+                finished[i] = now
+
+    while len(procs) < count or None in finished:
+        if len(procs) < count and (not procs or len(ends[len(procs) - 1]) >= 1):
+            procs.append(subprocess.Popen(_command(epochs, data_dir, outs[len(procs)], len(procs)),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            started.append(time.perf_counter())
+        time.sleep(0.1)
+        poll()
+    if any(proc.returncode for proc in procs):
+        raise SystemExit("a staggered run failed")
+    together = (max(started), min(t for t in finished if t is not None))
+    medians = []
+    for i, path in enumerate(metrics):
+        seconds = [json.loads(line)["seconds"] for line in path.read_text().splitlines()]
+        inside = [s for s, end in zip(seconds, ends[i])
+                  if end - s - 0.2 >= together[0] and end <= together[1]]
+        medians.append(statistics.median(inside) if inside else float("nan"))
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("TUI_VAE_DATA_DIR"), required=False)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--most", type=int, default=3, help="the most runs at once")
+    parser.add_argument("--staggered", action="store_true",
+                        help="also start the runs one epoch apart (the first starts alone)")
     args = parser.parse_args()
     if not args.data_dir:
         raise SystemExit("--data-dir (or TUI_VAE_DATA_DIR) must point at a full MNIST copy")
@@ -61,6 +108,13 @@ def main() -> None:
             print(f"{count} runs: epochs " + ", ".join(f"{e:.2f}" for e in each)
                   + " s; ratio to alone " + ", ".join(f"{r:.2f}x" for r in ratios)
                   + (f" (target <= {target}x)" if target else "") + f", whole {wall:.1f} s")
+        if args.staggered:
+            for count in range(2, args.most + 1):
+                each = run_staggered(count, args.epochs + 2 * count, args.data_dir, Path(tmp))
+                print(f"{count} runs one epoch apart: epochs while all ran "
+                      + ", ".join(f"{e:.2f}" for e in each) + " s; ratio to alone "
+                      + ", ".join(f"{e / alone[0]:.2f}x" for e in each)
+                      + (f" (target <= {targets[count]}x)" if count in targets else ""))
 
 
 if __name__ == "__main__":

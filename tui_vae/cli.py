@@ -340,21 +340,57 @@ def train(
     stop = threading.Event()
     _stop_on_signals(stop)
     reporter = ConsoleReporter()
+    from tui_vae.cpu_share import CompanyWatch
+    from tui_vae.events import EpochEnded, Finished
+
+    # Only the command may restart itself: in-process callers (tests, the Python
+    # API through Typer) have no command line of ours to run again.
+    watch = CompanyWatch.for_this_process() if _AS_COMMAND else None
+    restart = threading.Event()
 
     def on_event(event) -> None:
+        if restart.is_set() and isinstance(event, Finished):
+            return  # not a stop the user asked for: no "resume with" advice
         reporter(event)
         if board is not None:
             board(event)
+        if (watch is not None and isinstance(event, EpochEnded)
+                and watch.switch_due(event.epochs - event.epoch - 1)):
+            restart.set()
+
+    class StopOrRestart:  # the trainer saves and returns on either
+        def is_set(self) -> bool:
+            return stop.is_set() or restart.is_set()
 
     from tui_vae.optim import skip_compiler_import
 
     skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
     try:
-        Trainer(config, on_event=on_event, stop=stop, resume=resume).run()
+        Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume).run()
     finally:
         reporter.close()
         if board is not None:
             board.close()
+    if restart.is_set() and not stop.is_set():
+        _restart_from_checkpoint(out, watch.restart_environment(), watch.sharing)
+
+
+def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) -> None:
+    """Replace this process by the same command resuming from `out` (cpu_share.CompanyWatch).
+
+    Only at an epoch's end, after the checkpoint is saved: resuming is exact, so
+    the run ends on the same figures as one never restarted."""
+    args = sys.argv[1:]
+    if not any(a == "--out" or a.startswith("--out=") for a in args):
+        args += ["--out", str(out)]
+    if "--resume" not in args:
+        args.append("--resume")
+    why = ("alone again: threads that spin between kernels" if was_sharing
+           else "other runs share the cores: threads that sleep when idle")
+    err.print(f"{why}; restarting from {out.name}", markup=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "tui_vae", *args], env)
 
 
 def _say_dataset_note(config) -> None:
@@ -753,10 +789,16 @@ def sweep(
 # --------------------------------------------------------------------------- entry point
 
 
+_AS_COMMAND = False  # set by main(): this process is the `tui-vae` command itself
+
+
 def main() -> None:
     """Console-script entry point: runs the app and turns errors into one line."""
     from tui_vae.cpu_share import adapt_to_load
     from tui_vae.errors import TuiVaeError
+
+    global _AS_COMMAND
+    _AS_COMMAND = True
 
     adapt_to_load()  # before torch loads: libgomp reads the wait policy once
     try:

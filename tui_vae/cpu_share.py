@@ -12,8 +12,12 @@ kernel, and the report's model's step (many short kernels) slows by about
 processes of `tui-vae sweep --jobs K` with K > 1, and any `tui-vae` process
 that starts on a machine already busy (`adapt_to_load`: the load average at
 the core count, or another `tui-vae train` or `sweep` running). A run that
-starts alone keeps the default; one that later gets company keeps spinning,
-since libgomp cannot change the setting once loaded.
+starts alone keeps the default. libgomp cannot change the setting once
+loaded, so a `tui-vae train` that later gets company (or loses it) changes it
+the only way there is: at the end of an epoch it saves its checkpoint and
+restarts itself from it with the other setting (`CompanyWatch`; the CLI
+does the restart). A resumed run ends on exactly the metrics of an
+uninterrupted one, so the restart changes no figure.
 
 The thread count itself is never changed while a run trains: that would
 change the order of floating-point sums, and an interrupted and resumed run
@@ -26,18 +30,36 @@ environment; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 WAIT_POLICY = "PASSIVE"
+# Set when tui-vae chose how threads wait ("sleep" or "spin"), not the user,
+# so that a run may choose again and a restarted one keeps the choice.
+CHOSEN_MARK = "TUI_VAE_THREAD_WAIT"
 
 
-def share_cores(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Ask OpenMP to let idle threads sleep, unless the user chose; True if it did."""
+def user_chose_policy(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the user set how OpenMP threads wait (then tui-vae never changes it)."""
+    return ("GOMP_SPINCOUNT" in environ
+            or ("OMP_WAIT_POLICY" in environ and CHOSEN_MARK not in environ))
+
+
+def share_cores(environ: MutableMapping[str, str] = os.environ, mark: bool = False) -> bool:
+    """Ask OpenMP to let idle threads sleep, unless the user chose; True if it did.
+
+    `mark` records that tui-vae chose it, so the run may change it back later."""
     if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
         return False
     environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    if mark:
+        environ[CHOSEN_MARK] = "sleep"
     return True
+
+
+def sharing(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process's idle OpenMP threads sleep (the wait policy is passive)."""
+    return environ.get("OMP_WAIT_POLICY", "").strip().upper() == WAIT_POLICY
 
 
 def other_training_processes(proc: Path = Path("/proc")) -> int:
@@ -65,11 +87,7 @@ def machine_is_busy(cores: int | None = None, loadavg: Path = Path("/proc/loadav
                     proc: Path = Path("/proc")) -> bool:
     """Whether other work already competes for the cores this process would use."""
     cores = cores or os.cpu_count() or 1
-    try:
-        load = float(loadavg.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        load = 0.0
-    return load >= cores - 0.5 or other_training_processes(proc) > 0
+    return _load(loadavg) >= cores - 0.5 or other_training_processes(proc) > 0
 
 
 def adapt_to_load(environ: MutableMapping[str, str] = os.environ, **probe) -> bool:
@@ -77,6 +95,68 @@ def adapt_to_load(environ: MutableMapping[str, str] = os.environ, **probe) -> bo
 
     The wait policy changes no result (only how idle threads wait), so a run
     and its resumption compute the same numbers whichever was chosen."""
-    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
-        return False
-    return machine_is_busy(**probe) and share_cores(environ)
+    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ or CHOSEN_MARK in environ:
+        return False  # the user's choice, or one made already (a restarted run keeps it)
+    return machine_is_busy(**probe) and share_cores(environ, mark=True)
+
+
+def _load(loadavg: Path) -> float:
+    try:
+        return float(loadavg.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def has_company(cores: int | None = None, loadavg: Path = Path("/proc/loadavg"),
+                proc: Path = Path("/proc")) -> bool:
+    """While this process trains: whether other work competes for its cores.
+
+    Another `tui-vae train` or `sweep` counts at once. Any other busy process
+    counts through the load average, which includes this run's own threads
+    (about one per core while it trains), hence the higher bar than at start."""
+    cores = cores or os.cpu_count() or 1
+    return other_training_processes(proc) > 0 or _load(loadavg) >= cores + 0.5
+
+
+class CompanyWatch:
+    """At each epoch's end of a run whose wait policy tui-vae owns: is a restart due?
+
+    Company arriving while threads spin is costly at once (each run several
+    times slower), so the switch to sleeping threads is due at the first epoch
+    end that sees it. Back to spinning only after two epoch ends alone in a
+    row, with at least three epochs left, since a restart costs about an
+    epoch of start-up and company that comes and goes should not make a run
+    restart at every epoch."""
+
+    def __init__(self, sharing_now: bool, probe: Callable[[], bool] = has_company):
+        self.sharing = sharing_now
+        self.probe = probe
+        self.alone = 0  # epoch ends in a row without company
+
+    @classmethod
+    def for_this_process(cls, environ: Mapping[str, str] = os.environ) -> CompanyWatch | None:
+        """None where the user chose the policy or /proc is not there to watch."""
+        if user_chose_policy(environ) or not Path("/proc/loadavg").exists():
+            return None
+        return cls(sharing(environ))
+
+    def switch_due(self, epochs_left: int) -> bool:
+        """Called once per epoch end; True when the run should restart with the other policy."""
+        if epochs_left < 1:
+            return False
+        company = self.probe()
+        if not self.sharing:
+            return company
+        self.alone = 0 if company else self.alone + 1
+        return self.alone >= 2 and epochs_left >= 3
+
+    def restart_environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The restarted process's environment: the other wait policy, marked as tui-vae's."""
+        env = dict(environ)
+        if self.sharing:
+            env.pop("OMP_WAIT_POLICY", None)
+            env[CHOSEN_MARK] = "spin"
+        else:
+            env["OMP_WAIT_POLICY"] = WAIT_POLICY
+            env[CHOSEN_MARK] = "sleep"
+        return env

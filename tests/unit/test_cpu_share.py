@@ -48,7 +48,7 @@ def test_a_process_that_starts_on_a_busy_machine_lets_idle_threads_sleep(tmp_pat
     env = {}
     assert not adapt_to_load(env, cores=2, loadavg=quiet, proc=idle) and env == {}
     assert adapt_to_load(env, cores=2, loadavg=busy, proc=idle)
-    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "TUI_VAE_THREAD_WAIT": "sleep"}  # tui-vae's
     env = {}
     assert adapt_to_load(env, cores=2, loadavg=quiet, proc=training)
     env = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice stands
@@ -69,3 +69,91 @@ def test_the_command_sets_the_policy_before_torch_loads(tmp_path):
                          cwd=tmp_path, env={k: v for k, v in __import__("os").environ.items()
                                             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
     assert out.stdout.split() == ["CHOSEN", "False"], out.stderr
+
+
+def test_company_arriving_switches_at_once_and_leaving_only_after_two_quiet_epochs():
+    from tui_vae.cpu_share import CompanyWatch
+
+    seen = iter([False, True])
+    spinning = CompanyWatch(sharing_now=False, probe=lambda: next(seen))
+    assert not spinning.switch_due(epochs_left=5)  # alone: keep spinning
+    assert spinning.switch_due(epochs_left=5)  # company: restart with sleeping threads
+    assert not CompanyWatch(False, probe=lambda: True).switch_due(epochs_left=0)  # nothing left
+
+    seen = iter([False, True, False, False])
+    sleeping = CompanyWatch(sharing_now=True, probe=lambda: next(seen))
+    assert [sleeping.switch_due(epochs_left=9) for _ in range(4)] == [False, False, False, True]
+    short = CompanyWatch(sharing_now=True, probe=lambda: False)
+    assert [short.switch_due(epochs_left=n) for n in (4, 2)] == [False, False]  # too near the end
+
+
+def test_the_restarted_process_gets_the_other_policy_and_keeps_it():
+    from tui_vae.cpu_share import CHOSEN_MARK, CompanyWatch, adapt_to_load
+
+    to_sleep = CompanyWatch(sharing_now=False).restart_environment({"HOME": "/h"})
+    assert to_sleep == {"HOME": "/h", "OMP_WAIT_POLICY": "PASSIVE", CHOSEN_MARK: "sleep"}
+    to_spin = CompanyWatch(sharing_now=True).restart_environment(to_sleep)
+    assert to_spin == {"HOME": "/h", CHOSEN_MARK: "spin"}
+    # Restarted to spin, it must not go back to sleeping just because its own
+    # threads left the load average high.
+    assert not adapt_to_load(to_spin, cores=2, loadavg=Path("/nonexistent"),
+                             proc=Path("/nonexistent"))
+    assert to_spin == {"HOME": "/h", CHOSEN_MARK: "spin"}
+
+
+def test_only_a_policy_tui_vae_chose_is_watched(monkeypatch):
+    from tui_vae.cpu_share import CHOSEN_MARK, CompanyWatch, user_chose_policy
+
+    assert user_chose_policy({"OMP_WAIT_POLICY": "PASSIVE"})
+    assert user_chose_policy({"GOMP_SPINCOUNT": "0", CHOSEN_MARK: "spin"})
+    assert not user_chose_policy({"OMP_WAIT_POLICY": "PASSIVE", CHOSEN_MARK: "sleep"})
+    assert not user_chose_policy({})
+    assert CompanyWatch.for_this_process({"OMP_WAIT_POLICY": "ACTIVE"}) is None
+    watch = CompanyWatch.for_this_process({"OMP_WAIT_POLICY": "PASSIVE", CHOSEN_MARK: "sleep"})
+    assert watch is not None and watch.sharing
+
+
+def test_a_run_that_gets_company_restarts_sleeping_and_ends_on_the_same_figures(tmp_path):
+    """A CLI run spinning alone sees another `tui-vae train` at its first epoch end,
+    restarts itself from its checkpoint with sleeping threads, and its metrics are
+    exactly those of a run never restarted."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tui_vae.cpu_share import CHOSEN_MARK
+
+    def run_cli(*words, env):
+        return subprocess.run([sys.executable, "-m", "tui_vae", *words], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=180)
+
+    args = ["train", "--dataset", "mnist-sample", "--latent-dim", "4", "--hidden", "32",
+            "--epochs", "3", "--batch-size", "64"]
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", CHOSEN_MARK)}
+    # A stand-in for another run: its command line names tui_vae and train.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
+                              "tui_vae", "train"])
+    try:
+        # Marked as spinning by tui-vae's own choice, so it does not adapt at start.
+        watched = run_cli(*args, "--out", str(tmp_path / "a.safetensors"),
+                          env={**base, CHOSEN_MARK: "spin"})
+    finally:
+        other.kill()
+        other.wait()
+    plain = run_cli(*args, "--out", str(tmp_path / "b.safetensors"),
+                    env={**base, "OMP_WAIT_POLICY": "PASSIVE"})
+    assert watched.returncode == 0 and plain.returncode == 0, watched.stderr + plain.stderr
+    restarts = [line for line in watched.stderr.splitlines()
+                if "restarting from a.safetensors" in line]
+    assert len(restarts) == 1 and "threads that sleep when idle" in restarts[0], watched.stderr
+    assert "resuming at epoch 2" in watched.stderr + watched.stdout
+    assert "restarting" not in plain.stderr
+
+    def figures(name):
+        lines = (tmp_path / name).read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+    assert len(figures("a.metrics.jsonl")) == 3
+    assert figures("a.metrics.jsonl") == figures("b.metrics.jsonl")
