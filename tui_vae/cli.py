@@ -8,6 +8,7 @@ exit with status 1, never a traceback (TUI_VAE_DEBUG=1 shows it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -282,6 +283,8 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
+    log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
+    events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout (how the app reads its run).")] = False,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
     if hidden is not None:
@@ -333,13 +336,14 @@ def train(
         epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
         kl_warmup=s["kl_warmup"], seed=s["seed"], device=device.value,
         data_dir=str(data_dir) if data_dir else None, out=str(out), step=gradients.value,
+        log_every=log_every,
     )
     _refuse_oversized(config)
     _say_dataset_note(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
     _stop_on_signals(stop)
-    reporter = ConsoleReporter()
+    reporter = JsonEventWriter(on_gone=stop.set) if events_json else ConsoleReporter()
     from tui_vae.cpu_share import CompanyWatch
     from tui_vae.events import EpochEnded, Finished
 
@@ -373,6 +377,34 @@ def train(
             board.close()
     if restart.is_set() and not stop.is_set():
         _restart_from_checkpoint(out, watch.restart_environment(), watch.sharing)
+
+
+class JsonEventWriter:
+    """`--events-json`: each event a line on stdout, for the app reading its child run.
+
+    When the reader is gone (the app was killed), the run stops as after
+    Ctrl-C: it saves and ends instead of training on for nobody."""
+
+    def __init__(self, on_gone):
+        self.on_gone = on_gone
+        self.gone = False
+
+    def __call__(self, event) -> None:
+        from tui_vae.events import event_to_json
+
+        if self.gone:
+            return
+        try:
+            sys.stdout.write(event_to_json(event) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.gone = True
+            self.on_gone()
+            with contextlib.suppress(OSError, ValueError):  # later writes must not fail
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def close(self) -> None:
+        pass
 
 
 def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) -> None:

@@ -6,6 +6,7 @@ format them) without importing torch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,3 +69,41 @@ class Failed:
 
 
 Event = Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed
+
+
+# -- one event a line of JSON: how a `tui-vae train` child reports to the app
+
+_KINDS = {kind.__name__: kind for kind in (Started, StepLogged, EpochEnded, CheckpointSaved,
+                                           Finished, Failed)}
+
+
+def event_to_json(event: Event) -> str:
+    """One line of JSON for `event` (Started's config included), no newline."""
+    from dataclasses import asdict
+
+    values = {f: getattr(event, f) for f in event.__dataclass_fields__}
+    if isinstance(event, Started):
+        values["config"] = {**asdict(event.config), "model": event.config.model.to_dict()}
+    return json.dumps({"event": type(event).__name__, **values})
+
+
+def event_from_json(line: str) -> Event | None:
+    """The event a line of `event_to_json` holds; None for any other line."""
+    try:
+        values = json.loads(line)
+        kind = _KINDS[values.pop("event")]
+        if kind is Started:
+            from tui_vae.config import ModelConfig, TrainConfig
+
+            config = dict(values["config"])
+            model = ModelConfig.from_dict(config.pop("model"))
+            known = set(TrainConfig.__dataclass_fields__) - {"model"}
+            values["config"] = TrainConfig(model=model,
+                                           **{k: v for k, v in config.items() if k in known})
+            if values.get("resumed_from") is not None:
+                values["resumed_from"] = tuple(values["resumed_from"])
+        if kind is Finished:
+            values["history"] = tuple(values.get("history", ()))
+        return kind(**values)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

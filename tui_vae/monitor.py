@@ -88,7 +88,8 @@ class RunMonitor:
                 p.model = (f"{'cVAE' if m.conditional else 'VAE'} {m.arch}/{m.likelihood} "
                            f"z={m.latent_dim}")
                 p.gradients = event.gradients
-                self._started_at = time.perf_counter()
+                # Again after a restart (cpu_share.CompanyWatch): the ETA counts from here.
+                self._started_at, self._first_step = time.perf_counter(), None
             elif isinstance(event, StepLogged):
                 p.epoch, p.step, p.samples_per_s = event.epoch, event.step, event.samples_per_s
                 parts = (event.loss, event.recon, event.kl)

@@ -1,4 +1,4 @@
-"""The app's torch thread policy: one thread for the UI and loaders, all for training."""
+"""The app's torch thread policy: one thread for the UI and loaders (its run is a child process)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import threading
 
 import torch
 
-from tui_vae.tui.app import use_torch_threads
+from tui_vae.tui.app import use_one_torch_thread
 
 
-def _threads_after(training: bool) -> int:
+def _threads_in_a_helper() -> int:
     seen = []
 
     def work() -> None:
-        use_torch_threads(training)
+        use_one_torch_thread()
         torch.ones(4) @ torch.ones(4)  # some torch work under the setting
         seen.append(torch.get_num_threads())
 
@@ -23,11 +23,10 @@ def _threads_after(training: bool) -> int:
     return seen[0]
 
 
-def test_helpers_get_one_thread_and_training_gets_the_default():
+def test_helpers_get_one_thread_and_leave_other_threads_alone():
     default = torch.get_num_threads()
-    assert _threads_after(training=False) == 1
-    # The trainer gets torch's default back even after a helper took one.
-    assert _threads_after(training=True) == default
+    assert _threads_in_a_helper() == 1
+    assert torch.get_num_threads() == default  # per thread: this one keeps its own
 
 
 async def test_the_ui_thread_decodes_with_one_thread(make_app, checkpoints):

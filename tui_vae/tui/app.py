@@ -68,24 +68,17 @@ def _later(module: str, name: str) -> Callable[[], Screen]:
     return make
 
 
-_TORCH_THREADS: int | None = None  # torch's own default, read before any thread changed it
+def use_one_torch_thread() -> None:
+    """Run this thread's torch work on one CPU thread (the setting is per thread).
 
-
-def use_torch_threads(training: bool) -> None:
-    """Give this thread's torch work all CPU threads (training) or one (the rest).
-
-    The setting is per thread. Measured on 2 cores: a thread that has run
-    multi-threaded torch work keeps an idle OpenMP team, and while one exists
-    the training thread runs ~12% slower. So the UI thread (which decodes the
-    views' small grids) and the loading workers use one thread and own no
-    team; the trainer gets them all, as `tui-vae train` does.
+    The views decode small grids, for which one thread is as fast; and a
+    thread that has run multi-threaded torch work keeps an idle OpenMP team
+    whose spinning slows a run training beside it (the app's own run is a
+    child process, train_child.py) by ~12% on 2 cores.
     """
-    global _TORCH_THREADS
     import torch
 
-    if _TORCH_THREADS is None:
-        _TORCH_THREADS = torch.get_num_threads()
-    torch.set_num_threads(_TORCH_THREADS if training else 1)
+    torch.set_num_threads(1)
 
 
 class TuiVaeApp(App):
@@ -129,7 +122,7 @@ class TuiVaeApp(App):
         self.scale = 1
         self.monitor = RunMonitor()
         self.preview: tuple = ()  # (pairs, samples) of the run's latest epoch
-        self._stop = threading.Event()
+        self._child = None  # train_child.ChildRun while the app's run trains
         self.sweep_stop: threading.Event | None = None  # set while a sweep runs
         self._header = "loading..."  # what the header says of the active model
         self._chosen = False  # a model was chosen (so the first scan's default is not applied)
@@ -184,7 +177,7 @@ class TuiVaeApp(App):
         and the app goes on with the other models."""
         if self.workspace.user_model_spec is None:
             return
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         try:
             self.workspace.open_user_model()
         except Exception as exc:  # the user's code may raise anything: said, never fatal
@@ -325,7 +318,7 @@ class TuiVaeApp(App):
         self._load_now(path)
 
     def _load_now(self, path: Path) -> None:
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         model = self.workspace.model(path)
         images = self.workspace.images(model.config.dataset, model.config.image_shape)
         self.post_message(ModelReady(path, model, images))
@@ -333,7 +326,7 @@ class TuiVaeApp(App):
     def on_model_ready(self, message: ModelReady) -> None:
         if message.path != self.active:
             return  # a newer choice superseded this load
-        use_torch_threads(training=False)  # before the views decode anything here
+        use_one_torch_thread()  # before the views decode anything here
         # torch, the model and the images are loaded now, and stay: move them out
         # of the collector's reach. Measured: full collections over them paused
         # the UI for ~100 ms every few key presses in Generate. At every model
@@ -393,10 +386,12 @@ class TuiVaeApp(App):
         if self.monitor.active:
             self.notify("a run is already training; stop it first", severity="warning")
             return
-        self._stop.clear()
+        from tui_vae.train_child import ChildRun
+
         self.monitor.reset()
         self.preview = ()
-        self._train(config)
+        self._child = ChildRun(config, self._on_run_event)  # a stop from now on reaches it
+        self._train(self._child)
         self._set_header(self._header)
         self._refresh_train()
 
@@ -428,26 +423,31 @@ class TuiVaeApp(App):
         if self.sweep_stop is not None:  # each run saves its state (SIGTERM)
             self.sweep_stop.set()
         if self.monitor.active:
-            self._stop.set()
+            if self._child is not None:
+                self._child.stop()  # it saves and ends, as after Ctrl-C
             self.monitor.request_stop()
             self._set_header(self._header)
             self._refresh_train()
 
     @work(thread=True, exclusive=True, group="training", exit_on_error=False)
-    def _train(self, config) -> None:
+    def _train(self, child) -> None:
+        """The run is a `tui-vae train` child process (train_child.py says why);
+        this thread reads its events."""
+        try:
+            child.run()
+        finally:
+            if self._child is child:
+                self._child = None
+
+    def _on_run_event(self, event) -> None:
+        """From the training worker's thread: one event of the app's run."""
         from tui_vae.events import StepLogged
-        from tui_vae.training import Trainer
 
-        def on_event(event) -> None:
-            self.monitor.record(event)
-            # Step reports reach the screen through the monitor, which the Train
-            # view polls; a message per step would keep the UI thread (and the
-            # GIL) busy for nothing.
-            if not isinstance(event, StepLogged):
-                self.post_message(TrainingEvent(event))
-
-        use_torch_threads(training=True)
-        Trainer(config, on_event=on_event, stop=self._stop).run()
+        self.monitor.record(event)
+        # Step reports reach the screen through the monitor, which the Train
+        # view polls; a message per step would keep the UI thread busy for nothing.
+        if not isinstance(event, StepLogged):
+            self.post_message(TrainingEvent(event))
 
     def on_training_event(self, message: TrainingEvent) -> None:
         from tui_vae.events import CheckpointSaved, Failed, Finished
@@ -493,7 +493,7 @@ class TuiVaeApp(App):
     def _preview(self, path: Path) -> None:
         from tui_vae.gallery import training_preview
 
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         model = self.workspace.model(path)
         images = self.workspace.images(model.config.dataset, model.config.image_shape)
         self.post_message(PreviewReady(*training_preview(model, images)))
@@ -642,7 +642,8 @@ class TuiVaeApp(App):
                 pass
 
     def _hang_up(self, number: int) -> None:
-        self._stop.set()  # at once: the trainer saves even if the UI cannot draw any more
+        if self._child is not None:  # at once: the run saves even if the UI cannot draw
+            self._child.stop()
         if number == getattr(signal, "SIGHUP", None):
             # The terminal is gone: writes to it would fail (EIO) and end the app
             # before the run is saved. Send what is left to /dev/null.

@@ -83,9 +83,9 @@ class CompareScreen(ViewScreen):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def _load_pair(self, key: tuple) -> None:
-        from tui_vae.tui.app import use_torch_threads
+        from tui_vae.tui.app import use_one_torch_thread
 
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         loaded: dict = {}
         for path, *_ in key:
             try:

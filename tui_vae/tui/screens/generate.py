@@ -133,9 +133,9 @@ class GenerateScreen(ViewScreen):
     @work(thread=True, exclusive=True, group="aggregate", exit_on_error=False)
     def _fit(self, model, split) -> None:
         from tui_vae.aggregate import aggregate_posterior
-        from tui_vae.tui.app import use_torch_threads
+        from tui_vae.tui.app import use_one_torch_thread
 
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         self.post_message(MixtureReady(model, aggregate_posterior(model, split)))
 
     def on_mixture_ready(self, message: MixtureReady) -> None:

@@ -200,9 +200,9 @@ class ModelsScreen(ViewScreen):
     @work(thread=True, group="models-surgery", exit_on_error=False)
     def _compute_surgery(self, path: Path) -> None:
         from tui_vae.surgery import elbo_surgery
-        from tui_vae.tui.app import use_torch_threads
+        from tui_vae.tui.app import use_one_torch_thread
 
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         try:
             model = self.app.workspace.model(path)
             images = self.app.workspace.images(model.config.dataset, model.config.image_shape)

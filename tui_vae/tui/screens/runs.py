@@ -181,9 +181,9 @@ class RunsScreen(ViewScreen):
     def _pictures(self, path: Path) -> None:
         from tui_vae.gallery import training_preview
         from tui_vae.surgery import elbo_surgery
-        from tui_vae.tui.app import use_torch_threads
+        from tui_vae.tui.app import use_one_torch_thread
 
-        use_torch_threads(training=False)
+        use_one_torch_thread()
         model = self.app.workspace.model(path)
         images = self.app.workspace.images(model.config.dataset, model.config.image_shape)
         surgery = elbo_surgery(model.module, images.split, limit=SURGERY_IMAGES)
