@@ -26,9 +26,13 @@ async def _start(app, pilot, **fields) -> None:
 
 
 async def _until_idle(app, pilot) -> None:
-    while app.monitor.active:
+    """Until the run's worker has ended (it reads the child's events to its exit)."""
+    def training():
+        return [w for w in app.workers if w.group == "training" and not w.is_finished]
+
+    while app.monitor.active or training():
         await pilot.pause(0.05)
-    await app.workers.wait_for_complete()
+    await app.workers.wait_for_complete([w for w in app.workers if w.group != "training"])
     await pilot.pause()
 
 
