@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(BIN)/tui-vae
 
+# One worker a core, a file at a time to each (its module fixtures built once).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The longest fault and end-to-end tests (tests/conftest.py, LONG_TESTS); CI runs both.
 test-long: $(STAMP)
-	$(BIN)/python -m pytest -m long
+	$(BIN)/python -m pytest -m long -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check tui_vae tests benchmarks

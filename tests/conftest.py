@@ -11,6 +11,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The suite runs its files in parallel (make test: pytest-xdist, one worker a
+# core), and many tests start `tui-vae` processes: idle OpenMP threads must
+# sleep, not spin on cores the other workers need (tui_vae/cpu_share.py). Set
+# as a user would, so no test run restarts itself when another appears; the
+# tests of that behaviour set their own environment. It changes no figure.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # The longest fault and end-to-end tests (each 10 s to 90 s on the 2-core machine).
 # They are marked `long`: `make test` leaves them out so the everyday suite stays
 # quick, and `make test-long` runs them; CI always runs both (.ci/run).

@@ -62,14 +62,14 @@ def sharing(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("OMP_WAIT_POLICY", "").strip().upper() == WAIT_POLICY
 
 
-def other_training_processes(proc: Path = Path("/proc")) -> int:
-    """How many other processes run `tui-vae train` or `tui-vae sweep` (0 where /proc is not)."""
+def training_processes(proc: Path = Path("/proc")) -> set[int]:
+    """The other processes that run `tui-vae train` or `tui-vae sweep` (none where /proc is not)."""
     mine = {os.getpid(), os.getppid()}
-    count = 0
+    found = set()
     try:
         entries = list(proc.iterdir())
     except OSError:
-        return 0
+        return found
     for entry in entries:
         if not entry.name.isdigit() or int(entry.name) in mine:
             continue
@@ -79,8 +79,13 @@ def other_training_processes(proc: Path = Path("/proc")) -> int:
             continue
         named = any(b"tui-vae" in w or b"tui_vae" in w for w in words)
         if named and (b"train" in words or b"sweep" in words):
-            count += 1
-    return count
+            found.add(int(entry.name))
+    return found
+
+
+def other_training_processes(proc: Path = Path("/proc")) -> int:
+    """How many other processes run `tui-vae train` or `tui-vae sweep`."""
+    return len(training_processes(proc))
 
 
 def machine_is_busy(cores: int | None = None, loadavg: Path = Path("/proc/loadavg"),

@@ -87,6 +87,11 @@ class ChildRun:
         raise TrainingError(words[-1].removeprefix("error: ") if words
                             else f"the training process ended with exit code {code}")
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, once started (a restart keeps it: exec)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
         """Ask the run to save and end after its current step (once: a second
         SIGINT would abort it without saving)."""

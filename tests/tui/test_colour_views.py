@@ -186,3 +186,33 @@ async def test_a_colour_model_under_no_color_draws_shades(colour_folder, make_ap
                 text = "".join(strip.text for strip in grid._build())
                 assert UPPER_HALF not in text and any(s in text for s in SHADES[1:]), key
         assert app.no_color and not errors(app)
+
+
+async def test_truecolor_grids_skip_only_a_filter_that_would_change_nothing(colour_folder,
+                                                                          make_app):
+    """ImageGrid drops Textual's ANSI-to-truecolor line filter in truecolor (its cost
+    was most of a new colour grid's frame): applied to every line the grid drew,
+    with captions, the filter must hand back exactly the same segments."""
+    from rich.color import ColorSystem
+    from textual.filter import ANSIToTruecolor
+
+    app = make_app(colour_folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.console._color_system = ColorSystem.TRUECOLOR
+        await settle(app, pilot)
+        await activate(app, pilot, "shapes-cvae.safetensors")
+        truecolor = next(f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor))
+        grids, captioned = [], 0
+        for keys in (("g", "a"), ("v",)):  # a row per class; a traversal, captioned
+            await pilot.press(*keys)
+            await settle(app, pilot)
+            for grid in colour_grids(app):
+                grids.append(grid)
+                captioned += grid._captions is not None
+                assert truecolor not in grid.get_line_filters()
+                background = grid.background_colors[1]
+                for strip in grid._build():
+                    assert list(truecolor.apply(list(strip), background)) == list(strip)
+        assert grids and captioned
+        app.console._color_system = ColorSystem.EIGHT_BIT  # palette numbers: it converts them
+        assert all(truecolor in grid.get_line_filters() for grid in grids)

@@ -124,20 +124,19 @@ def test_a_run_whose_reader_is_gone_saves_and_ends(tmp_path):
 
 def test_the_apps_run_is_a_training_process_others_see(tmp_path):
     """Other runs count the app's run as company (cpu_share)."""
-    from tui_vae.cpu_share import other_training_processes
+    from tui_vae.cpu_share import training_processes
 
     config = _config(tmp_path, epochs=10_000)
-    counts = []
+    seen = []
 
     def on_event(event):
-        if isinstance(event, EpochEnded) and not counts:
-            counts.append(other_training_processes())
+        if isinstance(event, EpochEnded) and not seen:
+            seen.append(training_processes())
             run.stop()
 
     run = ChildRun(config, on_event)
-    before = other_training_processes()
     run.run()
-    assert counts and counts[0] == before + 1
+    assert seen and run.pid in seen[0]
 
 
 def test_the_childs_stdout_holds_only_events(tmp_path):

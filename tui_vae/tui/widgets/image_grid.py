@@ -16,6 +16,7 @@ import numpy as np
 from rich.color import ColorSystem
 from rich.segment import Segment
 from rich.style import Style
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -243,6 +244,23 @@ class ImageGrid(Widget):
         if self.app.no_color:
             return None
         return self.app.console._color_system  # Rich exposes only the name publicly
+
+    def get_line_filters(self):
+        """The app's line filters, less ANSI-to-truecolor where it would change nothing.
+
+        In truecolor every colour the grid draws has its RGB already, and its only
+        dim style (captions) has no colour to blend; the filter would hand back
+        each segment unchanged, at a lookup a segment (thousands in a new grid
+        of colour samples, the larger part of a frame's cost). Kept while the
+        widget's own colours come from an ANSI theme, which it does convert."""
+        filters = super().get_line_filters()
+        if self._system() != ColorSystem.TRUECOLOR:
+            return filters
+        base = self.rich_style
+        if any(colour is not None and colour.triplet is None
+               for colour in (base.color, base.bgcolor)):
+            return filters
+        return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
 
     def _tile_row(self, images: list[np.ndarray], system: ColorSystem | None):
         if self._scale > 1:  # each pixel repeated down and across (colour too)
