@@ -28,13 +28,13 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
-def test_tui_vae_opens_the_explorer_and_quits(tmp_path):
+@pytest.mark.parametrize("args", [[], ["--checkpoints", "mine"]], ids=["bare", "options"])
+def test_tui_vae_opens_the_explorer_and_quits(tmp_path, args):
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
     pid, fd = pty.fork()
     if pid == 0:  # the child: the app, in the pseudo-terminal
         os.chdir(tmp_path)
-        os.execve(sys.executable, [sys.executable, "-m", "tui_vae", "--checkpoints", "mine"],
-                  env)
+        os.execve(sys.executable, [sys.executable, "-m", "tui_vae", *args], env)
     try:
         screen = _read_until(fd, b"Generate", timeout=60)
         assert b"Traceback" not in screen
@@ -61,3 +61,21 @@ def test_tui_vae_opens_the_explorer_and_quits(tmp_path):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_the_bare_command_skips_typers_option_parsing(tmp_path):
+    """`tui-vae` alone opens the explorer directly: Typer's option coercion imports
+    pydantic (about 0.2 s of the first paint); with options it parses as usual."""
+    import subprocess
+
+    code = ("import sys, tui_vae.cli as c\n"
+            "c._open_explorer = lambda *a, **k: print('pydantic' in sys.modules, a, k)\n"
+            "c.main()")
+    bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert bare.stdout.split() == ["False", "()", "{}"], bare.stderr
+    (tmp_path / "runs").touch()  # the runs folder's place taken by a file
+    refused = subprocess.run([sys.executable, "-m", "tui_vae"], capture_output=True,
+                             text=True, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: Invalid value for --checkpoints: runs is not a folder"
