@@ -7,7 +7,8 @@ changed while the view was hidden (the App bumps `generation`).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +17,9 @@ from textual.widgets import Header, Static
 
 from tui_vae.tui.widgets.footer import ViewFooter
 from tui_vae.tui.widgets.image_grid import ImageGrid
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ViewScreen(Screen):
@@ -193,6 +197,8 @@ class ViewScreen(Screen):
         pictures = [p for p in pictures if p is not None]
         if not pictures:
             return None
+        import numpy as np
+
         if any(p.ndim == 3 for p in pictures):  # colour anywhere (Compare): all in RGB
             pictures = [p if p.ndim == 3 else np.repeat(p[:, :, None], 3, axis=2)
                         for p in pictures]

@@ -12,7 +12,8 @@ and `reduction` measure by default (the view sets it).
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.color import ColorSystem
 from rich.segment import Segment
 from rich.style import Style
@@ -22,7 +23,12 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_vae.render import PLAIN, halfblock_row, shade_lines, tile, to_uint8
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and the renderer load with the first images, not before the first frame
+# (the first paint's budget is 0.6 s; numpy's import is ~70 ms of it).
+PLAIN = Style()  # as render.PLAIN
 
 GAP = 1  # columns between tiles
 
@@ -100,6 +106,10 @@ class ImageGrid(Widget):
         `columns` fixes the tiles per row (a row per class, say; wrapped where
         fewer fit); else as many as fit. The row scrolled to is kept (clamped).
         """
+        import numpy as np
+
+        from tui_vae.render import to_uint8
+
         self._columns = columns
         self._images = [to_uint8(np.asarray(image).squeeze()) for image in images]
         self._captions = list(captions) if captions is not None else None
@@ -130,6 +140,10 @@ class ImageGrid(Widget):
         """The images shown, tiled as on screen (uint8, 2 black pixels apart), or None."""
         if not self._images:
             return None
+        import numpy as np
+
+        from tui_vae.render import tile
+
         shape = self._images[0].shape
         columns = self._columns or grid_capacity(max(self.size.width, 1), 1, shape,
                                                  self._scale, False)[0]
@@ -263,6 +277,8 @@ class ImageGrid(Widget):
         return [f for f in filters if not isinstance(f, ANSIToTruecolor)]
 
     def _tile_row(self, images: list[np.ndarray], system: ColorSystem | None):
+        from tui_vae.render import halfblock_row, shade_lines
+
         if self._scale > 1:  # each pixel repeated down and across (colour too)
             images = [image.repeat(self._scale, axis=0).repeat(self._scale, axis=1)
                       for image in images]
