@@ -47,6 +47,7 @@ class ViewImages:
     dataset: str  # the dataset's name ("mnist", ...)
     source: str  # said in the header, e.g. "MNIST test set (10,000)"
     classes: tuple[str, ...]
+    note: str = ""  # the dataset's one line, e.g. unreadable files skipped in a folder
 
 
 class Workspace:
@@ -256,10 +257,11 @@ class Workspace:
                 spec = dataset_spec(dataset)
                 if dataset != "mnist-sample" and dataset_available(dataset, self.data_dir):
                     channels, size = (shape[0], shape[1]) if shape else (None, None)
-                    test = load_dataset(dataset, self.data_dir, download=False,
-                                        image_size=size, channels=channels).test
+                    loaded = load_dataset(dataset, self.data_dir, download=False,
+                                          image_size=size, channels=channels)
+                    test = loaded.test
                     found = ViewImages(test, dataset, f"{spec.title} test set ({len(test):,})",
-                                       spec.classes)
+                                       spec.classes, loaded.note)
                 else:
                     sample = load_sample()
                     found = ViewImages(sample, "mnist", SAMPLE_SOURCE,
@@ -270,6 +272,6 @@ class Workspace:
                     c, h, w = shape
                     found = ViewImages(conform(found.split, shape), found.dataset,
                                        f"{found.source}, as {'colour' if c == 3 else 'grey'} "
-                                       f"{h}x{w}", found.classes)
+                                       f"{h}x{w}", found.classes, found.note)
                 self._images[key] = found
             return self._images[key]

@@ -216,3 +216,33 @@ async def test_truecolor_grids_skip_only_a_filter_that_would_change_nothing(colo
         assert grids and captioned
         app.console._color_system = ColorSystem.EIGHT_BIT  # palette numbers: it converts them
         assert all(truecolor in grid.get_line_filters() for grid in grids)
+
+
+async def test_a_folders_note_is_a_notice_once(tmp_path, make_app):
+    """What `train` says of a folder before training (unreadable files skipped), the
+    app says when a model of that folder opens: once, not at every model chosen."""
+    from tests.unit.test_image_folder import make_folder
+    from tui_vae.data import load_dataset
+    from tui_vae.datasets import fit_to_dataset
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+
+    pictures = make_folder(tmp_path / "pics")
+    (pictures / "reds" / "broken.png").write_bytes(b"not a picture")
+    name = f"folder:{pictures}"
+    data = load_dataset(name, tmp_path / "data", image_size=28, channels=1)
+    assert "skipped 1 of" in data.note
+    models = tmp_path / "models"
+    models.mkdir()
+    for out in ("a.safetensors", "b.safetensors"):
+        config = fit_to_dataset(ModelConfig(latent_dim=2, hidden_dim=16, dataset=name),
+                                image_size=28, channels=1)
+        Trainer(TrainConfig(model=config, epochs=1, batch_size=4, device="cpu",
+                            out=str(models / out)), dataset=data).run()
+    app = make_app(models)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        for checkpoint in ("a.safetensors", "b.safetensors", "a.safetensors"):
+            await activate(app, pilot, checkpoint)
+        said = [n.message for n in app._notifications if "skipped 1 of" in n.message]
+        assert said == [data.note]

@@ -123,6 +123,7 @@ class TuiVaeApp(App):
         self.monitor = RunMonitor()
         self.preview: tuple = ()  # (pairs, samples) of the run's latest epoch
         self._child = None  # train_child.ChildRun while the app's run trains
+        self._notes_said: set[str] = set()  # datasets' notes already shown
         self.sweep_stop: threading.Event | None = None  # set while a sweep runs
         self._header = "loading..."  # what the header says of the active model
         self._chosen = False  # a model was chosen (so the first scan's default is not applied)
@@ -338,6 +339,10 @@ class TuiVaeApp(App):
         gc.collect()
         gc.freeze()
         self.model, self.images, self.loading = message.model, message.images, False
+        note = message.images.note
+        if note and note not in self._notes_said:  # once a session, as the CLI says it once
+            self._notes_said.add(note)
+            self.notify(note, title=message.images.source, markup=False)
         self._changed()
 
     def describe_active(self) -> str:
