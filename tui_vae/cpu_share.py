@@ -118,9 +118,11 @@ def has_company(cores: int | None = None, loadavg: Path = Path("/proc/loadavg"),
 
     Another `tui-vae train` or `sweep` counts at once. Any other busy process
     counts through the load average, which includes this run's own threads
-    (about one per core while it trains), hence the higher bar than at start."""
+    (about one per core while it trains), hence the higher bar than at start:
+    a whole core's worth of other work, so that small noise never makes a run
+    alone restart."""
     cores = cores or os.cpu_count() or 1
-    return other_training_processes(proc) > 0 or _load(loadavg) >= cores + 0.5
+    return other_training_processes(proc) > 0 or _load(loadavg) >= cores + 1
 
 
 class CompanyWatch:

@@ -157,3 +157,17 @@ def test_a_run_that_gets_company_restarts_sleeping_and_ends_on_the_same_figures(
 
     assert len(figures("a.metrics.jsonl")) == 3
     assert figures("a.metrics.jsonl") == figures("b.metrics.jsonl")
+
+
+def test_company_while_training_is_another_run_or_a_whole_core_of_other_load(tmp_path):
+    from tui_vae.cpu_share import has_company
+
+    alone = _fake_proc(tmp_path / "a", {11: ["python", "-m", "tui_vae"], 12: ["bash"]})
+    other = _fake_proc(tmp_path / "b", {21: ["/venv/bin/tui-vae", "sweep", "--jobs", "2"]})
+    own, busy = tmp_path / "own", tmp_path / "busy"
+    own.write_text("2.60 2.10 1.50 3/200 999\n")  # this run's two threads and some noise
+    busy.write_text("3.10 2.50 1.50 4/200 999\n")  # and a whole other core's worth
+    assert not has_company(cores=2, loadavg=own, proc=alone)
+    assert has_company(cores=2, loadavg=busy, proc=alone)
+    assert has_company(cores=2, loadavg=own, proc=other)
+    assert not has_company(cores=2, loadavg=tmp_path / "none", proc=tmp_path / "none")
