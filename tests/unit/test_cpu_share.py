@@ -63,11 +63,14 @@ def test_the_command_sets_the_policy_before_torch_loads(tmp_path):
 
     code = ("import os, sys; import tui_vae.cpu_share as share, tui_vae.cli as c\n"
             "share.adapt_to_load = lambda: os.environ.update(OMP_WAIT_POLICY='CHOSEN')\n"
-            "c.app = lambda: print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)\n"
+            "c._open_explorer = lambda: print(os.environ.get('OMP_WAIT_POLICY'),\n"
+            "                                 'torch' in sys.modules)\n"
             "c.main()")
+    # The bare command (no arguments) opens the explorer, stood in for here.
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, env={k: v for k, v in __import__("os").environ.items()
-                                            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
+                         timeout=60, cwd=tmp_path, env=env)
     assert out.stdout.split() == ["CHOSEN", "False"], out.stderr
 
 
