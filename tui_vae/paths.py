@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 # The shipped models, by file stem; each has a .metrics.jsonl beside it.
-SHIPPED_MODELS = ("vae", "cvae", "vae-beta0", "vae-2d", "vae-binary", "conv-vae", "shapes-vae")
+SHIPPED_MODELS = ("vae", "cvae", "vae-beta0", "vae-2d", "vae-binary", "conv-vae",
+                  "conv-cvae", "shapes-vae")
 # The judge classifier, relative to the shipped folder (a sub-folder, so it is
 # not listed as a model).
 JUDGE_FILE = "judge/mnist.safetensors"
