@@ -3,6 +3,7 @@ two runs on one checkpoint. Process-level faults run the real CLI in a subproces
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -324,3 +325,34 @@ async def test_a_hang_up_while_the_app_trains_saves_the_run_and_ends_the_app(
     assert not lock_path(out).exists()
     assert app.monitor.progress.state == "stopped"
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # given back on exit
+
+
+async def test_quit_while_training_saves_even_with_a_worker_cancelled_meanwhile(
+        checkpoints, make_app):
+    # A preview worker replaced by a newer one is cancelled; quitting used to wait
+    # for every worker at once, which raised WorkerCancelled before the run saved.
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig
+
+    out = checkpoints / "quit.safetensors"
+    model = ModelConfig(model="vae", latent_dim=2, hidden_dim=16, dataset="mnist-sample")
+    config = TrainConfig(model=model, epochs=1000, batch_size=100, device="cpu", out=str(out))
+    app = make_app(checkpoints)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        app.start_training(config)
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:
+            await pilot.pause(0.05)
+        assert app.monitor.active
+        worker = app.run_worker(asyncio.sleep(30), group="stand-in")
+        await pilot.pause()
+        worker.cancel()
+        await app.action_quit()
+        deadline = time.time() + 60
+        while app.is_running and time.time() < deadline:
+            await pilot.pause(0.05)
+        assert not app.is_running
+    assert load_checkpoint(out).meta["progress"]["epochs_done"] < 1000
+    assert not lock_path(out).exists()
+    assert app.monitor.progress.state == "stopped"

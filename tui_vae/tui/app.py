@@ -23,7 +23,7 @@ from textual._time import get_time
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.monitor import RunMonitor
@@ -683,7 +683,14 @@ class TuiVaeApp(App):
     async def action_quit(self) -> None:
         if self.monitor.active or self.sweep_stop is not None:  # runs save before leaving
             self.stop_training()
-            await self.workers.wait_for_complete()
+            # Each worker on its own: WorkerManager.wait_for_complete (Textual 8.2.8)
+            # raises at the first one cancelled meanwhile (a preview replaced by a
+            # newer one), and the quit then failed before the run had saved.
+            for worker in list(self.workers):
+                try:
+                    await worker.wait()
+                except (WorkerCancelled, WorkerFailed):
+                    pass  # a failure was reported by the worker's own handler
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
