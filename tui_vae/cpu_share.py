@@ -10,8 +10,9 @@ CPU it computes with; alone, though, a run then pays a wake-up at every
 kernel, and the report's model's step (many short kernels) slows by about
 1.7x. So the setting is used where runs are known to share the machine: the
 processes of `tui-vae sweep --jobs K` with K > 1, and any `tui-vae` process
-that starts on a machine already busy (`adapt_to_load`: the load average at
-the core count, or another `tui-vae train` or `sweep` running). A run that
+that starts on a machine already busy (`adapt_to_load`: another `tui-vae
+train` or `sweep` running, or the load average at the core count while other
+processes use half the cores at that moment). A run that
 starts alone keeps the default. libgomp cannot change the setting once
 loaded, so a `tui-vae train` that later gets company (or loses it) changes it
 the only way there is: at the end of an epoch it saves its checkpoint and
@@ -30,6 +31,7 @@ environment; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
@@ -88,11 +90,62 @@ def other_training_processes(proc: Path = Path("/proc")) -> int:
     return len(training_processes(proc))
 
 
+class CpuUse:
+    """How many cores' worth of CPU other processes used since the last reading.
+
+    The machine's busy time (/proc/stat) less this process's own CPU time,
+    over the wall time between two readings. The load average alone misleads
+    both ways: it decays over a minute, so it still reads busy for a while
+    after other work has ended, and it counts this run's own threads."""
+
+    def __init__(self, stat: Path = Path("/proc/stat"), clock=time.monotonic):
+        self.stat = stat
+        self.clock = clock
+        self.last = self._reading()
+
+    def _reading(self) -> tuple[float, float, float] | None:
+        try:
+            fields = self.stat.read_text().split("\n", 1)[0].split()
+            # user nice system idle iowait irq softirq steal: busy is all but idle, iowait.
+            ticks = [int(v) for v in fields[1:9]]
+            busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+        own = os.times()
+        return self.clock(), busy, own.user + own.system
+
+    def others_since_last(self) -> float | None:
+        """Cores' worth used by other processes since the last reading (None: unknown)."""
+        before, now = self.last, self._reading()
+        self.last = now
+        if before is None or now is None or now[0] - before[0] <= 0:
+            return None
+        return max(0.0, ((now[1] - before[1]) - (now[2] - before[2])) / (now[0] - before[0]))
+
+
+def others_use_now(stat: Path = Path("/proc/stat"), seconds: float = 0.15) -> float | None:
+    """Cores' worth other processes use over the next `seconds` (None where unknown)."""
+    use = CpuUse(stat)
+    time.sleep(seconds)
+    return use.others_since_last()
+
+
 def machine_is_busy(cores: int | None = None, loadavg: Path = Path("/proc/loadavg"),
-                    proc: Path = Path("/proc")) -> bool:
-    """Whether other work already competes for the cores this process would use."""
+                    proc: Path = Path("/proc"), stat: Path = Path("/proc/stat")) -> bool:
+    """Whether other work already competes for the cores this process would use.
+
+    Another `tui-vae train` or `sweep` counts at once. Otherwise the load
+    average must be near the core count and, sampled for a moment (only
+    then, so a quiet machine pays nothing), half the cores must be in use by
+    other processes now: a load average left high by work that has just ended
+    does not make a run alone start with sleeping threads."""
     cores = cores or os.cpu_count() or 1
-    return _load(loadavg) >= cores - 0.5 or other_training_processes(proc) > 0
+    if other_training_processes(proc) > 0:
+        return True
+    if _load(loadavg) < cores - 0.5:
+        return False
+    now = others_use_now(stat)
+    return now is None or now >= cores / 2
 
 
 def adapt_to_load(environ: MutableMapping[str, str] = os.environ, **probe) -> bool:
@@ -113,16 +166,21 @@ def _load(loadavg: Path) -> float:
 
 
 def has_company(cores: int | None = None, loadavg: Path = Path("/proc/loadavg"),
-                proc: Path = Path("/proc")) -> bool:
+                proc: Path = Path("/proc"), use: CpuUse | None = None) -> bool:
     """While this process trains: whether other work competes for its cores.
 
     Another `tui-vae train` or `sweep` counts at once. Any other busy process
     counts through the load average, which includes this run's own threads
     (about one per core while it trains), hence the higher bar than at start:
     a whole core's worth of other work, so that small noise never makes a run
-    alone restart."""
+    alone restart. Where `use` measures it, other processes must also have
+    used half a core or more since the last call (the last epoch): the load
+    average also holds the minute before, and this run's spinning threads."""
     cores = cores or os.cpu_count() or 1
-    return other_training_processes(proc) > 0 or _load(loadavg) >= cores + 1
+    others = use.others_since_last() if use is not None else None  # read every epoch
+    if other_training_processes(proc) > 0:
+        return True
+    return _load(loadavg) >= cores + 1 and (others is None or others >= 0.5)
 
 
 class CompanyWatch:
@@ -135,8 +193,11 @@ class CompanyWatch:
     epoch of start-up and company that comes and goes should not make a run
     restart at every epoch."""
 
-    def __init__(self, sharing_now: bool, probe: Callable[[], bool] = has_company):
+    def __init__(self, sharing_now: bool, probe: Callable[[], bool] | None = None):
         self.sharing = sharing_now
+        if probe is None:  # other processes' CPU use measured from one epoch end to the next
+            use = CpuUse()
+            probe = lambda: has_company(use=use)  # noqa: E731
         self.probe = probe
         self.alone = 0  # epoch ends in a row without company
 

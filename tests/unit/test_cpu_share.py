@@ -46,13 +46,14 @@ def test_a_process_that_starts_on_a_busy_machine_lets_idle_threads_sleep(tmp_pat
     training = _fake_proc(tmp_path / "b", {21: ["/venv/bin/tui-vae", "train", "--epochs", "3"]})
     assert other_training_processes(idle) == 0 and other_training_processes(training) == 1
     env = {}
+    unknown = tmp_path / "no-stat"  # no CPU-use reading: the load average decides
     assert not adapt_to_load(env, cores=2, loadavg=quiet, proc=idle) and env == {}
-    assert adapt_to_load(env, cores=2, loadavg=busy, proc=idle)
+    assert adapt_to_load(env, cores=2, loadavg=busy, proc=idle, stat=unknown)
     assert env == {"OMP_WAIT_POLICY": "PASSIVE", "TUI_VAE_THREAD_WAIT": "sleep"}  # tui-vae's
     env = {}
     assert adapt_to_load(env, cores=2, loadavg=quiet, proc=training)
     env = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice stands
-    assert not adapt_to_load(env, cores=2, loadavg=busy, proc=training)
+    assert not adapt_to_load(env, cores=2, loadavg=busy, proc=training, stat=unknown)
     assert env == {"OMP_WAIT_POLICY": "ACTIVE"}
     assert not adapt_to_load({}, cores=2, loadavg=tmp_path / "none", proc=tmp_path / "none")
 
@@ -174,3 +175,55 @@ def test_company_while_training_is_another_run_or_a_whole_core_of_other_load(tmp
     assert has_company(cores=2, loadavg=busy, proc=alone)
     assert has_company(cores=2, loadavg=own, proc=other)
     assert not has_company(cores=2, loadavg=tmp_path / "none", proc=tmp_path / "none")
+
+
+def _stat(path, busy_ticks: int, idle_ticks: int) -> None:
+    """A /proc/stat first line: user nice system idle iowait irq softirq steal."""
+    path.write_text(f"cpu  {busy_ticks} 0 0 {idle_ticks} 0 0 0 0 0 0\ncpu0 0 0 0 0\n")
+
+
+def test_cpu_use_counts_other_processes_cores_and_leaves_out_its_own(tmp_path):
+    import os
+
+    from tui_vae.cpu_share import CpuUse
+
+    hz = os.sysconf("SC_CLK_TCK")
+    stat, now = tmp_path / "stat", [100.0]
+    _stat(stat, 0, 0)
+    use = CpuUse(stat, clock=lambda: now[0])
+    _stat(stat, int(1.5 * 2 * hz), int(0.5 * 2 * hz))  # 2 s: 1.5 cores busy of 2
+    now[0] += 2.0
+    assert abs(use.others_since_last() - 1.5) < 0.05
+    busy_before = 1.5 * 2 * hz
+    spent = sum(os.times()[:2])
+    while sum(os.times()[:2]) - spent < 0.3:  # this process's own CPU time: not others'
+        pass
+    own = sum(os.times()[:2]) - spent
+    _stat(stat, int(busy_before + own * hz), 0)
+    now[0] += 1.0
+    assert use.others_since_last() < 0.05
+    assert CpuUse(tmp_path / "none").others_since_last() is None
+
+
+def test_a_load_average_left_high_by_work_that_ended_is_not_company(tmp_path):
+    from tui_vae.cpu_share import CpuUse, has_company, machine_is_busy
+
+    alone = _fake_proc(tmp_path / "a", {11: ["bash"]})
+    busy = tmp_path / "busy"
+    busy.write_text("2.70 1.90 1.10 1/200 999\n")  # the minute before was busy
+    idle = tmp_path / "stat"
+    _stat(idle, 5000, 5000)  # and no tick is spent while sampled: the machine is idle now
+    assert not machine_is_busy(cores=2, loadavg=busy, proc=alone, stat=idle)
+    assert machine_is_busy(cores=2, loadavg=busy, proc=alone, stat=tmp_path / "none")
+
+    # During a run: its own threads and the past minute in the load average, but
+    # nobody else used the CPU over the last epoch.
+    high = tmp_path / "high"
+    high.write_text("3.40 2.90 1.50 3/200 999\n")
+    now = [0.0]
+    use = CpuUse(idle, clock=lambda: now[0])
+    now[0] += 2.0
+    assert not has_company(cores=2, loadavg=high, proc=alone, use=use)
+    _stat(idle, 5000 + 2 * __import__("os").sysconf("SC_CLK_TCK"), 5000)  # a core for 2 s
+    now[0] += 2.0
+    assert has_company(cores=2, loadavg=high, proc=alone, use=use)
