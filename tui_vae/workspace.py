@@ -200,12 +200,18 @@ class Workspace:
         with_kl = [e for e in valid if e.model_config["beta"] > 0]
         without = [e for e in valid if e.model_config["beta"] == 0]
         if with_kl and without:
-            # Prefer the beta = 0 run's twin: a plain VAE of the same latent size.
-            twin = without[0].model_config
-            same = [e for e in with_kl
-                    if e.model_config["model"] == twin["model"]
-                    and e.model_config["latent_dim"] == twin["latent_dim"]]
-            return (same or with_kl)[0].path, without[0].path
+            # Prefer the beta = 0 run's twin: the same settings but beta (the
+            # report's Figure 1 compares the same network with and without the
+            # KL term), else the same kind and latent size.
+            twin = _settings(without[0].model_config)
+
+            def differences(entry: CheckpointInfo) -> tuple[bool, int]:
+                config = _settings(entry.model_config)
+                loose = (config["model"], config["latent_dim"]) != (twin["model"],
+                                                                    twin["latent_dim"])
+                return loose, sum(config.get(k) != twin.get(k) for k in twin if k != "beta")
+
+            return min(with_kl, key=differences).path, without[0].path
         return None
 
     def delete(self, path: Path) -> None:
@@ -275,3 +281,15 @@ class Workspace:
                                        f"{h}x{w}", found.classes, found.note)
                 self._images[key] = found
             return self._images[key]
+
+
+def _settings(model_config: dict) -> dict:
+    """A checkpoint's model settings with the defaults its (older) metadata left out."""
+    from dataclasses import asdict
+
+    from tui_vae.config import ModelConfig
+
+    try:
+        return asdict(ModelConfig.from_dict(model_config))
+    except (TypeError, ValueError):  # listed as valid, so this is not expected; compare as is
+        return dict(model_config)

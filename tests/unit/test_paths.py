@@ -14,8 +14,8 @@ from tui_vae.wording import plural
 from tui_vae.workspace import Workspace
 
 
-def _save(path: Path, beta: float = 1.0) -> Path:
-    config = ModelConfig(model="vae", latent_dim=3, hidden_dim=8, beta=beta,
+def _save(path: Path, beta: float = 1.0, arch: str = "mlp") -> Path:
+    config = ModelConfig(model="vae", arch=arch, latent_dim=3, hidden_dim=8, beta=beta,
                          dataset="mnist-sample")
     history = [{"epoch": 1, "train": {}, "test": {"loss": 1.0, "recon": 1.0, "kl": 0.0}}]
     meta = build_metadata(config, {"epochs": 1}, {"epochs_done": 1, "step": 0}, history)
@@ -65,6 +65,22 @@ def test_only_the_real_shipped_files_are_shipped_and_they_set_compares_pair(tmp_
     workspace.delete(namesake)
     workspace.delete(stray)
     assert not namesake.exists() and not stray.exists()
+
+
+def test_compares_pair_is_the_beta_0_runs_twin_not_the_first_of_its_kind(tmp_path):
+    # A conv VAE of the same kind and latent size sorts first; the pair is still
+    # the same network with and without the KL term (the report's Figure 1).
+    conv = _save(tmp_path / "a-conv.safetensors", arch="conv")
+    twin, without = _save(tmp_path / "b.safetensors"), _save(tmp_path / "c.safetensors", 0)
+    workspace = Workspace(tmp_path, None, "cpu", shipped_dir=None)
+    assert [e.path for e in workspace.scan()][:1] == [conv]
+    assert workspace.default_pair(workspace.scan()) == (twin, without)
+
+
+def test_the_shipped_models_pair_the_vae_with_its_beta_0_run():
+    workspace = Workspace(None, None, "cpu")
+    a, b = workspace.default_pair(workspace.scan())
+    assert (a.name, b.name) == ("vae.safetensors", "vae-beta0.safetensors")
 
 
 def test_without_shipped_models_compare_pairs_the_users_runs(tmp_path):
