@@ -356,3 +356,83 @@ async def test_quit_while_training_saves_even_with_a_worker_cancelled_meanwhile(
     assert load_checkpoint(out).meta["progress"]["epochs_done"] < 1000
     assert not lock_path(out).exists()
     assert app.monitor.progress.state == "stopped"
+
+
+# The app trains as soon as it is mounted (the run a user starts from Train).
+TRAINING_APP = """
+import sys
+from tui_vae.models import ModelConfig
+from tui_vae.training import TrainConfig
+from tui_vae.tui.app import TuiVaeApp
+
+mounted = TuiVaeApp.on_mount
+out = sys.argv.pop()  # the run's checkpoint, the last argument
+
+def mount_and_train(self):
+    mounted(self)
+    model = ModelConfig(model="vae", latent_dim=2, hidden_dim=16, dataset="mnist-sample")
+    self.start_training(TrainConfig(model=model, epochs=1000, batch_size=100, device="cpu",
+                                    out=out))
+
+TuiVaeApp.on_mount = mount_and_train
+sys.argv = ["tui-vae", *sys.argv[1:]]
+from tui_vae.cli import main
+main()
+"""
+
+
+def test_a_terminal_that_goes_away_while_the_app_trains_ends_the_app(checkpoints, tmp_path):
+    # As when a terminal window is closed: the terminal is gone first (every write
+    # to it fails), the hang-up comes after. Textual's writer thread died on the
+    # first failed write, and the app, quitting, waited for ever to queue its
+    # last escape codes behind it (SIGTERM no longer heard either).
+    from tests.reliability.pty_app import PtyApp
+
+    out = checkpoints / "closed.safetensors"
+    app = PtyApp(["--checkpoints", str(checkpoints), str(out)], cwd=tmp_path,
+                 env={"XDG_STATE_HOME": str(tmp_path / "state")}, code=TRAINING_APP)
+    try:
+        wait_for(out.exists, timeout=90)
+        time.sleep(1.0)  # the charts redraw as it trains: writes keep coming
+        os.close(app.controller)
+        time.sleep(1.0)
+        app.process.send_signal(signal.SIGHUP)
+        assert app.process.wait(timeout=60) is not None
+    finally:
+        app.close()
+    progress = load_checkpoint(out).meta["progress"]
+    assert progress["epochs_done"] < 1000 and not lock_path(out).exists()
+
+
+# The writer thread's own end on the failed write is the point of the test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_ended_on_a_failed_write_drops_frames_instead_of_blocking():
+    import threading
+
+    from textual.drivers._writer_thread import MAX_QUEUED_WRITES, WriterThread
+
+    from tui_vae.tui.terminal_output import drop_output_once_the_writer_ends
+
+    class GoneTerminal:
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def flush(self):
+            pass
+
+    writer = WriterThread(GoneTerminal())
+    assert drop_output_once_the_writer_ends(writer)
+    writer.start()
+    writer.write("the first frame fails")
+    writer.join(timeout=10)
+    assert not writer.is_alive()
+    done = threading.Event()
+
+    def draw_on():  # more frames than the queue holds, then the driver's stop
+        for _ in range(MAX_QUEUED_WRITES * 3):
+            writer.write("a frame")
+        writer.stop()
+        done.set()
+
+    threading.Thread(target=draw_on, daemon=True).start()
+    assert done.wait(timeout=30), "a write blocked on the full queue of an ended writer"
