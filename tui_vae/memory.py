@@ -54,8 +54,10 @@ def parameter_count(config) -> int:
 
     if config.problems():
         # No model can be built (say, wider than checkpoints allow): the decoder's
-        # last layer alone gives a lower bound, enough to name an absurd size.
-        return _prod(config.image_shape) * max(config.hidden_dim, 0)
+        # last layer and the latent's three products (the two heads, the decoder's
+        # first layer) give a lower bound, enough to name an absurd size.
+        hidden, latent = max(config.hidden_dim, 0), max(config.latent_dim, 0)
+        return _prod(config.image_shape) * hidden + 3 * hidden * latent
     return sum(_prod(shape) for shape in model_shapes(config).values())
 
 

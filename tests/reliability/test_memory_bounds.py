@@ -283,3 +283,12 @@ def test_a_full_disk_for_the_metrics_file_is_one_line(tiny_train_config, sample_
                         lambda path, flags, mode=0o666: os.open("/dev/full", os.O_WRONLY))
     with pytest.raises(TrainingError, match=r"cannot write .*metrics\.jsonl: No space left"):
         training.Trainer(tiny_train_config, dataset=sample_dataset).run()
+
+
+def test_an_absurd_latent_size_is_named_with_a_count_that_grows_with_it(tmp_path):
+    # The lower bound for a model that cannot be built counted only the decoder's
+    # last layer: --latent-dim 10**8 was "313,600 parameters" (784 x 400).
+    result = limited("train", "--epochs", "1", "--dataset", "mnist-sample", "--device", "cpu",
+                     "--latent-dim", str(10**8), "--out", "x.safetensors", cwd=tmp_path)
+    line = one_line(result, 2)
+    assert "at least 120,000,313,600 parameters" in line and "--latent-dim" in line
