@@ -264,8 +264,11 @@ def _refuse_oversized(config) -> None:
         check_training_memory(config)  # first: for absurd sizes, the estimate says most
         config.validate()
     except TrainingError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {_checking_run}{exc}", markup=False)
         raise typer.Exit(2) from None
+
+
+_checking_run = ""  # "run NAME: " while `sweep` checks its runs (the error names the run)
 
 
 @app.command()
@@ -294,6 +297,7 @@ def train(
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
     log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
     events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout (how the app reads its run).")] = False,
+    check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
     if hidden is not None:
@@ -348,6 +352,8 @@ def train(
         log_every=log_every,
     )
     _refuse_oversized(config)
+    if check_only:
+        return
     _say_dataset_note(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
@@ -800,8 +806,15 @@ def sweep(
     runs = plan({k: v for k, v in grid.items() if v}, [*ctx.args, "--epochs", str(epochs)],
                 out_dir)
     train_command = typer.main.get_command(app).commands["train"]
-    for run in runs:  # every run's options checked as `train` checks them, before any starts
-        train_command.make_context("train", list(run.args), parent=ctx.parent)
+    for run in runs:  # every run's settings checked as `train` checks them, before any starts
+        check = train_command.make_context("train", [*run.args, "--check-only"],
+                                           parent=ctx.parent)
+        global _checking_run
+        _checking_run = f"run {run.name}: "
+        try:  # its size against memory too, which only the built config tells
+            train_command.invoke(check)
+        finally:
+            _checking_run = ""
     if dry_run:
         for run in runs:
             typer.echo(run.shell())

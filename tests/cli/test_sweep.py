@@ -37,6 +37,18 @@ def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
     assert not (tmp_path / "sw").exists()
 
 
+def test_a_run_too_large_for_memory_is_refused_before_any_run_starts(tmp_path):
+    # Its flags parse; only the built model's size says it cannot be trained. The
+    # first run used to train to its end before the second failed.
+    for dry in ([], ["--dry-run"]):
+        result = run_cli("sweep", "--latent-dim", f"2,{10**8}", *TINY, "--epochs", "1",
+                         "--out-dir", "sw", *dry, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: run latent100000000")
+        assert result.stdout == "" and not (tmp_path / "sw").exists()
+
+
 def test_a_sweep_trains_every_run_and_resume_finishes_only_what_is_unfinished(tmp_path):
     args = ["sweep", "--beta", "0,1", "--latent-dim", "2,3", "--epochs", "1", "--jobs", "2",
             "--out-dir", "sw", *TINY]
