@@ -258,6 +258,22 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
         assert app.compare_pair == (b, a)
 
 
+async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
+    # A figure cut at the label's edge reads as another one ("KL 2" for 20.31).
+    from rich.cells import cell_len
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "c")
+        for side in ("a", "b"):
+            label = app.screen.query_one(f"#{side}-title")
+            lines = str(label.render()).splitlines()
+            assert len(lines) == 3 and "KL(q(z)||p(z))" in lines[2]
+            for line in lines[1:]:  # the figures' lines (the first is the name)
+                room = label.parent.content_region.width - label.styles.padding.width
+                assert cell_len(line) <= room, (line, room)
+
+
 async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

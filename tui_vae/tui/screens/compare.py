@@ -33,9 +33,17 @@ def describe(info) -> str:
     """A checkpoint's name, kind and final test metrics on two lines."""
     m, test = info.model_config, info.final_test or {}
     kind = "cVAE" if m["model"] == "cvae" else "VAE"
-    metrics = (f"test -ELBO {test['loss']:.2f} = recon {test['recon']:.2f} + KL {test['kl']:.2f}"
+    # Short enough for half of an 80-column terminal: a figure cut at its end
+    # would read as another figure.
+    metrics = (f"-ELBO {_figure(test['loss'])} = recon {_figure(test['recon'])} "
+               f"+ KL {_figure(test['kl'])}"
                if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
     return f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}\n{metrics}"
+
+
+def _figure(nats: float) -> str:
+    """Nats to one decimal, whole from 1,000 up (the lines stay short)."""
+    return f"{nats:.1f}" if abs(nats) < 1000 else f"{nats:.0f}"
 
 
 class CompareScreen(ViewScreen):
@@ -166,8 +174,8 @@ class CompareScreen(ViewScreen):
             sample_grid.show(shrink(gallery.pictures(drawn)))
             info = infos.get(Path(path))
             title = describe(info) if info else Path(path).name
-            title += (f"\nrate = I(x;z) {surgery['mutual_information']:.1f} + "
-                      f"KL(q(z)||p(z)) {surgery['marginal_kl']:.1f} nats")
+            title += (f"\nI(x;z) {_figure(surgery['mutual_information'])} + "
+                      f"KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
         self.set_status("The report's Figure 1, live: without the KL term (beta = 0) "
                         "reconstructions stay sharp but prior samples fall apart · "
