@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 LONG_TESTS = (
     "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",
     "tests/reliability/test_ui_fuzz.py::test_five_thousand_random_keys",
+    "tests/reliability/test_ui_fuzz.py::test_a_minute_of_keys_and_resizes",
     "tests/integration/test_full_mnist.py::",
     "tests/unit/test_sample_quality.py::test_eval_reports_quality_with_a_judge",
     "tests/reliability/test_hostile_files.py::test_every_bad_file_is_one_line",

@@ -31,6 +31,8 @@ def install(trigger: str, out: str) -> None:
             file.write("== threads\n")
             file.flush()
             faulthandler.dump_traceback(file, all_threads=True)
+            file.write(sample_main(file))
+            file.flush()
             for _attempt in range(5):  # the sets may change while read
                 try:
                     file.write(report())
@@ -94,6 +96,92 @@ def watch_keys(app_class) -> None:
         return display(self, screen, renderable)
 
     app_class._display = displayed
+
+
+def watch_layouts(screen_class) -> None:
+    """Record each layout of a screen: when, which, at what size, in a batch or not,
+    and who asked (a storm's stall is often layouts without end, or one that never ends)."""
+    import sys
+
+    from textual._time import get_time
+
+    refresh_layout = screen_class._refresh_layout
+
+    def laid_out(self, size=None, scroll=False):
+        frame, names = sys._getframe(1), []
+        while frame is not None and len(names) < 3:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        caller = "<".join(names)
+        LAYOUT_COUNT[0] += 1
+        started = get_time()
+        try:
+            return refresh_layout(self, size, scroll)
+        finally:
+            LAYOUTS.append((round(started, 3), round(get_time() - started, 3),
+                            type(self).__name__, str(size or self.outer_size),
+                            self.app._batch_count, caller))
+
+    screen_class._refresh_layout = laid_out
+
+
+# The last layouts: (time, seconds, screen, size, batch count, caller).
+LAYOUTS: collections.deque = collections.deque(maxlen=24)
+LAYOUT_COUNT = [0]  # layouts since start
+
+
+def watch_batches(app_class) -> None:
+    """Record who opens each batch update still open (a batch left open discards every
+    frame): for each begin, when and the callers' names; cleared when the count is 0."""
+    import sys
+
+    from textual._time import get_time
+
+    begin, end = app_class._begin_batch, app_class._end_batch
+
+    def began(self):
+        frame, names = sys._getframe(1), []
+        while frame is not None and len(names) < 6:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        OPEN_BATCHES.append((round(get_time(), 3), "<".join(names)))
+        return begin(self)
+
+    def ended(self):
+        try:
+            return end(self)
+        finally:
+            if not self._batch_count:
+                OPEN_BATCHES.clear()
+
+    app_class._begin_batch, app_class._end_batch = began, ended
+
+
+# The batch updates begun since the count was last 0: (time, callers).
+OPEN_BATCHES: list = []
+
+
+def sample_main(file, samples: int = 20, every: float = 0.1) -> str:
+    """Where the main thread is, sampled `samples` times: one call that never ends
+    shows one stack every time; a busy loop of short calls shows many."""
+    import sys
+
+    main = threading.main_thread().ident
+    seen: collections.Counter = collections.Counter()
+    for _ in range(samples):
+        frame = sys._current_frames().get(main)
+        stack = []
+        while frame is not None and len(stack) < 60:
+            code = frame.f_code
+            stack.append(f"{code.co_filename.rsplit('site-packages/', 1)[-1]}:"
+                         f"{frame.f_lineno} {code.co_name}")
+            frame = frame.f_back
+        seen["\n      ".join(reversed(stack[:14]))] += 1
+        time.sleep(every)
+    lines = [f"== main thread, sampled {samples} times {every} s apart"]
+    for stack, count in seen.most_common(5):
+        lines.append(f"   {count} x\n      {stack}")
+    return "\n".join(lines) + "\n"
 
 
 # The last frames the App was asked to show: (time, screen, batch count, kind, current).
@@ -169,6 +257,8 @@ def report() -> str:
 
     lines.append(f"   now={get_time():.3f} newest_key={getattr(app, '_newest_key', None)}")
     lines.append(f"   frames: {list(DISPLAYED)}")
+    lines.append(f"   layouts ({LAYOUT_COUNT[0]} in all): {list(LAYOUTS)}")
+    lines.append(f"   open batches: {OPEN_BATCHES[-12:]} ({len(OPEN_BATCHES)} in all)")
     lines.append(f"   input read: {list(FED)}")
     lines.append(f"   keys posted: {list(POSTED)}")
     lines.append(f"   keys handled: {list(HANDLED)}")
@@ -178,3 +268,57 @@ def report() -> str:
             kinds = collections.Counter(type(m).__name__ for m in waiting)
             lines.append(f"   {pump!r}: {len(waiting)} queued {dict(kinds.most_common(6))}")
     return "\n".join(lines) + "\n"
+
+
+
+def install_memory_report(trigger: str, out: str) -> None:
+    """Each time `trigger` appears (it is then removed), append a line to `out`: RSS,
+    the C heap (glibc's mallinfo2: in use, free but kept, mmapped), Python's
+    allocated blocks and the objects frozen. Diagnostics for a storm's memory
+    growth: live Python objects, native buffers, or freed memory not returned."""
+    import ctypes
+    import gc
+    import sys
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+        mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        mallinfo2 = None
+
+    def rss() -> float:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    def watch() -> None:
+        while True:
+            while not os.path.exists(trigger):
+                time.sleep(0.2)
+            os.remove(trigger)
+            mb = 1 << 20
+            heap = ""
+            if mallinfo2 is not None:
+                info = mallinfo2()
+                heap = (f" heap: in use {info.uordblks / mb:.0f} free {info.fordblks / mb:.0f}"
+                        f" mmapped {info.hblkhd / mb:.0f} MB")
+            frozen = gc.get_freeze_count()
+            gc.unfreeze()  # to see every object (the frozen are out of get_objects' sight)
+            kinds = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+            gc.freeze()
+            grown = (kinds - KINDS[0]).most_common(15) if KINDS else []
+            KINDS[:] = [kinds]
+            with open(out, "a") as file:
+                file.write(f"RSS {rss():.0f} MB{heap}; python blocks "
+                           f"{sys.getallocatedblocks()}; frozen {frozen}; "
+                           f"most grown since: {grown}\n")
+
+    threading.Thread(target=watch, daemon=True, name="memory-report").start()
+
+
+KINDS: list = []  # the object counts by type at the last memory report

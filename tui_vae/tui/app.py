@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.monitor import RunMonitor
+from tui_vae.tui.heap import release_freed_memory
 from tui_vae.tui.keymap import read_keymap
 from tui_vae.tui.messages import (
     DefaultChosen,
@@ -50,6 +51,9 @@ POLL_S = 1.0
 # previous one is applied once the size holds still this long.
 STALE_KEY_S = 0.5
 RESIZE_SETTLE_S = 0.2
+# Once keys and resizes have paused this long, the C heap's freed memory goes back
+# to the system (tui/heap.py): after a storm, memory returns to what is in use.
+RELEASE_AFTER_S = 1.0
 FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
 # A scan that read this many headers has its results frozen for the collector.
 MANY_READS = 1000
@@ -137,6 +141,7 @@ class TuiVaeApp(App):
         self._last_resize = 0.0
         self._settling: events.Resize | None = None  # the size a resize storm ends on
         self._settle_timer = None
+        self._released_for = 0.0  # the input after which freed memory was last released
         self.crash: BaseException | None = None  # the unhandled error that ended the app
         self.crash_log: Path | None = None  # where its traceback was written
         self.crash_log_error: str | None = None  # why it could not be
@@ -198,6 +203,15 @@ class TuiVaeApp(App):
     def _poll(self) -> None:
         self._polls += 1
         self.rescan(full=self._polls % FULL_EVERY == 0)
+        self._release_after_input()
+
+    def _release_after_input(self) -> None:
+        """Once input has paused RELEASE_AFTER_S, give the memory the views freed while
+        drawing back to the system (once a pause)."""
+        last = max(self._newest_key, self._last_resize)
+        if last > self._released_for and get_time() - last > RELEASE_AFTER_S:
+            self._released_for = last
+            release_freed_memory()
 
     def rescan(self, full: bool = False) -> None:
         """Look at the checkpoint folders again, in a worker; changes come as EntriesChanged.

@@ -8,8 +8,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from tui_vae.tui.screens.sized import AppSizedScreen
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(AppSizedScreen, ModalScreen[bool]):
     """Asks a question; dismisses with True (yes) or False (no)."""
 
     BINDINGS = [

@@ -12,6 +12,7 @@ from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from tui_vae.tui.screens.sized import AppSizedScreen
 from tui_vae.tui.views import help_lines
 
 ABOUT = """\
@@ -58,7 +59,7 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
     return lines
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(AppSizedScreen, ModalScreen[None]):
     """The views, the global keys and the keys of the view it was opened from."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from tui_vae.tui.screens.sized import AppSizedScreen
 from tui_vae.tui.widgets.footer import ViewFooter
 from tui_vae.tui.widgets.image_grid import ImageGrid
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class ViewScreen(Screen):
+class ViewScreen(AppSizedScreen):
     """A view: subclasses compose `body()` and implement `redraw()`."""
 
     TITLE = ""
