@@ -144,6 +144,26 @@ async def test_help_lists_the_class_keys_once_and_question_mark_as_typed(checkpo
         assert isinstance(app.screen, GenerateScreen)
 
 
+async def test_help_at_80x24_scrolls_with_the_keys_at_once(checkpoints, make_app):
+    from textual.containers import VerticalScroll
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        scroll = app.screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0  # longer than the screen
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("escape")
+        assert isinstance(app.screen, GenerateScreen)
+
+
 async def test_reconstruct_pages_filters_and_ranks_by_loss(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

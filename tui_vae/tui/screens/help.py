@@ -86,5 +86,10 @@ class HelpScreen(AppSizedScreen, ModalScreen[None]):
         with VerticalScroll(classes="dialog help"):
             yield Static(text)
 
+    def on_mount(self) -> None:
+        # Focused, the text scrolls with the arrows, page keys, home and end at
+        # once (the help is longer than an 80x24 screen); before, only after tab.
+        self.query_one(VerticalScroll).focus()
+
     def action_close(self) -> None:
         self.dismiss()
