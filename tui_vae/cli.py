@@ -494,6 +494,9 @@ def evaluate(
 
     from tui_vae.report import evaluate_model, format_report
 
+    if iw_subset is not None and iw_samples is None:  # else it would be ignored, silently
+        raise typer.BadParameter("--iw-subset N chooses the images for --iw-samples K; "
+                                 "give both", param_hint="--iw-subset")
     checkpoint, model = _load_model(checkpoint, model_factory, device.value)
     if seed is None:
         seed = model.meta.get("seed") or 0

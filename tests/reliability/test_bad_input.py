@@ -24,6 +24,7 @@ BAD_FLAGS = [
     ["eval", "vae.safetensors", "--iw-samples", "0"],
     ["eval", "vae.safetensors", "--iw-samples", "-5"],
     ["eval", "vae.safetensors", "--iw-subset", "0"],
+    ["eval", "vae.safetensors", "--iw-subset", "5"],  # without --iw-samples it meant nothing
     ["eval", "vae.safetensors", "--device", "tpu"],
     ["sample", "cvae.safetensors", "--digit", "10"],
     ["sample", "cvae.safetensors", "--digit", "-1"],
