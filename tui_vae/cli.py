@@ -655,7 +655,6 @@ def models(
         help="With --model-factory: your model's weights, listed first.", dir_okay=False)] = None,
 ) -> None:
     """List checkpoints with their metadata and final test metrics."""
-    from rich.table import Table
     from rich.text import Text
 
     from tui_vae.checkpoints import CheckpointInfo, list_checkpoints
@@ -677,31 +676,64 @@ def models(
     if not found:
         typer.echo(f"no checkpoints (*.safetensors) in {names}")
         return
-    table = Table(title=Text(f"checkpoints in {names}"))
-    for column in ("file", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
-                   "epochs", "test loss", "recon", "KL", "created", "from"):
-        table.add_column(column, justify="left" if column in (
-            "file", "arch", "likelihood", "created", "from") else "right")
+    columns = ("file", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
+               "epochs", "test loss", "recon", "KL", "created", "from")
+    rows = []
     unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
     for item in found:
         if item in unreadable:
             continue
         m, test = item.model_config, item.final_test or {}
         # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
-        cells = (item.path.name, m["model"], m.get("arch", "mlp"),
-                 m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
-                 ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}", str(item.epochs_done),
-                 _fmt(test.get("loss"), ".2f"), _fmt(test.get("recon"), ".2f"),
-                 _fmt(test.get("kl"), ".2f"), item.meta.get("created", "-"),
-                 "shipped" if workspace.is_shipped(item.path) else "yours")
-        # Text, not str: names and metadata come from files and are never markup.
-        table.add_row(*(Text(str(cell)) for cell in cells))
+        rows.append((item.path.name, m["model"], m.get("arch", "mlp"),
+                     m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
+                     ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}",
+                     str(item.epochs_done), _fmt(test.get("loss"), ".2f"),
+                     _fmt(test.get("recon"), ".2f"), _fmt(test.get("kl"), ".2f"),
+                     item.meta.get("created", "-"),
+                     "shipped" if workspace.is_shipped(item.path) else "yours"))
     console = Console()
     if not console.is_terminal:  # scripts and pipes get the whole table, unwrapped
         console = Console(width=200)
+    shown = list(columns)
+    table = _models_table(names, shown, columns, rows)
+    # A narrow terminal: the least needed columns go, whole, rather than every
+    # column cut to a couple of characters (names and figures stay readable).
+    unbounded = console.options.update_width(1_000_000)  # measure() clamps to the width
+    # Names may fold onto a second line down to 24 columns (most names fit that).
+    foldable = max([len(row[0]) for row in rows] + [24]) - 24
+    for column in ("created", "from", "likelihood", "hidden", "arch", "model", "dataset"):
+        if console.measure(table, options=unbounded).maximum <= console.width + foldable:
+            break
+        shown.remove(column)
+        table = _models_table(names, shown, columns, rows)
+    left_out = [c for c in columns if c not in shown]
+    if left_out:
+        table.caption = Text(f"not shown at this width: {', '.join(left_out)} "
+                             f"(a wider terminal, or a pipe, shows every column)")
     console.print(table)
     for item in unreadable:
         console.print(f"unreadable: {item.reason}", markup=False, highlight=False)
+
+
+def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: list):
+    """The `models` table with the `shown` columns of `rows` (cells in `columns` order)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"checkpoints in {names}"))
+    keep = [columns.index(c) for c in shown]
+    for column, index in zip(shown, keep):
+        # Every column but the names is kept whole (a figure cut short reads as
+        # another); long names fold onto a second line instead.
+        whole = max([len(str(row[index])) for row in rows] + [max(map(len, column.split()))])
+        table.add_column(column, overflow="fold", min_width=None if column == "file" else whole,
+                         justify="left" if column in ("file", "arch", "likelihood", "created",
+                                                      "from") else "right")
+    for row in rows:
+        # Text, not str: names and metadata come from files and are never markup.
+        table.add_row(*(Text(str(row[i])) for i in keep))
+    return table
 
 
 # --------------------------------------------------------------------------- serve

@@ -85,6 +85,24 @@ def test_models_lists_checkpoints_with_metrics(workdir):
     assert "mlp" in row and "bernoulli" in row
 
 
+def test_models_on_an_80_column_terminal_leaves_columns_out_whole_rather_than_cut_all(workdir):
+    # Every column used to be cut to two characters ("93…" for 93.55, "4…" for 400).
+    import re
+
+    result = run_cli("models", ".", cwd=workdir,
+                     env={"COLUMNS": "80", "TTY_COMPATIBLE": "1", "NO_COLOR": "1"})
+    assert result.returncode == 0, result.stderr
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines) and "…" not in text
+    header = next(line for line in lines if "file" in line and "KL" in line)
+    assert "test loss" in header and "created" not in header
+    assert "not shown at this width:" in text and "created" in text
+    row = next(line for line in lines if "│ cvae.safetensors" in line)
+    figures = [cell.strip() for cell in row.split("│")[2:-1]]
+    assert all(re.fullmatch(r"-?[0-9.]+", f) for f in figures), figures
+
+
 @pytest.mark.parametrize("args", [
     ["train", "--epochs", "0"],
     ["train", "--batch-size", "-1"],
