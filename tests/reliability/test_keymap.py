@@ -136,3 +136,36 @@ async def test_a_fifo_keymap_leaves_the_app_usable(checkpoints, make_app, tmp_pa
         await pilot.press("q")
         await pilot.pause()
     assert not app.is_running
+
+
+def test_a_key_given_to_two_of_the_apps_bindings_is_named():
+    from tui_vae.tui.keymap import shared_keys
+
+    defaults = {"view.train": "t", "view.generate": "g", "view.latent": "l", "app.quit": "q"}
+    # Generate takes Train's t: only one of them could ever run.
+    problems = shared_keys({"view.generate": "t", "view.latent": "g"}, defaults)
+    assert problems == ["a key is bound twice: t (view.generate and view.train)"]
+    assert shared_keys({"view.generate": "x", "view.latent": "g"}, defaults) == []  # a swap
+    assert shared_keys({}, defaults) == [] and shared_keys({"other.id": "t"}, defaults) == []
+    assert "?" not in shared_keys({"view.train": "?"}, {**defaults, "app.help": "question_mark"})[0]
+
+
+def test_entries_that_are_not_strings_are_named(tmp_path):
+    path = tmp_path / "keymap.toml"
+    path.write_text('"view.reconstruct" = 5\n"view.latent" = "L"\n[table]\nx = 1\n')
+    keymap, notice = load_keymap(path, binding_ids)
+    assert keymap == {"view.latent": "L"}
+    assert "2 entries ignored" in notice and "view.reconstruct, table" in notice
+
+
+async def test_the_app_names_a_key_bound_twice(checkpoints, make_app, tmp_path):
+    path = tmp_path / "keymap.toml"
+    path.write_text('"view.generate" = "t"\n')
+    app = make_app(checkpoints, keymap=path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        for _ in range(20):
+            await pilot.pause(0.1)
+            if app._notifications:
+                break
+        notices = [n.message for n in app._notifications]
+        assert any("bound twice: t (view.generate and view.train)" in n for n in notices)

@@ -109,6 +109,26 @@ def unknown_ids(entries: dict[str, str], known: set[str]) -> list[str]:
     return [f"unknown {'id' if len(unknown) == 1 else 'ids'} {shown}"]
 
 
+def shared_keys(keymap: dict[str, str], defaults: dict[str, str]) -> list[str]:
+    """The problem of keys that two of the same scope's bindings now share (0 or 1 lines).
+
+    `defaults` maps the scope's binding ids (the App's: the view keys and the
+    global ones) to their default keys; the keymap's entries replace them. Only
+    one of two bindings on the same key can ever run (the tab bar would show
+    both), so such a keymap is reported, not guessed at."""
+    holders: dict[str, list[str]] = {}
+    for binding_id, keys in {**defaults, **{k: v for k, v in keymap.items()
+                                            if k in defaults}}.items():
+        for key in sorted(_key_set(keys)):
+            holders.setdefault(key, []).append(binding_id)
+    shared = [f"{key} ({' and '.join(sorted(ids))})" for key, ids in sorted(holders.items())
+              if len(ids) > 1 and any(i in keymap for i in ids)]
+    if not shared:
+        return []
+    return [f"{'a key is' if len(shared) == 1 else 'keys are'} bound twice: "
+            + ", ".join(shared)]
+
+
 def check_keymap(entries: dict[str, str], default_quit: str = "q",
                  ) -> tuple[dict[str, str], list[str]]:
     """(the entries that can be applied, what was left out and why).
@@ -160,8 +180,10 @@ def read_keymap(path: Path) -> tuple[dict[str, str], list[str]]:
     entries = {k: v for k, v in data.items() if isinstance(v, str)}
     problems = []
     if len(data) > len(entries):
-        problems.append(f"{plural(len(data) - len(entries), 'entry', 'entries')} ignored "
-                        f"(not 'id = \"keys\"')")
+        others = [k for k in data if k not in entries]
+        named = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        problems.append(f"{plural(len(others), 'entry', 'entries')} ignored "
+                        f"(not 'id = \"keys\"'): {named}")
     keymap, left_out = check_keymap(entries)
     return keymap, problems + left_out
 
