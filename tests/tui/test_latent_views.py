@@ -70,6 +70,24 @@ async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2
         assert not screen.manifold and screen.query_one("#map").display
 
 
+async def test_the_manifold_fills_its_space_again_after_leaving_the_view(with_2d, make_app):
+    # Shown again on return, the grid was laid out at 2 x 2 (it had no size yet).
+    app = make_app(with_2d)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        await pilot.press("space")
+        await settle(app, pilot)
+        first = len(grid(app, "#manifold").images)
+        assert first > 4
+        await pilot.press("space", "g")
+        await settle(app, pilot)
+        await pilot.press("l")
+        await settle(app, pilot)
+        await pilot.press("space")
+        await settle(app, pilot)
+        assert len(grid(app, "#manifold").images) == first
+
+
 async def test_latent_map_shows_the_priors_rings_and_its_samples_in_the_holes(
         with_2d, make_app):
     from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR, LatentMap

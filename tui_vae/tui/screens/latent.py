@@ -96,6 +96,7 @@ class LatentScreen(ViewScreen):
         super().__init__()
         self.label = 0  # the condition a cVAE decodes the cursor with
         self.manifold = False
+        self._awaited_size = 0  # frames the manifold grid has waited for its size
         self.prior = 0  # 0 off, 1 the prior's contours, 2 contours and prior samples
         self.cache = SHARED_ENCODING
 
@@ -126,6 +127,15 @@ class LatentScreen(ViewScreen):
             # is about the layout of the plane more than about detail.
             factor = 4 if manifold.base[0] > 32 else 2
             columns, rows = manifold.fit(shrunk(manifold.base, factor), captions=False)
+            if not columns and self._awaited_size < 10:
+                # Shown just now: the grid has no size until a layout after this
+                # one (it was drawn 2 x 2 in a corner on returning to the view).
+                # A few frames at most; a terminal too small for any tile still
+                # gets its 2 x 2.
+                self._awaited_size += 1
+                self.set_timer(0.05, self._redraw_manifold)
+                return
+            self._awaited_size = 0
             n = max(min(columns, rows), 2)
             manifold.show(shrink(manifold_grid(model, n), factor), columns=n)
         from tui_vae.latent import map_bounds
@@ -146,6 +156,11 @@ class LatentScreen(ViewScreen):
                             "e export")
         else:
             self._show_cursor()
+
+    def _redraw_manifold(self) -> None:
+        """The manifold again, once its grid has a size (if it is still what is shown)."""
+        if self.model is not None and self.images is not None and self.manifold:
+            self.redraw()
 
     def _prior_layers(self, cache) -> list:
         """The prior's 1-2-3 sigma contours and, on request, prior samples (holes marked)."""
