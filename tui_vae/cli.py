@@ -316,6 +316,10 @@ def train(
         "dataset": dataset, "image_size": image_size, "channels": channels, "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
         "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
     }
+    if out is not None and out.suffix != ".safetensors":
+        # `models` and the explorer list *.safetensors only: any other name would be lost.
+        raise typer.BadParameter("must end in .safetensors (the name every listing looks for)",
+                                 param_hint="--out")
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out PATH, the checkpoint to continue",

@@ -27,6 +27,44 @@ def epoch_line(event: t.EpochEnded) -> str:
             f"{event.seconds:.1f} s")
 
 
+# The live bar's parts, most needed first, with the cells each takes (its longest
+# ordinary text and the space after it). Those that do not fit the terminal are
+# left out whole, so the ETA at the end is never cut off at 80 columns.
+_ESSENTIAL = 14 + 5 + 11 + 12  # "epoch 100/1000", "100%", "loss 123.4", "ETA 0:00:00"
+_MIN_BAR, _MAX_BAR = 10, 40
+_OPTIONAL = (  # name, cells; added in this order while they fit
+    ("elapsed", 8),
+    ("step", 13),  # "step 469/469"
+    ("recon and KL", 22),  # " (recon 90.1, KL 30.2)" after the loss
+    ("rate", 17),  # "12,345 samples/s"
+)
+
+
+def progress_columns(width: int) -> list:
+    """The live bar's columns for a terminal `width` cells wide: the bar shrinks to
+    make room, then the least needed parts are left out."""
+    room = width - _ESSENTIAL - _MIN_BAR - 1
+    shown = set()
+    for name, cells in _OPTIONAL:
+        if cells <= room:
+            shown.add(name)
+            room -= cells
+    loss = "loss {task.fields[loss]}"
+    if "recon and KL" in shown:
+        loss += " (recon {task.fields[recon]}, KL {task.fields[kl]})"
+    columns = [TextColumn("epoch {task.fields[epoch]}"),
+               BarColumn(bar_width=_MIN_BAR + min(room, _MAX_BAR - _MIN_BAR)),
+               TaskProgressColumn()]
+    if "step" in shown:
+        columns.append(TextColumn("step {task.fields[step]}"))
+    columns.append(TextColumn(loss))
+    if "rate" in shown:
+        columns.append(TextColumn("{task.fields[rate]} samples/s"))
+    if "elapsed" in shown:
+        columns.append(TimeElapsedColumn())
+    return [*columns, TextColumn("ETA"), TimeRemainingColumn()]
+
+
 class ConsoleReporter:
     """Callable that renders training events; a live bar only on a terminal."""
 
@@ -64,20 +102,8 @@ class ConsoleReporter:
                     f"gradients")
         if not self.live:
             return
-        self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("step {task.fields[step]}"),
-            TextColumn("loss {task.fields[loss]} "
-                       "(recon {task.fields[recon]}, KL {task.fields[kl]})"),
-            TextColumn("{task.fields[rate]} samples/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
+        self.progress = Progress(*progress_columns(self.console.width),
+                                 console=self.console, transient=True)
         done = (event.resumed_from or (0, 0))
         total = c.epochs * event.steps_per_epoch
         self.task = self.progress.add_task(

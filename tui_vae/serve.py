@@ -33,6 +33,21 @@ def public_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse (OSError) an address this machine cannot listen on: an unknown name, a
+    port in use, an address that is not this machine's.
+
+    textual-serve prints its "Serving ... on" banner before it binds, so without this
+    check a bad --host would be announced as served and then fail."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As the server will: a port left in TIME_WAIT by an earlier server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+
+
 def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> None:
     """Serve the explorer on host:port until Ctrl-C (ServeMissing without textual-serve)."""
     try:
@@ -41,6 +56,10 @@ def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> 
         raise ServeMissing(INSTALL_HINT) from exc
     from tui_vae.errors import TuiVaeError
 
+    try:
+        check_address(host, port)
+    except OSError as exc:
+        raise TuiVaeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     server = Server(app_command(app_args), host=host, port=port, title="tui-vae",
                     public_url=url or public_url(host, port))
     try:

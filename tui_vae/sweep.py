@@ -62,9 +62,13 @@ def _shown(value) -> str:
 
 
 def parse_values(text: str, kind: type) -> list:
-    """"0,0.25,1" -> [0.0, 0.25, 1.0]; ValueError for anything else or repeated values."""
+    """"0,0.25,1" -> [0.0, 0.25, 1.0]; ValueError for anything else, an empty entry
+    ("0,,1", a slip that may hide a lost value) or repeated values."""
+    parts = text.split(",")
+    if len(parts) > 1 and not all(part.strip() for part in parts):
+        raise ValueError(f"{text!r} has an empty entry; give values separated by single commas")
     try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
+        values = [kind(part) for part in parts if part.strip()]
     except ValueError:
         raise ValueError(f"{text!r} is not a comma-separated list of numbers") from None
     if not values or len(set(values)) != len(values):

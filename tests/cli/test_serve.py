@@ -165,3 +165,17 @@ def test_the_public_url_names_this_machine_for_a_wildcard_host():
     assert public_url("0.0.0.0", 80) == f"http://{socket.gethostname()}:80"
     assert public_url("::1", 9000) == "http://[::1]:9000"
     assert app_command(["--checkpoints", "my runs"]).endswith("-m tui_vae --checkpoints 'my runs'")
+
+
+def test_an_address_it_cannot_listen_on_is_one_line_and_never_announced(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = taken.getsockname()[1]
+        for host, port, reason in (("bad host", 8000, "cannot serve on bad host:8000"),
+                                   ("127.0.0.1", busy_port, "in use")):
+            result = run_cli("serve", "--host", host, "--port", str(port), cwd=tmp_path)
+            assert result.returncode == 1, (host, result.stdout, result.stderr)
+            [line] = result.stderr.splitlines()
+            assert line.startswith("error: cannot serve on") and reason in line, line
+            assert "Serving" not in result.stdout

@@ -19,6 +19,7 @@ BAD_FLAGS = [
     ["train", "--model", "gan"], ["train", "--dataset", "imagenet"],
     ["train", "--device", "tpu"], ["train", "--lr-schedule", "step"],
     ["train", "--resume"],  # nothing to resume without --out
+    ["train", "--out", "run.txt"],  # no listing would ever show it
     ["train", "--unknown-flag"],
     ["eval"],  # the checkpoint is required
     ["eval", "vae.safetensors", "--iw-samples", "0"],

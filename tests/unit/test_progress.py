@@ -1,0 +1,42 @@
+"""The headless CLI's live progress bar: it fits the terminal, its ETA always shown."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from tui_vae import events as e
+from tui_vae.config import TrainConfig
+from tui_vae.progress import ConsoleReporter
+
+
+def bar_text(width: int) -> str:
+    """The live bar as drawn on a terminal `width` cells wide, late in a long run."""
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    reporter = ConsoleReporter(console)
+    reporter(e.Started(config=TrainConfig(epochs=1000), device="cpu", train_size=60000,
+                       test_size=10000, steps_per_epoch=469, resumed_from=None))
+    reporter(e.StepLogged(epoch=998, step=468, steps_per_epoch=469, global_step=469 * 999 - 1,
+                          loss=123.4, recon=90.1, kl=30.2, kl_weight=1.0, lr=1e-3,
+                          samples_per_s=12345.0))
+    table = reporter.progress.make_tasks_table(reporter.progress.tasks)
+    lines = console.render_lines(table, console.options, pad=False)
+    reporter.close()
+    return "\n".join("".join(segment.text for segment in line) for line in lines)
+
+
+@pytest.mark.parametrize("width", [56, 64, 80, 100, 120, 160])
+def test_the_bar_fits_the_terminal_in_one_line_and_keeps_its_eta(width):
+    text = bar_text(width)
+    assert "\n" not in text and len(text) <= width, text
+    assert text.startswith("epoch 999/1000") and "loss 123.4" in text
+    assert text.rstrip().split()[-2] == "ETA", text  # the remaining time follows it, whole
+
+
+def test_parts_are_left_out_whole_on_a_narrow_terminal_and_all_shown_on_a_wide_one():
+    narrow, wide = bar_text(80), bar_text(160)
+    assert "samples/s" not in narrow and "recon" not in narrow
+    for part in ("step 468/469", "(recon 90.1, KL 30.2)", "12,345 samples/s"):
+        assert part in wide
