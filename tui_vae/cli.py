@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -885,6 +886,22 @@ def sweep(
 _AS_COMMAND = False  # set by main(): this process is the `tui-vae` command itself
 
 
+def interrupted_line(args: list[str]) -> str:
+    """What a Ctrl-C before a run's own handlers are in place says: "interrupted", and,
+    for `train --resume` whose checkpoint exists (a run restarting itself to share the
+    cores is one), how to continue it; nothing was lost."""
+    out = None
+    for i, arg in enumerate(args):
+        if arg == "--out" and i + 1 < len(args):
+            out = args[i + 1]
+        elif arg.startswith("--out="):
+            out = arg.removeprefix("--out=")
+    if args[:1] != ["train"] or "--resume" not in args or not out or not Path(out).is_file():
+        return "interrupted"
+    return (f"interrupted; the run's state is saved in {out}. "
+            f"Continue with: tui-vae {shlex.join(args)}")
+
+
 def main() -> None:
     """Console-script entry point: runs the app and turns errors into one line."""
     from tui_vae.cpu_share import adapt_to_load
@@ -906,7 +923,7 @@ def main() -> None:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print(interrupted_line(sys.argv[1:]), markup=False)
         sys.exit(130)
     except Exception as exc:  # the promise is: never a traceback, unless asked for
         if os.environ.get("TUI_VAE_DEBUG"):

@@ -436,3 +436,37 @@ def test_a_writer_that_ended_on_a_failed_write_drops_frames_instead_of_blocking(
 
     threading.Thread(target=draw_on, daemon=True).start()
     assert done.wait(timeout=30), "a write blocked on the full queue of an ended writer"
+
+
+INTERRUPTED_EARLY = """
+import sys
+import tui_vae.cli as cli
+
+def interrupted():  # Ctrl-C before the run's handlers are in place (torch still loading)
+    raise KeyboardInterrupt
+
+cli.app = interrupted
+sys.argv = ["tui-vae", *sys.argv[1:]]
+cli.main()
+"""
+
+
+def test_ctrl_c_while_a_run_restarts_itself_says_how_to_continue(tmp_path):
+    saved = tmp_path / "run.safetensors"
+    saved.write_bytes(b"a checkpoint")  # only its existence matters to the message
+
+    def interrupt(*args):
+        return subprocess.run([sys.executable, "-c", INTERRUPTED_EARLY, *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    # What a run restarting to share the cores runs (cpu_share.CompanyWatch).
+    restarting = interrupt("train", "--epochs", "5", "--out", saved.name, "--resume")
+    assert restarting.returncode == 130
+    [line] = restarting.stderr.splitlines()
+    assert f"saved in {saved.name}" in line
+    assert line.endswith(f"Continue with: tui-vae train --epochs 5 --out {saved.name} --resume")
+    # Nothing saved yet, or not a run: no advice that would not work.
+    for args in (("train", "--epochs", "5", "--out", "new.safetensors", "--resume"),
+                 ("train", "--epochs", "5", "--out", saved.name), ("models",)):
+        result = interrupt(*args)
+        assert result.returncode == 130 and result.stderr.strip() == "interrupted", args
