@@ -70,6 +70,31 @@ async def test_latent_map_of_a_2d_model_is_exact_and_toggles_the_manifold(with_2
         assert not screen.manifold and screen.query_one("#map").display
 
 
+async def test_back_from_the_manifold_the_cursor_and_its_keys_are_the_maps_again(
+        with_2d, make_app):
+    import re
+
+    app = make_app(with_2d)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        screen = app.screen
+        latent_map = screen.query_one("#map", LatentMap)
+        await pilot.press("shift+right", "up")
+        await pilot.press("space")
+        await settle(app, pilot)
+        # The map's keys do nothing over the grid: the footer does not offer them.
+        assert not {"up", "p"} & set(screen.active_bindings)
+        await pilot.press("space")
+        await settle(app, pilot)
+        assert {"up", "p"} <= set(screen.active_bindings)
+        info = str(screen.query_one("#latent-info").render())
+        x, y = map(float, re.search(r"cursor at \(([-+.\d]+), ([-+.\d]+)\)", info).groups())
+        # The coordinates are those of the cell the cursor is on, inside the map.
+        np.testing.assert_allclose((x, y), latent_map.cursor_point(), atol=0.006)
+        left, right, bottom, top = latent_map.bounds
+        assert left <= x <= right and bottom <= y <= top, (x, y, latent_map.bounds)
+
+
 async def test_the_manifold_fills_its_space_again_after_leaving_the_view(with_2d, make_app):
     # Shown again on return, the grid was laid out at 2 x 2 (it had no size yet).
     app = make_app(with_2d)

@@ -84,12 +84,15 @@ class LatentScreen(ViewScreen):
         Binding("p", "cycle_prior", "Prior", id="latent.prior"),
     ]
     CLASS_ACTIONS = frozenset({"set_class"})
+    MAP_ACTIONS = frozenset({"move", "set_class", "cycle_prior"})
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # The manifold grid exists only for a plain VAE with a 2-D latent.
         if action == "toggle_manifold":
             config = self.model.config if self.model is not None else None
             return config is not None and config.latent_dim == 2 and not config.conditional
+        if action in self.MAP_ACTIONS and self.manifold:
+            return False  # over the manifold grid there is no cursor and no prior drawn
         return super().check_action(action, parameters)
 
     def __init__(self) -> None:
@@ -185,7 +188,13 @@ class LatentScreen(ViewScreen):
         from tui_vae.latent import decode_at
 
         cache = self.cache.get(self.model, self.images.split)  # this model's, never another's
-        point = self.query_one("#map", LatentMap).cursor_point()
+        latent_map = self.query_one("#map", LatentMap)
+        if not latent_map.size.area:
+            # Shown again just now (back from the manifold): without its size the
+            # cursor's cell maps to far outside the plane. Its Resized message,
+            # once laid out, brings this back.
+            return
+        point = latent_map.cursor_point()
         z = cache.projection.to_latent(point)
         model = self.model
         conditional = model.config.conditional
@@ -221,6 +230,10 @@ class LatentScreen(ViewScreen):
         self.set_status(f"Latent map of {self.images.source}: arrows move the cursor "
                         f"(shift: {FAST} cells) · {keys}{manifold}e export")
 
+    def on_latent_map_resized(self) -> None:
+        if self.model is not None and self.images is not None and not self.manifold:
+            self._show_cursor()
+
     def action_move(self, d_col: int, d_line: int) -> None:
         if self.model is None or self.manifold:
             return
@@ -242,4 +255,5 @@ class LatentScreen(ViewScreen):
                         "(the shipped vae-2d)", severity="warning")
             return
         self.manifold = not self.manifold
+        self.refresh_bindings()
         self.sync(force=True)

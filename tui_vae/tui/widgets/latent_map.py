@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -80,9 +81,13 @@ class LatentMap(Widget):
         self.marker = None if point is None else np.asarray(point, np.float64)
         self.refresh()
 
+    class Resized(Message):
+        """The map has a new size (and its cursor a new place): what it shows moved."""
+
     def on_resize(self) -> None:
         self._lines = None
         self.move_cursor(0, 0)  # place it, or keep it inside
+        self.post_message(self.Resized())
 
     def _build(self) -> list[Strip]:
         width, height = self.pixels
