@@ -23,7 +23,7 @@ from tui_vae.checkpoints import (
     metrics_path,
 )
 from tui_vae.datasets import dataset_spec
-from tui_vae.errors import CheckpointError
+from tui_vae.errors import CheckpointError, DataError
 from tui_vae.listing import CachedListing
 from tui_vae.paths import is_shipped_model, runs_dir
 
@@ -261,17 +261,26 @@ class Workspace:
             key = (dataset, shape)
             if key not in self._images:
                 spec = dataset_spec(dataset)
+                found, unreadable = None, ""
                 if dataset != "mnist-sample" and dataset_available(dataset, self.data_dir):
                     channels, size = (shape[0], shape[1]) if shape else (None, None)
-                    loaded = load_dataset(dataset, self.data_dir, download=False,
-                                          image_size=size, channels=channels)
-                    test = loaded.test
-                    found = ViewImages(test, dataset, f"{spec.title} test set ({len(test):,})",
-                                       spec.classes, loaded.note)
-                else:
+                    try:
+                        loaded = load_dataset(dataset, self.data_dir, download=False,
+                                              image_size=size, channels=channels)
+                    except DataError as exc:
+                        # The model is fine: it opens on the sample, and the notice
+                        # names the data (not the checkpoint) as what failed.
+                        unreadable = (f"{spec.title} in {self.data_dir} cannot be read ({exc}); "
+                                      f"the views show the bundled sample")
+                    else:
+                        test = loaded.test
+                        found = ViewImages(test, dataset,
+                                           f"{spec.title} test set ({len(test):,})",
+                                           spec.classes, loaded.note)
+                if found is None:
                     sample = load_sample()
                     found = ViewImages(sample, "mnist", SAMPLE_SOURCE,
-                                       dataset_spec("mnist").classes)
+                                       dataset_spec("mnist").classes, unreadable)
                 if shape is not None and tuple(found.split.image_shape) != shape:
                     from tui_vae.gallery import conform
 

@@ -447,3 +447,28 @@ async def test_models_details_are_words_not_json(checkpoints, make_app):
         await pilot.pause()
         details = str(app.screen.query_one("#details").render())
         assert "ELBO surgery on 1,000 test images" in details and "KL(q(z)||p(z))" in details
+
+
+async def test_unreadable_data_opens_the_model_on_the_sample_and_blames_the_data(tmp_path):
+    """A truncated MNIST file once made the app refuse every MNIST model, its notice
+    saying the checkpoint could not be loaded."""
+    from tests.reliability.test_every_model import _train, tiny_mnist
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import SAMPLE_SOURCE, Workspace
+
+    root = tiny_mnist(tmp_path / "data", test_images=20)
+    (tmp_path / "models").mkdir()
+    _train(tmp_path / "models" / "mnist.safetensors", root, dataset="mnist")
+    train_images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    train_images.write_bytes(train_images.read_bytes()[:-500])
+    app = TuiVaeApp(Workspace(tmp_path / "models", root, "cpu", shipped_dir=None))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert app.model is not None and app.images.source == SAMPLE_SOURCE
+        [said] = [n for n in notices(app) if "cannot be read" in n]
+        assert "MNIST" in said and str(root) in said and "bundled sample" in said
+        assert not [n for n in notices(app) if "cannot load" in n]
+        await pilot.press("r")  # a view that encodes the test images
+        await settle(app, pilot)
+        assert app.screen.query("ImageGrid")
