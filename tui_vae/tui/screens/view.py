@@ -158,7 +158,10 @@ class ViewScreen(AppSizedScreen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # Keys that cannot work for the active model leave the footer and the
-        # help: class keys need a cVAE.
+        # help: a view's own keys need a model (the app's keys are checked by the
+        # app), class keys need a cVAE.
+        if self.NEEDS_MODEL and self.model is None:
+            return False
         if action in self.CLASS_ACTIONS:
             return self.conditional()
         return True
