@@ -438,6 +438,16 @@ async def test_interpolate_form_applies_both_fields_and_gives_the_keys_back(chec
         assert (screen.a, screen.b) == (7, 12) and app.focused is None
         await pilot.press("s")  # a view key again, not a letter typed into a field
         assert screen.spherical
+        # While a field has the keys, the footer offers what they do there, not the view's.
+        assert {"space", "s", "plus", "minus", "f"} <= set(screen.active_bindings)
+        assert "escape" not in screen.active_bindings
+        await pilot.press("f")
+        await pilot.pause()
+        offered = set(screen.active_bindings)
+        assert "escape" in offered and not {"space", "s", "plus", "minus", "f"} & offered
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "plus" in screen.active_bindings and "escape" not in screen.active_bindings
 
 
 async def test_models_details_are_words_not_json(checkpoints, make_app):

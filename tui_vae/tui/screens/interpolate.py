@@ -39,7 +39,7 @@ class InterpolateScreen(ViewScreen):
         Binding("f", "focus_endpoints", "From/to", id="interp.edit"),
         Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="interp.row_down"),
         Binding("up", "scroll_rows(-1)", "Row up", show=False, id="interp.row_up"),
-        Binding("escape", "blur", "Done editing", show=False, id="interp.blur"),
+        Binding("escape", "blur", "Done editing", id="interp.blur"),
     ]
 
     def __init__(self) -> None:
@@ -104,7 +104,15 @@ class InterpolateScreen(ViewScreen):
                         "s linear/slerp · +/- steps" + self.rows_note(path_grid))
         self.refresh_bindings()  # the row keys show only while rows are off screen
 
+    # Printable keys a focused From/To field types instead: not offered meanwhile.
+    TYPED_ACTIONS = frozenset({"random", "toggle_slerp", "steps", "focus_endpoints"})
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        editing = isinstance(self.focused, Input)
+        if action == "blur":
+            return editing
+        if action in self.TYPED_ACTIONS and editing:
+            return False
         if action == "scroll_rows":
             _, shown, total = self.query_one("#path", ImageGrid).rows()
             return total > shown
@@ -162,3 +170,9 @@ class InterpolateScreen(ViewScreen):
 
     def action_blur(self) -> None:
         self.set_focus(None)
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # the footer: the field's keys, not the view's
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
