@@ -388,6 +388,38 @@ def _palette_style(color: str, bgcolor: str | None) -> Style:
     return style
 
 
+# With no colour (NO_COLOR), a scatter's classes are told apart by character:
+# a class's key (0-9, then letters), one character a cell.
+CLASS_SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def class_symbol(index: int) -> str:
+    """The character class `index` is drawn with when there is no colour."""
+    return CLASS_SYMBOLS[index] if 0 <= index < len(CLASS_SYMBOLS) else "#"
+
+
+def symbol_lines(indices: np.ndarray, symbols: dict[int, str] | None = None
+                 ) -> list[list[Segment]]:
+    """Class-index pixels (H, W), -1 = empty, as characters for a terminal without
+    colour: a cell (two pixel rows) shows its upper pixel's symbol, else its lower's.
+
+    `symbols` names indices that are not classes (overlays); the rest take
+    `class_symbol`. Half the vertical resolution of `palette_lines`, but the
+    classes stay apart where colour cannot keep them so."""
+    indices = np.asarray(indices)
+    if indices.shape[0] % 2:
+        indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
+    upper, lower = indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
+    keys = np.where(upper >= 0, upper, lower)
+    symbols = symbols or {}
+
+    def segment(key: int, length: int) -> Segment:
+        char = " " if key < 0 else symbols.get(key) or class_symbol(key)
+        return Segment(char * length, PLAIN)
+
+    return _run_segments(keys, segment)
+
+
 def palette_lines(indices: np.ndarray, colors: tuple[str, ...] = CLASS_COLORS
                   ) -> list[list[Segment]]:
     """Class-index pixels (H, W), -1 = empty, as coloured half-block lines.

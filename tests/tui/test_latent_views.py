@@ -295,3 +295,30 @@ async def test_draw_and_latent_never_use_another_models_encoding(with_2d, make_a
         screen.action_brush(1)  # a stroke on the 2-D model's canvas, same stale cache
         await pilot.pause()
         assert app.is_running
+
+
+async def test_without_colour_the_classes_are_told_apart_by_character(
+        checkpoints, make_app, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # read when the App is built
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "l", "vae.safetensors")
+        screen = app.screen
+        latent_map = screen.query_one("#map", LatentMap)
+        drawn = "".join(latent_map.render_line(y).text for y in range(latent_map.size.height))
+        # Each point is its class's digit: the sample's ten classes, nothing else
+        # but blanks and the cursor.
+        assert set("0123456789") <= set(drawn)
+        assert set(drawn) <= set("0123456789 \u253c")
+        legend = str(screen.query_one("#legend").render())
+        assert legend == "each point is drawn as its class, 0-9"
+        from tui_vae.tui.screens.latent import class_legend
+
+        named = class_legend(("cat", "dog"), colour=False).plain
+        assert named.splitlines() == ["each point is its class's character:", "0 cat  1 dog"]
+        await pilot.press("p", "p")  # the prior's rings and samples
+        await settle(app, pilot)
+        drawn = "".join(latent_map.render_line(y).text for y in range(latent_map.size.height))
+        assert "." in drawn and {"+", "@"} & set(drawn)
+        info = str(screen.query_one("#latent-info").render())
+        assert "dotted rings" in info and "+ near a code, @ in a hole" in info

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from tui_vae.render import CLASS_COLORS
+from tui_vae.render import CLASS_COLORS, class_symbol
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 from tui_vae.tui.widgets.latent_map import LatentMap
@@ -20,19 +20,28 @@ MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can t
 FAST = 5  # cells a shifted arrow moves the cursor
 
 
-def class_legend(classes: tuple[str, ...], width: int = 32) -> Text:
-    """Each class's colour swatch, key and name, as many to a line as fit in `width`."""
+def class_legend(classes: tuple[str, ...], width: int = 32, colour: bool = True) -> Text:
+    """Each class's colour swatch (without colour: the character its points are drawn
+    with), key and name, as many to a line as fit in `width`."""
     legend, used = Text(), 0
+    if not colour:
+        if all(name == class_symbol(i) for i, name in enumerate(classes)):  # digits
+            return Text(f"each point is drawn as its class, {classes[0]}-{classes[-1]}")
+        legend.append("each point is its class's character:\n")
     for index, name in enumerate(classes):
-        entry = f" {index} {name}" if name != str(index) else f" {index}"
-        cells = 2 + len(entry)
+        if colour:
+            swatch = ("\u2588\u2588", CLASS_COLORS[index % len(CLASS_COLORS)])
+            entry = f" {index} {name}" if name != str(index) else f" {index}"
+        else:
+            swatch, entry = (class_symbol(index), "bold"), f" {name}"
+        cells = len(swatch[0]) + len(entry)
         if used and used + 2 + cells > width:
             legend.append("\n")
             used = 0
         elif used:
             legend.append("  ")
             used += 2
-        legend.append("\u2588\u2588", CLASS_COLORS[index % len(CLASS_COLORS)])
+        legend.append(*swatch)
         legend.append(entry)
         used += cells
     return legend
@@ -148,7 +157,8 @@ class LatentScreen(ViewScreen):
         bounds = map_bounds(np.vstack([cache.xy, layers[0][0]]), 0.0) if layers else None
         latent_map.set_points(cache.xy, cache.encoded.labels, bounds)
         latent_map.set_overlay(layers)
-        self.query_one("#legend", Static).update(class_legend(images.classes))
+        self.query_one("#legend", Static).update(
+            class_legend(images.classes, colour=not self.app.no_color))
         if self.manifold:
             n = int(round(len(manifold.images) ** 0.5))
             self.query_one("#decoded", ImageGrid).clear()
@@ -217,9 +227,11 @@ class LatentScreen(ViewScreen):
         condition = f"\ndecoded as class {self.images.classes[self.label]}" if conditional else ""
         prior = ""
         if self.prior:
-            prior = "\ngrey rings: the prior's 1, 2, 3 sigma"
+            plain = self.app.no_color
+            prior = f"\n{'dotted' if plain else 'grey'} rings: the prior's 1, 2, 3 sigma"
             if self.prior == 2:
-                prior += (f"\nprior samples: light grey near a code, white in a hole "
+                near, hole = ("+", "@") if plain else ("light grey", "white")
+                prior += (f"\nprior samples: {near} near a code, {hole} in a hole "
                           f"({self.holes[0]} of {self.holes[1]})")
         self.query_one("#latent-info", Static).update(
             f"{len(cache.xy):,} test images\n{how}\ncursor at ({where}){condition}{prior}")

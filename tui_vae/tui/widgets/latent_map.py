@@ -17,12 +17,14 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_vae.latent import from_pixel, map_bounds, scatter, to_pixels
-from tui_vae.render import CLASS_COLORS, PLAIN, palette_lines
+from tui_vae.render import CLASS_COLORS, PLAIN, palette_lines, symbol_lines
 
 # Overlays drawn after the classes: the prior's contours, prior samples near the
 # codes, and prior samples in the codes' holes.
 CONTOUR, NEAR, HOLE = (len(CLASS_COLORS) + k for k in range(3))
 OVERLAY_COLORS = (*CLASS_COLORS, "#6c6c6c", "#d0d0d0", "#ffffff")
+# The same without colour: dotted contours, prior samples as "+" near codes, "@" in holes.
+OVERLAY_SYMBOLS = {CONTOUR: ".", NEAR: "+", HOLE: "@"}
 CURSOR = Segment("\u253c", Style(color="white", bold=True, reverse=True))  # ┼
 MARKER = Segment("\u25c6", Style(color="white", bold=True))  # ◆
 
@@ -98,8 +100,9 @@ class LatentMap(Widget):
             # Contours go under the data (empty pixels only); samples over it.
             where = (layer >= 0) & ((grid < 0) if colour == CONTOUR else True)
             grid[where] = layer[where]
-        return [Strip(segments).crop_extend(0, self.size.width, PLAIN)
-                for segments in palette_lines(grid, OVERLAY_COLORS)]
+        lines = (symbol_lines(grid, OVERLAY_SYMBOLS) if self.app.no_color
+                 else palette_lines(grid, OVERLAY_COLORS))
+        return [Strip(segments).crop_extend(0, self.size.width, PLAIN) for segments in lines]
 
     def _marker_cell(self) -> tuple[int, int] | None:
         if self.marker is None:
