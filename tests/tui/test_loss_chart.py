@@ -144,3 +144,28 @@ async def test_train_status_shows_the_whole_eta(size, checkpoints, make_app):
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.monitor.active, timeout=10)
         await app.workers.wait_for_complete()
+
+
+async def test_without_colour_each_curve_has_its_own_dash(monkeypatch):
+    from tui_vae.tui.widgets.loss_chart import plot_dots
+
+    monkeypatch.setenv("NO_COLOR", "1")  # read when the App is built
+    chart, lines = await drawn((100, 14), step_series())
+    header = "\n".join(lines[: chart.plot_top])
+    assert "━━━ loss" in header and "━ ━ recon" in header and "┈┈┈ KL" in header
+    # The same flat line, drawn as each of the first three series: solid, then gaps.
+    flat = Series("flat", "", (0.0, 1.0), (1.0, 1.0))
+    covered = []
+    for index in range(3):
+        grid = plot_dots([flat] * (index + 1), 20, 2, (0.0, 1.0), (0.0, 2.0), log=False,
+                         dashed=True)
+        covered.append(((grid == index).any(axis=0)).mean())
+    assert covered[0] == 1.0 and covered[1] == 0.5 and covered[2] == 0.25
+
+
+async def test_the_log_scale_says_how_many_values_it_cannot_draw():
+    gaussian = (Series("loss", "cyan", (1.0, 2.0, 3.0, 4.0), (50.0, 3.0, -20.0, -35.0)),)
+    chart, lines = await drawn((100, 14), gaussian, log=True)
+    assert "(log scale; 2 values <= 0 not drawn)" in lines[0]
+    chart, lines = await drawn((100, 14), step_series(), log=True)
+    assert "(log scale)" in lines[0] and "not drawn" not in lines[0]

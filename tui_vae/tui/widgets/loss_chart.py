@@ -26,6 +26,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui_vae.tui.widgets.built_lines import BuiltLines
+from tui_vae.wording import plural
 
 # Braille dot bits, indexed [row 0-3][column 0-1] (Unicode's dot numbering).
 _DOTS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
@@ -59,11 +60,27 @@ def nice_ticks(low: float, high: float, count: int) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
+# Without colour (NO_COLOR), series are told apart by dash: each one's pattern of
+# drawn (1) and skipped (0) dot columns, and the mark its legend shows.
+DASHES = (
+    ((1,), "━━━"),
+    ((1, 1, 1, 1, 0, 0, 0, 0), "━ ━"),
+    ((1, 0, 0, 0), "┈┈┈"),
+    ((1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0), "━┈━"),
+)
+
+
+def dash(index: int) -> tuple[tuple[int, ...], str]:
+    """Series `index`'s (pattern, legend mark) when there is no colour (they repeat)."""
+    return DASHES[index % len(DASHES)]
+
+
 def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
-              log: bool) -> np.ndarray:
+              log: bool, dashed: bool = False) -> np.ndarray:
     """Rasterise series onto a (4*height, 2*width) dot grid.
 
     Returns the grid of series indices (-1 = empty) per dot, later series on top.
+    `dashed`: each series skips dot columns by its `dash` pattern (no colour).
     """
     rows, cols = 4 * height, 2 * width
     grid = np.full((rows, cols), -1, dtype=np.int32)
@@ -83,6 +100,7 @@ def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
         values = np.interp(columns, cx, y) if len(x) > 1 else np.full(len(columns), y[0])
         dot_rows = np.rint((y1 - values) / max(y1 - y0, 1e-12) * (rows - 1)).astype(int)
         dot_rows = np.clip(dot_rows, 0, rows - 1)
+        pattern = dash(index)[0]
         for k, (c, r) in enumerate(zip(columns.tolist(), dot_rows.tolist())):
             top = bottom = r
             if k + 1 < len(dot_rows):  # join to the next column's dot
@@ -91,7 +109,8 @@ def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
             if k:
                 prev = dot_rows[k - 1]
                 top, bottom = min(top, (r + prev + 1) // 2), max(bottom, (r + prev + 1) // 2)
-            grid[top : bottom + 1, c] = index
+            if not dashed or pattern[c % len(pattern)]:
+                grid[top : bottom + 1, c] = index
     return grid
 
 
@@ -260,16 +279,26 @@ class LossChart(BuiltLines):
             0, width, Style())
 
     def build(self, width: int, height: int) -> list[Strip]:
-        title = self.title + ("  (log scale)" if self.log_scale else "")
         bold, dim = self._style("", bold=True), self._style("", dim=True)
         drawn = [s for s in self.series if len(s.y)]
         values = [np.asarray(s.y, float) for s in drawn]
         finite = [v[np.isfinite(v) & ((v > 0) if self.log_scale else True)] for v in values]
+        title = self.title
+        if self.log_scale:
+            # A log axis has no place for zero or less: say what is left out, never
+            # drop it silently (a Gaussian likelihood's loss can be negative).
+            left_out = sum(int((np.isfinite(v) & (v <= 0)).sum()) for v in values)
+            title += (f"  (log scale; {plural(left_out, 'value')} <= 0 not drawn)"
+                      if left_out else "  (log scale)")
+        dashed = self.app.no_color
         self.y_ticks, self.x_ticks, self.legend_height = [], [], 0
         if not drawn or not any(len(v) for v in finite):
             return [self._text_line([(title, bold)], width),
                     self._text_line([("no data yet", dim)], width)]
-        items = [(f"━━ {s.name} {format_value(float(s.y[-1]))}", s.color) for s in drawn]
+        # Without colour, every curve in the terminal's own foreground: the
+        # monochrome filter would turn some colours (magenta, blue) into faint greys.
+        items = [(f"{dash(i)[1] if dashed else '━━'} {s.name} {format_value(float(s.y[-1]))}",
+                  "" if dashed else s.color) for i, s in enumerate(drawn)]
         legend = legend_lines(items, width)
         beside = len(legend) == 1 and len(title) + 3 + sum(len(t) + 2 for t, _ in items) <= width
         plot_w = width - Y_AXIS_WIDTH - 1
@@ -295,7 +324,7 @@ class LossChart(BuiltLines):
             ticks, low, high = linear_ticks(low, high, most)
         xs = np.concatenate([np.asarray(s.x, float) for s in drawn])
         x_range = (float(xs.min()), float(max(xs.max(), xs.min() + 1)))
-        grid = plot_dots(drawn, plot_w, plot_h, x_range, (low, high), self.log_scale)
+        grid = plot_dots(drawn, plot_w, plot_h, x_range, (low, high), self.log_scale, dashed)
         chars, owners = braille_cells(grid)
 
         # Y ticks: each on the line holding its dot row.
@@ -321,7 +350,7 @@ class LossChart(BuiltLines):
         else:
             strips = [self._text_line([(title, bold)], width)] if show_title else []
             strips += [self._text_line(parts, width) for parts in legend_parts]
-        colours = [self._style(s.color) for s in drawn]
+        colours = [self._style("" if dashed else s.color) for s in drawn]
         for line in range(plot_h):
             segments = [Segment(labels.get(line, "").rjust(Y_AXIS_WIDTH)[-Y_AXIS_WIDTH:], dim),
                         Segment("┤" if line in labels else "│", dim)]
