@@ -150,6 +150,24 @@ def test_a_key_given_to_two_of_the_apps_bindings_is_named():
     assert "?" not in shared_keys({"view.train": "?"}, {**defaults, "app.help": "question_mark"})[0]
 
 
+def test_a_global_key_a_view_now_takes_is_named():
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.tui.keymap import shadowed_keys, view_binding_keys
+
+    app = {b.id: b.key for b in TuiVaeApp.BINDINGS if getattr(b, "id", None)}
+    views = view_binding_keys()
+    # Help on escape: Interpolate's and Train's escape (done editing) would keep it there.
+    [problem] = shadowed_keys({"app.help": "escape"}, app, views)
+    assert "app.help's escape by" in problem
+    assert "interp.blur" in problem and "train.blur" in problem
+    # A view's key moved onto a global one.
+    [problem] = shadowed_keys({"generate.new": "t"}, app, views)
+    assert problem.endswith("view.train's t by generate.new")
+    # The defaults' own overlaps (q and ? close the help screen) are on purpose.
+    assert shadowed_keys(dict(app), app, views) == []
+    assert shadowed_keys({"generate.new": "n"}, app, views) == []
+
+
 def test_entries_that_are_not_strings_are_named(tmp_path):
     path = tmp_path / "keymap.toml"
     path.write_text('"view.reconstruct" = 5\n"view.latent" = "L"\n[table]\nx = 1\n')

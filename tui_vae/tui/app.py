@@ -561,11 +561,20 @@ class TuiVaeApp(App):
 
     def _report_keymap(self, keymap: dict[str, str], problems: list[str]) -> None:
         """One notice for all that the keymap file got wrong, unknown ids included."""
-        from tui_vae.tui.keymap import binding_ids, keymap_notice, shared_keys, unknown_ids
+        from tui_vae.tui.keymap import (
+            binding_ids,
+            keymap_notice,
+            shadowed_keys,
+            shared_keys,
+            unknown_ids,
+            view_binding_keys,
+        )
 
         app_keys = {b.id: b.key for b in self.BINDINGS if isinstance(b, Binding) and b.id}
         notice = keymap_notice(self.keymap_path, unknown_ids(keymap, binding_ids())
-                               + shared_keys(keymap, app_keys) + problems)
+                               + shared_keys(keymap, app_keys)
+                               + shadowed_keys(keymap, app_keys, view_binding_keys())
+                               + problems)
         if notice:
             self.notify(notice, title="keymap", severity="warning", markup=False, timeout=15)
 

@@ -76,6 +76,14 @@ def _key_set(keys: str) -> set[str]:
 
 def binding_ids() -> set[str]:
     """Every binding id of the app, its views and its widgets (imports the views)."""
+    from tui_vae.tui.app import TuiVaeApp
+
+    return set(view_binding_keys()) | {b.id for b in TuiVaeApp.BINDINGS
+                                       if getattr(b, "id", None)}
+
+
+def view_binding_keys() -> dict[str, str]:
+    """Each binding id of the views and widgets (not the App's) -> its default keys."""
     import pkgutil
     from importlib import import_module
 
@@ -85,19 +93,21 @@ def binding_ids() -> set[str]:
     import tui_vae.tui.widgets as widgets
     from tui_vae.tui.app import TuiVaeApp
 
-    classes: list[type] = [TuiVaeApp]
+    classes: list[type] = []
     for package in (screens, widgets):
         for module in pkgutil.iter_modules(package.__path__):
             loaded = import_module(f"{package.__name__}.{module.name}")
             classes += [c for c in vars(loaded).values()
                         if isinstance(c, type) and issubclass(c, DOMNode)]
-    ids = set()
+    keys = {}
     for cls in classes:
         for base in cls.__mro__:
+            if base is TuiVaeApp:
+                continue
             for binding in vars(base).get("BINDINGS", ()):
                 if getattr(binding, "id", None):
-                    ids.add(binding.id)
-    return ids
+                    keys[binding.id] = binding.key
+    return keys
 
 
 def unknown_ids(entries: dict[str, str], known: set[str]) -> list[str]:
@@ -127,6 +137,30 @@ def shared_keys(keymap: dict[str, str], defaults: dict[str, str]) -> list[str]:
         return []
     return [f"{'a key is' if len(shared) == 1 else 'keys are'} bound twice: "
             + ", ".join(shared)]
+
+
+def shadowed_keys(keymap: dict[str, str], app_defaults: dict[str, str],
+                  view_defaults: dict[str, str]) -> list[str]:
+    """The problem of global keys a view's own binding now takes (0 or 1 lines).
+
+    A view's bindings come before the App's, so in that view the global action
+    (help, a view switch) is out of reach: reported where the keymap made it so.
+    Overlaps the defaults hold on purpose (the help screen's q and ? close it) are not."""
+    def effective(defaults, changed):
+        return {i: _key_set(changed.get(i, keys)) for i, keys in defaults.items()}
+
+    app, views = effective(app_defaults, keymap), effective(view_defaults, keymap)
+    app_before, views_before = effective(app_defaults, {}), effective(view_defaults, {})
+    takers: dict[tuple[str, str], list[str]] = {}  # (app id, key) -> view ids
+    for app_id, app_keys in sorted(app.items()):
+        for view_id, view_keys in sorted(views.items()):
+            new = (app_keys & view_keys) - (app_before[app_id] & views_before[view_id])
+            for key in sorted(new):
+                takers.setdefault((app_id, key), []).append(view_id)
+    if not takers:
+        return []
+    taken = [f"{app_id}'s {key} by {', '.join(ids)}" for (app_id, key), ids in takers.items()]
+    return ["a view's own key wins in that view; taken there: " + "; ".join(taken)]
 
 
 def check_keymap(entries: dict[str, str], default_quit: str = "q",
