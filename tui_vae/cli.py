@@ -242,8 +242,10 @@ def _dataset_name(value: str | None) -> str | None:
 
 
 def _resume_settings(out: Path, given: dict) -> dict:
-    """Settings for --resume: the checkpoint's, checked against any flag given too."""
+    """Settings for --resume: the checkpoint's, checked against any flag given too; an
+    --epochs that would train nothing is refused, a finished run is said to be so."""
     from tui_vae.checkpoints import read_info
+    from tui_vae.wording import plural
 
     meta = read_info(out).meta
     saved = {**meta["model"], **meta.get("training", {})}
@@ -253,7 +255,20 @@ def _resume_settings(out: Path, given: dict) -> dict:
             flag = "--" + key.replace("_", "-")
             raise typer.BadParameter(f"{flag} {value} differs from the checkpoint's {saved[key]}",
                                      param_hint="--resume")
-    return {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
+    settings = {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
+    progress = meta.get("progress", {})
+    done, step = progress.get("epochs_done", 0), progress.get("step", 0)
+    if settings["epochs"] is not None and (settings["epochs"] < done
+                                           or (settings["epochs"] == done and step)):
+        raise typer.BadParameter(
+            f"{settings['epochs']} epochs would train nothing: the checkpoint has "
+            f"{plural(done, 'epoch')} done; give more to train on", param_hint="--epochs")
+    if settings["epochs"] == done:
+        # Finished already: said plainly (a recipe may resume to confirm a run).
+        err.print(f"nothing to train: {out} has finished its {plural(done, 'epoch')}; "
+                  f"give --epochs N (more than {done}) to train on", markup=False)
+        raise typer.Exit(0)
+    return settings
 
 
 def _refuse_oversized(config) -> None:

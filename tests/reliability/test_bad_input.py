@@ -188,3 +188,27 @@ def test_a_width_beyond_what_checkpoints_hold_is_refused_up_front(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == "error: latent and hidden sizes must be at most 65,536"
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_resuming_to_no_more_epochs_trains_nothing_and_says_so(workdir, tmp_path):
+    import shutil
+
+    from tests.unit.test_checkpoints import rewrite_meta
+    from tui_vae.checkpoints import read_info
+
+    path = tmp_path / "run.safetensors"
+    shutil.copy(workdir / "vae.safetensors", path)
+    rewrite_meta(path, lambda m, h: m["progress"].update(epochs_done=3, step=0))
+    before = path.read_bytes()
+    assert read_info(path).epochs_done == 3
+    # Fewer epochs than done: refused, as any flag that cannot work.
+    fewer = run_cli("train", *TINY, "--epochs", "2", "--resume", "--out", str(path),
+                    cwd=tmp_path)
+    assert fewer.returncode == 2 and "would train nothing" in fewer.stderr, fewer.stderr
+    # As many as done: a finished run, said plainly (a recipe resumes to confirm one).
+    same = run_cli("train", *TINY, "--epochs", "3", "--resume", "--out", str(path),
+                   cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    [line] = same.stderr.splitlines()
+    assert line.startswith("nothing to train:") and "finished its 3 epochs" in line
+    assert path.read_bytes() == before
