@@ -683,6 +683,8 @@ def models(
     if (model_factory is None) != (weights is None):
         raise typer.BadParameter("--model-factory and --weights go together",
                                  param_hint="--model-factory" if weights else "--weights")
+    if folder is not None and not folder.is_dir():  # a typo, not an empty folder
+        raise typer.BadParameter(f"no such folder: {folder}", param_hint="FOLDER")
     workspace = Workspace(folder)  # knows which files are the shipped models
     # Without a folder: runs/ when there is one, and the shipped models from anywhere.
     folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]

@@ -34,7 +34,7 @@ BAD_FLAGS = [
     ["sample", "vae.safetensors", "-n", "-2"],
     ["sample", "vae.safetensors", "--out", "grid.gif"],
     ["sample", "vae.safetensors", "--seed", "x"],
-    ["models", "--nope"],
+    ["models", "--nope"], ["models", "no-such-folder"],
     # Bounds and non-finite numbers (issue 18): once "unexpected" errors or NaN output.
     ["train", "--seed", str(2**64)], ["train", "--seed", "-1"],
     ["eval", "vae.safetensors", "--seed", str(2**64)],
