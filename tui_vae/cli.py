@@ -164,6 +164,10 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
     if (model_factory is None) != (weights is None):
         raise typer.BadParameter("--model-factory and --weights go together",
                                  param_hint="--model-factory" if weights else "--weights")
+    # Named, it must be there (the default file may well not be): a typo would
+    # otherwise leave the default keys with not a word.
+    if keymap is not None and not os.path.lexists(keymap):
+        raise typer.BadParameter(f"no such file: {keymap}", param_hint="--keymap")
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.tui.keymap import default_keymap_path
     from tui_vae.workspace import Workspace

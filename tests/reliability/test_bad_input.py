@@ -46,7 +46,7 @@ BAD_FLAGS = [
     ["sample", "vae.safetensors", "--temperature", "nan"],
     ["sample", "vae.safetensors", "--temperature", "1e300"],
     ["--checkpoints", "vae.safetensors"],  # a file, not a folder
-    ["--device", "tpu"],
+    ["--device", "tpu"], ["--keymap", "no-such-keymap.toml"],
     ["frobnicate"],
 ]
 
