@@ -15,6 +15,7 @@ one by the spec's `reader`.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
@@ -215,15 +216,18 @@ def _raw_only(dataset_class: type) -> type:
     if not isinstance(dataset_class, type):  # a stand-in (tests): nothing to override
         return dataset_class
 
-    class RawOnly(dataset_class):
-        def _check_legacy_exist(self) -> bool:
-            return False
+    def _check_legacy_exist(self) -> bool:
+        return False
 
-        def _load_legacy_data(self):
-            raise DataError(f"{self.processed_folder} holds pickled data; tui-vae reads "
-                            f"only the raw IDX files")
+    def _load_legacy_data(self):
+        raise DataError(f"{self.processed_folder} holds pickled data; tui-vae reads "
+                        f"only the raw IDX files")
 
-    return RawOnly
+    # The class's own name: torchvision puts the files in root/<class name>/raw
+    # (a subclass named otherwise would download MNIST into root/RawOnly/raw).
+    return type(dataset_class.__name__, (dataset_class,),
+                {"_check_legacy_exist": _check_legacy_exist,
+                 "_load_legacy_data": _load_legacy_data})
 
 
 def _download(root: Path, spec: DatasetSpec) -> None:
@@ -232,6 +236,11 @@ def _download(root: Path, spec: DatasetSpec) -> None:
         f"point tui-vae at local files with --data-dir DIR or {DATA_DIR_ENV}=DIR "
         f"(expects DIR/{spec.folder}/raw/train-images-idx3-ubyte and the other three files)"
     )
+    # The folders a failed download leaves empty are removed again: a mistyped
+    # --data-dir must not leave a tree behind (or one at the filesystem's root).
+    where = Path(root).absolute()
+    made = [folder for folder in (where / spec.folder / "raw", where / spec.folder, where,
+                                  *where.parents) if not folder.exists()]  # deepest first
     try:
         import torchvision.datasets as tv_datasets
 
@@ -239,13 +248,22 @@ def _download(root: Path, spec: DatasetSpec) -> None:
         for train in (True, False):
             dataset_class(root=str(root), train=train, download=True)
     except DataError:
+        _remove_empty(made)
         raise
     except Exception as exc:  # network errors come in many types; all mean the same here
+        _remove_empty(made)
         # torchvision lists every mirror it tried; the last line says why the last failed.
         lines = [line.strip(" <>") for line in str(exc).splitlines() if line.strip()]
         reason = lines[-1] if lines else type(exc).__name__
         raise DataError(f"{spec.title} is not in {root} and downloading it failed "
                         f"({reason}); {hint}") from None
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove these folders, deepest first, where they are (still) empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty, or gone: left as it is
+            folder.rmdir()
 
 
 def load_sample() -> Split:

@@ -1,7 +1,9 @@
 """IDX parsing, dataset folders, the offline message and the bundled sample."""
 
 import gzip
+import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +97,34 @@ def test_bundled_sample_has_100_digits_per_class():
     split = data.load_dataset("mnist-sample")
     assert len(split.train) == 800 and len(split.test) == 200
     assert split.test.labels.bincount().tolist() == [20] * 10
+
+
+def test_a_download_goes_to_the_datasets_own_folder_and_a_failed_one_leaves_none(
+        tmp_path, monkeypatch):
+    import torchvision.datasets as tv_datasets
+
+    from tui_vae.data import _raw_only, load_dataset
+
+    # torchvision names the folder after the class: never after our subclass.
+    raw_only = _raw_only(tv_datasets.FashionMNIST)
+    reader = object.__new__(raw_only)
+    reader.root = str(tmp_path)
+    assert Path(reader.raw_folder) == tmp_path / "FashionMNIST" / "raw"
+
+    class FashionMNIST(tv_datasets.FashionMNIST):  # offline: its download fails
+        def __init__(self, root, train=True, download=False):
+            self.root = root
+            os.makedirs(self.raw_folder, exist_ok=True)  # as torchvision does, first
+            raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(tv_datasets, "FashionMNIST", FashionMNIST)
+    typo = tmp_path / "typo" / "data"
+    with pytest.raises(DataError, match="downloading it failed"):
+        load_dataset("fashion-mnist", typo)
+    assert not (tmp_path / "typo").exists()
+    kept = tmp_path / "mine"
+    (kept / "notes.txt").parent.mkdir()
+    (kept / "notes.txt").write_text("the user's")
+    with pytest.raises(DataError):
+        load_dataset("fashion-mnist", kept)
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
