@@ -868,8 +868,16 @@ def sweep(
                 out_dir)
     train_command = typer.main.get_command(app).commands["train"]
     for run in runs:  # every run's settings checked as `train` checks them, before any starts
-        check = train_command.make_context("train", [*run.args, "--check-only"],
-                                           parent=ctx.parent)
+        try:
+            check = train_command.make_context("train", [*run.args, "--check-only"],
+                                               parent=ctx.parent)
+        except typer.TyperException as exc:
+            if hasattr(exc, "ctx"):  # a usage error: told against `sweep`, as typed there
+                exc.ctx = ctx
+                exc.message += " (checked as each run's `tui-vae train` option)"
+                if getattr(exc, "possibilities", None):  # train's names, not sweep's
+                    exc.possibilities = None
+            raise
         global _checking_run
         _checking_run = f"run {run.name}: "
         try:  # its size against memory too, which only the built config tells

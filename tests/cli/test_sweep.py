@@ -34,6 +34,9 @@ def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
         result = run_cli("sweep", *args, "--out-dir", "sw", cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
+        # Told against the command typed, never train's usage or train's option names.
+        assert "sweep --help" in result.stderr and "train --help" not in result.stderr
+        assert "Possible options" not in result.stderr
     assert not (tmp_path / "sw").exists()
 
 
