@@ -82,17 +82,40 @@ async def test_back_from_the_manifold_the_cursor_and_its_keys_are_the_maps_again
         await pilot.press("shift+right", "up")
         await pilot.press("space")
         await settle(app, pilot)
-        # The map's keys do nothing over the grid: the footer does not offer them.
+        # The map's keys do nothing over the grid: the footer does not offer them,
+        # nor does the side speak of a cursor or a legend.
         assert not {"up", "p"} & set(screen.active_bindings)
+        assert not any(screen.query_one(side).display
+                       for side in ("#decoded-title", "#decoded", "#legend"))
         await pilot.press("space")
         await settle(app, pilot)
         assert {"up", "p"} <= set(screen.active_bindings)
+        assert all(screen.query_one(side).display
+                   for side in ("#decoded-title", "#decoded", "#legend"))
         info = str(screen.query_one("#latent-info").render())
         x, y = map(float, re.search(r"cursor at \(([-+.\d]+), ([-+.\d]+)\)", info).groups())
         # The coordinates are those of the cell the cursor is on, inside the map.
         np.testing.assert_allclose((x, y), latent_map.cursor_point(), atol=0.006)
         left, right, bottom, top = latent_map.bounds
         assert left <= x <= right and bottom <= y <= top, (x, y, latent_map.bounds)
+
+
+async def test_showing_the_prior_keeps_the_cursor_on_its_plane_point(with_2d, make_app):
+    # The rings widen the map's bounds: the cursor once kept its cell, so it pointed
+    # (and decoded) somewhere else.
+    app = make_app(with_2d)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        latent_map = app.screen.query_one("#map", LatentMap)
+        await pilot.press("shift+left", "shift+up")
+        before, bounds = latent_map.cursor_point(), latent_map.bounds
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert latent_map.bounds != bounds
+        cell = ((latent_map.bounds[1] - latent_map.bounds[0]) / latent_map.size.width,
+                (latent_map.bounds[3] - latent_map.bounds[2]) / latent_map.size.height)
+        after = latent_map.cursor_point()
+        assert abs(after[0] - before[0]) <= cell[0] and abs(after[1] - before[1]) <= cell[1]
 
 
 async def test_the_manifold_fills_its_space_again_after_leaving_the_view(with_2d, make_app):

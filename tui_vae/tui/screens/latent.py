@@ -117,7 +117,7 @@ class LatentScreen(ViewScreen):
             yield LatentMap(id="map")
             yield ImageGrid(id="manifold", classes="hidden")
             with Vertical(id="latent-side"):
-                yield Static("decoded at the cursor", classes="dim")
+                yield Static("decoded at the cursor", classes="dim", id="decoded-title")
                 yield ImageGrid(id="decoded")
                 yield Static(id="latent-info", markup=False)  # quotes class names
                 yield Static(id="legend")
@@ -131,6 +131,9 @@ class LatentScreen(ViewScreen):
         self.manifold = self.manifold and two_d
         latent_map.set_class(self.manifold, "hidden")
         manifold.set_class(not self.manifold, "hidden")
+        # Over the grid there is no cursor to decode and no scatter to key.
+        for side in ("#decoded-title", "#decoded", "#legend"):
+            self.query_one(side).set_class(self.manifold, "hidden")
         if self.manifold:
             from tui_vae.gallery import manifold_grid, shrink
 

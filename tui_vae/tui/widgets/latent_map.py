@@ -54,10 +54,24 @@ class LatentMap(Widget):
 
     def set_points(self, xy: np.ndarray, labels: np.ndarray,
                    bounds: tuple[float, float, float, float] | None = None) -> None:
-        """Show `xy` (N, 2) coloured by `labels`; the bounds fit the points unless given."""
+        """Show `xy` (N, 2) coloured by `labels`; the bounds fit the points unless given.
+
+        Where the bounds change (the prior's rings shown or hidden), the cursor
+        moves to the cell of the plane point it was on: what it decodes stays."""
+        point = self.cursor_point() if self.cursor is not None and self.size.area else None
         self._xy, self._labels = np.asarray(xy, np.float64), np.asarray(labels)
         self.bounds = bounds or map_bounds(self._xy)
+        if point is not None:
+            self.place_cursor(point)
         self._lines = None
+        self.refresh()
+
+    def place_cursor(self, point: np.ndarray) -> None:
+        """Put the cursor on the cell holding plane `point` (the nearest cell inside)."""
+        width, height = self.pixels
+        cols, rows = to_pixels(point, width, height, self.bounds)
+        self.cursor = (min(max(int(cols[0]), 0), max(self.size.width - 1, 0)),
+                       min(max(int(rows[0]) // 2, 0), max(self.size.height - 1, 0)))
         self.refresh()
 
     @property
