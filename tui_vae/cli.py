@@ -253,12 +253,20 @@ def _resume_settings(out: Path, given: dict) -> dict:
 
     meta = read_info(out).meta
     saved = {**meta["model"], **meta.get("training", {})}
+    def widths(settings):  # --hidden's widths, from either form of the settings
+        return ",".join(map(str, settings.get("hidden_widths") or [settings.get("hidden_dim")]))
+
+    if given["hidden_dim"] is not None and widths(given) != widths(saved):
+        # --hidden and the older --hidden-dim both set them: named as the newer.
+        raise typer.BadParameter(f"--hidden {widths(given)} differs from the checkpoint's "
+                                 f"{widths(saved)}", param_hint="--resume")
     for key, value in given.items():
         # --epochs is the new target, so it may differ; everything else must match.
-        if key != "epochs" and value is not None and key in saved and saved[key] != value:
-            flag = "--" + key.replace("_", "-")
-            raise typer.BadParameter(f"{flag} {value} differs from the checkpoint's {saved[key]}",
-                                     param_hint="--resume")
+        if key in ("epochs", "hidden_dim", "hidden_widths"):
+            continue
+        if value is not None and key in saved and saved[key] != value:
+            raise typer.BadParameter(f"--{key.replace('_', '-')} {value} differs from the "
+                                     f"checkpoint's {saved[key]}", param_hint="--resume")
     settings = {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
     progress = meta.get("progress", {})
     done, step = progress.get("epochs_done", 0), progress.get("step", 0)

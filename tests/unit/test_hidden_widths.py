@@ -73,7 +73,10 @@ def test_train_resume_models_and_bad_values_from_the_command_line(tmp_path):
     assert "40,20" in listing.stdout
     differs = run_cli(*common[:-2], "--hidden", "40,10", "--out", str(out), "--resume",
                       cwd=tmp_path)
-    assert differs.returncode == 2 and "differs" in differs.stderr
+    assert differs.returncode == 2
+    assert "--hidden 40,10 differs from the checkpoint's 40,20" in differs.stderr
+    one = run_cli(*common[:-2], "--hidden", "32", "--out", str(out), "--resume", cwd=tmp_path)
+    assert one.returncode == 2 and "--hidden 32 differs from the checkpoint's 40" in one.stderr
     for bad in ("0,3", "x", "1,2,3,4,5,6,7,8,9"):
         refused = run_cli("train", "--hidden", bad, cwd=tmp_path)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
