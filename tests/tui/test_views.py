@@ -465,6 +465,19 @@ async def test_models_details_are_words_not_json(checkpoints, make_app):
         assert "ELBO surgery on 1,000 test images" in details and "KL(q(z)||p(z))" in details
 
 
+async def test_at_80x24_the_models_details_show_whole_surgery_included(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "m")
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        update = app.screen._compositor.render_update(full=True)
+        screen = "\n".join("".join(seg.text for seg in strip) for strip in update.strips)
+        assert "ELBO surgery on 1,000" in screen and "KL(q(z)||p(z))" in screen
+        assert "created" in screen  # the lines above it kept too
+
+
 async def test_unreadable_data_opens_the_model_on_the_sample_and_blames_the_data(tmp_path):
     """A truncated MNIST file once made the app refuse every MNIST model, its notice
     saying the checkpoint could not be loaded."""
