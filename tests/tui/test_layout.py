@@ -145,3 +145,27 @@ async def test_zoom_at_80x24_cuts_nothing_and_says_why_when_nothing_fits(checkpo
             await pilot.press(view)
             await settle(app, pilot)
             assert_no_tile_cut(app, f"{type(app.screen).__name__} at 2x")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_the_footer_shows_whole_keys_and_keeps_help(size, checkpoints, make_app):
+    """Keys that do not fit are left out whole (they were cut mid-word at 80 columns,
+    `? Help` and `q Quit` lost); `? Help` lists them all."""
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        for key in ("m", "r", "g", "i", "c", "l", "v", "d", "u", "t"):
+            await pilot.press(key)
+            await settle(app, pilot)
+            await pilot.pause(0.1)
+            footer = app.screen.query_one(Footer)
+            keys = list(footer.query(FooterKey))
+            assert keys and keys[-1].description in ("Help", "Quit"), key
+            assert "Help" in [k.description for k in keys], key
+            update = app.screen._compositor.render_update(full=True)
+            line = "".join(segment.text for segment in update.strips[-1])
+            for shown in keys:
+                assert shown.region.right <= size[0], (key, shown.description, shown.region)
+                assert f"{shown.key_display} {shown.description}" in line, (key, line)

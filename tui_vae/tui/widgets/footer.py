@@ -15,13 +15,20 @@ changed, and each recompose remounts every key and lays the screen out again
 (tens of ms on a 2-core machine, on the path of every key: it made Generate's
 key-to-grid latency 5x slower). So the footer rebuilds only when what it would
 show changed.
+
+Where the keys do not all fit on the line (80 columns), the footer leaves some
+out whole, from the end, rather than cutting the last one mid-word; `? Help`
+stays, and lists them all.
 """
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual._time import get_time
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 QUIET_S = 0.3  # in a terminal, keys and resizes pause this long before a rebuild
 
@@ -63,3 +70,46 @@ class ViewFooter(Footer):
         if self.is_attached and self.screen.is_current:
             self._shown = self._signature(self.screen)
             await super().recompose()
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        items, actions = [], set()
+        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in actions:  # one key an action
+                actions.add(binding.action)
+                items.append((binding, enabled, tooltip))
+        self._fitted_width = self._width()
+        items = self._fitting(items, self._fitted_width)
+        self.styles.grid_size_columns = len(items)
+        for binding, enabled, tooltip in items:
+            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                            binding.action, disabled=not enabled,
+                            tooltip=tooltip).data_bind(compact=Footer.compact)
+
+    _fitted_width = 0
+
+    def _width(self) -> int:
+        return self.size.width or self.app.size.width
+
+    def _fitting(self, items: list, width: int) -> list:
+        """The items that fit `width` cells: Quit goes first, then the view's keys from
+        the end; Help is kept (it lists every key)."""
+        def cells(item) -> int:  # compact: "k Description" and a space after
+            return cell_len(self.app.get_key_display(item[0])) + len(item[0].description) + 2
+
+        kept = list(items)
+        order = [i for i in kept if i[0].action == "quit"] + \
+            [i for i in reversed(kept) if i[0].action not in ("quit", "help")]
+        for item in order:
+            if sum(map(cells, kept)) <= width:
+                break
+            kept.remove(item)
+        return kept
+
+    def on_resize(self) -> None:
+        # Another width fits other keys: rebuilt as a change of bindings is, so a
+        # resize storm waits for its pause like a key storm.
+        if self._bindings_ready and self.is_attached and self._width() != self._fitted_width:
+            self._shown = None
+            self.bindings_changed(self.screen)
