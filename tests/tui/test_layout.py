@@ -169,3 +169,28 @@ async def test_the_footer_shows_whole_keys_and_keeps_help(size, checkpoints, mak
             for shown in keys:
                 assert shown.region.right <= size[0], (key, shown.description, shown.region)
                 assert f"{shown.key_display} {shown.description}" in line, (key, line)
+
+
+def test_a_status_too_long_leaves_its_last_parts_out_whole():
+    from tui_vae.tui.screens.view import fit_status
+
+    text = "Samples from the prior · temperature 1 · draw 3 · space new · +/- temperature"
+    assert fit_status(text, 200) == text
+    assert fit_status(text, 30) == "Samples from the prior · temperature 1 · draw 3"
+    assert fit_status(text, 10, lines=1) == "Samples from the prior"  # one part stays
+    assert fit_status(text, 0) == text  # not laid out yet
+
+
+async def test_every_views_status_fits_its_two_lines_at_80x24(checkpoints, make_app):
+    import textwrap
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")  # in Models: the first checkpoint as Compare's A
+        for key in ("m", "r", "g", "i", "c", "l", "v", "d", "u", "t"):
+            await pilot.press(key)
+            await settle(app, pilot)
+            status = app.screen.query_one("#status")
+            text = str(status.render())
+            assert len(textwrap.wrap(text, status.size.width)) <= 2, (key, text)

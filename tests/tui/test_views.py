@@ -19,8 +19,20 @@ from tui_vae.workspace import SAMPLE_SOURCE, Workspace
 SIZE = (120, 40)
 
 
+async def workers_done(app) -> None:
+    """Wait for the app's workers; one cancelled meanwhile (a preview replaced by a
+    newer one) is no failure, as `wait_for_complete` would make it."""
+    from textual.worker import WorkerCancelled
+
+    for worker in list(app.workers):
+        try:
+            await worker.wait()
+        except WorkerCancelled:
+            pass
+
+
 async def settle(app, pilot) -> None:
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

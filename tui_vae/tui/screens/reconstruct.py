@@ -93,13 +93,14 @@ class ReconstructScreen(ViewScreen):
         grid.show(tiles, captions)
         which = "all classes" if self.label is None else f"class {classes[self.label]}"
         mean = float(losses[order].mean()) if len(order) else float("nan")
+        # What the tiles are comes first: a narrow status keeps its first parts.
         self.set_status(
-            f"{which} · {plural(len(order), 'image')} · "
+            (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
+             if self.draws else "left original, right reconstruction (d: draws of z)")
+            + f" · {which} · {plural(len(order), 'image')} · "
             f"{'worst first' if self.worst else 'in order'} · "
             f"page {self.page + 1}/{pages} · mean loss {mean:.1f} nats "
-            f"(reconstruction at z=mu + KL; under each) · "
-            + (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
-               if self.draws else "left original, right reconstruction (d: draws of z)"))
+            f"(reconstruction at z=mu + KL; under each)")
 
     def action_page(self, step: int) -> None:
         self.page += step

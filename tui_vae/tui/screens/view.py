@@ -22,6 +22,39 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+STATUS_LINES = 2  # the status line's most (app.tcss, .status)
+
+
+def fit_status(text: str, width: int, lines: int = STATUS_LINES) -> str:
+    """`text` as it fits `lines` lines of `width` cells: its " · " parts are left out
+    whole from the end (key hints come last, and the footer and help name the keys)
+    rather than the text being cut mid-word."""
+    import textwrap
+
+    if width <= 0:  # not laid out yet
+        return text
+    parts = text.split(" · ")
+    while len(parts) > 1 and len(textwrap.wrap(" · ".join(parts), width)) > lines:
+        parts.pop()
+    return " · ".join(parts)
+
+
+class StatusLine(Static):
+    """The view's status: its text fitted to the width it has when drawn (set before
+    the first layout, or kept across a resize, it is fitted again)."""
+
+    text = ""
+
+    def show(self, text: str, layout: bool) -> None:
+        self.text = text
+        self.refresh(layout=layout)
+
+    def render(self) -> Text:
+        # Plain text, never markup: it quotes class names, and a folder dataset's class
+        # names are folder names ("[bold]x[red]" must show as written).
+        return Text(fit_status(self.text, self.size.width))
+
+
 class ViewScreen(AppSizedScreen):
     """A view: subclasses compose `body()` and implement `redraw()`."""
 
@@ -39,7 +72,7 @@ class ViewScreen(AppSizedScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(self._tabs(), id="tabs")
-        yield Static(id="status", classes="status")
+        yield StatusLine(id="status", classes="status")
         yield from self.body()
         # Compact, and without ^p (the tab bar names it): 80 columns fit more keys.
         yield ViewFooter(compact=True, show_command_palette=False)
@@ -136,13 +169,11 @@ class ViewScreen(AppSizedScreen):
             grid.clear(text)
 
     def set_status(self, text: str) -> None:
-        status = self.query_one("#status", Static)
+        status = self.query_one("#status", StatusLine)
         # A layout pass re-renders the whole screen: only ask for one when the
         # status may change height (it shows one or two lines).
-        lines = 1 if len(text) <= status.size.width - 2 else 2
-        # Plain text, never markup: it quotes class names, and a folder dataset's class
-        # names are folder names ("[bold]x[red]" must show as written).
-        status.update(Text(text), layout=lines != self._status_lines)
+        lines = 1 if len(fit_status(text, status.size.width)) <= status.size.width else 2
+        status.show(text, layout=lines != self._status_lines)
         self._status_lines = lines
 
     def image_size(self) -> tuple[int, int]:
@@ -160,7 +191,8 @@ class ViewScreen(AppSizedScreen):
         # Keys that cannot work for the active model leave the footer and the
         # help: a view's own keys need a model (the app's keys are checked by the
         # app), class keys need a cVAE.
-        if self.NEEDS_MODEL and self.model is None:
+        # While one loads they stay: the help, asked for meanwhile, lists them.
+        if self.NEEDS_MODEL and self.model is None and not self.app.loading:
             return False
         if action in self.CLASS_ACTIONS:
             return self.conditional()
