@@ -175,10 +175,19 @@ def test_sigint_saves_and_prints_how_to_resume(tmp_path):
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "--resume" in stdout and "Traceback" not in stderr
+    from tui_vae.checkpoints import read_info
+
+    saved = (tmp_path / "run.safetensors").read_bytes()
+    progress = read_info(tmp_path / "run.safetensors").meta["progress"]
     resumed = run_cli("train", "--out", "run.safetensors", "--resume", "--epochs", "1",
                       cwd=tmp_path)
-    # the stopped run is already past epoch 1: resuming to 1 epoch has nothing to do
-    assert resumed.returncode == 0, resumed.stderr
+    # The stopped run is at least at epoch 1: resuming to 1 epoch trains nothing. Mid-way
+    # into epoch 2, that is a target behind the run (refused); at its end, a finished run.
+    if progress.get("step"):
+        assert resumed.returncode == 2 and "would train nothing" in resumed.stderr
+    else:
+        assert resumed.returncode == 0 and "nothing to train" in resumed.stderr
+    assert (tmp_path / "run.safetensors").read_bytes() == saved
 
 
 def test_the_app_and_its_views_import_without_torch():
