@@ -30,6 +30,12 @@ def with_2d(checkpoints):
     return checkpoints
 
 
+async def open_2d_map(app, pilot):
+    """Latent on the 2-D model: (the screen, its map)."""
+    await open_view(app, pilot, "l", "vae-2d.safetensors")
+    return app.screen, app.screen.query_one("#map", LatentMap)
+
+
 async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
@@ -76,9 +82,7 @@ async def test_back_from_the_manifold_the_cursor_and_its_keys_are_the_maps_again
 
     app = make_app(with_2d)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "l", "vae-2d.safetensors")
-        screen = app.screen
-        latent_map = screen.query_one("#map", LatentMap)
+        screen, latent_map = await open_2d_map(app, pilot)
         await pilot.press("shift+right", "up")
         await pilot.press("space")
         await settle(app, pilot)
@@ -138,13 +142,11 @@ async def test_the_manifold_fills_its_space_again_after_leaving_the_view(with_2d
 
 async def test_latent_map_shows_the_priors_rings_and_its_samples_in_the_holes(
         with_2d, make_app):
-    from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR, LatentMap
+    from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR
 
     app = make_app(with_2d)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "l", "vae-2d.safetensors")
-        screen = app.screen
-        latent_map = screen.query_one("#map", LatentMap)
+        screen, latent_map = await open_2d_map(app, pilot)
         before = [list(strip) for strip in latent_map._build()]
         await pilot.press("p")  # the prior's 1, 2, 3 sigma rings
         assert [colour for _, colour in latent_map.overlay] == [CONTOUR]
