@@ -253,6 +253,7 @@ def _resume_settings(out: Path, given: dict) -> dict:
 
     meta = read_info(out).meta
     saved = {**meta["model"], **meta.get("training", {})}
+
     def widths(settings):  # --hidden's widths, from either form of the settings
         return ",".join(map(str, settings.get("hidden_widths") or [settings.get("hidden_dim")]))
 

@@ -388,6 +388,15 @@ def _palette_style(color: str, bgcolor: str | None) -> Style:
     return style
 
 
+def _row_pairs(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class-index pixels (H, W) as the (upper, lower) pixels of each cell's two rows
+    (int32; an odd last row gets an empty row, -1, below it)."""
+    indices = np.asarray(indices)
+    if indices.shape[0] % 2:
+        indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
+    return indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
+
+
 # With no colour (NO_COLOR), a scatter's classes are told apart by character:
 # a class's key (0-9, then letters), one character a cell.
 CLASS_SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -406,10 +415,7 @@ def symbol_lines(indices: np.ndarray, symbols: dict[int, str] | None = None
     `symbols` names indices that are not classes (overlays); the rest take
     `class_symbol`. Half the vertical resolution of `palette_lines`, but the
     classes stay apart where colour cannot keep them so."""
-    indices = np.asarray(indices)
-    if indices.shape[0] % 2:
-        indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
-    upper, lower = indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
+    upper, lower = _row_pairs(indices)
     keys = np.where(upper >= 0, upper, lower)
     symbols = symbols or {}
 
@@ -427,10 +433,7 @@ def palette_lines(indices: np.ndarray, colors: tuple[str, ...] = CLASS_COLORS
     Empty pixels take the terminal's background, so a scatter plot shows its
     points only. Runs of equal cells become one segment, as for images.
     """
-    indices = np.asarray(indices)
-    if indices.shape[0] % 2:
-        indices = np.vstack([indices, np.full((1, indices.shape[1]), -1, indices.dtype)])
-    upper, lower = indices[0::2].astype(np.int32), indices[1::2].astype(np.int32)
+    upper, lower = _row_pairs(indices)
     keys = (upper + 1) * 1024 + (lower + 1)
 
     def segment(key: int, length: int) -> Segment:

@@ -7,6 +7,7 @@ changed while the view was hidden (the App bumps `generation`).
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -29,8 +30,6 @@ def fit_status(text: str, width: int, lines: int = STATUS_LINES) -> str:
     """`text` as it fits `lines` lines of `width` cells: its " · " parts are left out
     whole from the end (key hints come last, and the footer and help name the keys)
     rather than the text being cut mid-word."""
-    import textwrap
-
     if width <= 0:  # not laid out yet
         return text
     parts = text.split(" · ")

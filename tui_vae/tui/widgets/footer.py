@@ -98,13 +98,14 @@ class ViewFooter(Footer):
         def cells(item) -> int:  # compact: "k Description" and a space after
             return cell_len(self.app.get_key_display(item[0])) + len(item[0].description) + 2
 
-        kept = list(items)
+        kept, used = list(items), sum(map(cells, items))
         order = [i for i in kept if i[0].action == "quit"] + \
             [i for i in reversed(kept) if i[0].action not in ("quit", "help")]
         for item in order:
-            if sum(map(cells, kept)) <= width:
+            if used <= width:
                 break
             kept.remove(item)
+            used -= cells(item)
         return kept
 
     def on_resize(self) -> None:
