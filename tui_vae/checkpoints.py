@@ -195,6 +195,7 @@ _TRAINING_CHECKS = {
     "lr_schedule": lambda v: v in LR_SCHEDULES,
     "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
     "seed": lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
+    "output_bias": lambda v: v == "data-mean",
 }
 _PARTIAL_KEYS = {"objective", "recon", "kl", "count", "seconds"}
 

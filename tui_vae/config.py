@@ -202,10 +202,11 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = field(default=10, metadata={"help": "Total epochs (a resumed run "
                                                       "continues up to this many)"})
-    batch_size: int = field(default=128, metadata={"help": "Images per step"})
-    # Adam at 2e-3 with cosine decay to 0 over `epochs`: on MNIST, 10 epochs end
-    # lower than a constant 1e-3 (README, Performance).
-    lr: float = field(default=2e-3, metadata={"help": "Adam learning rate"})
+    # Batch 112 and Adam at 3e-3, decayed to 0 over `epochs` by a cosine: on
+    # MNIST, 10 epochs reach a given test -ELBO an epoch sooner than batch 128
+    # at 2e-3 and end lower (README, Performance).
+    batch_size: int = field(default=112, metadata={"help": "Images per step"})
+    lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     lr_schedule: str = field(default="cosine", metadata={"help": "Learning-rate schedule",
                                                          "choices": LR_SCHEDULES})
     kl_warmup: float = field(default=0.0, metadata={"help": "Epochs of linear KL warm-up"})

@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 LOG_2PI = math.log(2.0 * math.pi)
+# How near 0 or 1 a starting mean may be: a pixel that is black in every training
+# image would otherwise ask for an output of minus infinity.
+MEAN_LOW = 1e-3
 
 
 class Likelihood(nn.Module):
@@ -33,6 +36,11 @@ class Likelihood(nn.Module):
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """The image the output stands for: E[x|z], in [0, 1]."""
         raise NotImplementedError
+
+    def out_for_mean(self, mean: torch.Tensor) -> torch.Tensor:
+        """The output whose `mean` is `mean` (kept within [0.001, 0.999]): where the
+        trainer starts the decoder. The logit, for likelihoods whose mean is a sigmoid."""
+        return torch.logit(mean.clamp(MEAN_LOW, 1 - MEAN_LOW))
 
 
 class Bernoulli(Likelihood):
@@ -84,6 +92,18 @@ class ContinuousBernoulli(Likelihood):
         safe = torch.where(small, torch.ones_like(out), out)
         exact = torch.sigmoid(safe) / torch.tanh(safe / 2) - 1 / safe
         return torch.where(small, 0.5 + out / 12, exact)
+
+    def out_for_mean(self, mean: torch.Tensor) -> torch.Tensor:
+        """The mean rises monotonically with the logit but has no closed inverse:
+        bisection on the logit, within +-100 (a mean from ~0.01 to ~0.99: the
+        density's mean nears 0 or 1 only as 1 / |logit|)."""
+        target = mean.clamp(MEAN_LOW, 1 - MEAN_LOW)
+        low, high = torch.full_like(target, -100.0), torch.full_like(target, 100.0)
+        for _ in range(40):  # 200 / 2**40: far below float32's resolution of a logit
+            middle = (low + high) / 2
+            below = self.mean(middle) < target
+            low, high = torch.where(below, middle, low), torch.where(below, high, middle)
+        return (low + high) / 2
 
 
 class Gaussian(Likelihood):

@@ -54,7 +54,7 @@ from tui_vae.events import (  # noqa: F401  (re-exported: the events belong to t
     StepLogged,
 )
 from tui_vae.memory import check_training_memory, parameter_count
-from tui_vae.models import build_model
+from tui_vae.models import build_model, start_at_mean_image
 from tui_vae.objective import kl_weight
 from tui_vae.optim import AdamUpdate, make_optimizer
 from tui_vae.run_lock import RunLock
@@ -173,6 +173,10 @@ class Trainer:
         self.history: list[dict] = []
         self.created: str | None = None
         self.gradients: str | None = None  # the step's path, once chosen
+        # "data-mean" where the decoder's output bias started at the training
+        # images' mean (models.start_at_mean_image); None: torch's default init
+        # (runs from before it, and decoders it cannot set).
+        self.output_bias: str | None = None
 
     # -- setup
 
@@ -204,7 +208,13 @@ class Trainer:
                                 f"(channels, height, width); the model takes "
                                 f"{config.model.image_shape}")
         checkpoint = self._resume_from() if self.resume else None
-        model = checkpoint.model if checkpoint else build_model(config.model, seed=config.seed)
+        if checkpoint:
+            model = checkpoint.model
+            self.output_bias = checkpoint.meta.get("training", {}).get("output_bias")
+        else:
+            model = build_model(config.model, seed=config.seed)
+            if start_at_mean_image(model, dataset.train.mean_image()):
+                self.output_bias = "data-mean"
         model.to(device).train()
         optimizer = make_optimizer(model, config.lr, device)
         noise = torch.Generator(device).manual_seed(config.seed)
@@ -233,6 +243,8 @@ class Trainer:
         if step:
             progress["partial"] = asdict(sums)
         training = {**self.config.training_dict(), "gradients": self.gradients}
+        if self.output_bias:
+            training["output_bias"] = self.output_bias
         meta = build_metadata(self.config.model, training, progress,
                               self.history, created=self.created)
         self.created = meta["created"]
