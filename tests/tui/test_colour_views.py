@@ -48,9 +48,12 @@ def colour_folder(tmp_path_factory) -> Path:
            image_size=32, num_classes=classes)
     # A 64x64 colour model of a dataset this machine does not have (CelebA): trained on
     # random pictures here, it opens on the bundled digits made 64x64 colour.
+    # Reddish noise: a model starts drawing its data's mean colour, so its pictures
+    # are colour (not grey) from the first step.
     rng = np.random.default_rng(0)
-    noise = Split(torch.from_numpy(rng.integers(0, 256, (100, 64, 64, 3), dtype=np.uint8)),
-                  torch.zeros(100, dtype=torch.long))
+    pictures = rng.integers(0, 256, (100, 64, 64, 3), dtype=np.uint8)
+    pictures[..., 1:] //= 4
+    noise = Split(torch.from_numpy(pictures), torch.zeros(100, dtype=torch.long))
     _train(folder, "faces64-vae", Dataset(dataset_spec("celeba"), noise, noise, None),
            model="vae", dataset="celeba", channels=3, image_size=64, num_classes=1)
     # and a grey MLP of the report's shape, for Compare across shapes
@@ -156,6 +159,7 @@ async def test_compare_across_shapes_and_a_colour_export(colour_folder, make_app
         assert not errors(app)
         picture = app.screen.export_images()
         assert picture.ndim == 3 and picture.shape[2] == 3  # both sides, in RGB
+        await activate(app, pilot, "faces64-vae.safetensors")  # it draws reddish pictures
         await pilot.press("g", "e")
         await settle(app, pilot)
         saved = [n.message for n in app._notifications if ".png" in n.message]
@@ -184,7 +188,10 @@ async def test_a_colour_model_under_no_color_draws_shades(colour_folder, make_ap
             assert colour_grids(app), key
             for grid in colour_grids(app):  # (the latent map's scatter keeps its blocks)
                 text = "".join(strip.text for strip in grid._build())
-                assert UPPER_HALF not in text and any(s in text for s in SHADES[1:]), key
+                assert UPPER_HALF not in text, key
+                # The test pictures beside reconstructions are shapes on black: shades
+                # show. (A model trained for three steps draws its data's dark mean.)
+                assert key != "r" or any(s in text for s in SHADES[1:]), key
         assert app.no_color and not errors(app)
 
 
