@@ -106,3 +106,36 @@ def test_the_shapes_model_draws_colour_and_its_dimensions_follow_the_factors():
     # Colour, not grey: the channels differ within the drawn shapes.
     spread = (samples.max(dim=1).values - samples.min(dim=1).values)
     assert spread.max().item() > 0.5
+
+
+def _recipes() -> dict[str, dict[str, str]]:
+    """tools/train_shipped.py's flags per model, the last of each flag winning (as in train)."""
+    import importlib.util
+
+    from tui_vae.workspace import SHIPPED_DIR
+
+    path = SHIPPED_DIR.parent / "tools" / "train_shipped.py"
+    if not path.is_file():  # an installed wheel carries the checkpoints, not the tools
+        pytest.skip("no tools/train_shipped.py beside the checkpoints")
+    spec = importlib.util.spec_from_file_location("train_shipped", path)
+    recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipes)
+    found = {}
+    for name, flags in recipes.MODELS.items():
+        words = [*recipes.COMMON, *flags]
+        found[name] = {words[i]: words[i + 1] for i in range(0, len(words) - 1)
+                       if words[i].startswith("--")}
+    return found
+
+
+def test_each_shipped_checkpoint_was_trained_as_its_recipe_says():
+    for name, flags in _recipes().items():
+        info = read_info(SHIPPED_DIR / f"{name}.safetensors")
+        training, model = info.meta["training"], info.model_config
+        recorded = {"--epochs": training["epochs"], "--batch-size": training["batch_size"],
+                    "--lr": training["lr"], "--seed": training["seed"],
+                    "--dataset": model["dataset"], "--model": model["model"],
+                    "--arch": model.get("arch", "mlp")}
+        for flag, value in recorded.items():
+            wanted = type(value)(flags[flag]) if flag in flags else None
+            assert wanted is None or wanted == value, (name, flag, flags[flag], value)
