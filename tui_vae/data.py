@@ -81,11 +81,14 @@ class Split:
 
     def mean_image(self) -> torch.Tensor:
         """The split's average image, (C, H, W) float32 in [0, 1]: summed exactly in
-        integers (one image's worth of memory, whatever the split's size)."""
-        # int32 holds the sum of up to 8.4 million 8-bit pixels, and sums ~6x
-        # faster than int64 on CPU; larger splits take int64.
-        exact = torch.int32 if len(self) < 2**31 // 255 else torch.int64
-        total = self.images.sum(0, dtype=exact).to(torch.float64)
+        integers, a few MB at a time whatever the split's size."""
+        # torch widens a whole tensor before summing it: in slices of about 4 million
+        # pixels, that copy stays at 16 MB (int32 holds any such slice's sum exactly).
+        step = max(1, (1 << 22) // max(1, math.prod(self.images.shape[1:])))
+        total = torch.zeros(self.images.shape[1:], dtype=torch.int64)
+        for start in range(0, len(self), step):
+            total += self.images[start:start + step].sum(0, dtype=torch.int32)
+        total = total.to(torch.float64)
         average = total / (255.0 * max(len(self), 1))
         # (H, W, 3) channels-last colour -> (3, H, W); (H, W) grey -> (1, H, W)
         average = average.permute(2, 0, 1) if average.dim() == 3 else average.unsqueeze(0)

@@ -16,7 +16,8 @@ from tui_vae.models import build_model, start_at_mean_image
 from tui_vae.training import Trainer
 
 
-@pytest.mark.parametrize("shape", [(40, 6, 5), (40, 6, 5, 3)], ids=["grey", "colour"])
+@pytest.mark.parametrize("shape", [(40, 6, 5), (40, 6, 5, 3), (50, 600, 600)],
+                         ids=["grey", "colour", "in-slices"])  # 600x600: 11 images a slice
 def test_mean_image_is_the_average_of_the_images_as_the_model_reads_them(shape):
     images = torch.randint(0, 256, shape, dtype=torch.uint8)
     split = Split(images, torch.zeros(shape[0], dtype=torch.long))
