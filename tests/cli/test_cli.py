@@ -181,9 +181,10 @@ def test_sigint_saves_and_prints_how_to_resume(tmp_path):
     progress = read_info(tmp_path / "run.safetensors").meta["progress"]
     resumed = run_cli("train", "--out", "run.safetensors", "--resume", "--epochs", "1",
                       cwd=tmp_path)
-    # The stopped run is at least at epoch 1: resuming to 1 epoch trains nothing. Mid-way
-    # into epoch 2, that is a target behind the run (refused); at its end, a finished run.
-    if progress.get("step"):
+    # The stopped run is at least at epoch 1: resuming to 1 epoch trains nothing. Past
+    # epoch 1 (mid-way into epoch 2, or later), that is a target behind the run
+    # (refused); stopped right at epoch 1's end, a finished run.
+    if progress.get("step") or progress["epochs_done"] > 1:
         assert resumed.returncode == 2 and "would train nothing" in resumed.stderr
     else:
         assert resumed.returncode == 0 and "nothing to train" in resumed.stderr
