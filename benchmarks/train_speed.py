@@ -165,8 +165,8 @@ def main() -> None:
     ours_epoch = sum(ours_train) / len(ours_train)
     ratios = sorted(t / b for t, b in zip(ours_train, bounds))
     batch = TrainConfig().batch_size
-    print(f"GEMM-only lower bound, batch {batch}: median {statistics.median(bounds):.3f} s per epoch "
-          f"(range {min(bounds):.3f}-{max(bounds):.3f} over the run)")
+    print(f"GEMM-only lower bound, batch {batch}: median {statistics.median(bounds):.3f} s "
+          f"per epoch (range {min(bounds):.3f}-{max(bounds):.3f} over the run)")
     print(f"tui-vae: {ours_epoch:.3f} s per epoch of training; each epoch against the bound "
           f"measured after it: median {statistics.median(ratios):.2f}x, range "
           f"{ratios[0]:.2f}-{ratios[-1]:.2f}x (target <= 1.45x); {ours[-1][0]:.1f} s for "
