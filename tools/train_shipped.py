@@ -10,9 +10,10 @@ the optimizer and RNG state (weights and metadata only: a third of the size).
 
 Needs the full MNIST (--data-dir or $TUI_VAE_DATA_DIR); shapes-vae's data is generated.
 
-The shipped checkpoints were trained before new runs started the decoder's output
-at the training images' mean (their metadata has no training.output_bias); a run
-of this recipe now starts there, so it ends near the shipped figures, not on them.
+The shipped checkpoints but conv-vae were trained before new runs started the
+decoder's output at the training images' mean (their metadata has no
+training.output_bias); a run of their recipes now starts there, so it ends near
+the shipped figures, not on them.
 """
 
 from __future__ import annotations

@@ -112,8 +112,6 @@ def _recipes() -> dict[str, dict[str, str]]:
     """tools/train_shipped.py's flags per model, the last of each flag winning (as in train)."""
     import importlib.util
 
-    from tui_vae.workspace import SHIPPED_DIR
-
     path = SHIPPED_DIR.parent / "tools" / "train_shipped.py"
     if not path.is_file():  # an installed wheel carries the checkpoints, not the tools
         pytest.skip("no tools/train_shipped.py beside the checkpoints")
