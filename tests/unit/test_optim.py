@@ -32,7 +32,12 @@ def assert_same(a_model, a_opt, b_model, b_opt):
             assert torch.equal(a_state[key][name], b_state[key][name]), name
 
 
-@pytest.mark.parametrize("options", [{"fused": True}, {"foreach": False}, {"amsgrad": True}])
+FUSED_OPTIONS = [{"fused": True}, {"fused": True, "amsgrad": True},
+                 {"fused": True, "weight_decay": 0.1, "maximize": True},
+                 {"fused": True, "weight_decay": 0.1, "decoupled_weight_decay": True}]
+
+
+@pytest.mark.parametrize("options", FUSED_OPTIONS + [{"foreach": False}, {"amsgrad": True}])
 def test_it_equals_optimizer_step_bit_for_bit(options):
     ours, theirs = twin_models()
     ours_opt = torch.optim.Adam(ours.parameters(), lr=1e-2, **options)
@@ -46,6 +51,25 @@ def test_it_equals_optimizer_step_bit_for_bit(options):
         update()
         theirs_opt.step()
     assert_same(ours, ours_opt, theirs, theirs_opt)
+
+
+@pytest.mark.parametrize("options", FUSED_OPTIONS)
+def test_a_fused_group_calls_the_kernels_directly(options):
+    """The equality above covers the direct call only if it is taken; and a
+    tensor learning rate, which the direct call does not handle, is not."""
+    model, _ = twin_models()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, **options)
+    update = AdamUpdate(optimizer)
+    calls = []
+    update._functional = lambda *args: calls.append("functional")
+    real_fused = update._fused
+    update._fused = lambda *args: (calls.append("fused"), real_fused(*args))
+    for step in range(2):
+        set_grads(model, step)
+        update()
+    optimizer.param_groups[0]["lr"] = torch.tensor(1e-2)
+    update()
+    assert calls == ["fused", "fused", "functional"]
 
 
 def test_after_loading_a_state_it_continues_from_it():
