@@ -1,7 +1,7 @@
 """Several trainings at once: each run's epoch time against one run alone.
 
 Starts `tui-vae train` (full MNIST, the default model) alone, then two and
-three at once, and compares each run's median epoch time (epochs after the
+three at once, then alone again, and compares each run's median epoch time (epochs after the
 first, from the metrics JSONL beside the checkpoint: training seconds, not
 the test evaluation) with the run alone. Targets: two at once <= 2.25x, three
 at once <= 3.4x. Run: python benchmarks/concurrent_runs.py --data-dir ../shared/data
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from second_core import reading
 
 
 def _epoch_seconds(checkpoint: Path) -> float:
@@ -98,15 +100,28 @@ def main() -> None:
         raise SystemExit("--data-dir (or TUI_VAE_DATA_DIR) must point at a full MNIST copy")
     targets = {2: 2.25, 3: 3.4}
     with tempfile.TemporaryDirectory() as tmp:
-        alone, wall = run_together(1, args.epochs, args.data_dir, Path(tmp))
-        print(f"1 run : epoch {alone[0]:.2f} s (median of epochs 2-{args.epochs}), "
+        # This machine's second core comes and goes for minutes at a time
+        # (second_core.py): one run alone is timed before and after the runs at
+        # once, with the second core's reading before each, and the ratios use
+        # their mean, so a spell that covers only one of them shows.
+        print(reading())
+        before, wall = run_together(1, args.epochs, args.data_dir, Path(tmp))
+        print(f"1 run : epoch {before[0]:.2f} s (median of epochs 2-{args.epochs}), "
               f"whole run {wall:.1f} s")
+        together = []
         for count in range(2, args.most + 1):
-            each, wall = run_together(count, args.epochs, args.data_dir, Path(tmp))
+            print(reading())
+            together.append((count, *run_together(count, args.epochs, args.data_dir, Path(tmp))))
+        print(reading())
+        after, wall = run_together(1, args.epochs, args.data_dir, Path(tmp))
+        print(f"1 run again: epoch {after[0]:.2f} s, whole run {wall:.1f} s")
+        alone = [(before[0] + after[0]) / 2]
+        for count, each, wall in together:
             ratios = [e / alone[0] for e in each]
             target = targets.get(count)
             print(f"{count} runs: epochs " + ", ".join(f"{e:.2f}" for e in each)
-                  + " s; ratio to alone " + ", ".join(f"{r:.2f}x" for r in ratios)
+                  + f" s; ratio to alone (mean {alone[0]:.2f} s) "
+                  + ", ".join(f"{r:.2f}x" for r in ratios)
                   + (f" (target <= {target}x)" if target else "") + f", whole {wall:.1f} s")
         if args.staggered:
             for count in range(2, args.most + 1):
@@ -115,6 +130,7 @@ def main() -> None:
                       + ", ".join(f"{e:.2f}" for e in each) + " s; ratio to alone "
                       + ", ".join(f"{e / alone[0]:.2f}x" for e in each)
                       + (f" (target <= {targets[count]}x)" if count in targets else ""))
+    print(reading())
 
 
 if __name__ == "__main__":

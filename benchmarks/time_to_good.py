@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from second_core import reading
+
 TARGET = 105.6
 EPOCH_LINE = re.compile(r"epoch (\d+)/\d+ .*test ([0-9.]+)")
 
@@ -166,6 +168,7 @@ def main() -> None:
 
     env = {**os.environ, "TUI_VAE_DATA_DIR": args.data_dir}
     print(f"load average at the start: {_load()}")
+    print(reading())
     bare = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     print(f"1. start-up split (one process; a bare interpreter starts in "
@@ -191,6 +194,7 @@ def main() -> None:
     if good:
         print(f"  ratio: {good[0] / reference_wall:.1%} of the reference's whole run "
               f"(target <= 20%)")
+    print(reading())
     print(f"load average at the end: {_load()}")
 
 

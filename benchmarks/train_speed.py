@@ -24,6 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from second_core import reading
 from torch import nn
 
 from tui_vae.data import load_dataset
@@ -159,6 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs", flush=True)
+    print(reading(), flush=True)
 
     print("tui-vae trainer (defaults):", flush=True)
     ours, ours_train, bounds = run_ours(args.data_dir, args.epochs)
@@ -174,6 +176,7 @@ def main() -> None:
     reached = next((t for t, loss in ours if loss <= TARGET), None)
     print(f"tui-vae reaches test loss <= {TARGET}: "
           + (f"after {reached:.1f} s" if reached else "not within the run"))
+    print(reading(), flush=True)
     if args.skip_reference:
         return
     print("reference pipeline (pytorch/examples shape):", flush=True)
