@@ -7,6 +7,8 @@ core only part of the time then. Every figure made with two threads (our
 epochs, the GEMM bound, runs at once) moves with it, while the reference
 pipeline (mostly one thread) hardly does. So the benchmarks print this reading
 at their start and end, to say which kind of minute their figures come from.
+The reading means that only on an otherwise idle machine: beside another busy
+process two threads that spin for each other read far lower (0.15x once).
 
 Run alone: python benchmarks/second_core.py   (a fresh process; about 2 s)
 """
