@@ -9,7 +9,8 @@ Prints:
      settings, 10 epochs) until it prints a test -ELBO <= 105.6, against the
      whole 10-epoch run of the reference pipeline (pytorch/examples' shape:
      torchvision MNIST, per-sample ToTensor, a DataLoader, batch 128, Adam 1e-3),
-     also a fresh process, started right after ours. Target: at most one fifth.
+     also a fresh process. Ours runs twice, before and after the reference, and
+     each is compared with it. Target: at most one fifth.
 
 Usage: python benchmarks/time_to_good.py --data-dir ../shared/data [--epochs 10]
        [--train-args "--batch-size 128 --lr 2e-3"]
@@ -177,23 +178,33 @@ def main() -> None:
                     "--epochs", "2"], check=True, env=env)
 
     print(f"2. time to test -ELBO <= {TARGET}, whole processes:")
-    with tempfile.TemporaryDirectory() as folder:
-        ours, ours_wall = timed_lines(
-            [sys.executable, "-m", "tui_vae", "train", "--epochs", str(args.epochs),
-             "--out", str(Path(folder) / "run.safetensors"), *args.train_args.split()], env)
-    reference, reference_wall = timed_lines(
-        [sys.executable, __file__, "--child", "reference", "--data-dir", args.data_dir,
-         "--epochs", str(args.epochs)], env)
-    for name, lines, wall in (("tui-vae train", ours, ours_wall),
-                              ("reference", reference, reference_wall)):
+    # This machine's second core comes and goes for minutes at a time
+    # (second_core.py), which moves our two-thread run far more than the
+    # reference's, so ours runs before and after the reference, each after a
+    # reading of the second core, and each is compared with the reference.
+    runs = []
+    for turn in ("before", "reference", "after"):
+        print(f"  {reading()}")
+        if turn == "reference":
+            reference, reference_wall = timed_lines(
+                [sys.executable, __file__, "--child", "reference", "--data-dir", args.data_dir,
+                 "--epochs", str(args.epochs)], env)
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            runs.append((f"tui-vae train ({turn} the reference)", *timed_lines(
+                [sys.executable, "-m", "tui_vae", "train", "--epochs", str(args.epochs),
+                 "--out", str(Path(folder) / "run.safetensors"), *args.train_args.split()],
+                env)))
+    for name, lines, wall in (*runs, ("reference", reference, reference_wall)):
         good = first_good(lines)
         reached = f"{good[0]:.1f} s (epoch {good[1]})" if good else "never"
-        print(f"  {name:<14} whole run {wall:6.1f} s, final test {lines[-1][2]:.2f}, "
+        print(f"  {name:<36} whole run {wall:6.1f} s, final test {lines[-1][2]:.2f}, "
               f"test <= {TARGET} at {reached}")
-    good = first_good(ours)
-    if good:
-        print(f"  ratio: {good[0] / reference_wall:.1%} of the reference's whole run "
-              f"(target <= 20%)")
+    for name, lines, _ in runs:
+        good = first_good(lines)
+        if good:
+            print(f"  ratio, {name}: {good[0] / reference_wall:.1%} of the reference's whole "
+                  f"run (target <= 20%)")
     print(reading())
     print(f"load average at the end: {_load()}")
 
