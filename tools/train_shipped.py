@@ -61,11 +61,21 @@ MODELS = {
 JUDGE_EPOCHS = 6
 
 
+def flags_for(name: str) -> list[str]:
+    """COMMON's flags with the model's own in their place where it gives the same
+    flag (every entry is a flag and its value), so each flag is given once."""
+    words = {}
+    for flags in (COMMON, MODELS[name]):
+        if len(flags) % 2 or not all(flag.startswith("--") for flag in flags[::2]):
+            raise ValueError(f"{name}: flags must come as --flag value pairs: {flags}")
+        words.update(zip(flags[::2], flags[1::2]))
+    return [word for pair in words.items() for word in pair]
+
+
 def train(name: str, data_dir: str | None) -> None:
     RUNS.mkdir(parents=True, exist_ok=True)
     out = RUNS / f"{name}.safetensors"
-    cmd = [sys.executable, "-m", "tui_vae", "train", *COMMON, *MODELS[name], "--out", str(out)]
-    # A model's own --dataset comes after COMMON's, and the last one given wins.
+    cmd = [sys.executable, "-m", "tui_vae", "train", *flags_for(name), "--out", str(out)]
     if data_dir:
         cmd += ["--data-dir", data_dir]
     if out.exists():

@@ -109,7 +109,7 @@ def test_the_shapes_model_draws_colour_and_its_dimensions_follow_the_factors():
 
 
 def _recipes() -> dict[str, dict[str, str]]:
-    """tools/train_shipped.py's flags per model, the last of each flag winning (as in train)."""
+    """tools/train_shipped.py's flags per model, as its command gives them."""
     import importlib.util
 
     path = SHIPPED_DIR.parent / "tools" / "train_shipped.py"
@@ -119,10 +119,10 @@ def _recipes() -> dict[str, dict[str, str]]:
     recipes = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipes)
     found = {}
-    for name, flags in recipes.MODELS.items():
-        words = [*recipes.COMMON, *flags]
-        found[name] = {words[i]: words[i + 1] for i in range(0, len(words) - 1)
-                       if words[i].startswith("--")}
+    for name in recipes.MODELS:
+        words = recipes.flags_for(name)
+        assert len(set(words[::2])) == len(words) // 2, f"{name}: a flag given twice"
+        found[name] = dict(zip(words[::2], words[1::2]))
     return found
 
 
