@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_vae.checkpoints import MAX_HEADER_BYTES, atomic_write_bytes
+from tui_vae.checkpoints import MAX_HEADER_BYTES, atomic_write_bytes, read_header_bytes
 from tui_vae.data import Split
 from tui_vae.errors import CheckpointError
 from tui_vae.paths import shipped_judge
@@ -29,6 +29,9 @@ FEATURES = 128  # width of the penultimate layer (the Frechet distance's feature
 # Beside the shipped VAE checkpoints, in a sub-folder so that it is not listed as one
 # (in the installed package's copy of them, else the checkout's checkpoints/).
 SHIPPED_JUDGE = shipped_judge()
+# The judge's weights are about 0.9 MB of float32; a file many times that size
+# is not one, and is never read into memory whole.
+MAX_JUDGE_BYTES = 8 * 1024 * 1024
 
 
 class Judge(nn.Module):
@@ -125,10 +128,19 @@ def load_judge(path: str | os.PathLike | None = None, device: str | torch.device
     from safetensors.torch import load
 
     path = Path(path) if path else SHIPPED_JUDGE
+    # A regular file with a sane header first (a FIFO, a device or a folder is
+    # refused without being opened), then a read bounded by the judge's size.
+    _, size = read_header_bytes(path, "weights")
+    if size > MAX_JUDGE_BYTES:
+        raise CheckpointError(f"{path} is {size:,} bytes: too large to be a judge "
+                              f"(at most {MAX_JUDGE_BYTES:,})")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_JUDGE_BYTES + 1)
     except OSError as exc:
         raise CheckpointError(f"cannot read the judge {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_JUDGE_BYTES:
+        raise CheckpointError(f"{path} grew past {MAX_JUDGE_BYTES:,} bytes while being read")
     header_size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     if not 0 < header_size <= min(MAX_HEADER_BYTES, len(data) - 8):
         raise CheckpointError(f"{path} is not a safetensors file")
@@ -141,4 +153,6 @@ def load_judge(path: str | os.PathLike | None = None, device: str | torch.device
         judge.load_state_dict(load(data))
     except (ValueError, KeyError, RuntimeError, SafetensorError, AttributeError) as exc:
         raise CheckpointError(f"{path} is not a usable judge: {exc}") from None
+    if not all(torch.isfinite(p).all() for p in judge.parameters()):
+        raise CheckpointError(f"{path} is not a usable judge: it holds NaN or infinite weights")
     return judge.to(device).eval()

@@ -33,8 +33,11 @@ class AdamUpdate:
     """Calling it == `optimizer.step()`, for a one-group Adam (see the module docstring).
 
     Build it after any `load_state_dict()`: it keeps the state tensors the
-    optimizer holds then. Until that state exists (before the first step), and
-    whenever a parameter has no gradient, it defers to `optimizer.step()`.
+    optimizer holds then. It makes the state of every trainable parameter that
+    has none (zero moments, step 0, as Adam's own first step would), so that a
+    checkpoint saved before the first step (a run stopped at once) holds
+    optimizer state and can be resumed. Whenever a parameter has no gradient
+    it defers to `optimizer.step()`.
     """
 
     def __init__(self, optimizer: torch.optim.Adam):
@@ -44,6 +47,7 @@ class AdamUpdate:
         self.group = optimizer.param_groups[0]
         self._state: tuple[list[torch.Tensor], ...] | None = None
         self._direct: bool | None = None  # whether the kernels can be called as they are
+        self._initialise(only_trainable=True)
 
     def _collect(self) -> tuple[list[torch.Tensor], ...] | None:
         params = self.group["params"]
@@ -55,16 +59,18 @@ class AdamUpdate:
         return tuple([s[k] for s in states] if k != "max_exp_avg_sq" or amsgrad else []
                      for k in keys)
 
-    def _initialise(self) -> None:
+    def _initialise(self, only_trainable: bool = False) -> None:
         """Adam's own lazy state, made here rather than by a first `optimizer.step()`
-        (whose wrapper imports torch's compiler): as torch/optim/adam.py's _init_group."""
+        (whose wrapper imports torch's compiler): as torch/optim/adam.py's _init_group.
+        `only_trainable` leaves out parameters that never get a gradient, which
+        Adam never makes state for."""
         from torch.optim.optimizer import _get_scalar_dtype
 
         group = self.group
         for p in group["params"]:
-            state = self.optimizer.state[p]
-            if state:
+            if self.optimizer.state.get(p) or (only_trainable and not p.requires_grad):
                 continue
+            state = self.optimizer.state[p]
             if group["capturable"] or group["fused"]:
                 state["step"] = torch.zeros((), dtype=_get_scalar_dtype(is_fused=group["fused"]),
                                             device=p.device)

@@ -74,6 +74,29 @@ def test_judge_round_trip_and_refusals(tmp_path):
         load_judge(tmp_path / "missing.safetensors")
 
 
+def test_a_judge_that_is_no_file_or_too_large_or_not_finite_is_refused_unread(tmp_path):
+    import os
+
+    from tui_vae.judge import MAX_JUDGE_BYTES
+
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    with pytest.raises(CheckpointError, match="not a file"):
+        load_judge(fifo)
+    with pytest.raises(CheckpointError, match="not a file"):
+        load_judge("/dev/zero")  # reading it would never end
+    big = save_judge(Judge().eval(), tmp_path / "big.safetensors", {})
+    with big.open("ab") as handle:  # a sparse tail: the header stays valid
+        handle.truncate(MAX_JUDGE_BYTES + 1)
+    with pytest.raises(CheckpointError, match="too large to be a judge"):
+        load_judge(big)
+    broken = Judge().eval()
+    with torch.no_grad():
+        broken.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_judge(save_judge(broken, tmp_path / "nan.safetensors", {}))
+
+
 def test_eval_reports_quality_with_a_judge(tmp_path):
     from tui_vae.checkpoints import build_metadata, save_checkpoint
 

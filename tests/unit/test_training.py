@@ -91,6 +91,23 @@ def test_stop_mid_epoch_saves_exact_state_and_resume_matches(
     assert metrics_only(resumed.history) == metrics_only(straight.history)
 
 
+@pytest.mark.parametrize("step", ["auto", "autograd"])
+def test_a_run_stopped_before_its_first_step_can_be_resumed(
+        tiny_train_config, sample_dataset, tmp_path, step):
+    """Ctrl-C at once: the checkpoint holds Adam's (empty) state, so --resume works,
+    and ends where a run never stopped ends."""
+    base = replace(tiny_train_config, step=step)
+    straight = Trainer(base, dataset=sample_dataset).run()
+    config = replace(base, out=str(tmp_path / "at-once.safetensors"))
+    stopped = Trainer(config, stop=StopAfter(0), dataset=sample_dataset).run()
+    assert stopped.stopped and stopped.epochs_done == 0
+    saved = load_checkpoint(config.out).optimizer_state
+    assert saved is not None and len(saved["state"]) == len(saved["param_groups"][0]["params"])
+    resumed = Trainer(config, resume=True, dataset=sample_dataset).run()
+    assert not resumed.stopped
+    assert metrics_only(resumed.history) == metrics_only(straight.history)
+
+
 def test_stop_is_honoured_before_the_next_step(tiny_train_config, sample_dataset):
     config = replace(tiny_train_config, out=None, log_every=1)
     events = []
