@@ -314,6 +314,12 @@ def decode_files(files: Sequence[Path], labels: np.ndarray, size: int, channels:
 # --------------------------------------------------------------------------- the cache
 
 
+def _name_bytes(text: str) -> bytes:
+    """UTF-8; a file name that is not UTF-8 (which Python holds surrogate-escaped)
+    as its own bytes, so such a file is split and cached like any other."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def cache_key(files: Sequence[Path], labels: np.ndarray, size: int, channels: int,
               crop: int | None, source: str) -> str:
     """A digest of everything the decoded array depends on."""
@@ -325,7 +331,7 @@ def cache_key(files: Sequence[Path], labels: np.ndarray, size: int, channels: in
             stamp = f"{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}"
         except OSError as exc:  # a dangling link, a missing file: skipped, and keyed so
             stamp = f"error {exc.errno}"
-        digest.update(f"\0{path}\0{label}\0{stamp}".encode())
+        digest.update(_name_bytes(f"\0{path}\0{label}\0{stamp}"))
     return digest.hexdigest()
 
 
@@ -441,7 +447,7 @@ def test_mask(names: Sequence[str], fraction: float = TEST_FRACTION,
     """
     mask = np.zeros(len(names), dtype=bool)
     for index, name in enumerate(names):
-        value = hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8]
+        value = hashlib.sha256(_name_bytes(f"{seed}:{name}")).digest()[:8]
         mask[index] = int.from_bytes(value, "big") < fraction * 2**64
     return mask
 
@@ -455,7 +461,7 @@ def split_indices(is_test: np.ndarray, names: Sequence[str],
     """
     is_test = np.asarray(is_test, dtype=bool).copy()
     if len(is_test) >= 2 and (is_test.all() or not is_test.any()):
-        ranks = [hashlib.sha256(f"{seed}:{name}".encode()).digest() for name in names]
+        ranks = [hashlib.sha256(_name_bytes(f"{seed}:{name}")).digest() for name in names]
         order = sorted(range(len(ranks)), key=ranks.__getitem__)
         is_test[order[-1] if is_test.all() else order[0]] = not is_test.all()
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
@@ -463,7 +469,7 @@ def split_indices(is_test: np.ndarray, names: Sequence[str],
 
 def cache_path(root: Path, folder: Path, size: int, channels: int) -> Path:
     """Where a folder's decode is cached: one file per folder and size options."""
-    tag = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    tag = hashlib.sha256(_name_bytes(str(folder))).hexdigest()[:16]
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in folder.name)[:40]
     return root / CACHE_FOLDER / f"{name}-{tag}-{size}px-{channels}ch.npz"
 

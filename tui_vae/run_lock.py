@@ -13,6 +13,7 @@ without flock (Windows) the lock is skipped.
 
 from __future__ import annotations
 
+import glob
 import os
 import socket
 from pathlib import Path
@@ -71,9 +72,17 @@ class RunLock:
         self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self) -> None:
-        # atomic_write_bytes names them .<name>.<random>.tmp
-        for stale in self.checkpoint.parent.glob(f".{self.checkpoint.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+        # atomic_write_bytes names them .<name>.<random>.tmp. The name is escaped:
+        # "run[1]" or "*" as a pattern would match other runs' temporaries. Only
+        # files and links are removed, each on its own: a folder or a file that
+        # cannot be removed is left as it is and blocks nothing.
+        pattern = f".{glob.escape(self.checkpoint.name)}.*.tmp"
+        for stale in self.checkpoint.parent.glob(pattern):
+            try:
+                if stale.is_symlink() or not stale.is_dir():
+                    stale.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def release(self) -> None:
         if self._fd is None:

@@ -115,6 +115,12 @@ def check_writable(out: Path, resume: bool, checkpoint_bytes: int = 1 << 20) -> 
     if out.exists() and not resume:
         raise TrainingError(f"{out} already exists; pass --resume to continue it "
                             f"or choose another --out")
+    metrics = metrics_path(out)
+    if not resume and metrics.exists() and metrics.stat().st_size:
+        # Another run's history with no checkpoint beside it (moved or deleted):
+        # a new run would write over it. An empty one holds nothing to lose.
+        raise TrainingError(f"{metrics} already exists (an earlier run's metrics); move it "
+                            f"away or choose another --out")
 
 
 def _probe_write(folder: Path, size: int) -> None:

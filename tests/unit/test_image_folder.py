@@ -336,3 +336,13 @@ def test_a_photo_tagged_sideways_is_turned_upright(tmp_path):
     upright = image_folder._decode_one(tmp_path / "upright.jpg", 8, 3, None).astype(int)
     assert np.abs(tagged - upright).max() <= 12
     assert tagged[:3, :, 0].min() > 200 and tagged[5:, :, 0].max() < 40  # red on top
+
+
+def test_an_image_whose_name_is_not_utf8_is_read_like_any_other(tmp_path):
+    folder = make_folder(tmp_path / "pics")
+    odd = os.fsdecode(b"red\xff.png")  # a Latin-1 name on a UTF-8 system
+    Image.new("RGB", (40, 30), COLOURS["reds"]).save(folder / "reds" / odd)
+    dataset = load(folder, tmp_path)
+    assert len(dataset.train) + len(dataset.test) == 12 and dataset.note == ""
+    again = load(folder, tmp_path)  # from the cache this time
+    assert len(again.train) + len(again.test) == 12

@@ -123,6 +123,19 @@ def test_existing_checkpoint_is_not_overwritten(tiny_train_config, sample_datase
     assert open(tiny_train_config.out, "rb").read() == before
 
 
+def test_an_earlier_runs_metrics_are_not_overwritten(tiny_train_config, sample_dataset):
+    """Its checkpoint moved away, a run's metrics stay where they are: a new run with
+    the same --out is refused rather than writing over them; an empty file is no loss."""
+    metrics = metrics_path(tiny_train_config.out)
+    metrics.write_text('{"epoch": 99}\n')
+    with pytest.raises(TrainingError, match="metrics.jsonl already exists"):
+        Trainer(tiny_train_config, dataset=sample_dataset).run()
+    assert metrics.read_text() == '{"epoch": 99}\n'
+    metrics.write_text("")
+    Trainer(replace(tiny_train_config, epochs=1), dataset=sample_dataset).run()
+    assert json.loads(metrics.read_text().splitlines()[0])["epoch"] == 1
+
+
 def test_resume_refuses_a_different_model(tiny_train_config, sample_dataset):
     Trainer(replace(tiny_train_config, epochs=1), dataset=sample_dataset).run()
     other = replace(tiny_train_config, model=replace(tiny_train_config.model, latent_dim=6))

@@ -1,0 +1,27 @@
+"""The run lock removes only its own checkpoint's stale temporaries."""
+
+from tui_vae.run_lock import RunLock
+
+
+def test_stale_temporaries_of_this_checkpoint_go_and_no_others(tmp_path):
+    mine = tmp_path / ".run[1].safetensors.ab12cd34.tmp"
+    others = [tmp_path / ".run1.safetensors.ab12cd34.tmp",  # "[1]" as a pattern matches this
+              tmp_path / ".other.safetensors.inflight.tmp"]
+    for path in (mine, *others):
+        path.write_bytes(b"partial")
+    with RunLock(tmp_path / "run[1].safetensors"):
+        pass
+    assert not mine.exists()
+    assert all(path.read_bytes() == b"partial" for path in others)
+    with RunLock(tmp_path / "*.safetensors"):  # a name that is all wildcard
+        pass
+    assert all(path.exists() for path in others)
+
+
+def test_a_folder_named_like_a_temporary_is_left_and_blocks_nothing(tmp_path):
+    folder = tmp_path / ".d.safetensors.dead.tmp"
+    folder.mkdir()
+    (folder / "inside").write_text("kept")
+    with RunLock(tmp_path / "d.safetensors"):
+        pass
+    assert (folder / "inside").read_text() == "kept"
