@@ -19,12 +19,14 @@ by side in TensorBoard:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import asdict
 from pathlib import Path
 
 from tui_vae.events import CheckpointSaved, EpochEnded, Failed, Finished, Started, StepLogged
+from tui_vae.safe_files import UnsafePathError
 
 INSTALL_HINT = ('--tensorboard needs the tensorboard package: '
                 'pip install "tui-vae[tensorboard]" (or: pip install tensorboard)')
@@ -51,13 +53,26 @@ def run_folder(log_dir: str | os.PathLike, checkpoint: str | os.PathLike) -> Pat
     return Path(log_dir) / Path(checkpoint).stem
 
 
+def make_run_folder(folder: Path) -> None:
+    """Create a run's folder, refusing a link or a non-folder in its place (OSError):
+    a link planted there would send the event files wherever it points."""
+    if folder.is_symlink():
+        raise UnsafePathError(errno.ELOOP, f"{folder} is a symbolic link; refusing to write "
+                                           f"through it (remove it or choose another path)")
+    if folder.exists() and not folder.is_dir():
+        raise UnsafePathError(errno.ENOTDIR, f"{folder} is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 class TensorBoardLogger:
     """Callable training-event consumer that writes TensorBoard scalars and images."""
 
     def __init__(self, log_dir: str | os.PathLike, samples: int = 16):
         self.log_dir = Path(log_dir)
         self.samples = samples
-        self._writer = summary_writer_class()(log_dir=str(self.log_dir))
+        writer_class = summary_writer_class()
+        make_run_folder(self.log_dir)
+        self._writer = writer_class(log_dir=str(self.log_dir))
 
     def __call__(self, event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)

@@ -101,3 +101,20 @@ def test_without_the_package_the_flag_says_how_to_install_it(tmp_path):
     [line] = result.stderr.splitlines()
     assert "tensorboard" in line and "pip install" in line
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_link_in_place_of_the_run_folder_is_refused_and_nothing_written(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "tb" / "run").symlink_to(victim)
+    result = run_cli("train", "--dataset", "mnist-sample", "--hidden-dim", "16", "--latent-dim",
+                     "2", "--device", "cpu", "--epochs", "1", "--out", "run.safetensors",
+                     "--tensorboard", "tb", cwd=tmp_path)
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert "symbolic link" in line
+    assert list(victim.iterdir()) == []
+    (tmp_path / "tb" / "file").write_text("not a folder")
+    with pytest.raises(OSError, match="not a folder"):
+        TensorBoardLogger(tmp_path / "tb" / "file")
