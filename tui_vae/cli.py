@@ -62,7 +62,25 @@ Schedule = _choices("Schedule", LR_SCHEDULES)
 Gradients = _choices("Gradients", ("auto", "autograd"))
 
 DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live elsewhere
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class SafeConsole(Console):
+    """A Console that prints plain strings with their control characters escaped:
+    a file name holding an escape sequence shows as text, never acts on the terminal."""
+
+    def print(self, *objects, **kwargs) -> None:
+        from tui_vae.wording import printable_lines
+
+        super().print(*(printable_lines(o) if isinstance(o, str) else o for o in objects),
+                      **kwargs)
+
+
+def echo(text: str) -> None:
+    """typer.echo, with control characters escaped as SafeConsole does."""
+    from tui_vae.wording import printable_lines
+
+    typer.echo(printable_lines(text))
+
+
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 DataDirOption = Annotated[
     Path | None,
@@ -663,7 +681,7 @@ def sample(
         _write_samples(images, out, columns, scale)
         from tui_vae.wording import plural
 
-        typer.echo(f"wrote {plural(n, 'sample')} to {out}")
+        echo(f"wrote {plural(n, 'sample')} to {out}")
         return
     from tui_vae.render import HalfBlockImage, channels_last, tile
 
@@ -709,7 +727,7 @@ def models(
         found = [user, *(item for item in found if item.path.absolute() != user.path)]
     names = " and ".join(str(f) for f in folders) or str(workspace.checkpoint_dir)
     if not found:
-        typer.echo(f"no checkpoints (*.safetensors) in {names}")
+        echo(f"no checkpoints (*.safetensors) in {names}")
         return
     columns = ("file", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
                "epochs", "test loss", "recon", "KL", "created", "from")
@@ -727,9 +745,9 @@ def models(
                      _fmt(test.get("recon"), ".2f"), _fmt(test.get("kl"), ".2f"),
                      item.meta.get("created", "-"),
                      "shipped" if workspace.is_shipped(item.path) else "yours"))
-    console = Console()
+    console = SafeConsole()
     if not console.is_terminal:  # scripts and pipes get the whole table, unwrapped
-        console = Console(width=200)
+        console = SafeConsole(width=200)
     shown = list(columns)
     table = _models_table(names, shown, columns, rows)
     # A narrow terminal: the least needed columns go, whole, rather than every
@@ -756,7 +774,9 @@ def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: 
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(f"checkpoints in {names}"))
+    from tui_vae.wording import printable
+
+    table = Table(title=Text(printable(f"checkpoints in {names}")))
     keep = [columns.index(c) for c in shown]
     for column, index in zip(shown, keep):
         # Every column but the names is kept whole (a figure cut short reads as
@@ -767,7 +787,7 @@ def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: 
                                                       "from") else "right")
     for row in rows:
         # Text, not str: names and metadata come from files and are never markup.
-        table.add_row(*(Text(str(row[i])) for i in keep))
+        table.add_row(*(Text(printable(str(row[i]))) for i in keep))
     return table
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from tui_vae.wording import printable
+
 FOLDER_PREFIX = "folder:"
 # A folder dataset's sub-folders become classes; more than this is not a class
 # layout (and a cVAE's one-hot of that width would be absurd).
@@ -167,19 +169,6 @@ def folder_spec(name: str) -> DatasetSpec:
     return DatasetSpec(name, f"folder {title}", path, "", shown,
                        channels=3, image_size=32, reader="folder", labelled=labelled,
                        image_sizes=(28, 32, 64), path=path, class_folders=classes)
-
-
-def printable(name: str) -> str:
-    """`name` with control characters (escape, newline, ...) and line separators written
-    as Python escapes; everything else (accents, emoji, spaces) as it is."""
-    import unicodedata
-
-    def unsafe(ch: str) -> bool:
-        return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-
-    if not any(unsafe(ch) for ch in name):
-        return name
-    return "".join(repr(ch)[1:-1] if unsafe(ch) else ch for ch in name)
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -50,9 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tui_vae.datasets import DatasetSpec, printable
+from tui_vae.datasets import DatasetSpec
 from tui_vae.errors import DataError
 from tui_vae.safe_files import UnsafePathError, open_for_writing, refuse_if_not_regular
+from tui_vae.wording import printable
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                             ".ppm", ".pgm", ".pbm"})

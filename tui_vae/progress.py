@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from tui_vae import training as t
-from tui_vae.wording import plural
+from tui_vae.wording import plural, printable_lines
 
 
 def epoch_line(event: t.EpochEnded) -> str:
@@ -82,9 +82,10 @@ class ConsoleReporter:
             handler(event)
 
     def _print(self, text: str) -> None:
-        # markup=False: paths and names come from the user and from files.
+        # markup=False and control characters escaped: paths and names come from
+        # the user and from files.
         (self.progress.console if self.progress else self.console).print(
-            text, highlight=False, markup=False)
+            printable_lines(text), highlight=False, markup=False)
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config

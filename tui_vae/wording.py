@@ -1,4 +1,5 @@
-"""Counts in words for people: "1 checkpoint", "2 checkpoints", "1,000 images"."""
+"""Words for people: counts ("1 checkpoint", "2 checkpoints", "1,000 images"), and
+names made safe to print (no control character of a file name reaches a terminal)."""
 
 from __future__ import annotations
 
@@ -6,3 +7,21 @@ from __future__ import annotations
 def plural(count: int, word: str, many: str | None = None) -> str:
     """`count` and `word`, the plural form (`many`, else word + "s") unless count is 1."""
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def printable(name: str) -> str:
+    """`name` with control characters (escape, newline, ...) and line separators written
+    as Python escapes; everything else (accents, emoji, spaces) as it is."""
+    import unicodedata
+
+    def unsafe(ch: str) -> bool:
+        return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+    if not any(unsafe(ch) for ch in name):
+        return name
+    return "".join(repr(ch)[1:-1] if unsafe(ch) else ch for ch in name)
+
+
+def printable_lines(text: str) -> str:
+    """`text` as `printable` writes it, line by line: its own line breaks stay."""
+    return "\n".join(printable(line) for line in text.split("\n"))

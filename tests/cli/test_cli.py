@@ -199,3 +199,27 @@ def test_the_app_and_its_views_import_without_torch():
             "assert not late, f'{late} imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_escape_sequences_in_file_names_never_reach_the_terminal(workdir, tmp_path):
+    """A file name may hold anything but "/": its control characters print escaped,
+    in the models table, in what a command wrote, in its errors and in training's lines."""
+    import shutil
+
+    odd = "red\x1b[31mX"
+    shutil.copy(workdir / "vae.safetensors", tmp_path / f"{odd}.safetensors")
+    results = [
+        run_cli("models", ".", cwd=tmp_path),
+        run_cli("sample", f"{odd}.safetensors", "-n", "2", "--out", f"{odd}.png",
+                cwd=tmp_path),
+        run_cli("sample", "gone\x1b]0;title\x07.safetensors", cwd=tmp_path),
+        run_cli("train", "--epochs", "1", *TINY, "--out", f"new{odd}.safetensors",
+                cwd=tmp_path),
+    ]
+    assert [r.returncode for r in results] == [0, 0, 1, 0], [r.stderr for r in results]
+    for result in results:
+        assert "\x1b" not in result.stdout + result.stderr
+        assert "\x07" not in result.stdout + result.stderr
+    assert "red\\x1b[31mX" in results[0].stdout and "\\x1b[31m" in results[1].stdout
+    assert "gone\\x1b]0;title\\x07" in results[2].stderr
+    assert "newred\\x1b[31mX.safetensors" in results[3].stdout + results[3].stderr
