@@ -983,6 +983,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print(interrupted_line(sys.argv[1:]), markup=False)
         sys.exit(130)
+    except OSError as exc:  # the file system's refusal, where a command has not worded it
+        if os.environ.get("TUI_VAE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"error: {where}{exc.strerror or exc}", markup=False)
+        sys.exit(1)
     except Exception as exc:  # the promise is: never a traceback, unless asked for
         if os.environ.get("TUI_VAE_DEBUG"):
             raise

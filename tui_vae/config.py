@@ -167,7 +167,7 @@ class ModelConfig:
              f"{MAX_WIDTH:,}, the last equal to the hidden size"),
             (max(self.latent_dim, self.hidden_dim) > MAX_WIDTH,
              f"latent and hidden sizes must be at most {MAX_WIDTH:,}"),
-            (not 0 <= self.beta < math.inf, "beta must be a finite number >= 0"),
+            (not 0 <= self.beta <= MAX_BETA, f"beta must be a number from 0 to {MAX_BETA:,g}"),
             (self.num_classes < 1, "the class count must be at least 1"),
             (self.channels not in IMAGE_CHANNELS, f"images have 1 or 3 channels, not "
                                                   f"{self.channels}"),
@@ -193,6 +193,8 @@ def _widths_fit(widths, hidden_dim: int) -> bool:
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1_000_000
 MAX_BATCH = 1 << 24
+# A KL weight far past any use; beyond float32's range the step's arithmetic overflows.
+MAX_BETA = 1e6
 
 
 @dataclass(frozen=True)

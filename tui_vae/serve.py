@@ -60,6 +60,10 @@ def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> 
         check_address(host, port)
     except OSError as exc:
         raise TuiVaeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    except UnicodeError:  # a label of over 63 characters, or one IDNA cannot encode
+        raise TuiVaeError(f"cannot serve on {host}:{port}: not a valid host name") from None
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise TuiVaeError(f"--public-url must be an http:// or https:// address, not {url!r}")
     server = Server(app_command(app_args), host=host, port=port, title="tui-vae",
                     public_url=url or public_url(host, port))
     try:

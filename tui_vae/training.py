@@ -226,14 +226,40 @@ class Trainer:
         noise = torch.Generator(device).manual_seed(config.seed)
         start, sums = (0, 0), _EpochSums()
         if checkpoint:
-            optimizer.load_state_dict(checkpoint.optimizer_state)
-            noise.set_state(checkpoint.rng_state["noise"])
+            self._restore(checkpoint, optimizer, noise, dataset)
             progress = checkpoint.meta["progress"]
             start = (progress["epochs_done"], progress.get("step", 0))
             sums = _EpochSums(**progress.get("partial", {}))
             self.history = list(checkpoint.meta["history"])
             self.created = checkpoint.meta.get("created")
         return device, dataset, model, optimizer, noise, start, sums
+
+    def _restore(self, checkpoint: Checkpoint, optimizer, noise, dataset) -> None:
+        """The optimizer's and the noise's saved state, each checked: a damaged
+        checkpoint is one clear error, never a run that trains from garbage."""
+        try:
+            optimizer.load_state_dict(checkpoint.optimizer_state)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"{self.out}: its optimizer state does not fit the "
+                                  f"model ({exc})") from None
+        for moments in optimizer.state.values():
+            for name, value in moments.items():
+                if torch.is_tensor(value) and not (
+                        torch.isfinite(value).all() and (name != "exp_avg_sq"
+                                                         or (value >= 0).all())):
+                    raise CheckpointError(f"{self.out}: its optimizer state is damaged "
+                                          f"({name} holds NaN, infinite or negative values)")
+        try:
+            noise.set_state(checkpoint.rng_state["noise"])
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{self.out}: its noise generator's state is damaged "
+                                  f"({exc})") from None
+        step = checkpoint.meta["progress"].get("step", 0)
+        steps = math.ceil(len(dataset.train) / self.config.batch_size)
+        if not 0 <= step < steps:
+            raise CheckpointError(f"{self.out}: it was saved at step {step:,} of an epoch, "
+                                  f"which has {steps:,} steps at batch size "
+                                  f"{self.config.batch_size}")
 
     # -- persistence
 

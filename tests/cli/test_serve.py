@@ -173,9 +173,17 @@ def test_an_address_it_cannot_listen_on_is_one_line_and_never_announced(tmp_path
         taken.listen()
         busy_port = taken.getsockname()[1]
         for host, port, reason in (("bad host", 8000, "cannot serve on bad host:8000"),
-                                   ("127.0.0.1", busy_port, "in use")):
+                                   ("127.0.0.1", busy_port, "in use"),
+                                   ("a" * 300, 8000, "not a valid host name")):
             result = run_cli("serve", "--host", host, "--port", str(port), cwd=tmp_path)
             assert result.returncode == 1, (host, result.stdout, result.stderr)
             [line] = result.stderr.splitlines()
             assert line.startswith("error: cannot serve on") and reason in line, line
             assert "Serving" not in result.stdout
+
+
+def test_a_public_url_that_is_not_a_web_address_is_refused(tmp_path):
+    result = run_cli("serve", "--public-url", "javascript:alert(1)", cwd=tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    [line] = result.stderr.splitlines()
+    assert "http:// or https://" in line and "Serving" not in result.stdout

@@ -117,3 +117,12 @@ def test_a_sweep_too_large_is_refused_before_any_run_is_built(tmp_path):
     result = run_cli("sweep", "--seed", many, "--latent-dim", many, "--out-dir", "sw",
                      "--dry-run", cwd=tmp_path)
     assert result.returncode == 1 and "40,000 runs" in result.stderr
+
+
+def test_an_out_dir_the_file_system_refuses_is_one_worded_line(tmp_path):
+    (tmp_path / "afile").write_text("a file, not a folder")
+    result = run_cli("sweep", "--dataset", "mnist-sample", "--epochs", "1", "--beta", "0,1",
+                     "--out-dir", "afile/sw", cwd=tmp_path)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    [line] = result.stderr.splitlines()
+    assert line == "error: afile/sw: Not a directory", line

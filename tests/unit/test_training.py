@@ -108,6 +108,48 @@ def test_a_run_stopped_before_its_first_step_can_be_resumed(
     assert metrics_only(resumed.history) == metrics_only(straight.history)
 
 
+def _break_nan_moment(checkpoint):
+    next(iter(checkpoint.optimizer_state["state"].values()))["exp_avg"][0] = float("nan")
+
+
+def _break_negative_second_moment(checkpoint):
+    next(iter(checkpoint.optimizer_state["state"].values()))["exp_avg_sq"].fill_(-1.0)
+
+
+def _break_groups(checkpoint):
+    checkpoint.optimizer_state["param_groups"] = []
+
+
+def _break_noise(checkpoint):
+    checkpoint.rng_state["noise"] = torch.zeros_like(checkpoint.rng_state["noise"])
+
+
+def _break_step(checkpoint):
+    checkpoint.meta["progress"]["step"] = 10**12
+
+
+@pytest.mark.parametrize("damage, words", [
+    (_break_nan_moment, "optimizer state is damaged"),
+    (_break_negative_second_moment, "optimizer state is damaged"),
+    (_break_groups, "optimizer state does not fit"),
+    (_break_noise, "noise generator's state is damaged"),
+    (_break_step, "saved at step 1,000,000,000,000"),
+], ids=["nan-moment", "negative-moment", "groups", "noise", "step"])
+def test_a_damaged_resume_state_is_one_clear_error(
+        tiny_train_config, sample_dataset, tmp_path, damage, words):
+    from tui_vae.checkpoints import save_checkpoint
+    from tui_vae.errors import CheckpointError
+
+    config = replace(tiny_train_config, out=str(tmp_path / "damaged.safetensors"))
+    Trainer(config, stop=StopAfter(5), dataset=sample_dataset).run()
+    checkpoint = load_checkpoint(config.out)
+    damage(checkpoint)
+    save_checkpoint(config.out, checkpoint.model, checkpoint.meta, checkpoint.optimizer_state,
+                    checkpoint.rng_state)
+    with pytest.raises(CheckpointError, match=words):
+        Trainer(config, resume=True, dataset=sample_dataset).run()
+
+
 def test_stop_is_honoured_before_the_next_step(tiny_train_config, sample_dataset):
     config = replace(tiny_train_config, out=None, log_every=1)
     events = []
