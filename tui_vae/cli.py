@@ -186,6 +186,13 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
     # otherwise leave the default keys with not a word.
     if keymap is not None and not os.path.lexists(keymap):
         raise typer.BadParameter(f"no such file: {keymap}", param_hint="--keymap")
+    # Textual's browser driver (textual-serve) talks over pipes; anything else
+    # needs a terminal, or the app would draw into a file until killed.
+    if "TEXTUAL_DRIVER" not in os.environ and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from tui_vae.errors import TuiVaeError
+
+        raise TuiVaeError("the explorer needs a terminal (its input and output are not one); "
+                          "`tui-vae --help` lists the commands that run without one")
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.tui.keymap import default_keymap_path
     from tui_vae.workspace import Workspace

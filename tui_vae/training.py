@@ -357,9 +357,10 @@ class Trainer:
                 # One host sync a step: the loss parts, also the NaN check.
                 objective, recon, kl = elbo_step(x, cond, weight, noise)
                 if not math.isfinite(objective):
-                    raise TrainingError(
-                        f"the loss became {objective} at epoch {epoch + 1}, step {step + 1} "
-                        f"(try a lower --lr); the last good checkpoint is kept")
+                    kept = ("; the last good checkpoint is kept" if self.out and self.out.exists()
+                            else "; no checkpoint had been saved" if self.out else "")
+                    raise TrainingError(f"the loss became {objective} at epoch {epoch + 1}, "
+                                        f"step {step + 1} (try a lower --lr){kept}")
                 update()
                 b = index.shape[0]
                 sums.objective += objective * b

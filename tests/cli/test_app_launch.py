@@ -79,3 +79,13 @@ def test_the_bare_command_skips_typers_option_parsing(tmp_path):
                              text=True, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.strip() == "error: Invalid value for --checkpoints: runs is not a folder"
+
+
+def test_without_a_terminal_the_explorer_says_so_instead_of_drawing_into_a_file(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "tui_vae"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the explorer needs a terminal")

@@ -150,6 +150,19 @@ def test_a_damaged_resume_state_is_one_clear_error(
         Trainer(config, resume=True, dataset=sample_dataset).run()
 
 
+def test_a_diverging_run_says_whether_a_checkpoint_was_kept(
+        tiny_train_config, sample_dataset, tmp_path):
+    fresh = replace(tiny_train_config, out=str(tmp_path / "fresh.safetensors"), lr=1e30)
+    with pytest.raises(TrainingError, match="no checkpoint had been saved"):
+        Trainer(fresh, dataset=sample_dataset).run()
+    later = replace(tiny_train_config, out=str(tmp_path / "later.safetensors"), epochs=1)
+    Trainer(later, dataset=sample_dataset).run()
+    before = open(later.out, "rb").read()
+    with pytest.raises(TrainingError, match="the last good checkpoint is kept"):
+        Trainer(replace(later, epochs=2, lr=1e30), resume=True, dataset=sample_dataset).run()
+    assert open(later.out, "rb").read() == before
+
+
 def test_stop_is_honoured_before_the_next_step(tiny_train_config, sample_dataset):
     config = replace(tiny_train_config, out=None, log_every=1)
     events = []
