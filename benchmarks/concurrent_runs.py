@@ -33,8 +33,9 @@ def _epoch_seconds(checkpoint: Path) -> float:
     return statistics.median(seconds)
 
 
-def run_together(count: int, epochs: int, data_dir: str, folder: Path) -> tuple[list[float], float]:
-    outs = [folder / f"run{count}-{i}.safetensors" for i in range(count)]
+def run_together(count: int, epochs: int, data_dir: str, folder: Path, tag: str = ""
+                 ) -> tuple[list[float], float]:
+    outs = [folder / f"run{count}{tag}-{i}.safetensors" for i in range(count)]
     start = time.perf_counter()
     procs = [subprocess.Popen(
         _command(epochs, data_dir, out, i), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -113,7 +114,7 @@ def main() -> None:
             print(reading())
             together.append((count, *run_together(count, args.epochs, args.data_dir, Path(tmp))))
         print(reading())
-        after, wall = run_together(1, args.epochs, args.data_dir, Path(tmp))
+        after, wall = run_together(1, args.epochs, args.data_dir, Path(tmp), tag="again")
         print(f"1 run again: epoch {after[0]:.2f} s, whole run {wall:.1f} s")
         alone = [(before[0] + after[0]) / 2]
         for count, each, wall in together:
