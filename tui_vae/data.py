@@ -191,6 +191,12 @@ def _find_file(folder: Path, name: str) -> Path | None:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
+        if os.path.lexists(candidate):
+            # A FIFO, a device, a folder or a dangling link under a data file's
+            # name: said as such, never taken for a missing file, which a download
+            # would then write to.
+            raise DataError(f"{candidate} is not a regular file; remove it, and the "
+                            f"dataset is read (or downloaded) again")
     return None
 
 

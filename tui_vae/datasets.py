@@ -247,8 +247,9 @@ def fit_to_dataset(config, image_size: int | None = None, channels: int | None =
     """
     spec = dataset_spec(config.dataset)
     return replace(config, dataset=absolute_dataset_name(config.dataset),
-                   channels=channels or spec.channels,
-                   image_size=image_size or spec.image_size,
+                   # `is None`, not `or`: a 0 given is refused by validation, not replaced
+                   channels=spec.channels if channels is None else channels,
+                   image_size=spec.image_size if image_size is None else image_size,
                    num_classes=max(1, len(spec.classes)))
 
 

@@ -59,6 +59,18 @@ def test_load_dataset_from_a_torchvision_layout(tmp_path):
     assert x.shape == (6, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
 
 
+@pytest.mark.parametrize("plant", ["fifo", "folder", "dangling link"])
+def test_a_non_file_under_a_data_files_name_is_named_not_downloaded_over(tmp_path, plant):
+    raw = write_fake_mnist(tmp_path)
+    target = raw / "t10k-images-idx3-ubyte"
+    target.unlink()
+    {"fifo": os.mkfifo, "folder": os.mkdir,
+     "dangling link": lambda p: os.symlink(tmp_path / "nowhere", p)}[plant](target)
+    data._load_cached.cache_clear()
+    with pytest.raises(DataError, match="is not a regular file"):
+        data.load_dataset("mnist", tmp_path, download=True)
+
+
 def test_mismatched_image_and_label_counts_are_an_error(tmp_path):
     raw = write_fake_mnist(tmp_path)
     (raw / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5)))
