@@ -37,6 +37,7 @@ LONG_TESTS = (
     "tests/cli/test_cli.py::test_sigint_saves_and_prints_how_to_resume",
     "tests/cli/test_install.py::",
     "tests/reliability/test_memory_bounds.py::test_the_iwae_estimator_keeps_memory_flat",
+    "tests/tui/test_colour_views.py::test_every_view_on_colour_models",
 )
 
 
