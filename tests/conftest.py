@@ -38,6 +38,9 @@ LONG_TESTS = (
     "tests/cli/test_install.py::",
     "tests/reliability/test_memory_bounds.py::test_the_iwae_estimator_keeps_memory_flat",
     "tests/tui/test_colour_views.py::test_every_view_on_colour_models",
+    "tests/reliability/test_memory_bounds.py::test_idx_data_is_read_within_its_header",
+    "tests/reliability/test_memory_bounds.py::test_flags_that_size_a_model_are_checked_up_front",
+    "tests/reliability/test_links.py::",
 )
 
 
