@@ -586,7 +586,7 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
-        typer.echo(format_report(result))
+        echo(format_report(result))
 
 
 def _eval_test_set(config, data_dir: Path | None) -> tuple:
@@ -922,7 +922,7 @@ def sweep(
             _checking_run = ""
     if dry_run:
         for run in runs:
-            typer.echo(run.shell())
+            echo(run.shell())
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
