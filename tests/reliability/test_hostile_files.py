@@ -341,3 +341,31 @@ async def test_markup_in_names_and_metadata_is_shown_as_text_in_the_app(zoo, tmp
         assert "[b]bad-dataset" in last.message and MARKUP in last.message
         assert not last.markup
         assert app.is_running
+
+
+async def test_escape_sequences_in_names_never_reach_the_terminal_from_the_app(zoo, tmp_path):
+    """A name holding an escape sequence (colours, the terminal's title) shows escaped
+    in the Models details, the header and the notices."""
+    from textual.widgets import Static
+
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    folder = tmp_path / "escapes"
+    folder.mkdir()
+    name = "evil\x1b[31mred\x1b]0;PWNED\x07.safetensors"
+    shutil.copy(zoo["good"], folder / name)
+    app = TuiVaeApp(Workspace(folder, tmp_path / "no-data", "cpu", shipped_dir=None))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await settle(app, pilot)
+        details = str(app.screen.query_one("#details", Static).render())
+        assert "evil\\x1b[31mred" in details and "\x1b" not in details
+        await pilot.press("enter")  # make it active: a notice names it
+        await settle(app, pilot)
+        assert "\x1b" not in app.sub_title and "\x07" not in app.sub_title
+        assert "evil\\x1b[31mred" in app.sub_title
+        notices = [n.message for n in app._notifications]
+        assert notices and not any("\x1b" in m or "\x07" in m for m in notices)
+        assert app.is_running

@@ -39,7 +39,7 @@ from tui_vae.tui.messages import (
 from tui_vae.tui.screens.generate import GenerateScreen
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.views import VIEWS, VIEWS_IN_ORDER  # noqa: F401 (VIEWS is re-exported)
-from tui_vae.wording import plural
+from tui_vae.wording import plural, printable, printable_lines
 from tui_vae.workspace import Workspace
 
 # The checkpoint folders are looked at this often (one stat per folder while
@@ -149,8 +149,11 @@ class TuiVaeApp(App):
     def notify(self, message: str, *, title: str = "", severity="information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Every notice as plain text: messages quote file names, metadata and errors,
-        which are data, never markup (a `[/x]` in a name must not break the notice)."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        which are data, never markup (a `[/x]` in a name must not break the notice),
+        and their control characters escaped (an escape sequence in a file name would
+        otherwise act on the terminal)."""
+        super().notify(printable_lines(message), title=title, severity=severity,
+                       timeout=timeout, markup=False)
 
     # -- start-up
 
@@ -371,7 +374,8 @@ class TuiVaeApp(App):
         """The header: the running run, if any, beside what it says of the active model."""
         self._header = active
         run = self.monitor.headline()
-        self.sub_title = f"{run} · active: {active}" if run else active
+        # A file name's control characters escaped, as in every notice.
+        self.sub_title = printable(f"{run} · active: {active}" if run else active)
 
     def _changed(self) -> None:
         """Tell the visible view that the model or images changed."""

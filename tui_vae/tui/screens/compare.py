@@ -22,6 +22,7 @@ from textual.widgets import Label
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
+from tui_vae.wording import printable, printable_lines
 
 SIDES = ("a", "b")
 MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
@@ -38,7 +39,8 @@ def describe(info) -> str:
     metrics = (f"-ELBO {_figure(test['loss'])} = recon {_figure(test['recon'])} "
                f"+ KL {_figure(test['kl'])}"
                if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
-    return f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}\n{metrics}"
+    return printable_lines(f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}"
+                           f"\n{metrics}")
 
 
 def _figure(nats: float) -> str:
@@ -149,7 +151,7 @@ class CompareScreen(ViewScreen):
         for side, path in zip(SIDES, pair):
             if isinstance(loaded[path], Exception):  # said in a notice when it failed
                 self.query_one(f"#{side}-title", Label).update(
-                    Text(f"{side.upper()}  cannot load {Path(path).name}"))
+                    Text(printable(f"{side.upper()}  cannot load {Path(path).name}")))
                 continue
             model, images, surgery = loaded[path]
             split = images.split

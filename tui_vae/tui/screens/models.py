@@ -17,7 +17,7 @@ from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
-from tui_vae.wording import plural
+from tui_vae.wording import plural, printable_lines
 
 COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z", 3, True),
            Column("hidden", 6, True), Column("beta", 4, True), Column("data", 13),
@@ -183,10 +183,11 @@ class ModelsScreen(ViewScreen):
         if entry is None:
             details.update("No checkpoints yet: train one in Train (t).")
         elif not isinstance(entry, CheckpointInfo):
-            details.update(Text(f"{entry.path}\nunreadable: {entry.reason}"))
+            details.update(Text(printable_lines(f"{entry.path}\nunreadable: {entry.reason}")))
         else:
             surgery = self._surgery.get(entry.path)
-            details.update(Text(describe_checkpoint(entry) + (f"\n{surgery}" if surgery else "")))
+            details.update(Text(printable_lines(
+                describe_checkpoint(entry) + (f"\n{surgery}" if surgery else ""))))
 
     def action_surgery(self) -> None:
         """ELBO surgery of the selected checkpoint (loads it: in a worker)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,7 +26,7 @@ from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
 from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
-from tui_vae.wording import plural
+from tui_vae.wording import plural, printable
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
            "bright_magenta", "bright_yellow", "bright_green")
@@ -174,7 +175,7 @@ class RunsScreen(ViewScreen):
         if run is None or run.path == self._pictures_for:
             return
         self._pictures_for = run.path
-        caption.update(f"{run.name}: loading...")
+        caption.update(Text(printable(f"{run.name}: loading...")))
         self._pictures(run.path)
 
     @work(thread=True, exclusive=True, group="runs-pictures", exit_on_error=False)
