@@ -41,6 +41,9 @@ LONG_TESTS = (
     "tests/reliability/test_memory_bounds.py::test_idx_data_is_read_within_its_header",
     "tests/reliability/test_memory_bounds.py::test_flags_that_size_a_model_are_checked_up_front",
     "tests/reliability/test_links.py::",
+    "tests/tui/test_factory_model.py::test_every_view_opens_on_the_users_model",
+    "tests/tui/test_layout.py::test_every_view_fits_whole_tiles_and_scrolls_its_rows[120x40]",
+    "tests/tui/test_layout.py::test_every_view_fits_whole_tiles_and_scrolls_its_rows[200x60]",
 )
 
 
