@@ -46,6 +46,7 @@ async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoin
         assert len(latent_map._xy) == len(app.images.split)  # the bundled sample, all of it
         info = str(screen.query_one("#latent-info").render())
         assert "PCA of the 4-D means" in info and "variance" in info
+        assert info.startswith(f"{len(app.images.split):,} test images\n")
         before = grid(app, "#decoded").images[0].copy()
         start = latent_map.cursor
         await pilot.press("shift+right", "shift+right", "up")
@@ -347,3 +348,16 @@ async def test_without_colour_the_classes_are_told_apart_by_character(
         assert "." in drawn and {"+", "@"} & set(drawn)
         info = str(screen.query_one("#latent-info").render())
         assert "dotted rings" in info and "+ near a code, @ in a hole" in info
+
+
+async def test_a_map_of_part_of_the_test_set_says_how_much(checkpoints, make_app, monkeypatch):
+    """The caption names the whole test set; where the map draws a subset the side
+    panel says so rather than a second, different count."""
+    import tui_vae.tui.screens.latent as latent_screen
+
+    monkeypatch.setattr(latent_screen, "MAP_POINTS", 60)
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "l", "vae.safetensors")
+        info = str(app.screen.query_one("#latent-info").render())
+        assert info.startswith(f"60 of the {len(app.images.split):,} test images\n"), info

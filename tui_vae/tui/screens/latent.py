@@ -236,8 +236,13 @@ class LatentScreen(ViewScreen):
                 near, hole = ("+", "@") if plain else ("light grey", "white")
                 prior += (f"\nprior samples: {near} near a code, {hole} in a hole "
                           f"({self.holes[0]} of {self.holes[1]})")
+        # The map draws a subset (MAP_POINTS) where the test set is larger: say both,
+        # since the caption names the whole set.
+        total = len(self.images.split)
+        shown = (f"{len(cache.xy):,} test images" if len(cache.xy) >= total
+                 else f"{len(cache.xy):,} of the {total:,} test images")
         self.query_one("#latent-info", Static).update(
-            f"{len(cache.xy):,} test images\n{how}\ncursor at ({where}){condition}{prior}")
+            f"{shown}\n{how}\ncursor at ({where}){condition}{prior}")
         keys = "0-9 decode as class · " if conditional else ""
         keys += "p prior · "
         manifold = "space manifold grid · " if model.config.latent_dim == 2 and not conditional \
