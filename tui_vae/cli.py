@@ -37,6 +37,7 @@ from tui_vae.config import (
 )
 from tui_vae.datasets import DATASET_NAMES, MAX_FOLDER_CLASSES
 from tui_vae.paths import RUNS_FOLDER
+from tui_vae.wording import printable, printable_lines
 
 app = typer.Typer(
     help="Train and explore Variational Autoencoders in the terminal.",
@@ -62,21 +63,19 @@ Schedule = _choices("Schedule", LR_SCHEDULES)
 Gradients = _choices("Gradients", ("auto", "autograd"))
 
 DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live elsewhere
+
+
 class SafeConsole(Console):
     """A Console that prints plain strings with their control characters escaped:
     a file name holding an escape sequence shows as text, never acts on the terminal."""
 
     def print(self, *objects, **kwargs) -> None:
-        from tui_vae.wording import printable_lines
-
         super().print(*(printable_lines(o) if isinstance(o, str) else o for o in objects),
                       **kwargs)
 
 
 def echo(text: str) -> None:
     """typer.echo, with control characters escaped as SafeConsole does."""
-    from tui_vae.wording import printable_lines
-
     typer.echo(printable_lines(text))
 
 
@@ -780,8 +779,6 @@ def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: 
     """The `models` table with the `shown` columns of `rows` (cells in `columns` order)."""
     from rich.table import Table
     from rich.text import Text
-
-    from tui_vae.wording import printable
 
     table = Table(title=Text(printable(f"checkpoints in {names}")))
     keep = [columns.index(c) for c in shown]

@@ -32,7 +32,9 @@ async def _until_idle(app, pilot) -> None:
 
     while app.monitor.active or training():
         await pilot.pause(0.05)
-    await app.workers.wait_for_complete([w for w in app.workers if w.group != "training"])
+    others = [w for w in app.workers if w.group != "training"]
+    if others:  # an empty list would make Textual wait for every worker, the failed run's too
+        await app.workers.wait_for_complete(others)
     await pilot.pause()
 
 

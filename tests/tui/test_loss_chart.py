@@ -169,3 +169,12 @@ async def test_the_log_scale_says_how_many_values_it_cannot_draw():
     assert "(log scale; 2 values <= 0 not drawn)" in lines[0]
     chart, lines = await drawn((100, 14), step_series(), log=True)
     assert "(log scale)" in lines[0] and "not drawn" not in lines[0]
+
+
+async def test_a_run_name_holding_an_escape_sequence_is_drawn_escaped():
+    """Runs are named by their file: its control characters never reach the terminal."""
+    odd = (Series("evil\x1b[31mred\x1b]0;PWNED\x07", "yellow", (0.0, 1.0), (1.0, 2.0)),)
+    chart, lines = await drawn((100, 14), odd)
+    text = "\n".join(lines)
+    assert "evil\\x1b[31mred\\x1b]0;PWNED\\x07" in text
+    assert "\x1b" not in text and "\x07" not in text

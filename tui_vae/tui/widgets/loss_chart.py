@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui_vae.tui.widgets.built_lines import BuiltLines
-from tui_vae.wording import plural
+from tui_vae.wording import plural, printable
 
 # Braille dot bits, indexed [row 0-3][column 0-1] (Unicode's dot numbering).
 _DOTS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
@@ -297,8 +297,10 @@ class LossChart(BuiltLines):
                     self._text_line([("no data yet", dim)], width)]
         # Without colour, every curve in the terminal's own foreground: the
         # monochrome filter would turn some colours (magenta, blue) into faint greys.
-        items = [(f"{dash(i)[1] if dashed else '━━'} {s.name} {format_value(float(s.y[-1]))}",
-                  "" if dashed else s.color) for i, s in enumerate(drawn)]
+        # A run's name is a file name: its control characters are drawn escaped.
+        items = [(f"{dash(i)[1] if dashed else '━━'} {printable(s.name)} "
+                  f"{format_value(float(s.y[-1]))}", "" if dashed else s.color)
+                 for i, s in enumerate(drawn)]
         legend = legend_lines(items, width)
         beside = len(legend) == 1 and len(title) + 3 + sum(len(t) + 2 for t, _ in items) <= width
         plot_w = width - Y_AXIS_WIDTH - 1
