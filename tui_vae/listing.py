@@ -167,14 +167,19 @@ class CachedListing:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return None  # removed since the folder was listed
+            if not path.is_symlink():
+                return None  # removed since the folder was listed
+            stat = None  # a link to nothing: listed as unreadable, as the CLI lists it
         except OSError as exc:
             return _File((0, 0), 0, BadCheckpoint(path, f"cannot read {path}: {exc.strerror}"),
                          True)
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        racy = now - stamp[0] < RACY_NS
+        if stat is None:  # read again at every scan (its target may come back)
+            stamp, inode, racy = (0, 0), 0, True
+        else:
+            stamp, inode = (stat.st_mtime_ns, stat.st_size), stat.st_ino
+            racy = now - stamp[0] < RACY_NS
         if before is not None and before.stamp == stamp and not before.racy:
-            return _File(stamp, stat.st_ino, before.entry, racy)
+            return _File(stamp, inode, before.entry, racy)
         self.reads += 1
         try:
             entry: Entry = self._read(path)
@@ -184,7 +189,7 @@ class CachedListing:
             entry = BadCheckpoint(path, f"{path}: cannot be read ({type(exc).__name__}: {exc})")
         if before is not None and _same(before.entry, entry):
             entry = before.entry  # read again, unchanged: keep the old object
-        return _File(stamp, stat.st_ino, entry, racy)
+        return _File(stamp, inode, entry, racy)
 
 
 def _same(a: Entry, b: Entry) -> bool:

@@ -79,6 +79,11 @@ class ChildRun:
         reader.join(timeout=5)
         if code == 0 and finished:
             return
+        if not finished and self._stop_sent and code in (130, -signal.SIGINT):
+            # The stop reached the child before its run began (while it was still
+            # importing): as with a stop before the start, there is nothing to save.
+            self.on_event(Finished(0, stopped=True, path=None))
+            return
         if failed:
             raise TrainingError(failed)
         words = [line.strip() for line in said if line.strip()]

@@ -48,6 +48,14 @@ def assert_no_tile_cut(app, where: str) -> None:
         assert len(grid._build()) <= grid.size.height, f"{where}: #{grid.id} overflows"
 
 
+def assert_status_whole(app, where: str) -> None:
+    """The status line is as tall as its (fitted) text: none of it cut."""
+    status = app.screen.query_one("#status")
+    size = status.size
+    assert size.height == status.get_content_height(size, size, size.width), (
+        f"{where}: the status line is cut: {status.text!r}")
+
+
 def footer_has(app, key: str) -> bool:
     active = app.screen.active_bindings.get(key)
     return active is not None and active.binding.show and active.enabled
@@ -86,6 +94,7 @@ async def test_every_view_fits_whole_tiles_and_scrolls_its_rows(size, checkpoint
             where = f"{size} {type(app.screen).__name__}"
             assert shown_grids(app) or view == "d", f"{where}: no images at all"
             assert_no_tile_cut(app, where)
+            assert_status_whole(app, where)
             await assert_rows_reachable(app, pilot, scroll, where)
             if view == "g":  # a row per class: ten rows, reached by keys where they don't fit
                 await pilot.press("a")

@@ -61,6 +61,29 @@ async def test_train_in_the_app_with_live_charts_and_a_stop(checkpoints, make_ap
         assert screen.check_action("start", ()) is True
 
 
+async def test_a_stop_at_once_is_a_stop_with_nothing_saved(checkpoints, make_app):
+    """x right after s: the child is still importing when the stop reaches it."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        fill(app.screen, model="vae", dataset="mnist-sample", latent_dim=2, hidden_dim=8,
+             epochs=50)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.monitor.active)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.monitor.active)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.6)  # the view reads the monitor twice a second
+        progress, _ = app.monitor.snapshot()
+        assert progress.state == "stopped" and progress.path is None
+        said = [n.message for n in app._notifications]
+        assert any("before its first step; nothing was saved" in m for m in said), said
+        assert not any(n.severity == "error" for n in app._notifications)
+        text = str(app.screen.query_one("#progress-text").render())
+        assert "nothing was saved" in text and "None" not in text
+
+
 async def test_bad_settings_are_refused_with_a_notice(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

@@ -286,8 +286,15 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
             title = str(app.screen.query_one(f"#{side}-title").render())
             gaps.append(float(title.split("KL(q(z)||p(z)) ")[1].split()[0]))
         assert gaps[1] > gaps[0]
+        assert "Figure 1" in app.screen.query_one("#status").text
         await pilot.press("x")
         assert app.compare_pair == (b, a)
+        # Two runs that both keep the KL term are not the report's Figure 1.
+        app.compare_pair = (b, b)
+        app.screen.sync(force=True)
+        await settle(app, pilot)
+        status = app.screen.query_one("#status").text
+        assert "Figure 1" not in status and status.startswith("A against B")
 
 
 async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
@@ -338,6 +345,9 @@ async def test_unreadable_checkpoint_is_listed_and_cannot_be_used(checkpoints, m
         await pilot.press("enter")
         assert any("cannot be loaded" in n for n in notices(app))
         assert app.active.name != "aaa-broken.safetensors"
+        await pilot.press("b")  # not silently ignored either
+        assert any("cannot be B" in n for n in notices(app))
+        assert app.compare_pair[1] is None or app.compare_pair[1].name != "aaa-broken.safetensors"
 
 
 async def test_help_opens_and_closes(checkpoints, make_app):

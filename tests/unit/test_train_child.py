@@ -102,6 +102,36 @@ def test_a_stop_saves_and_a_stop_before_the_start_trains_nothing(tmp_path):
     assert not (tmp_path / "never.safetensors").exists()
 
 
+def test_a_stop_while_the_child_still_imports_is_a_stop_not_a_failure(tmp_path):
+    """The user stops the app's run at once: the child takes the interrupt before
+    its run began. That is a stop with nothing to save, not "exit code 130"."""
+    import threading
+    import time
+
+    out = tmp_path / "early.safetensors"
+    heard, raised = [], []
+    run = ChildRun(_config(tmp_path, out=str(out)), heard.append)
+
+    def go():
+        try:
+            run.run()
+        except TrainingError as exc:
+            raised.append(exc)
+
+    worker = threading.Thread(target=go)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while run.pid is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    run.stop()  # torch alone takes a second to import: the child is not training yet
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert raised == []
+    assert heard and heard[-1] == Finished(0, stopped=True, path=None)
+    assert not any(isinstance(e, (EpochEnded, CheckpointSaved)) for e in heard)
+    assert not out.exists()
+
+
 def test_a_run_whose_reader_is_gone_saves_and_ends(tmp_path):
     """The app killed (its end of the pipe closed): the child stops as after Ctrl-C
     instead of training on for nobody, and its checkpoint is whole."""

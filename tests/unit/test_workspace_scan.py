@@ -124,6 +124,23 @@ def test_one_bad_file_or_folder_hides_nothing_else(tmp_path, tiny):
     assert len(cache.problems) == 1 and "not-a-folder" in cache.problems[0]
 
 
+def test_a_link_to_nothing_is_listed_as_unreadable_as_the_cli_lists_it(tmp_path, tiny):
+    folder = tmp_path / "runs"
+    fill(folder, tiny, ["a.safetensors"])
+    (folder / "gone.safetensors").symlink_to(tmp_path / "moved-away.safetensors")
+    cache = CachedListing()
+    entries, _ = cache.scan([folder])
+    listed = {e.path.name: e for e in entries}
+    assert set(listed) == {"a.safetensors", "gone.safetensors"}
+    assert isinstance(listed["gone.safetensors"], ck.BadCheckpoint)
+    assert {e.path.name: type(e) for e in ck.list_checkpoints(folder)} == {
+        name: type(e) for name, e in listed.items()}
+    # The link's target comes back: the next scan reads it.
+    shutil.copyfile(tiny, tmp_path / "moved-away.safetensors")
+    entries, changed = cache.scan([folder])
+    assert changed and all(isinstance(e, ck.CheckpointInfo) for e in entries)
+
+
 def test_workspace_scan_hands_back_the_same_list_while_nothing_changed(tmp_path, tiny,
                                                                       monkeypatch):
     monkeypatch.setattr(listing, "RACY_NS", 0)

@@ -486,9 +486,12 @@ class TuiVaeApp(App):
             if event.path and Path(event.path) != self.active and Path(event.path).is_file():
                 self.last_run = Path(event.path)
                 offer = f"; press {self._key_of('app.use_run', 'U')} to use it"
-            self.notify(f"training {word} after {plural(event.epochs_done, 'epoch')}; "
-                        f"saved {event.path}{offer}",
-                        title="training", markup=False)
+            if event.path is None:
+                said = "training stopped before its first step; nothing was saved"
+            else:
+                said = (f"training {word} after {plural(event.epochs_done, 'epoch')}; "
+                        f"saved {event.path}{offer}")
+            self.notify(said, title="training", markup=False)
             self.refresh_bindings()
         elif isinstance(event, Failed):
             self.notify(event.message, title="training failed", severity="error")

@@ -30,6 +30,7 @@ MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
 
 SURGERY_IMAGES = 2000  # ELBO surgery per side on this many test images (fast)
 
+
 def describe(info) -> str:
     """A checkpoint's name, kind and final test metrics on two lines."""
     m, test = info.model_config, info.final_test or {}
@@ -41,6 +42,15 @@ def describe(info) -> str:
                if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
     return printable_lines(f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}"
                            f"\n{metrics}")
+
+
+def caption(betas) -> str:
+    """What the pair shows, from its two betas (None where a side did not load): the
+    report's Figure 1 only where one side is a beta = 0 run and the other is not."""
+    if None not in betas and (betas[0] == 0) != (betas[1] == 0):
+        return ("The report's Figure 1, live: without the KL term (beta = 0) "
+                "reconstructions stay sharp but prior samples fall apart")
+    return "A against B: the same test images reconstructed, and samples from the same z"
 
 
 def _figure(nats: float) -> str:
@@ -148,6 +158,8 @@ class CompareScreen(ViewScreen):
         if loaded is None:  # a worker is loading them: the UI thread never reads data
             return
         infos = {e.path: e for e in self.app.valid_entries()}
+        betas = [None if isinstance(loaded[path], Exception) else loaded[path][0].config.beta
+                 for path in pair]
         for side, path in zip(SIDES, pair):
             if isinstance(loaded[path], Exception):  # said in a notice when it failed
                 self.query_one(f"#{side}-title", Label).update(
@@ -179,9 +191,8 @@ class CompareScreen(ViewScreen):
             title += (f"\nI(x;z) {_figure(surgery['mutual_information'])} + "
                       f"KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
-        self.set_status("The report's Figure 1, live: without the KL term (beta = 0) "
-                        "reconstructions stay sharp but prior samples fall apart · "
-                        "space new draw · x swap · choose A/B in Models (m)")
+        self.set_status(f"{caption(betas)} · space new draw · x swap · "
+                        "choose A/B in Models (m)")
 
     def factor(self, side: str) -> int:
         """How many times smaller than its model's images a side draws its tiles: full

@@ -227,7 +227,8 @@ class ModelsScreen(ViewScreen):
     def action_activate(self) -> None:
         entry = self.selected()
         if not isinstance(entry, CheckpointInfo):
-            self.notify("that file cannot be loaded", severity="error")
+            if entry is not None:
+                self.notify("that file cannot be loaded", severity="error")
             return
         self.app.activate(entry.path)
         self.notify(f"active: {entry.path.name}", markup=False)
@@ -235,6 +236,9 @@ class ModelsScreen(ViewScreen):
     def action_pick(self, side: str) -> None:
         entry = self.selected()
         if not isinstance(entry, CheckpointInfo):
+            if entry is not None:
+                self.notify(f"that file cannot be loaded, so it cannot be {side.upper()}",
+                            severity="error")
             return
         a, b = self.app.compare_pair
         self.app.compare_pair = (entry.path, b) if side == "a" else (a, entry.path)

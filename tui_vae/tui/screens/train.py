@@ -29,6 +29,9 @@ CHOICE_FIELDS = (
     ("dataset", "dataset"),
     ("lr_schedule", "schedule"),
 )
+# Shorter names in a dropdown too narrow for the registry's (the form is a third of 80
+# columns); the value chosen is still the registry's name.
+SHORT_NAMES = {"continuous-bernoulli": "cont. Bernoulli"}
 # (field, label, Input type) for the numeric settings.
 NUMBER_FIELDS = (
     ("beta", "beta", "number"),
@@ -133,7 +136,8 @@ class TrainScreen(ViewScreen):
                     with Horizontal(classes="field"):
                         yield Label(label)
                         yield PageSafeSelect(  # pageup before its list's layout: no crash
-                            [(c.help if name == "dataset" else c.name, c.name)
+                            [(c.help if name == "dataset" else SHORT_NAMES.get(c.name, c.name),
+                              c.name)
                              for c in field_choices(name).values()],
                             value=field_default(name), allow_blank=False,
                             compact=True, id=name)
@@ -188,7 +192,7 @@ class TrainScreen(ViewScreen):
         total = max(progress.epochs * progress.steps, 1)
         done = min(progress.epoch * progress.steps + progress.step, total)
         text = {
-            "idle": "No run yet: set the options and press s (or the Start button).",
+            "idle": "No run yet: set the options, press s.",
             "failed": f"Failed: {progress.message}",
         }.get(progress.state)
         if text is None:
@@ -199,8 +203,8 @@ class TrainScreen(ViewScreen):
                     f"step {progress.step}/{progress.steps}\n{progress.state} · "
                     f"{progress.samples_per_s:,.0f} samples/s · {progress.path or ''}")
             if progress.state in ("finished", "stopped"):
-                text = (f"{progress.state} after {plural(progress.epoch, 'epoch')}\n"
-                        f"saved {progress.path}")
+                saved = f"saved {progress.path}" if progress.path else "nothing was saved"
+                text = f"{progress.state} after {plural(progress.epoch, 'epoch')}\n{saved}"
         running = self.app.monitor.active
         shown = self._shown
         if shown.get("bar") != (total, done):

@@ -64,7 +64,6 @@ class ViewScreen(AppSizedScreen):
     def __init__(self) -> None:
         super().__init__()
         self._seen = -1
-        self._status_lines: int | None = None  # the height the status last asked for
         self._tabs_shown = ""
         self._model_seen = None  # the model this view last drew
 
@@ -170,10 +169,11 @@ class ViewScreen(AppSizedScreen):
     def set_status(self, text: str) -> None:
         status = self.query_one("#status", StatusLine)
         # A layout pass re-renders the whole screen: only ask for one when the
-        # status may change height (it shows one or two lines).
+        # status changes height (it shows one or two lines). Compared with the height
+        # it has, not the one last asked for: a request made before the first layout
+        # (no width yet) can be spent while the text was another.
         lines = 1 if len(fit_status(text, status.size.width)) <= status.size.width else 2
-        status.show(text, layout=lines != self._status_lines)
-        self._status_lines = lines
+        status.show(text, layout=lines != status.size.height)
 
     def image_size(self) -> tuple[int, int]:
         """(H, W) of the active model's images ((28, 28) before one is loaded)."""
