@@ -154,6 +154,10 @@ async def test_zoom_at_80x24_cuts_nothing_and_says_why_when_nothing_fits(checkpo
             await pilot.press(view)
             await settle(app, pilot)
             assert_no_tile_cut(app, f"{type(app.screen).__name__} at 2x")
+            for grid in shown_grids(app):  # the notice whole, wrapped in narrow grids
+                if not grid.tile_regions():
+                    said = " ".join(strip.text.strip() for strip in grid._build())
+                    assert "(no room for a whole row of images; z: back to 1x)" in said, said
 
 
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)])

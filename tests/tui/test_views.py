@@ -336,6 +336,30 @@ async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints,
         assert app.active is not None and app.active.exists()  # another became active
 
 
+@pytest.mark.parametrize("width", [80, 120])
+async def test_a_long_name_gives_way_to_the_figures(width, checkpoints, make_app):
+    """A sweep's long file name is cut with "…" so that the test -ELBO stays on screen
+    at 80 columns, and every column at 120; the details below show the name whole."""
+    import shutil
+
+    long = "a-long-name-from-a-beta-sweep-beta0.25-seed3-epochs50.safetensors"
+    shutil.copyfile(checkpoints / "vae.safetensors", checkpoints / long)
+    app = make_app(checkpoints)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await open_view(app, pilot, "m")
+        table = app.screen.query_one("#checkpoints")
+        header = table.render_line(0).text
+        row = next(table.render_line(y).text for y in range(1, 5)
+                   if "a-long-name" in table.render_line(y).text)
+        last = "from" if width == 120 else "test -ELBO"
+        assert last in header and len(header.rstrip()) <= width
+        elbo = app.entries[app.entry_index[checkpoints / long]].final_test["loss"]
+        assert f"{elbo:.2f}" in row and "…" in row
+        table.move_cursor(next(i for i, e in enumerate(app.entries) if e.path.name == long))
+        await settle(app, pilot)
+        assert long in str(app.screen.query_one("#details").render())
+
+
 async def test_unreadable_checkpoint_is_listed_and_cannot_be_used(checkpoints, make_app):
     (checkpoints / "aaa-broken.safetensors").write_bytes(b"\x00" * 20)
     app = make_app(checkpoints)

@@ -25,6 +25,9 @@ COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z
            Column("KL", 6, True), Column("MB", 5, True), Column("from", 7))
 SURGERY_IMAGES = 2000  # ELBO surgery (s) on this many test images
 NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within these
+# On a narrow screen the name gives way (cut with "…"; the details below show it
+# whole), so that the columns up to the test -ELBO stay on screen.
+KEPT_COLUMNS = 9
 
 
 def _num(value, spec: str) -> str:
@@ -112,7 +115,7 @@ class ModelsScreen(ViewScreen):
         self._drawn: list | None = None  # the app's entries when the table was last drawn
 
     def body(self) -> ComposeResult:
-        yield CheckpointTable(COLUMNS, id="checkpoints")
+        yield CheckpointTable(COLUMNS, id="checkpoints", yielding=1, kept=KEPT_COLUMNS)
         yield Static(id="details", classes="details")
 
     def sync(self, force: bool = False) -> None:

@@ -26,6 +26,10 @@ from textual.strip import Strip
 _PRINTABLE = {code: "?" for code in (*range(32), 127)}
 
 
+MIN_YIELDING_WIDTH = 10  # a yielding column keeps this many cells however narrow the table
+FAIR_YIELDING_WIDTH = 20  # ...and it narrows to this to keep a column more on screen
+
+
 @dataclass(frozen=True)
 class Column:
     title: str
@@ -63,9 +67,13 @@ class CheckpointTable(ScrollView, can_focus=True):
             super().__init__()
             self.row = row
 
-    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None,
+                 yielding: int | None = None, kept: int = 0) -> None:
+        """`yielding`: the index of a column that narrows (its cells cut with "…") where
+        the table is too narrow for the first `kept` columns at their widths."""
         super().__init__(id=id)
         self.columns = list(columns)
+        self.yielding, self.kept = yielding, kept
         self.cursor_row = 0
         self._count = 0
         self._cells: Callable[[int], Sequence[str]] = lambda row: ()
@@ -112,7 +120,9 @@ class CheckpointTable(ScrollView, can_focus=True):
             self.move_cursor(self.scroll_offset.y + event.y - 1)
 
     def on_resize(self) -> None:
+        self._lines.clear()  # the yielding column's width may change with the table's
         self._follow_cursor()
+        self.refresh()
 
     def _width(self) -> int:
         return sum(c.width + 1 for c in self.columns)
@@ -128,12 +138,26 @@ class CheckpointTable(ScrollView, can_focus=True):
         if top != self.scroll_offset.y:
             self.scroll_to(y=top, animate=False, immediate=True)
 
+    def _widths(self) -> list[int]:
+        """Each column's width as drawn at the table's present width."""
+        widths = [c.width for c in self.columns]
+        if self.yielding is None or not self.size.width:
+            return widths
+        # As many columns as leave the yielding one a fair width, at least `kept`.
+        for count in range(len(widths), self.kept - 1, -1):
+            others = sum(w + 1 for i, w in enumerate(widths[:count]) if i != self.yielding)
+            room = self.size.width - others
+            if room >= FAIR_YIELDING_WIDTH or count <= self.kept:
+                break
+        widths[self.yielding] = min(widths[self.yielding], max(MIN_YIELDING_WIDTH, room))
+        return widths
+
     def _format(self, cells: Sequence[str]) -> str:
         parts = []
-        for column, cell in zip(self.columns, cells):
+        for column, width, cell in zip(self.columns, self._widths(), cells):
             cell = cell.translate(_PRINTABLE)
-            text = cell if len(cell) <= column.width else cell[:max(0, column.width - 1)] + "…"
-            parts.append(text.rjust(column.width) if column.right else text.ljust(column.width))
+            text = cell if len(cell) <= width else cell[:max(0, width - 1)] + "…"
+            parts.append(text.rjust(width) if column.right else text.ljust(width))
         return " ".join(parts)
 
     def render_line(self, y: int) -> Strip:

@@ -12,6 +12,7 @@ and `reduction` measure by default (the view sets it).
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich.color import ColorSystem
@@ -307,7 +308,9 @@ class ImageGrid(Widget):
         if not fit or cols > width:  # not one whole tile fits: say so rather than cut it
             text = "(no room for a whole row of images" + (
                 "; z: back to 1x)" if self._scale > 1 else ")")
-            return [Strip([Segment(text.center(width)[:width], PLAIN)])]
+            # Wrapped, where the grid has the lines: half of 80 columns cannot hold it.
+            lines = textwrap.wrap(text, max(width, 1))[:max(self.size.height, 1)]
+            return [Strip([Segment(line.center(width)[:width], PLAIN)]) for line in lines]
         system = self._system()
         gap = Segment(" " * GAP, PLAIN)
         strips: list[Strip] = []
