@@ -231,6 +231,13 @@ async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
         classes = grid(app, "#draw-classes")
         assert len(classes.images) == 10 and classes._captions[3] == app.images.classes[3]
         assert not np.array_equal(classes.images[0], classes.images[1])
+        # e saves what the view shows: the drawing beside its reconstruction, then
+        # the class row (it saved the reconstruction and the row, not the drawing).
+        picture = app.screen.export_images()
+        np.testing.assert_array_equal(picture[:28, :28], to_uint8(app.screen.canvas.pixels))
+        np.testing.assert_array_equal(picture[:28, 30:58], grid(app, "#recon").images[0])
+        row = classes.exportable()
+        np.testing.assert_array_equal(picture[-row.shape[0]:, :row.shape[1]], row)
 
 
 def _png_size(path) -> tuple[int, int]:

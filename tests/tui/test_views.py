@@ -450,6 +450,16 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("Static").render())
         assert "[    " in text and "Brush -" in text and "draw.thinner" in text
+        # The four arrows: one line naming every id (each can be remapped)
+        arrows = [line for line in text.splitlines() if "Move pen" in line]
+        assert len(arrows) == 1 and arrows[0].split()[0] == "arrows"
+        assert all(f"draw.{d}" in arrows[0] for d in ("up", "down", "left", "right"))
+        # (the ten class keys, shown for a cVAE, keep their ids as a range)
+        from tui_vae.tui.screens.help import binding_rows
+
+        rows = [row.plain for row in binding_rows(type(app.screen.view).BINDINGS, {})]
+        assert any(row.split()[:2] == ["0-9", "Class"] and row.endswith("draw.class0..class9")
+                   for row in rows), rows
 
 
 async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_app):

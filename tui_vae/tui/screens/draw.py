@@ -25,10 +25,14 @@ class DrawScreen(ViewScreen):
 
     TITLE = "Draw"
     BINDINGS = [
-        Binding("up", "pen(-1, 0)", "Pen", key_display="arrows", id="draw.up"),
-        Binding("down", "pen(1, 0)", "Down", show=False, id="draw.down"),
-        Binding("left", "pen(0, -1)", "Left", show=False, id="draw.left"),
-        Binding("right", "pen(0, 1)", "Right", show=False, id="draw.right"),
+        # One footer key and one help line for the four ("arrows"), with all four ids.
+        Binding("up", "pen(-1, 0)", "Move pen", key_display="arrows", id="draw.up"),
+        Binding("down", "pen(1, 0)", "Move pen", key_display="arrows", show=False,
+                id="draw.down"),
+        Binding("left", "pen(0, -1)", "Move pen", key_display="arrows", show=False,
+                id="draw.left"),
+        Binding("right", "pen(0, 1)", "Move pen", key_display="arrows", show=False,
+                id="draw.right"),
         Binding("space", "toggle_pen", "Pen up/down", id="draw.pen"),
         Binding("left_square_bracket", "brush(-1)", "Brush -", key_display="[",
                 id="draw.thinner"),
@@ -83,6 +87,20 @@ class DrawScreen(ViewScreen):
         latent_map = self.query_one("#draw-map", LatentMap)
         latent_map.set_points(np.zeros((0, 2)), np.zeros(0, int))
         latent_map.set_marker(None)
+
+    def exported_pictures(self) -> list[np.ndarray]:
+        """The drawing beside its reconstruction, then the class row (a cVAE's)."""
+        recon = self.query_one("#recon", ImageGrid)
+        if not self.fits_canvas() or not recon.images:
+            return super().exported_pictures()
+        from tui_vae.render import tile, to_uint8
+
+        # Both in bytes: the grid holds its images as shown (uint8), the canvas in [0, 1].
+        drawing = to_uint8(self.canvas.pixels)
+        pictures = [tile(np.stack([drawing, to_uint8(recon.images[0])]), 2, gap=2)]
+        classes = self.query_one("#draw-classes", ImageGrid)
+        row = classes.exportable() if classes.display else None
+        return pictures if row is None else [*pictures, row]
 
     def redraw(self) -> None:
         model = self.model

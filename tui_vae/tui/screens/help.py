@@ -41,9 +41,9 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
                  applies: Callable[[Binding], bool] = lambda binding: True) -> list[Text]:
     """One line per binding that `applies`: its keys (as remapped), what it does, its id.
 
-    A family of bindings shown as one key (the ten class keys, "0-9") takes one
-    line, its ids written as a range. Plain Text, not markup: keys such as
-    [ and ] must show as themselves.
+    A family of bindings shown as one key takes one line: the ten class keys ("0-9")
+    with their ids as a range, others (the four arrows) with every id. Plain Text,
+    not markup: keys such as [ and ] must show as themselves.
     """
     rows: dict[tuple[str, str], list[str]] = {}
     for binding in bindings:
@@ -54,7 +54,10 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
             ids.append(binding.id or "")
     lines = []
     for (label, description), ids in rows.items():
-        shown = ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
+        shown = " ".join(ids)
+        numbered = {i.rstrip("0123456789") for i in ids if i[-1:].isdigit()}
+        if len(ids) > 1 and len(numbered) == 1 and all(i[-1:].isdigit() for i in ids):
+            shown = f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
         lines.append(Text.assemble(f"  {label:<14} {description:<24} ", (shown, "dim")))
     return lines
 

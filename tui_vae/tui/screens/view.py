@@ -225,10 +225,14 @@ class ViewScreen(AppSizedScreen):
     def redraw(self) -> None:
         """Draw the view from the App's model and images."""
 
+    def exported_pictures(self) -> list[np.ndarray]:
+        """The pictures `e` saves, top to bottom: each shown grid's images, tiled."""
+        pictures = [grid.exportable() for grid in self.query(ImageGrid) if grid.display]
+        return [p for p in pictures if p is not None]
+
     def export_images(self) -> np.ndarray | None:
         """The images on screen as one picture (grids stacked), or None if there are none."""
-        pictures = [grid.exportable() for grid in self.query(ImageGrid) if grid.display]
-        pictures = [p for p in pictures if p is not None]
+        pictures = self.exported_pictures()
         if not pictures:
             return None
         import numpy as np
