@@ -47,6 +47,14 @@ class Run:
     kl: float | None
     seconds: float  # training time over the recorded epochs
     history: tuple[dict, ...]
+    dataset: str = "mnist"
+
+    @property
+    def plane_key(self) -> tuple[str, str]:
+        """Runs share a rate-distortion plane only on the same data and likelihood: the
+        distortion of a Gaussian or continuous Bernoulli decoder is a density, in other
+        units than a Bernoulli's (it can be negative)."""
+        return self.dataset, self.likelihood
 
     @property
     def name(self) -> str:
@@ -82,7 +90,7 @@ def run_from(entry: CheckpointInfo) -> Run:
                str(m.get("arch", "mlp")), str(m.get("likelihood", "bernoulli")),
                float(m.get("beta", 1.0)), int(m.get("latent_dim", 0)), entry.epochs_done,
                _number(test.get("loss")), _number(test.get("recon")), _number(test.get("kl")),
-               seconds, history)
+               seconds, history, str(m.get("dataset", "mnist")))
 
 
 def runs_from(entries) -> list[Run]:

@@ -72,6 +72,14 @@ async def test_step_and_epoch_ticks_are_whole_numbers():
     assert [label for _, label in chart.x_ticks] == ["1", "2", "3"]
     assert re.search(r"1 +2 +3", lines[-1])
     assert integer_ticks(0, 3, 200, 1) == [0, 1, 2, 3]  # never 0.5 between epochs
+    # After a 1-epoch run: the one tick is epoch 1 (an epoch 2 that never ran was shown),
+    # and its point is drawn under it.
+    one = (Series("test", "yellow", (1.0,), (120.0,)),)
+    chart, lines = await drawn((60, 8), one)
+    assert [label for _, label in chart.x_ticks] == ["1"]
+    column = lines[-1].index("1")
+    dots = [line for line in lines[chart.plot_top:-2] if BRAILLE.search(line)]
+    assert len(dots) == 1 and abs(BRAILLE.search(dots[0]).start() - column) <= 1
 
 
 async def test_legend_sits_above_the_plot_and_wraps_whole_items():

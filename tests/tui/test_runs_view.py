@@ -69,3 +69,31 @@ async def test_a_new_run_appears_without_a_key(checkpoints, make_app):
         shutil.copy(checkpoints / "vae.safetensors", checkpoints / "vae-copy.safetensors")
         await _wait(pilot, lambda: len(screen.runs) == 4)
         assert "vae-copy" in [r.name for r in screen.runs]
+
+
+async def test_the_plane_holds_only_runs_in_the_same_units(checkpoints, make_app):
+    """A continuous-Bernoulli run's distortion is a density (about -2,000 nats on MNIST):
+    on one plane with Bernoulli runs it crushed them into a line. The plane holds the
+    cursor's run's data and likelihood, and says how many it leaves out."""
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+
+    model = ModelConfig(latent_dim=4, hidden_dim=32, dataset="mnist-sample",
+                        likelihood="continuous-bernoulli")
+    Trainer(TrainConfig(model=model, epochs=1, batch_size=100, device="cpu",
+                        out=str(checkpoints / "zz-cb.safetensors"))).run()
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u", "p")
+        screen = app.screen
+        await pilot.pause()
+        plane = screen.query_one(RatePlane)
+        assert screen.selected().likelihood == "bernoulli"
+        assert len(plane.points) == 3 and len(plane.placed) == 3
+        assert plane.scope == "mnist-sample, bernoulli; 1 other run not comparable"
+        table = screen.query_one(CheckpointTable)
+        table.move_cursor(next(i for i, r in enumerate(screen.runs) if r.name == "zz-cb"))
+        await pilot.pause()
+        assert len(plane.points) == 1 and plane.cursor == 0
+        assert plane.scope == "mnist-sample, continuous-bernoulli; 3 other runs not comparable"

@@ -143,11 +143,20 @@ class RunsScreen(ViewScreen):
         chart.refresh()
 
     def _plane_runs(self) -> list[Run]:
-        return [r for r in self.runs if r.point is not None]
+        """The runs on the plane: those with a test evaluation that share the cursor's
+        run's data and likelihood (else the first such run's)."""
+        placed = [r for r in self.runs if r.point is not None]
+        selected = self.selected()
+        anchor = selected if any(r is selected for r in placed) else next(iter(placed), None)
+        return [r for r in placed if r.plane_key == anchor.plane_key] if anchor else []
 
     def _draw_plane(self) -> None:
         plane = self.query_one(RatePlane)
         runs = self._plane_runs()
+        left_out = sum(r.point is not None for r in self.runs) - len(runs)
+        plane.scope = "" if not runs else (
+            f"{runs[0].dataset}, {runs[0].likelihood}"
+            + (f"; {plural(left_out, 'other run')} not comparable" if left_out else ""))
         plane.points = tuple(PlanePoint(f"b={r.beta:g}", *r.point, self._colour(r.path) or "white")
                              for r in runs)
         selected = self.selected()

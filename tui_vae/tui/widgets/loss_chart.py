@@ -325,7 +325,10 @@ class LossChart(BuiltLines):
         else:
             ticks, low, high = linear_ticks(low, high, most)
         xs = np.concatenate([np.asarray(s.x, float) for s in drawn])
-        x_range = (float(xs.min()), float(max(xs.max(), xs.min() + 1)))
+        first, last = float(xs.min()), float(xs.max())
+        # One x (a 1-epoch run): centred in a unit range, so the only tick is its own
+        # (a range [x, x + 1] labelled a tick x + 1 that no data reaches).
+        x_range = (first, last) if last > first else (first - 0.5, first + 0.5)
         grid = plot_dots(drawn, plot_w, plot_h, x_range, (low, high), self.log_scale, dashed)
         chars, owners = braille_cells(grid)
 

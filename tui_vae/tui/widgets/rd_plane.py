@@ -28,6 +28,7 @@ from tui_vae.tui.widgets.loss_chart import (
     log_ticks,
     plot_dots,
 )
+from tui_vae.wording import printable
 
 Y_AXIS = 8
 MIN_RATE = 0.01  # rates below this sit on the plane's left edge
@@ -48,6 +49,7 @@ class RatePlane(BuiltLines):
 
     points: reactive[tuple[PlanePoint, ...]] = reactive(tuple)
     cursor: reactive[int] = reactive(0)
+    scope: reactive[str] = reactive("")  # which runs the plane holds, a line under its title
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
@@ -58,6 +60,9 @@ class RatePlane(BuiltLines):
         self.invalidate()
 
     def watch_cursor(self) -> None:
+        self.invalidate()
+
+    def watch_scope(self) -> None:
         self.invalidate()
 
     def _ranges(self):
@@ -74,7 +79,10 @@ class RatePlane(BuiltLines):
         if not self.points:
             return [Strip([Segment(title[:width], bold)]),
                     Strip([Segment("no runs with a test evaluation yet", dim)])]
-        plot_w, plot_h = width - Y_AXIS - 1, height - 4
+        heading = [Strip([Segment(title[:width], bold)])]
+        if self.scope:
+            heading.append(Strip([Segment(printable(self.scope)[:width], dim)]))
+        plot_w, plot_h = width - Y_AXIS - 1, height - 3 - len(heading)
         if plot_w < 10 or plot_h < 3:
             return [Strip([Segment("(too small for the plane)"[:width], dim)])]
         (x0, x1), (d0, d1) = self._ranges()
@@ -115,7 +123,7 @@ class RatePlane(BuiltLines):
             labels.setdefault(line, format_tick(tick, ticks[1] - ticks[0] if len(ticks) > 1
                                                 else 1.0))
         levels = ", ".join(f"{c:g}" for c in self.levels)
-        strips = [Strip([Segment(title[:width], bold)]),
+        strips = [*heading,
                   Strip([Segment(f"dotted: -ELBO = D + R = {levels} nats"[:width], dim)])]
         for line in range(plot_h):
             segments = [Segment(labels.get(line, "").rjust(Y_AXIS)[-Y_AXIS:], dim),
