@@ -240,8 +240,8 @@ async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):
         again = posterior_spread(app.model, app.images.split, [first])[0]
         assert np.allclose(again * 255, tiles.images[0], atol=1)  # the same draws each redraw
         assert "draws of z" in screen.query_one("#status").render().plain
-        await pilot.press("d")
-        assert tiles.images[0].shape == (28, 57)
+        await pilot.press("d")  # back to pairs: at 80x24 four at half size (one full-size)
+        assert tiles.images[0].shape == (14, 29) and len(tiles.tile_regions()) >= 3
 
 
 async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints, make_app):
@@ -438,6 +438,21 @@ async def test_command_palette_lists_the_views_and_training(checkpoints, make_ap
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Train view", "Compare view", "Start training", "Stop training"):
             assert title in titles
+
+
+async def test_escape_closes_the_keys_panel(checkpoints, make_app):
+    """The command palette's "Keys" panel (Textual's) closed only from the palette."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.action_show_help_panel()
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        await pilot.press("escape")  # nothing to close: no error, the view stays
+        assert isinstance(app.screen, GenerateScreen)
 
 
 async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):

@@ -105,6 +105,8 @@ class TuiVaeApp(App):
         Binding("U", "use_run", "Use new run", id="app.use_run"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # Textual's keys panel (the palette's "Keys") closes as every panel here does.
+        Binding("escape", "hide_help_panel", "Hide keys", show=False, id="app.hide_keys"),
         # No id: no keymap can take it away, and it beats any view's ctrl+c.
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -513,6 +515,8 @@ class TuiVaeApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "use_run":  # shown in the footer only while there is a run to use
             return self.last_run is not None and self.last_run != self.active
+        if action == "hide_help_panel":
+            return bool(self.screen.query("HelpPanel"))
         return True
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)

@@ -10,6 +10,7 @@ from textual.message import Message
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 
+MIN_SAMPLES = 6  # full-size samples where this many fit whole (as Compare), else smaller
 
 class MixtureReady(Message):
     """The aggregate posterior's mixture for a model, fitted in a worker."""
@@ -61,8 +62,9 @@ class GenerateScreen(ViewScreen):
 
         grid = self.query_one("#samples", ImageGrid)
         model, classes = self.model, self.images.classes
-        # Full size, or smaller where not even one image fits whole (64x64 at 80x24).
-        factor = grid.reduction(captions=False)
+        # Full size where MIN_SAMPLES fit whole, else smaller (half size at 80x24, where
+        # two full-size digits fit and ten half-size ones; z shows them full size).
+        factor = grid.spend_zoom(grid.reduction(captions=False, want=MIN_SAMPLES))
         columns, rows = grid.fit(shrunk(grid.base, factor), captions=False)
         conditional = model.config.conditional
         mixture = self.mixture()

@@ -11,6 +11,9 @@ from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 from tui_vae.wording import plural
 
 DRAWS = 3  # with `d`: the decoded mean and this many draws of z ~ q(z|x), at half size
+# Full-size pairs where this many fit (as Compare); else smaller: at 80x24 one full-size
+# pair fits, four at half size. z shows them full size (ImageGrid.spend_zoom).
+MIN_PAIRS = 3
 
 
 def spread_shape(size: tuple[int, int], factor: int) -> tuple[int, int]:
@@ -67,13 +70,14 @@ class ReconstructScreen(ViewScreen):
         from tui_vae import gallery
 
         grid = self.query_one("#pairs", ImageGrid)
-        # Pairs at full size where one fits whole, else smaller (a 64x64 model at
+        # Pairs at full size where MIN_PAIRS fit whole, else smaller (half size at
         # 80x24); the draws at half size, or a quarter where a half-size tile is too wide.
         if self.draws:
-            factor = 2 if grid.whole(spread_shape(grid.base, 2), scale=1) else 4
+            factor = grid.spend_zoom(2 if grid.whole(spread_shape(grid.base, 2), scale=1)
+                                     else 4)
             tile = spread_shape(grid.base, factor)
         else:
-            factor = grid.reduction(pairs=True)
+            factor = grid.spend_zoom(grid.reduction(want=MIN_PAIRS, pairs=True))
             tile = shrunk(grid.base, factor, pairs=True)
         per_page = max(grid.capacity(tile), 1)
         order = self.order()

@@ -91,6 +91,7 @@ class ImageGrid(Widget):
         self._captions: list[str] | None = None
         self._highlight: set[int] = set()
         self._scale = scale
+        self._finer = 1  # how much of the zoom the view spent on finer images (spend_zoom)
         self._columns: int | None = None  # a fixed column count, else as many as fit
         self.first_row = 0  # the first row of tiles on screen (the rest scroll by keys)
         self.base: tuple[int, int] = (28, 28)  # the active model's image size (H, W)
@@ -134,6 +135,25 @@ class ImageGrid(Widget):
         self._post_fitted()
 
     @property
+    def drawn_scale(self) -> int:
+        """Cells per pixel across (and half-lines down) as drawn: the zoom, less what
+        the view spent on showing its images less reduced."""
+        return max(1, self._scale // self._finer)
+
+    def spend_zoom(self, factor: int) -> int:
+        """The reduction to show images at, given the one chosen unzoomed: where they
+        are shown smaller than the model's (`factor` > 1), the zoom makes them finer
+        (half the reduction at 2x) rather than their pixels larger. At 80x24 a digit is
+        shown at half size; z brings it to full size, not to half size doubled."""
+        finer = 1
+        while factor > 1 and finer < self._scale:
+            factor, finer = factor // 2, finer * 2
+        if finer != self._finer:
+            self._finer = finer
+            self._invalidate()
+        return factor
+
+    @property
     def images(self) -> list[np.ndarray]:
         return self._images
 
@@ -147,7 +167,7 @@ class ImageGrid(Widget):
 
         shape = self._images[0].shape
         columns = self._columns or grid_capacity(max(self.size.width, 1), 1, shape,
-                                                 self._scale, False)[0]
+                                                 self.drawn_scale, False)[0]
         return tile(np.stack(self._images), columns, gap=2)
 
     def fit(self, shape: tuple[int, int] | None = None, captions: bool = True
@@ -157,7 +177,7 @@ class ImageGrid(Widget):
         if not self.size.width or not self.size.height:
             return 0, 0
         return grid_capacity(self.size.width, self.size.height, shape or self.base,
-                             self._scale, captions)
+                             self.drawn_scale, captions)
 
     def capacity(self, shape: tuple[int, int] | None = None, captions: bool = True) -> int:
         """How many tiles of `shape` (default `base`) fit in the grid's current region."""
@@ -169,7 +189,7 @@ class ImageGrid(Widget):
         """How many whole tiles of `shape` (default `base`) fit at `scale` (default the
         zoom): 0 where not even one."""
         columns, rows = whole_tiles(self.size.width, self.size.height, shape or self.base,
-                                    scale or self._scale, captions)
+                                    scale or self.drawn_scale, captions)
         return columns * rows
 
     def reduction(self, captions: bool = True, want: int = 1, pairs: bool = False,
@@ -195,8 +215,9 @@ class ImageGrid(Widget):
         if not self._images:
             return 0, 0, 0, 0
         shape = self._images[0].shape
-        cols, lines = tile_cells(shape, self._scale)
-        fit_columns = grid_capacity(max(self.size.width, 1), 1, shape, self._scale, False)[0]
+        cols, lines = tile_cells(shape, self.drawn_scale)
+        fit_columns = grid_capacity(max(self.size.width, 1), 1, shape, self.drawn_scale,
+                                    False)[0]
         columns = min(self._columns, fit_columns) if self._columns else fit_columns
         row_lines = lines + (1 if self._captions is not None else 0)
         total = -(-len(self._images) // columns)
@@ -225,7 +246,7 @@ class ImageGrid(Widget):
         """The screen regions of the tiles drawn now (for layout checks)."""
         columns, row_lines, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
-        cols, lines = tile_cells(self._images[0].shape, self._scale) if columns else (0, 0)
+        cols, lines = tile_cells(self._images[0].shape, self.drawn_scale) if columns else (0, 0)
         if not columns or cols > self.size.width:  # drawn as a "no room" line, not tiles
             return []
         x0, y0 = self.content_region.offset
@@ -280,8 +301,9 @@ class ImageGrid(Widget):
     def _tile_row(self, images: list[np.ndarray], system: ColorSystem | None):
         from tui_vae.render import halfblock_row, shade_lines
 
-        if self._scale > 1:  # each pixel repeated down and across (colour too)
-            images = [image.repeat(self._scale, axis=0).repeat(self._scale, axis=1)
+        scale = self.drawn_scale
+        if scale > 1:  # each pixel repeated down and across (colour too)
+            images = [image.repeat(scale, axis=0).repeat(scale, axis=1)
                       for image in images]
         if system:
             return halfblock_row(images, GAP, system)
@@ -302,7 +324,7 @@ class ImageGrid(Widget):
             text = self.placeholder
             return [Strip([Segment(text.center(width)[:width], PLAIN)])] if text else []
         shape = self._images[0].shape
-        cols, _ = tile_cells(shape, self._scale)
+        cols, _ = tile_cells(shape, self.drawn_scale)
         columns, _, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
         if not fit or cols > width:  # not one whole tile fits: say so rather than cut it
