@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -147,9 +148,34 @@ def main() -> None:
     converter = shutil.which("rsvg-convert")
     for svg in saved:
         if converter:
+            svg.write_text(unindent_lines(svg.read_text()))
             subprocess.run([converter, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
             svg.unlink()
         print(svg.with_suffix(".png") if converter else svg)
+
+
+_TEXT = re.compile(r'(<text [^>]*?x=")([\d.]+)("[^>]*?textLength=")([\d.]+)("[^>]*>)'
+                   r'((?:&#160;)+)([^<]*)(</text>)')
+_ENTITY = re.compile(r"&#?\w+;")
+
+
+def unindent_lines(svg: str) -> str:
+    """Textual's SVG with each line's leading spaces turned into an x offset.
+
+    rsvg-convert drops the leading no-break spaces of a text element that has a
+    textLength, so rows that begin with spaces (an empty first column) were drawn
+    shifted left of those that do not. The terminal shows them aligned."""
+    def moved(match: re.Match) -> str:
+        start, x, middle, length, head, spaces, rest, tail = match.groups()
+        lead = spaces.count("&#160;")
+        total = lead + len(_ENTITY.sub("_", rest))
+        if not rest or total == 0:
+            return match.group(0)
+        cell = float(length) / total
+        return (f"{start}{float(x) + lead * cell:g}{middle}{float(length) - lead * cell:g}"
+                f"{head}{rest}{tail}")
+
+    return _TEXT.sub(moved, svg)
 
 
 if __name__ == "__main__":
