@@ -167,6 +167,37 @@ async def test_zoom_at_80x24_cuts_nothing_and_says_why_when_nothing_fits(checkpo
         assert no_room  # (a 56 x 28 cell tile is taller than Interpolate's grid)
 
 
+async def test_zoom_follows_the_user_from_view_to_view(checkpoints, make_app):
+    """z is the app's: a view opened (or come back to) after it applies it, and the
+    next z works there at once (a view left at the old zoom ignored one z, and with
+    finer images never redrew at all)."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "g", "vae.safetensors")
+
+        def shape(selector):
+            return app.screen.query_one(selector, ImageGrid).images[0].shape
+
+        await pilot.press("r")  # mounted at 1x: half-size pairs
+        await settle(app, pilot)
+        assert shape("#pairs") == (14, 29)
+        await pilot.press("g", "z", "z", "z")  # Generate ends at 2x: full size
+        await settle(app, pilot)
+        assert app.scale == 2 and shape("#samples") == (28, 28)
+        await pilot.press("r")  # back in Reconstruct: 2x here too
+        await settle(app, pilot)
+        assert shape("#pairs") == (28, 57)
+        await pilot.press("z")
+        await settle(app, pilot)
+        assert app.scale == 1 and shape("#pairs") == (14, 29)
+        await pilot.press("g")
+        await settle(app, pilot)
+        assert shape("#samples") == (14, 14)
+        await pilot.press("z")
+        await settle(app, pilot)
+        assert shape("#samples") == (28, 28)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)])
 async def test_the_footer_shows_whole_keys_and_keeps_help(size, checkpoints, make_app):
     """Keys that do not fit are left out whole (they were cut mid-word at 80 columns,

@@ -295,6 +295,17 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
         await settle(app, pilot)
         status = app.screen.query_one("#status").text
         assert "Figure 1" not in status and status.startswith("A against B")
+        # A pair chosen in Models shows when Compare comes back (it kept the old one).
+        await pilot.press("m")
+        await settle(app, pilot)
+        table = app.screen.query_one("#checkpoints")
+        table.move_cursor(next(i for i, e in enumerate(app.entries)
+                               if e.path.name == "cvae.safetensors"))
+        await pilot.press("a")
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.compare_pair[0].name == "cvae.safetensors"
+        assert "cvae.safetensors" in str(app.screen.query_one("#a-title").render())
 
 
 async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):

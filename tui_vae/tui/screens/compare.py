@@ -73,6 +73,7 @@ class CompareScreen(ViewScreen):
         self.seed = 0
         self._pair: tuple | None = None  # (key, {path: (model, images) or the error})
         self._pending: tuple | None = None  # the key a worker is loading
+        self._drawn_pair: tuple | None = None  # the app's pair when this view last drew
 
     # -- loading A and B, in a worker (a checkpoint or a dataset can take seconds)
 
@@ -132,6 +133,11 @@ class CompareScreen(ViewScreen):
                             markup=False)
         self.sync(force=True)
 
+    def sync(self, force: bool = False) -> None:
+        # A and B are chosen in Models: another pair means a redraw when this view
+        # comes back, although nothing else changed.
+        super().sync(force or self._drawn_pair != self.app.compare_pair)
+
     def body(self) -> ComposeResult:
         with Horizontal():
             for side in SIDES:
@@ -145,7 +151,7 @@ class CompareScreen(ViewScreen):
     def redraw(self) -> None:
         from tui_vae import gallery
 
-        pair = self.app.compare_pair
+        pair = self._drawn_pair = self.app.compare_pair
         if self.app.loading:  # torch is still starting in the App's worker
             self.show_waiting()
             return

@@ -134,6 +134,7 @@ class ViewScreen(AppSizedScreen):
         self.bindings_updated_signal.subscribe(self, self.refresh_tabs)
 
     def on_screen_resume(self) -> None:
+        self.set_scale(self.app.scale)  # z pressed in another view applies here too
         self.sync()
 
     def sync(self, force: bool = False) -> None:
@@ -219,8 +220,14 @@ class ViewScreen(AppSizedScreen):
         return True
 
     def set_scale(self, scale: int) -> None:
+        """Zoom every grid; a view on screen redraws at once (a view that shows its
+        images reduced chooses their size again: ImageGrid.spend_zoom)."""
+        changed = False
         for grid in self.query(ImageGrid):
-            grid.scale = scale
+            if grid.scale != scale:
+                grid.scale, changed = scale, True
+        if changed and self.is_current:
+            self.sync(force=True)
 
     def redraw(self) -> None:
         """Draw the view from the App's model and images."""
