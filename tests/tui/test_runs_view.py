@@ -97,3 +97,29 @@ async def test_the_plane_holds_only_runs_in_the_same_units(checkpoints, make_app
         await pilot.pause()
         assert len(plane.points) == 1 and plane.cursor == 0
         assert plane.scope == "mnist-sample, continuous-bernoulli; 3 other runs not comparable"
+
+
+async def test_runs_at_80x24_cut_no_column_and_show_the_pictures(checkpoints, make_app):
+    """At 80x24 the table keeps whole columns (the run names give way first, the
+    scrollbar counted), and the plane's column shows the cursor's run's pictures,
+    smaller where half size does not fit, with its figures never cut."""
+    for k in range(12):  # enough runs for a scrollbar
+        shutil.copy(checkpoints / "vae.safetensors", checkpoints / f"vae-copy-{k:02d}.safetensors")
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        screen = app.screen
+        await pilot.pause()
+        table = screen.query_one(CheckpointTable)
+        room = table.scrollable_content_region.width
+        header = table.render_line(0).text[:room].rstrip()
+        assert header.endswith("recon") or header.endswith("KL") or header.endswith("time")
+        await pilot.press("p")
+        await _wait(pilot, lambda: screen.query_one("#runs-samples", ImageGrid).images)
+        await pilot.pause(0.2)
+        for grid in ("#runs-recon", "#runs-samples"):
+            assert screen.query_one(grid, ImageGrid).tile_regions(), grid
+        caption = screen.query_one("#runs-pictures-caption")
+        for line in str(caption.render()).splitlines()[1:]:  # the figures' lines
+            assert len(line) <= caption.size.width, line

@@ -26,7 +26,7 @@ from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
 from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
-from tui_vae.wording import plural, printable
+from tui_vae.wording import plural, printable, printable_lines
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
            "bright_magenta", "bright_yellow", "bright_green")
@@ -79,9 +79,12 @@ class RunsScreen(ViewScreen):
         self.plane = False
         self._drawn = None  # the app's entries when last drawn
         self._pictures_for: Path | None = None
+        self._shown_pictures = None  # (pairs, samples) of the cursor's run, as loaded
 
     def body(self) -> ComposeResult:
-        yield CheckpointTable(COLUMNS, id="runs-table")
+        # The run column gives way on a narrow screen (names cut with …), whole columns
+        # up to the test -ELBO first.
+        yield CheckpointTable(COLUMNS, id="runs-table", yielding=1, kept=8)
         with Horizontal(id="runs-bottom"):
             yield LossChart("", "epoch", id="runs-chart")
             yield RatePlane(id="runs-plane")
@@ -203,12 +206,43 @@ class RunsScreen(ViewScreen):
         if message.path != self._pictures_for:
             return  # the cursor moved on
         s = message.surgery
-        self.query_one("#runs-pictures-caption", Label).update(
-            f"{message.path.stem}: rate {s['rate']:.1f} nats ({s['surgery_images']:,} images)\n"
-            f"= I(x;z) {s['mutual_information']:.1f} + KL(q(z)||p(z)) {s['marginal_kl']:.1f}\n"
-            f"original | reconstruction, and samples")
-        self.query_one("#runs-recon", ImageGrid).show(list(message.pairs))
-        self.query_one("#runs-samples", ImageGrid).show(list(message.samples))
+        caption = self.query_one("#runs-pictures-caption", Label)
+        full = (f"{message.path.stem}: rate {s['rate']:.1f} nats ({s['surgery_images']:,} "
+                f"images)\n= I(x;z) {s['mutual_information']:.1f} + KL(q(z)||p(z)) "
+                f"{s['marginal_kl']:.1f}\noriginal | reconstruction, and samples")
+        # A narrow column (80x24) gets the figures on lines of their own rather than
+        # a figure cut at the edge (the name may be cut: the table has it whole).
+        narrow = (f"{message.path.stem}\nrate {s['rate']:.1f} = I(x;z) "
+                  f"{s['mutual_information']:.1f}\n+ KL(q(z)||p(z)) {s['marginal_kl']:.1f}")
+        width = caption.size.width
+        fits = not width or max(len(line) for line in full.splitlines()) <= width
+        caption.update(Text(printable_lines(full if fits else narrow)))
+        self._shown_pictures = (message.pairs, message.samples)
+        self._show_pictures()
+
+    def _show_pictures(self) -> None:
+        """The cursor's run's pairs and samples, halved again where a grid cannot hold
+        one whole (the plane's column at 80x24 has four or five lines for each)."""
+        from tui_vae.gallery import half_size, side_by_side
+
+        if self._shown_pictures is None:
+            return
+        pairs, samples = self._shown_pictures
+        recon = self.query_one("#runs-recon", ImageGrid)
+        while len(pairs) and pairs.shape[1] >= 8 and not recon.whole(pairs.shape[1:3], False, 1):
+            half = (pairs.shape[2] - 1) // 2  # original | divider | reconstruction
+            pairs = side_by_side(half_size(pairs[:, :, :half]), half_size(pairs[:, :, half + 1:]))
+        drawn = self.query_one("#runs-samples", ImageGrid)
+        while (len(samples) and samples.shape[1] >= 8
+               and not drawn.whole(samples.shape[1:3], False, 1)):
+            samples = half_size(samples)
+        recon.show(list(pairs))
+        drawn.show(list(samples))
+
+    def on_image_grid_fitted(self, message: ImageGrid.Fitted) -> None:
+        if message.grid.id in ("runs-recon", "runs-samples"):
+            self._show_pictures()  # their size depends on the room the grids have
+        super().on_image_grid_fitted(message)
 
     def on_worker_state_changed(self, event) -> None:
         if event.worker.group == "runs-pictures" and event.worker.error is not None:

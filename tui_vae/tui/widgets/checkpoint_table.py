@@ -141,12 +141,13 @@ class CheckpointTable(ScrollView, can_focus=True):
     def _widths(self) -> list[int]:
         """Each column's width as drawn at the table's present width."""
         widths = [c.width for c in self.columns]
-        if self.yielding is None or not self.size.width:
+        shown = self.scrollable_content_region.width  # less the scrollbar, when there is one
+        if self.yielding is None or not shown:
             return widths
         # As many columns as leave the yielding one a fair width, at least `kept`.
         for count in range(len(widths), self.kept - 1, -1):
             others = sum(w + 1 for i, w in enumerate(widths[:count]) if i != self.yielding)
-            room = self.size.width - others
+            room = shown - others
             if room >= FAIR_YIELDING_WIDTH or count <= self.kept:
                 break
         widths[self.yielding] = min(widths[self.yielding], max(MIN_YIELDING_WIDTH, room))

@@ -75,6 +75,8 @@ class RatePlane(BuiltLines):
     def build(self, width: int, height: int) -> list[Strip]:
         bold, dim = Style(bold=True), Style(dim=True)
         title = "rate-distortion plane: x rate = KL (log), y distortion = recon (nats)"
+        if len(title) > width:  # half of 80 columns
+            title = "rate-distortion: x KL (log), y recon, nats"
         self.placed = {}
         if not self.points:
             return [Strip([Segment(title[:width], bold)]),
