@@ -308,6 +308,27 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
         assert "cvae.safetensors" in str(app.screen.query_one("#a-title").render())
 
 
+async def test_compare_says_when_the_two_sides_cannot_share_z(checkpoints, make_app):
+    """Models of different latent sizes draw different z: the caption says so."""
+    from tui_vae.models import ModelConfig
+    from tui_vae.training import TrainConfig, Trainer
+
+    model = ModelConfig(latent_dim=2, hidden_dim=16, dataset="mnist-sample")
+    Trainer(TrainConfig(model=model, epochs=1, batch_size=100, device="cpu",
+                        out=str(checkpoints / "two.safetensors"))).run()
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "c")
+        label = app.screen.query_one("#b-samples-title")
+        assert "the same z both sides" in str(label.render())
+        app.compare_pair = (app.compare_pair[0], checkpoints / "two.safetensors")
+        app.screen.sync()
+        await settle(app, pilot)
+        assert "not the same z" in str(label.render())
+        title = str(app.screen.query_one("#b-title").render()).splitlines()[0]
+        assert title.startswith("B  VAE z=2 beta=1 · two")
+
+
 async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
     # A figure cut at the label's edge reads as another one ("KL 2" for 20.31).
     from rich.cells import cell_len
@@ -479,13 +500,15 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
         # The four arrows: one line naming every id (each can be remapped)
         arrows = [line for line in text.splitlines() if "Move pen" in line]
         assert len(arrows) == 1 and arrows[0].split()[0] == "arrows"
-        assert all(f"draw.{d}" in arrows[0] for d in ("up", "down", "left", "right"))
+        assert arrows[0].rstrip().endswith("draw.up/down/left/right")  # fits 80 columns
         # (the ten class keys, shown for a cVAE, keep their ids as a range)
         from tui_vae.tui.screens.help import binding_rows
 
         rows = [row.plain for row in binding_rows(type(app.screen.view).BINDINGS, {})]
         assert any(row.split()[:2] == ["0-9", "Class"] and row.endswith("draw.class0..class9")
                    for row in rows), rows
+        pages = [row for row in rows if "Class row" in row]  # PgDn and PgUp: one line
+        assert len(pages) == 1 and pages[0].rstrip().endswith("draw.row_down/row_up"), rows
 
 
 async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_app):

@@ -40,7 +40,8 @@ def describe(info) -> str:
     metrics = (f"-ELBO {_figure(test['loss'])} = recon {_figure(test['recon'])} "
                f"+ KL {_figure(test['kl'])}"
                if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
-    return printable_lines(f"{info.path.name}: {kind} z={m['latent_dim']} beta={m['beta']:g}"
+    # The settings first: at 80 columns a long name is what gets cut, not the beta.
+    return printable_lines(f"{kind} z={m['latent_dim']} beta={m['beta']:g} · {info.path.name}"
                            f"\n{metrics}")
 
 
@@ -145,7 +146,7 @@ class CompareScreen(ViewScreen):
                     yield Label("", id=f"{side}-title", classes="section")
                     yield Label("Reconstructions (original | model)", classes="dim")
                     yield ImageGrid(id=f"{side}-recon")
-                    yield Label("Prior samples (the same z both sides)", classes="dim")
+                    yield Label("Prior samples", id=f"{side}-samples-title", classes="dim")
                     yield ImageGrid(id=f"{side}-samples")
 
     def redraw(self) -> None:
@@ -166,6 +167,12 @@ class CompareScreen(ViewScreen):
         infos = {e.path: e for e in self.app.valid_entries()}
         betas = [None if isinstance(loaded[path], Exception) else loaded[path][0].config.beta
                  for path in pair]
+        sizes = {loaded[path][0].config.latent_dim for path in pair
+                 if not isinstance(loaded[path], Exception)}
+        same_z = ("the same z both sides" if len(sizes) == 1
+                  else "latent sizes differ: not the same z")
+        for side in SIDES:
+            self.query_one(f"#{side}-samples-title", Label).update(f"Prior samples ({same_z})")
         for side, path in zip(SIDES, pair):
             if isinstance(loaded[path], Exception):  # said in a notice when it failed
                 self.query_one(f"#{side}-title", Label).update(

@@ -45,7 +45,8 @@ class DrawScreen(ViewScreen):
                   id=f"draw.class{d}") for d in range(10)),
         Binding("pagedown", "scroll_rows(1)", "Class row", key_display="PgDn/PgUp",
                 id="draw.row_down"),
-        Binding("pageup", "scroll_rows(-1)", "Class row up", show=False, id="draw.row_up"),
+        Binding("pageup", "scroll_rows(-1)", "Class row", key_display="PgDn/PgUp", show=False,
+                id="draw.row_up"),
     ]
     CLASS_ACTIONS = frozenset({"set_class"})
 

@@ -42,7 +42,7 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
     """One line per binding that `applies`: its keys (as remapped), what it does, its id.
 
     A family of bindings shown as one key takes one line: the ten class keys ("0-9")
-    with their ids as a range, others (the four arrows) with every id. Plain Text,
+    with their ids as a range, others with every id (draw.up/down/left/right). Plain Text,
     not markup: keys such as [ and ] must show as themselves.
     """
     rows: dict[tuple[str, str], list[str]] = {}
@@ -56,8 +56,11 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
     for (label, description), ids in rows.items():
         shown = " ".join(ids)
         numbered = {i.rstrip("0123456789") for i in ids if i[-1:].isdigit()}
+        prefixes = {i.rpartition(".")[0] for i in ids}
         if len(ids) > 1 and len(numbered) == 1 and all(i[-1:].isdigit() for i in ids):
             shown = f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
+        elif len(ids) > 1 and len(prefixes) == 1:  # draw.up/down/left/right
+            shown = f"{prefixes.pop()}." + "/".join(i.rpartition(".")[2] for i in ids)
         lines.append(Text.assemble(f"  {label:<14} {description:<24} ", (shown, "dim")))
     return lines
 

@@ -197,13 +197,15 @@ class TrainScreen(ViewScreen):
         }.get(progress.state)
         if text is None:
             # The ETA leads the first line, so a narrow column (80x24) cuts only the
-            # tail of a line, never the time left; the path goes last.
+            # tail of a line, never the time left; the checkpoint's name goes last (its
+            # folder is in the notice at the end and in Models).
+            name = Path(progress.path).name if progress.path else ""
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
                     f"step {progress.step}/{progress.steps}\n{progress.state} · "
-                    f"{progress.samples_per_s:,.0f} samples/s · {progress.path or ''}")
+                    f"{progress.samples_per_s:,.0f} samples/s · {name}")
             if progress.state in ("finished", "stopped"):
-                saved = f"saved {progress.path}" if progress.path else "nothing was saved"
+                saved = f"saved {name}" if progress.path else "nothing was saved"
                 text = f"{progress.state} after {plural(progress.epoch, 'epoch')}\n{saved}"
         running = self.app.monitor.active
         shown = self._shown
