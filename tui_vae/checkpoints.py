@@ -104,6 +104,9 @@ class Checkpoint:
     model: VAE
     optimizer_state: dict | None = None  # a torch optimizer state_dict, or None
     rng_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    # The weights training goes on from, where the model's are their moving average
+    # (tui_vae/averaging.py); None: the model's own.
+    live_weights: dict[str, torch.Tensor] | None = None
 
     @property
     def meta(self) -> dict:
@@ -194,6 +197,7 @@ _TRAINING_CHECKS = {
     "lr": lambda v: _is_number(v) and 0 < v < float("inf"),
     "lr_schedule": lambda v: v in LR_SCHEDULES,
     "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
+    "average": lambda v: _is_number(v) and 0 <= v < 1,
     "seed": lambda v: _is_int(v) and 0 <= v <= MAX_SEED,
     "output_bias": lambda v: v == "data-mean",
 }
@@ -420,7 +424,8 @@ def check_model_size(info: CheckpointInfo, config: ModelConfig) -> None:
                 f"the config needs {list(shape)})")
     stored = sum(math.prod(shape) * _DTYPE_BYTES[dtype]
                  for dtype, shape in info.tensor_shapes.values())
-    # Weights, two Adam moments (and small extras): nothing else belongs in the file.
+    # Weights, two Adam moments, the live weights (and small extras): nothing else
+    # belongs in the file.
     if stored > 3 * 8 * count + (1 << 20):
         raise CheckpointError(f"{info.path}: holds {stored:,} bytes of tensors, far more "
                               f"than a model of {count:,} parameters needs")
@@ -449,8 +454,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{info.path}: weights do not match its config ({detail})") from None
     if not all(t.isfinite().all() for t in weights.values()):
         raise CheckpointError(f"{info.path}: weights contain NaN or infinite values")
+    live = _split_tensors(tensors, "live.") or None
+    if live is not None:
+        trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        if (live.keys() != trainable.keys()
+                or any(live[k].shape != p.shape or live[k].dtype != p.dtype
+                       for k, p in trainable.items())
+                or not all(t.isfinite().all() for t in live.values())):
+            raise CheckpointError(f"{info.path}: its live weights (for --resume) do not fit "
+                                  f"the model or hold NaN or infinite values")
     return Checkpoint(info, model, _optimizer_state(info.meta, tensors),
-                      _split_tensors(tensors, "rng."))
+                      _split_tensors(tensors, "rng."), live)
 
 
 # --------------------------------------------------------------------------- writing
@@ -534,8 +548,10 @@ def save_checkpoint(
     meta: dict,
     optimizer_state: dict | None = None,
     rng_state: dict[str, torch.Tensor] | None = None,
+    live_weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Atomically write weights (+ optimizer and RNG state for resuming) and metadata."""
+    """Atomically write weights (+ optimizer and RNG state, and the live weights where
+    the model's are their average, for resuming) and metadata."""
     from safetensors.torch import save as save_tensors
 
     path = Path(path)
@@ -548,6 +564,8 @@ def save_checkpoint(
                 tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
     for name, value in (rng_state or {}).items():
         tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
+    for name, value in (live_weights or {}).items():
+        tensors[f"live.{name}"] = value.detach().cpu().contiguous()
     data = save_tensors(tensors, metadata={META_KEY: json.dumps(meta)})
     try:
         atomic_write_bytes(path, data)

@@ -83,7 +83,8 @@ def train_args(config) -> list[str]:
             "--dataset", m.dataset, "--latent-dim", str(m.latent_dim),
             "--hidden", m.hidden_text, "--batch-size", str(config.batch_size),
             "--lr", repr(config.lr), "--lr-schedule", config.lr_schedule,
-            "--kl-warmup", repr(config.kl_warmup), "--seed", str(config.seed),
+            "--kl-warmup", repr(config.kl_warmup), "--average", repr(config.average),
+            "--seed", str(config.seed),
             "--device", config.device]
     return args + (["--data-dir", str(config.data_dir)] if config.data_dir else [])
 

@@ -73,7 +73,7 @@ def test_metadata_never_sizes_an_allocation(tiny, tmp_path, latent, hidden, word
     path = tmp_path / "big.safetensors"
     shutil.copy(tiny, path)
     rewrite_meta(path, lambda m, h: m["model"].update(latent_dim=latent, hidden_dim=hidden))
-    assert path.stat().st_size < 700_000
+    assert path.stat().st_size < 1_000_000  # a small file (weights, moments, live weights)
     line = one_line(limited("eval", str(path), "--device", "cpu", cwd=tmp_path))
     assert words in line
 

@@ -1,0 +1,74 @@
+"""A moving average of the weights: what a run evaluates and saves.
+
+Adam at the learning rates that train fastest leaves the weights jittering
+around a minimum; their exponential moving average sits nearer its middle. So
+the trainer keeps one beside the live weights (updated after every step) and
+evaluates and saves the average, while training goes on from the live
+weights, which the checkpoint keeps too, for `--resume`. Its decay ramps up
+from zero as (1 + n) / (10 + n) after n steps, to at most `decay`, so the first
+steps' weights (far from any minimum) are soon forgotten. On MNIST this
+reaches a given test -ELBO an epoch sooner and ends where the live weights
+end (README, Performance).
+
+`WeightAverage.update` is one fused lerp over all the weights; the test checks
+it against the formula written out tensor by tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def average_decay(decay: float, steps: int) -> float:
+    """The weight the average keeps of itself at its `steps`-th update (from 1)."""
+    return min(decay, (1 + steps) / (10 + steps))
+
+
+class WeightAverage:
+    """The exponential moving average of `model`'s trainable weights.
+
+    It starts at the weights as they are (`averaged` overrides that: the saved
+    average of a resumed run) and has seen `steps` updates so far.
+    """
+
+    def __init__(self, model: nn.Module, decay: float, steps: int = 0,
+                 averaged: dict[str, torch.Tensor] | None = None):
+        self.decay = decay
+        self.steps = steps
+        named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+        self.names = [name for name, _ in named]
+        self.params = [p for _, p in named]
+        with torch.no_grad():
+            self.averaged = [p.detach().clone() if averaged is None
+                             else averaged[name].to(p.device, p.dtype).clone()
+                             for name, p in named]
+
+    def update(self) -> None:
+        """Fold the live weights in after an optimizer step."""
+        self.steps += 1
+        keep = average_decay(self.decay, self.steps)
+        with torch.no_grad():
+            torch._foreach_lerp_(self.averaged, [p.detach() for p in self.params], 1.0 - keep)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The averaged weights by parameter name (as a state_dict names them)."""
+        return dict(zip(self.names, self.averaged, strict=True))
+
+    @contextmanager
+    def applied(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The model holds the averaged weights inside the block; it yields the live
+        weights (copies), and puts them back after."""
+        with torch.no_grad():
+            live = [p.detach().clone() for p in self.params]
+            for p, a in zip(self.params, self.averaged, strict=True):
+                p.copy_(a)
+        try:
+            yield dict(zip(self.names, live, strict=True))
+        finally:
+            with torch.no_grad():
+                for p, value in zip(self.params, live, strict=True):
+                    p.copy_(value)
