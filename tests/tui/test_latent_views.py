@@ -240,6 +240,23 @@ async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
         np.testing.assert_array_equal(picture[-row.shape[0]:, :row.shape[1]], row)
 
 
+async def test_draw_exports_only_what_is_on_screen_at_80x24(checkpoints, make_app):
+    """At 80x24 the class row waits below (PgDn): the export holds the drawing and its
+    reconstruction, and the class row once it is shown."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "d", "cvae.safetensors")
+        await pilot.press("o")
+        await settle(app, pilot)
+        classes = grid(app, "#draw-classes")
+        assert classes.images and not classes.tile_regions()  # "no room" until PgDn
+        assert app.screen.export_images().shape == (28, 58)
+        await pilot.press("pagedown")
+        await settle(app, pilot)
+        assert classes.tile_regions()
+        assert app.screen.export_images().shape[0] > 28
+
+
 def _png_size(path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

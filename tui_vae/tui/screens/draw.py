@@ -100,7 +100,8 @@ class DrawScreen(ViewScreen):
         drawing = to_uint8(self.canvas.pixels)
         pictures = [tile(np.stack([drawing, to_uint8(recon.images[0])]), 2, gap=2)]
         classes = self.query_one("#draw-classes", ImageGrid)
-        row = classes.exportable() if classes.display else None
+        shown = classes.display and classes.images and classes.tile_regions()
+        row = classes.exportable() if shown else None  # not where it says "no room"
         return pictures if row is None else [*pictures, row]
 
     def redraw(self) -> None:

@@ -104,7 +104,7 @@ class ModelsScreen(ViewScreen):
         Binding("enter", "activate", "Use", id="models.use"),
         Binding("a", "pick('a')", "Compare A", id="models.pick_a"),
         Binding("b", "pick('b')", "Compare B", id="models.pick_b"),
-        Binding("delete,x", "delete", "Delete", id="models.delete"),
+        Binding("x,delete", "delete", "Delete", id="models.delete"),  # x: as the caption says
         Binding("s", "surgery", "ELBO surgery", id="models.surgery"),
     ]
 

@@ -233,8 +233,10 @@ class ViewScreen(AppSizedScreen):
         """Draw the view from the App's model and images."""
 
     def exported_pictures(self) -> list[np.ndarray]:
-        """The pictures `e` saves, top to bottom: each shown grid's images, tiled."""
-        pictures = [grid.exportable() for grid in self.query(ImageGrid) if grid.display]
+        """The pictures `e` saves, top to bottom: each shown grid's images, tiled (not
+        a grid that says it has no room for them)."""
+        pictures = [grid.exportable() for grid in self.query(ImageGrid)
+                    if grid.display and grid.images and grid.tile_regions()]
         return [p for p in pictures if p is not None]
 
     def export_images(self) -> np.ndarray | None:
