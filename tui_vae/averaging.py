@@ -31,21 +31,18 @@ def average_decay(decay: float, steps: int) -> float:
 class WeightAverage:
     """The exponential moving average of `model`'s trainable weights.
 
-    It starts at the weights as they are (`averaged` overrides that: the saved
-    average of a resumed run) and has seen `steps` updates so far.
+    It starts at the weights as they are (a resumed run's model holds its saved
+    average when this is built) and has seen `steps` updates so far.
     """
 
-    def __init__(self, model: nn.Module, decay: float, steps: int = 0,
-                 averaged: dict[str, torch.Tensor] | None = None):
+    def __init__(self, model: nn.Module, decay: float, steps: int = 0):
         self.decay = decay
         self.steps = steps
         named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         self.names = [name for name, _ in named]
         self.params = [p for _, p in named]
         with torch.no_grad():
-            self.averaged = [p.detach().clone() if averaged is None
-                             else averaged[name].to(p.device, p.dtype).clone()
-                             for name, p in named]
+            self.averaged = [p.detach().clone() for _, p in named]
 
     def update(self) -> None:
         """Fold the live weights in after an optimizer step."""

@@ -213,6 +213,9 @@ def _check_progress(path: Path, progress: Any) -> None:
     step = progress.get("step", 0)
     if not _is_int(step) or not 0 <= step <= 1 << 40:
         raise CheckpointError(f"{path}: metadata progress.step is out of range")
+    averaged = progress.get("average_steps", 0)  # the weights' average's updates so far
+    if not _is_int(averaged) or not 0 <= averaged <= 1 << 40:
+        raise CheckpointError(f"{path}: metadata progress.average_steps is out of range")
     partial = progress.get("partial", {})
     if not isinstance(partial, dict) or not set(partial) <= _PARTIAL_KEYS or not all(
             _is_number(v) for v in partial.values()):
