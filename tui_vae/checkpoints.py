@@ -215,7 +215,8 @@ def _check_progress(path: Path, progress: Any) -> None:
         raise CheckpointError(f"{path}: metadata progress.step is out of range")
     averaged = progress.get("average_steps", 0)  # the weights' average's updates so far
     if not _is_int(averaged) or not 0 <= averaged <= 1 << 40:
-        raise CheckpointError(f"{path}: metadata progress.average_steps is out of range")
+        raise CheckpointError(f"{path}: metadata progress.average_steps is malformed or "
+                              f"out of range")
     partial = progress.get("partial", {})
     if not isinstance(partial, dict) or not set(partial) <= _PARTIAL_KEYS or not all(
             _is_number(v) for v in partial.values()):
@@ -457,17 +458,30 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{info.path}: weights do not match its config ({detail})") from None
     if not all(t.isfinite().all() for t in weights.values()):
         raise CheckpointError(f"{info.path}: weights contain NaN or infinite values")
-    live = _split_tensors(tensors, "live.") or None
-    if live is not None:
-        trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
-        if (live.keys() != trainable.keys()
-                or any(live[k].shape != p.shape or live[k].dtype != p.dtype
-                       for k, p in trainable.items())
-                or not all(t.isfinite().all() for t in live.values())):
-            raise CheckpointError(f"{info.path}: its live weights (for --resume) do not fit "
-                                  f"the model or hold NaN or infinite values")
+    # The live weights matter to --resume only, which checks them (check_live_weights):
+    # damaged ones leave the model (the average) usable for eval, sample and the app.
     return Checkpoint(info, model, _optimizer_state(info.meta, tensors),
-                      _split_tensors(tensors, "rng."), live)
+                      _split_tensors(tensors, "rng."), _split_tensors(tensors, "live.") or None)
+
+
+def check_live_weights(checkpoint: Checkpoint, averaged: bool) -> None:
+    """For --resume: the checkpoint holds live weights exactly when its run kept the
+    weights' average (`averaged`), and they fit the model and are finite."""
+    path, live = checkpoint.info.path, checkpoint.live_weights
+    if averaged != (live is not None):
+        raise CheckpointError(
+            f"{path}: its run kept the weights' average but the file has no live weights"
+            if averaged else
+            f"{path}: it holds live weights but its run kept no average of the weights")
+    if live is None:
+        return
+    trainable = {name: p for name, p in checkpoint.model.named_parameters() if p.requires_grad}
+    if (live.keys() != trainable.keys()
+            or any(live[k].shape != p.shape or live[k].dtype != p.dtype
+                   for k, p in trainable.items())
+            or not all(t.isfinite().all() for t in live.values())):
+        raise CheckpointError(f"{path}: its live weights (for --resume) do not fit "
+                              f"the model or hold NaN or infinite values")
 
 
 # --------------------------------------------------------------------------- writing

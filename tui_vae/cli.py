@@ -101,6 +101,12 @@ def _non_negative(value: float | None) -> float | None:
     return value
 
 
+def _decay(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:  # also refuses nan
+        raise typer.BadParameter("must be a number in [0, 1) (0: no average)")
+    return value
+
+
 def _temperature(value: float) -> float:
     if not 0 < value <= 100:
         raise typer.BadParameter("must be a number in (0, 100]")
@@ -336,7 +342,7 @@ def train(
     hidden_dim: Annotated[int | None, typer.Option(min=1, help="One hidden width (the same as --hidden W).")] = None,
     beta: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("beta"))] = None,
     kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
-    average: Annotated[float | None, typer.Option(min=0.0, max=0.999999, help=field_help("average"))] = None,
+    average: Annotated[float | None, typer.Option(callback=_decay, help=field_help("average"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
     lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,

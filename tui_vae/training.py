@@ -40,6 +40,7 @@ from tui_vae.averaging import WeightAverage
 from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this API)
     Checkpoint,
     build_metadata,
+    check_live_weights,
     load_checkpoint,
     metrics_path,
     save_checkpoint,
@@ -232,11 +233,13 @@ class Trainer:
         optimizer = make_optimizer(model, config.lr, device)
         noise = torch.Generator(device).manual_seed(config.seed)
         start, sums = (0, 0), _EpochSums()
+        if checkpoint:
+            check_live_weights(checkpoint, averaged=config.average > 0)
         if config.average:
             # A resumed run's model holds the average; its live weights go on training.
             steps = checkpoint.meta["progress"].get("average_steps", 0) if checkpoint else 0
             self.average = WeightAverage(model, config.average, steps)
-            if checkpoint and checkpoint.live_weights is not None:
+            if checkpoint:
                 with torch.no_grad():
                     for name, param in model.named_parameters():
                         if name in checkpoint.live_weights:
@@ -270,12 +273,18 @@ class Trainer:
         except (RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{self.out}: its noise generator's state is damaged "
                                   f"({exc})") from None
-        step = checkpoint.meta["progress"].get("step", 0)
+        progress = checkpoint.meta["progress"]
+        step = progress.get("step", 0)
         steps = math.ceil(len(dataset.train) / self.config.batch_size)
         if not 0 <= step < steps:
             raise CheckpointError(f"{self.out}: it was saved at step {step:,} of an epoch, "
                                   f"which has {steps:,} steps at batch size "
                                   f"{self.config.batch_size}")
+        trained = progress["epochs_done"] * steps + step
+        if progress.get("average_steps", 0) > trained:
+            raise CheckpointError(f"{self.out}: its weights' average counts "
+                                  f"{progress['average_steps']:,} steps, more than the "
+                                  f"{trained:,} it was trained for")
 
     # -- persistence
 

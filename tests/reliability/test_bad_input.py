@@ -42,6 +42,7 @@ BAD_FLAGS = [
     *(["train", flag, value] for flag in ("--beta", "--lr", "--kl-warmup")
       for value in ("inf", "nan", "-inf")),
     ["train", "--epochs", str(10**7)], ["train", "--batch-size", str(2**40)],
+    *(["train", "--average", value] for value in ("1", "-0.1", "nan", "inf")),
     ["sample", "vae.safetensors", "--temperature", "inf"],
     ["sample", "vae.safetensors", "--temperature", "nan"],
     ["sample", "vae.safetensors", "--temperature", "1e300"],

@@ -73,7 +73,9 @@ def test_without_the_average_the_live_weights_are_the_model(
     assert "average_steps" not in checkpoint.meta["progress"]
 
 
-def test_damaged_live_weights_are_one_clear_error(tiny_train_config, sample_dataset):
+def test_damaged_live_weights_leave_the_model_usable_and_refuse_a_resume(
+        tiny_train_config, sample_dataset):
+    """Only --resume reads the live weights: eval, sample and the app load the average."""
     Trainer(tiny_train_config, dataset=sample_dataset).run()
     path = tiny_train_config.out
     tensors = load_file(path)
@@ -84,8 +86,19 @@ def test_damaged_live_weights_are_one_clear_error(tiny_train_config, sample_data
     key = next(k for k in tensors if k.startswith("live."))
     tensors[key] = torch.full_like(tensors[key], float("nan"))
     save_file(tensors, path, metadata=metadata)
+    assert load_checkpoint(path).model is not None
     with pytest.raises(CheckpointError, match="live weights"):
-        load_checkpoint(path)
+        Trainer(tiny_train_config, resume=True, dataset=sample_dataset).run()
+
+
+def test_a_run_without_the_average_refuses_live_weights_on_resume(
+        tiny_train_config, sample_dataset):
+    """A file that says its run kept no average but holds live weights is inconsistent:
+    resuming it would quietly train on from the average."""
+    Trainer(replace(tiny_train_config, epochs=1), dataset=sample_dataset).run()
+    with pytest.raises(CheckpointError, match="holds live weights"):
+        Trainer(replace(tiny_train_config, average=0.0), resume=True,
+                dataset=sample_dataset).run()
 
 
 def test_a_run_from_before_the_average_resumes_without_one(tiny_train_config, sample_dataset):

@@ -128,13 +128,30 @@ def _break_step(checkpoint):
     checkpoint.meta["progress"]["step"] = 10**12
 
 
+def _break_live(checkpoint):
+    name = next(iter(checkpoint.live_weights))
+    checkpoint.live_weights[name] = torch.full_like(checkpoint.live_weights[name], torch.nan)
+
+
+def _drop_live(checkpoint):
+    checkpoint.live_weights = None
+
+
+def _break_average_steps(checkpoint):  # more than the run's 5 steps
+    checkpoint.meta["progress"]["average_steps"] = 1 << 40
+
+
 @pytest.mark.parametrize("damage, words", [
     (_break_nan_moment, "optimizer state is damaged"),
     (_break_negative_second_moment, "optimizer state is damaged"),
     (_break_groups, "optimizer state does not fit"),
     (_break_noise, "noise generator's state is damaged"),
     (_break_step, "saved at step 1,000,000,000,000"),
-], ids=["nan-moment", "negative-moment", "groups", "noise", "step"])
+    (_break_live, "live weights .* NaN"),
+    (_drop_live, "has no live weights"),
+    (_break_average_steps, "more than the 5 it was trained for"),
+], ids=["nan-moment", "negative-moment", "groups", "noise", "step", "live-nan", "no-live",
+        "average-steps"])
 def test_a_damaged_resume_state_is_one_clear_error(
         tiny_train_config, sample_dataset, tmp_path, damage, words):
     from tui_vae.checkpoints import save_checkpoint
@@ -145,7 +162,7 @@ def test_a_damaged_resume_state_is_one_clear_error(
     checkpoint = load_checkpoint(config.out)
     damage(checkpoint)
     save_checkpoint(config.out, checkpoint.model, checkpoint.meta, checkpoint.optimizer_state,
-                    checkpoint.rng_state)
+                    checkpoint.rng_state, checkpoint.live_weights)
     with pytest.raises(CheckpointError, match=words):
         Trainer(config, resume=True, dataset=sample_dataset).run()
 
