@@ -85,7 +85,7 @@ def test_a_new_run_says_where_it_started_and_a_resumed_one_keeps_what_it_had(
         k: v for k, v in checkpoint.meta["training"].items() if k != "output_bias"}}
     old = tmp_path / "old.safetensors"
     save_checkpoint(old, checkpoint.model, old_meta, checkpoint.optimizer_state,
-                    checkpoint.rng_state)
+                    checkpoint.rng_state, checkpoint.live_weights)
     Trainer(replace(first, epochs=2, out=str(old)), resume=True, dataset=sample_dataset).run()
     assert "output_bias" not in load_checkpoint(old).meta["training"]
 
