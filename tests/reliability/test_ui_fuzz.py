@@ -95,9 +95,9 @@ RECOVERY_LIMIT_S = 2.0
 # storm: +86, +27, +18 MB a minute). A backlog that never drains grows without bound.
 # Since Reconstruct and Generate fill a small terminal with half-size tiles (they
 # drew one or two full-size ones and left the rest empty), more of every size is
-# drawn and cached: +43 to +118 MB over this storm in six runs (the code before it:
-# +50, +60), and a 3-minute storm ends +123 MB after settling, its peaks growing
-# +158, +89, +17 MB a minute: a plateau, not a leak.
+# drawn and cached: +43 to +118 MB over this storm in seven runs (the code before
+# it: +50, +60), and a 3-minute storm on the quiet machine ends +118 MB after
+# settling, its peaks growing +154, +67, -5 MB a minute: a plateau, not a leak.
 RSS_GROWTH_LIMIT_MB = 150
 # Memory is read this long after a storm: the app gives the memory its views freed
 # back to the system once input has paused a second (it looks each second).
