@@ -165,10 +165,10 @@ class CompareScreen(ViewScreen):
         if loaded is None:  # a worker is loading them: the UI thread never reads data
             return
         infos = {e.path: e for e in self.app.valid_entries()}
-        betas = [None if isinstance(loaded[path], Exception) else loaded[path][0].config.beta
-                 for path in pair]
-        sizes = {loaded[path][0].config.latent_dim for path in pair
-                 if not isinstance(loaded[path], Exception)}
+        models = [None if isinstance(loaded[path], Exception) else loaded[path][0]
+                  for path in pair]
+        betas = [m.config.beta if m else None for m in models]
+        sizes = {m.config.latent_dim for m in models if m}
         same_z = ("the same z both sides" if len(sizes) == 1
                   else "latent sizes differ: not the same z")
         for side in SIDES:

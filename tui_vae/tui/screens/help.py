@@ -54,12 +54,12 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
             ids.append(binding.id or "")
     lines = []
     for (label, description), ids in rows.items():
+        stems = {i.rstrip("0123456789") for i in ids}  # draw.class0..9 share one
+        prefixes = {i.rpartition(".")[0] for i in ids}  # draw.up, draw.down... share one
         shown = " ".join(ids)
-        numbered = {i.rstrip("0123456789") for i in ids if i[-1:].isdigit()}
-        prefixes = {i.rpartition(".")[0] for i in ids}
-        if len(ids) > 1 and len(numbered) == 1 and all(i[-1:].isdigit() for i in ids):
+        if len(ids) > 1 and len(stems) == 1 and all(i[-1:].isdigit() for i in ids):
             shown = f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
-        elif len(ids) > 1 and len(prefixes) == 1:  # draw.up/down/left/right
+        elif len(ids) > 1 and len(prefixes) == 1:
             shown = f"{prefixes.pop()}." + "/".join(i.rpartition(".")[2] for i in ids)
         lines.append(Text.assemble(f"  {label:<14} {description:<24} ", (shown, "dim")))
     return lines
