@@ -425,12 +425,14 @@ def train(
     stop = threading.Event()
     _stop_on_signals(stop)
     reporter = JsonEventWriter(on_gone=stop.set) if events_json else ConsoleReporter()
-    from tui_vae.cpu_share import CompanyWatch
+    from tui_vae.cpu_share import CompanyWatch, ThreadShare
     from tui_vae.events import EpochEnded, Finished
 
-    # Only the command may restart itself: in-process callers (tests, the Python
-    # API through Typer) have no command line of ours to run again.
+    # Only the command adapts to other work on the machine: in-process callers
+    # (tests, the Python API through Typer) own their threads, and have no
+    # command line of ours to run again.
     watch = CompanyWatch.for_this_process() if _AS_COMMAND else None
+    share = ThreadShare.for_this_process(on_change=_say_threads) if _AS_COMMAND else None
     restart = threading.Event()
 
     def on_event(event) -> None:
@@ -440,7 +442,8 @@ def train(
         if board is not None:
             board(event)
         if (watch is not None and isinstance(event, EpochEnded)
-                and watch.switch_due(event.epochs - event.epoch - 1)):
+                and watch.switch_due(event.epochs - event.epoch - 1,
+                                     threads_reduced=share is not None and share.reduced())):
             restart.set()
 
     class StopOrRestart:  # the trainer saves and returns on either
@@ -451,7 +454,8 @@ def train(
 
     skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
     try:
-        Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume).run()
+        Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
+                share=share).run()
     finally:
         reporter.close()
         if board is not None:
@@ -486,6 +490,13 @@ class JsonEventWriter:
 
     def close(self) -> None:
         pass
+
+
+def _say_threads(threads: int, full: int) -> None:
+    """One line on stderr when the run's thread count follows its company (cpu_share.ThreadShare)."""
+    why = (f"other work shares the cores: training on {threads} of {full} threads"
+           if threads < full else f"alone again: training on all {full} threads")
+    err.print(why, markup=False)
 
 
 def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) -> None:

@@ -1,31 +1,42 @@
-"""Sharing the CPU between runs: idle OpenMP threads sleep instead of spinning.
+"""Sharing the CPU between runs: fewer threads with company, and threads that sleep.
 
-torch runs its kernels on an OpenMP team of one thread per core, and by
-default (libgomp, which torch and its MKL use) a team thread that finishes a
-kernel spins for a while waiting for the next one. When several runs share
-the cores, each one's threads spin on cores the others need, and all slow
-far more than in proportion (README, Performance). With
-OMP_WAIT_POLICY=PASSIVE idle threads sleep at once, so a run takes only the
-CPU it computes with; alone, though, a run then pays a wake-up at every
-kernel, and the report's model's step (many short kernels) slows by about
-1.7x. So the setting is used where runs are known to share the machine: the
-processes of `tui-vae sweep --jobs K` with K > 1, and any `tui-vae` process
-that starts on a machine already busy (`adapt_to_load`: another `tui-vae
-train` or `sweep` running, or the load average at the core count while other
-processes use half the cores at that moment). A run that
-starts alone keeps the default. libgomp cannot change the setting once
-loaded, so a `tui-vae train` that later gets company (or loses it) changes it
-the only way there is: at the end of an epoch it saves its checkpoint and
-restarts itself from it with the other setting (`CompanyWatch`; the CLI
-does the restart). A resumed run ends on exactly the metrics of an
-uninterrupted one, so the restart changes no figure.
+torch runs its kernels on an OpenMP team of one thread per core. When several
+runs share the cores, each team's threads wait for cores the others hold, and
+all runs slow far more than in proportion (README, Performance), for two
+reasons, each with its remedy here:
 
-The thread count itself is never changed while a run trains: that would
-change the order of floating-point sums, and an interrupted and resumed run
-would no longer end on exactly the metrics of an uninterrupted one.
+- A parallel kernel is as slow as its slowest thread: a thread that has lost
+  its core stalls its team until the scheduler gives it one back. So while a
+  `tui-vae train` runs on the CPU, its thread count follows its company
+  (`ThreadShare`): all its threads alone, a fair share beside other runs (one
+  each on 2 cores), what other busy processes leave free. Read about once a
+  second, changed between two steps; no restart. A count is only taken where
+  a probe shows that the run computes exactly the same numbers on it
+  (thread_probe.py), so a run's figures never depend on its company, and an
+  interrupted and resumed run still ends on exactly the metrics of an
+  uninterrupted one.
+- By default (libgomp, which torch and its MKL use) a team thread that
+  finishes a kernel spins for a while waiting for the next one, on a core
+  another run needs. With OMP_WAIT_POLICY=PASSIVE idle threads sleep at
+  once, so a run takes only the CPU it computes with; alone, though, a run
+  then pays a wake-up at every kernel, and the report's model's step (many
+  short kernels) slows by about 1.7x. So the setting is used where runs are
+  known to share the machine: the processes of `tui-vae sweep --jobs K` with
+  K > 1, and any `tui-vae` process that starts on a machine already busy
+  (`adapt_to_load`: another `tui-vae train` or `sweep` running, or the load
+  average at the core count while other processes use half the cores at
+  that moment). A run that starts alone keeps the default. libgomp cannot
+  change the setting once loaded, so a `tui-vae train` whose company changes
+  for good changes it the only way there is: at the end of an epoch it saves
+  its checkpoint and restarts itself from it with the other setting
+  (`CompanyWatch`; the CLI does the restart). A resumed run ends on exactly
+  the metrics of an uninterrupted one, so the restart changes no figure. A
+  run that already trains on fewer threads for its company needs no restart
+  to sleeping threads: it has none to spare.
 
 libgomp reads the setting when it loads, so it goes into a child process's
-environment; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is.
+environment; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is,
+and so is a thread count the user set (OMP_NUM_THREADS, MKL_NUM_THREADS).
 """
 
 from __future__ import annotations
@@ -64,8 +75,12 @@ def sharing(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("OMP_WAIT_POLICY", "").strip().upper() == WAIT_POLICY
 
 
-def training_processes(proc: Path = Path("/proc")) -> set[int]:
-    """The other processes that run `tui-vae train` or `tui-vae sweep` (none where /proc is not)."""
+def training_processes(proc: Path = Path("/proc"),
+                       commands: tuple[bytes, ...] = (b"train", b"sweep")) -> set[int]:
+    """The other processes that run `tui-vae train` or `tui-vae sweep` (none where /proc is not).
+
+    `commands` narrows it: (b"train",) leaves out a sweep's own process, which
+    only starts its runs (each a `tui-vae train` of its own)."""
     mine = {os.getpid(), os.getppid()}
     found = set()
     try:
@@ -80,7 +95,7 @@ def training_processes(proc: Path = Path("/proc")) -> set[int]:
         except OSError:  # gone, or not ours to read
             continue
         named = any(b"tui-vae" in w or b"tui_vae" in w for w in words)
-        if named and (b"train" in words or b"sweep" in words):
+        if named and any(command in words for command in commands):
             found.add(int(entry.name))
     return found
 
@@ -208,13 +223,17 @@ class CompanyWatch:
             return None
         return cls(sharing(environ))
 
-    def switch_due(self, epochs_left: int) -> bool:
-        """Called once per epoch end; True when the run should restart with the other policy."""
+    def switch_due(self, epochs_left: int, threads_reduced: bool = False) -> bool:
+        """Called once per epoch end; True when the run should restart with the other policy.
+
+        `threads_reduced`: the run already trains on fewer threads for its
+        company (ThreadShare), so none of its threads spins on a core another
+        needs, and a restart to sleeping threads would only cost its start-up."""
         if epochs_left < 1:
             return False
         company = self.probe()
         if not self.sharing:
-            return company
+            return company and not threads_reduced
         self.alone = 0 if company else self.alone + 1
         return self.alone >= 2 and epochs_left >= 3
 
@@ -228,3 +247,118 @@ class CompanyWatch:
             env["OMP_WAIT_POLICY"] = WAIT_POLICY
             env[CHOSEN_MARK] = "sleep"
         return env
+
+
+class Company:
+    """How much other work competes for the cores, read between training steps.
+
+    Other `tui-vae train` runs are counted (each gets a fair share); without
+    any, other processes' CPU use since the last reading, in whole cores, is
+    the share to leave free. A sweep's own process trains nothing, so it does
+    not count; its runs do."""
+
+    def __init__(self, proc: Path = Path("/proc"), use: CpuUse | None = None):
+        self.proc = proc
+        self.use = use or CpuUse()
+
+    def __call__(self) -> tuple[int, int]:
+        """(other runs, cores' worth of other work): either may be 0."""
+        others = self.use.others_since_last()  # read every time, so each reading spans one interval
+        runs = len(training_processes(self.proc, commands=(b"train",)))
+        busy = 0 if others is None or others < 0.5 else max(1, round(others))
+        return runs, busy
+
+
+def threads_for(full: int, runs: int, busy: int) -> int:
+    """The threads a run takes with `runs` other runs or `busy` cores of other work.
+
+    Runs share the cores evenly; other work leaves the run what it does not use."""
+    if runs:
+        return max(1, full // (1 + runs))
+    return max(1, full - busy)
+
+
+class ThreadShare:
+    """While a run trains on the CPU, its thread count follows its company.
+
+    Alone, a run computes on all its threads (`full`). When other runs or
+    other busy processes compete for the cores, it takes fewer (one, on a
+    2-core machine), so no thread of it waits for a core another process
+    holds: a parallel kernel is as slow as its slowest thread, and a thread
+    that loses its core stalls the whole team. Fewer threads are taken at the
+    first reading that wants them, more only after two readings in a row, so
+    company that flickers does not make the count swing.
+
+    A thread count is only ever taken where `same_results(threads)` says that
+    training and evaluating on it compute exactly the same numbers as on
+    `full` (checked once per count, when first wanted; thread_probe.py): then
+    a run's figures do not depend on the company it had, and a stopped and
+    resumed run still ends on an uninterrupted one's. Where the check fails,
+    the run keeps its threads (and cpu_share.CompanyWatch's wait policy is what
+    adapts).
+
+    `tick()` is called before every step and reads the machine once per
+    `interval` seconds (about a millisecond: a scan of /proc)."""
+
+    def __init__(self, company: Callable[[], tuple[int, int]] | None = None,
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[int, int], None] | None = None):
+        self.company = company or Company()
+        self.interval = interval
+        self.clock = clock
+        self.on_change = on_change or (lambda threads, full: None)
+        self.full = self.current = 0  # set by start()
+        self.set_threads: Callable[[int], None] = lambda threads: None
+        self.same_results: Callable[[int], bool] = lambda threads: False
+        self.checked: dict[int, bool] = {}
+        self.next_reading = 0.0
+        self.wanting_more = 0
+        self.changes = 0
+
+    @classmethod
+    def for_this_process(cls, environ: Mapping[str, str] = os.environ,
+                         on_change: Callable[[int, int], None] | None = None
+                         ) -> ThreadShare | None:
+        """None where the user fixed the thread count, or /proc is not there to read."""
+        if any(name in environ for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+            return None
+        if not Path("/proc/stat").exists():
+            return None
+        return cls(on_change=on_change)
+
+    def start(self, threads: int, set_threads: Callable[[int], None],
+              same_results: Callable[[int], bool]) -> None:
+        """Called by the trainer once the run is set up, with its thread count and probe."""
+        self.full = self.current = threads
+        self.set_threads = set_threads
+        self.same_results = same_results
+        self.checked = {threads: True}
+        self.next_reading = self.clock()  # the first step reads the machine at once
+
+    def reduced(self) -> bool:
+        """Whether the run now computes on fewer threads than alone."""
+        return self.current < self.full
+
+    def tick(self) -> None:
+        """Before a step: once per interval, take the thread count the company calls for."""
+        now = self.clock()
+        if self.full == 0 or now < self.next_reading:
+            return
+        self.next_reading = now + self.interval
+        target = threads_for(self.full, *self.company())
+        if target == self.current:
+            self.wanting_more = 0
+            return
+        if target > self.current:
+            self.wanting_more += 1
+            if self.wanting_more < 2:
+                return
+        self.wanting_more = 0
+        if target not in self.checked:
+            self.checked[target] = bool(self.same_results(target))
+        if not self.checked[target]:
+            return
+        self.set_threads(target)
+        self.current = target
+        self.changes += 1
+        self.on_change(target, self.full)

@@ -139,7 +139,10 @@ class ElboStep:
         larger = (probs - 0.5).abs_().add_(0.5)  # sigmoid(|l|)
         log_larger = larger.view(-1, LOG_GROUP).prod(dim=1).log_()
         kl_terms = (var - logvar).add_(mu.square())  # mu^2 + var - logvar
-        sums = torch.stack((per_pixel.sum(), log_larger.sum(), kl_terms.sum()))
+        # Per image first: a whole-tensor sum of this size is split among the
+        # threads, and would differ in its last bits from one thread count to
+        # another (thread_probe.py); a row's sum is one thread's, in one order.
+        sums = torch.stack((per_pixel.sum(dim=1).sum(), log_larger.sum(), kl_terms.sum()))
 
         # Backward, layer by layer from the logits; weight gradients go straight
         # into the .grad buffers.

@@ -47,6 +47,7 @@ from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this A
 )
 from tui_vae.config import LR_SCHEDULES as SCHEDULE_CHOICES
 from tui_vae.config import ModelConfig, TrainConfig  # noqa: F401 (TrainConfig is part of this API)
+from tui_vae.cpu_share import ThreadShare
 from tui_vae.data import Dataset, load_dataset, to_floats
 from tui_vae.devices import resolve_device
 from tui_vae.errors import CheckpointError, TrainingError, TuiVaeError
@@ -66,6 +67,7 @@ from tui_vae.objective import kl_weight
 from tui_vae.optim import AdamUpdate, make_optimizer
 from tui_vae.run_lock import RunLock
 from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
+from tui_vae.thread_probe import same_on_threads
 from tui_vae.train_step import choose_step
 
 LR_SCHEDULES = tuple(SCHEDULE_CHOICES)
@@ -176,8 +178,12 @@ class Trainer:
         stop: StopFlag | None = None,
         resume: bool = False,
         dataset: Dataset | None = None,
+        share: ThreadShare | None = None,
     ):
         self.config = config
+        # Where given, the run's thread count follows the other work on the
+        # machine (cpu_share.ThreadShare; the command passes one).
+        self.share = share
         self.emit = on_event or (lambda event: None)
         self.stop = stop or _NeverStop()
         self.resume = resume
@@ -365,6 +371,10 @@ class Trainer:
         # The hand-derived step where it provably applies, autograd elsewhere.
         elbo_step, update = choose_step(model, config.step), AdamUpdate(optimizer)
         self.gradients = elbo_step.name
+        share = self.share if device.type == "cpu" else None
+        if share is not None:
+            share.start(torch.get_num_threads(), torch.set_num_threads,
+                        lambda threads: same_on_threads(model, config, dataset, device, threads))
         self.emit(Started(config, str(device), n, len(dataset.test), steps,
                           (epoch0, step0) if self.resume else None, elbo_step.name))
         self._write_metrics(rewrite=True)
@@ -377,6 +387,8 @@ class Trainer:
                 if self.stop.is_set():
                     self._save(model, optimizer, noise, epoch, step, sums)
                     return self._finish(epoch, stopped=True)
+                if share is not None:
+                    share.tick()
                 tick = time.perf_counter()
                 index = perm[step * config.batch_size : (step + 1) * config.batch_size]
                 x = to_floats(images.index_select(0, index))  # (B, C, H, W) in [0, 1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tui_vae.cpu_share import share_cores
 from tui_vae.sweep import Sweep, plan
 
@@ -117,10 +119,9 @@ def test_only_a_policy_tui_vae_chose_is_watched(monkeypatch):
     assert watch is not None and watch.sharing
 
 
-def test_a_run_that_gets_company_restarts_sleeping_and_ends_on_the_same_figures(tmp_path):
-    """A CLI run spinning alone sees another `tui-vae train` at its first epoch end,
-    restarts itself from its checkpoint with sleeping threads, and its metrics are
-    exactly those of a run never restarted."""
+def _train_with_and_without_company(tmp_path, args, company_env, plain_env):
+    """One CLI run beside a stand-in for another run, one alone: their stderr, and
+    each one's per-epoch figures (no seconds)."""
     import json
     import os
     import subprocess
@@ -132,35 +133,65 @@ def test_a_run_that_gets_company_restarts_sleeping_and_ends_on_the_same_figures(
         return subprocess.run([sys.executable, "-m", "tui_vae", *words], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=180)
 
-    args = ["train", "--dataset", "mnist-sample", "--latent-dim", "4", "--hidden", "32",
-            "--epochs", "3", "--batch-size", "64"]
     base = {k: v for k, v in os.environ.items()
-            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", CHOSEN_MARK)}
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", CHOSEN_MARK, "OMP_NUM_THREADS",
+                         "MKL_NUM_THREADS")}
     # A stand-in for another run: its command line names tui_vae and train.
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
                               "tui_vae", "train"])
     try:
-        # Marked as spinning by tui-vae's own choice, so it does not adapt at start.
         watched = run_cli(*args, "--out", str(tmp_path / "a.safetensors"),
-                          env={**base, CHOSEN_MARK: "spin"})
+                          env={**base, **company_env})
     finally:
         other.kill()
         other.wait()
-    plain = run_cli(*args, "--out", str(tmp_path / "b.safetensors"),
-                    env={**base, "OMP_WAIT_POLICY": "PASSIVE"})
+    plain = run_cli(*args, "--out", str(tmp_path / "b.safetensors"), env={**base, **plain_env})
     assert watched.returncode == 0 and plain.returncode == 0, watched.stderr + plain.stderr
-    restarts = [line for line in watched.stderr.splitlines()
-                if "restarting from a.safetensors" in line]
-    assert len(restarts) == 1 and "threads that sleep when idle" in restarts[0], watched.stderr
-    assert "resuming at epoch 2" in watched.stderr + watched.stdout
-    assert "restarting" not in plain.stderr
 
     def figures(name):
         lines = (tmp_path / name).read_text().splitlines()
         return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
-    assert len(figures("a.metrics.jsonl")) == 3
-    assert figures("a.metrics.jsonl") == figures("b.metrics.jsonl")
+    return watched, plain, figures("a.metrics.jsonl"), figures("b.metrics.jsonl")
+
+
+def test_a_run_that_gets_company_restarts_sleeping_and_ends_on_the_same_figures(tmp_path):
+    """A CLI run spinning alone, on a thread count the user fixed (so its threads
+    cannot follow its company), sees another `tui-vae train` at its first epoch
+    end, restarts itself from its checkpoint with sleeping threads, and its
+    metrics are exactly those of a run never restarted."""
+    from tui_vae.cpu_share import CHOSEN_MARK
+
+    args = ["train", "--dataset", "mnist-sample", "--latent-dim", "4", "--hidden", "32",
+            "--epochs", "3", "--batch-size", "64"]
+    fixed = {"OMP_NUM_THREADS": "2"}
+    # Marked as spinning by tui-vae's own choice, so it does not adapt at start.
+    watched, plain, restarted, never = _train_with_and_without_company(
+        tmp_path, args, {**fixed, CHOSEN_MARK: "spin"}, {**fixed, "OMP_WAIT_POLICY": "PASSIVE"})
+    restarts = [line for line in watched.stderr.splitlines()
+                if "restarting from a.safetensors" in line]
+    assert len(restarts) == 1 and "threads that sleep when idle" in restarts[0], watched.stderr
+    assert "resuming at epoch 2" in watched.stderr + watched.stdout
+    assert "restarting" not in plain.stderr
+    assert len(restarted) == 3 and restarted == never
+
+
+def test_a_run_with_company_trains_on_fewer_threads_without_a_restart(tmp_path):
+    """The report's network beside another run: it drops to one thread at its
+    first step (where the probe allows it, as on this machine), never restarts,
+    and ends on exactly the figures of a run alone."""
+    import os
+
+    from tui_vae.cpu_share import CHOSEN_MARK
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: a run has no threads to give up")
+    args = ["train", "--dataset", "mnist-sample", "--epochs", "2"]
+    watched, plain, shared, alone = _train_with_and_without_company(
+        tmp_path, args, {CHOSEN_MARK: "spin"}, {CHOSEN_MARK: "spin"})
+    assert "other work shares the cores: training on 1 of" in watched.stderr, watched.stderr
+    assert "restarting" not in watched.stderr
+    assert len(shared) == 2 and shared == alone
 
 
 def test_company_while_training_is_another_run_or_a_whole_core_of_other_load(tmp_path):
