@@ -8,7 +8,7 @@ at once <= 3.4x. Run: python benchmarks/concurrent_runs.py --data-dir ../shared/
 
 `--staggered` also starts runs one after another, each once the one before has
 ended its first epoch: the first starts alone (its threads spin) and must
-adapt when company arrives (cpu_share.CompanyWatch). There each run's figure
+adapt when company arrives (cpu_share.ThreadShare, or CompanyWatch where it cannot). There each run's figure
 is the median of its epochs run entirely while all the runs were training.
 """
 
