@@ -14,7 +14,9 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -432,7 +434,10 @@ def train(
     # (tests, the Python API through Typer) own their threads, and have no
     # command line of ours to run again.
     watch = CompanyWatch.for_this_process() if _AS_COMMAND else None
-    share = ThreadShare.for_this_process(on_change=_say_threads) if _AS_COMMAND else None
+    # Its thread changes are a note among the progress lines; the app's child
+    # (--events-json) keeps stdout for events, and stderr for failures.
+    say = None if events_json else partial(_say_threads, reporter.note)
+    share = ThreadShare.for_this_process(on_change=say) if _AS_COMMAND else None
     restart = threading.Event()
 
     def on_event(event) -> None:
@@ -492,11 +497,10 @@ class JsonEventWriter:
         pass
 
 
-def _say_threads(threads: int, full: int) -> None:
-    """One line on stderr when the run's thread count follows its company (cpu_share.ThreadShare)."""
-    why = (f"other work shares the cores: training on {threads} of {full} threads"
-           if threads < full else f"alone again: training on all {full} threads")
-    err.print(why, markup=False)
+def _say_threads(say: Callable[[str], None], threads: int, full: int) -> None:
+    """One line when the run's thread count follows its company (cpu_share.ThreadShare)."""
+    say(f"other work shares the cores: training on {threads} of {full} threads"
+        if threads < full else f"alone again: training on all {full} threads")
 
 
 def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) -> None:

@@ -112,6 +112,10 @@ class ConsoleReporter:
             epoch=f"{done[0] + 1}/{c.epochs}", step="-", loss="-", recon="-", kl="-", rate="-")
         self.progress.start()
 
+    def note(self, text: str) -> None:
+        """A line about the run that is not an event (its thread count, say), above the bar."""
+        self._print(f"  {text}")
+
     def _on_StepLogged(self, event: t.StepLogged) -> None:
         if self.progress is None:
             return

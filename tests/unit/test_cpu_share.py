@@ -189,7 +189,7 @@ def test_a_run_with_company_trains_on_fewer_threads_without_a_restart(tmp_path):
     args = ["train", "--dataset", "mnist-sample", "--epochs", "2"]
     watched, plain, shared, alone = _train_with_and_without_company(
         tmp_path, args, {CHOSEN_MARK: "spin"}, {CHOSEN_MARK: "spin"})
-    assert "other work shares the cores: training on 1 of" in watched.stderr, watched.stderr
+    assert "other work shares the cores: training on 1 of" in watched.stdout, watched.stdout
     assert "restarting" not in watched.stderr
     assert len(shared) == 2 and shared == alone
 
