@@ -204,6 +204,9 @@ _TRAINING_CHECKS = {
 _PARTIAL_KEYS = {"objective", "recon", "kl", "count", "seconds"}
 
 
+MAX_AVERAGE_EVERY = 1000
+
+
 def _check_progress(path: Path, progress: Any) -> None:
     if not isinstance(progress, dict) or not _is_int(progress.get("epochs_done")):
         raise CheckpointError(f"{path}: metadata 'progress' is missing or malformed")
@@ -216,6 +219,10 @@ def _check_progress(path: Path, progress: Any) -> None:
     averaged = progress.get("average_steps", 0)  # the weights' average's updates so far
     if not _is_int(averaged) or not 0 <= averaged <= 1 << 40:
         raise CheckpointError(f"{path}: metadata progress.average_steps is malformed or "
+                              f"out of range")
+    every = progress.get("average_every", 1)  # steps between the average's updates
+    if not _is_int(every) or not 1 <= every <= MAX_AVERAGE_EVERY:
+        raise CheckpointError(f"{path}: metadata progress.average_every is malformed or "
                               f"out of range")
     partial = progress.get("partial", {})
     if not isinstance(partial, dict) or not set(partial) <= _PARTIAL_KEYS or not all(

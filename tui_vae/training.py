@@ -36,7 +36,7 @@ from typing import Protocol
 
 import torch
 
-from tui_vae.averaging import WeightAverage
+from tui_vae.averaging import AVERAGE_EVERY, WeightAverage
 from tui_vae.checkpoints import (  # noqa: F401  (metrics_path is part of this API)
     Checkpoint,
     build_metadata,
@@ -243,8 +243,13 @@ class Trainer:
             check_live_weights(checkpoint, averaged=config.average > 0)
         if config.average:
             # A resumed run's model holds the average; its live weights go on training.
-            steps = checkpoint.meta["progress"].get("average_steps", 0) if checkpoint else 0
-            self.average = WeightAverage(model, config.average, steps)
+            progress = checkpoint.meta["progress"] if checkpoint else {}
+            # A run resumes with the spacing it started with (runs from before
+            # the spacing updated the average after every step).
+            self.average = WeightAverage(model, config.average,
+                                         progress.get("average_steps", 0),
+                                         progress.get("average_every", 1 if checkpoint
+                                                      else AVERAGE_EVERY))
             if checkpoint:
                 with torch.no_grad():
                     for name, param in model.named_parameters():
@@ -309,6 +314,7 @@ class Trainer:
             progress["partial"] = asdict(sums)
         if self.average is not None:
             progress["average_steps"] = self.average.steps
+            progress["average_every"] = self.average.every
         training = {**self.config.training_dict(), "gradients": self.gradients}
         if self.output_bias:
             training["output_bias"] = self.output_bias

@@ -36,6 +36,49 @@ def test_the_fused_update_is_the_formula_written_out():
         torch.testing.assert_close(value, expected[name], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("every", [3, 4])
+def test_an_average_updated_every_few_steps_keeps_the_skipped_steps_decays(every):
+    """At each k-th step it keeps the product of the k steps' decays: the average of
+    weights that stood still between its updates."""
+    model = build_model(ModelConfig(latent_dim=3, hidden_dim=8), seed=0)
+    average = WeightAverage(model, decay=0.8, every=every)
+    expected = {name: p.detach().clone() for name, p in model.named_parameters()}
+    generator = torch.Generator().manual_seed(0)
+    keep = 1.0
+    for step in range(1, 40):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=generator))
+        before = {name: a.clone() for name, a in average.state().items()}
+        average.update()
+        keep *= min(0.8, (1 + step) / (10 + step))
+        if step % every:  # between updates the average stands still
+            assert all(torch.equal(before[k], v) for k, v in average.state().items())
+            continue
+        for name, p in model.named_parameters():
+            expected[name] = keep * expected[name] + (1 - keep) * p.detach()
+        keep = 1.0
+    for name, value in average.state().items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-5, atol=1e-5)
+
+
+def test_a_run_keeps_the_spacing_it_started_with(tiny_train_config, sample_dataset):
+    """New runs fold the weights in every AVERAGE_EVERY steps and say so; a run
+    from before the spacing (none in its metadata) resumes with one a step."""
+    from tests.unit.test_checkpoints import rewrite_meta
+    from tui_vae.averaging import AVERAGE_EVERY
+
+    first = replace(tiny_train_config, epochs=1)
+    Trainer(first, dataset=sample_dataset).run()
+    progress = load_checkpoint(first.out).meta["progress"]
+    assert progress["average_every"] == AVERAGE_EVERY > 1
+    rewrite_meta(Path(first.out), lambda meta, header: meta["progress"].pop("average_every"))
+    trainer = Trainer(tiny_train_config, resume=True, dataset=sample_dataset)
+    trainer.run()
+    assert trainer.average.every == 1
+    assert load_checkpoint(first.out).meta["progress"]["average_every"] == 1
+
+
 def test_applied_lends_the_model_the_average_and_gives_the_weights_back():
     model = build_model(ModelConfig(latent_dim=3, hidden_dim=8), seed=0)
     average = WeightAverage(model, decay=0.5)

@@ -106,6 +106,8 @@ def rewrite_meta(path, edit):
     (lambda m, h: h["model.fc_mu.weight"].update(dtype="F99"), "dtype"),
     (lambda m, h: m["progress"].update(average_steps="many"), "average_steps"),
     (lambda m, h: m["progress"].update(average_steps=-1), "average_steps"),
+    (lambda m, h: m["progress"].update(average_every=0), "average_every"),
+    (lambda m, h: m["progress"].update(average_every=2.5), "average_every"),
     (lambda m, h: m["training"].update(average=1.5), "training.average"),
 ])
 def test_bad_metadata_is_a_one_line_error(tmp_path, edit, message):
