@@ -14,9 +14,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from enum import Enum
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -434,10 +432,7 @@ def train(
     # (tests, the Python API through Typer) own their threads, and have no
     # command line of ours to run again.
     watch = CompanyWatch.for_this_process() if _AS_COMMAND else None
-    # Its thread changes are a note among the progress lines; the app's child
-    # (--events-json) keeps stdout for events, and stderr for failures.
-    say = None if events_json else partial(_say_threads, reporter.note)
-    share = ThreadShare.for_this_process(on_change=say) if _AS_COMMAND else None
+    share = ThreadShare.for_this_process() if _AS_COMMAND else None
     restart = threading.Event()
 
     def on_event(event) -> None:
@@ -495,12 +490,6 @@ class JsonEventWriter:
 
     def close(self) -> None:
         pass
-
-
-def _say_threads(say: Callable[[str], None], threads: int, full: int) -> None:
-    """One line when the run's thread count follows its company (cpu_share.ThreadShare)."""
-    say(f"other work shares the cores: training on {threads} of {full} threads"
-        if threads < full else f"alone again: training on all {full} threads")
 
 
 def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) -> None:

@@ -301,12 +301,11 @@ class ThreadShare:
     `interval` seconds (about a millisecond: a scan of /proc)."""
 
     def __init__(self, company: Callable[[], tuple[int, int]] | None = None,
-                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[int, int], None] | None = None):
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.company = company or Company()
         self.interval = interval
         self.clock = clock
-        self.on_change = on_change or (lambda threads, full: None)
+        self.on_change: Callable[[int, int], None] = lambda threads, full: None
         self.full = self.current = 0  # set by start()
         self.set_threads: Callable[[int], None] = lambda threads: None
         self.same_results: Callable[[int], bool] = lambda threads: False
@@ -316,22 +315,24 @@ class ThreadShare:
         self.changes = 0
 
     @classmethod
-    def for_this_process(cls, environ: Mapping[str, str] = os.environ,
-                         on_change: Callable[[int, int], None] | None = None
-                         ) -> ThreadShare | None:
+    def for_this_process(cls, environ: Mapping[str, str] = os.environ) -> ThreadShare | None:
         """None where the user fixed the thread count, or /proc is not there to read."""
         if any(name in environ for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
             return None
         if not Path("/proc/stat").exists():
             return None
-        return cls(on_change=on_change)
+        return cls()
 
     def start(self, threads: int, set_threads: Callable[[int], None],
-              same_results: Callable[[int], bool]) -> None:
-        """Called by the trainer once the run is set up, with its thread count and probe."""
+              same_results: Callable[[int], bool],
+              on_change: Callable[[int, int], None] | None = None) -> None:
+        """Called by the trainer once the run is set up, with its thread count, its
+        probe, and what to tell of a change (threads now, threads alone)."""
         self.full = self.current = threads
         self.set_threads = set_threads
         self.same_results = same_results
+        if on_change is not None:
+            self.on_change = on_change
         self.checked = {threads: True}
         self.next_reading = self.clock()  # the first step reads the machine at once
 

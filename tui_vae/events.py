@@ -68,13 +68,28 @@ class Failed:
     message: str
 
 
-Event = Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed
+@dataclass(frozen=True)
+class ThreadsChanged:
+    """The run's thread count followed its company (cpu_share.ThreadShare)."""
+
+    threads: int  # what it trains on now
+    full: int  # what it trains on alone
+
+    def describe(self) -> str:
+        """The change in a line, as the CLI prints it."""
+        if self.threads < self.full:
+            return f"other work shares the cores: training on {self.threads} of {self.full} threads"
+        return f"alone again: training on all {self.full} threads"
+
+
+Event = (Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed
+         | ThreadsChanged)
 
 
 # -- one event a line of JSON: how a `tui-vae train` child reports to the app
 
 _KINDS = {kind.__name__: kind for kind in (Started, StepLogged, EpochEnded, CheckpointSaved,
-                                           Finished, Failed)}
+                                           Finished, Failed, ThreadsChanged)}
 
 
 def event_to_json(event: Event) -> str:

@@ -21,6 +21,7 @@ from tui_vae.events import (
     Finished,
     Started,
     StepLogged,
+    ThreadsChanged,
 )
 
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of step losses
@@ -41,6 +42,7 @@ class Progress:
     path: str | None = None
     model: str = ""  # "cVAE conv/gaussian z=2", once started
     gradients: str = ""  # the step's path: "hand-derived" or "autograd"
+    threads: str = ""  # "1 of 2 threads" while other work shares the cores, else ""
 
 
 @dataclass
@@ -88,6 +90,7 @@ class RunMonitor:
                 p.model = (f"{'cVAE' if m.conditional else 'VAE'} {m.arch}/{m.likelihood} "
                            f"z={m.latent_dim}")
                 p.gradients = event.gradients
+                p.threads = ""  # a (re)started run trains on all its threads
                 # Again after a restart (cpu_share.CompanyWatch): the ETA counts from here.
                 self._started_at, self._first_step = time.perf_counter(), None
             elif isinstance(event, StepLogged):
@@ -124,6 +127,9 @@ class RunMonitor:
                 p.epoch = event.epochs_done
             elif isinstance(event, Failed):
                 p.state, p.message, p.eta_s = "failed", event.message, None
+            elif isinstance(event, ThreadsChanged):
+                p.threads = (f"{event.threads} of {event.full} threads"
+                             if event.threads < event.full else "")
 
     def record_failure(self, message: str) -> None:
         """The run ended with an error that the service did not report as Failed."""

@@ -112,9 +112,8 @@ class ConsoleReporter:
             epoch=f"{done[0] + 1}/{c.epochs}", step="-", loss="-", recon="-", kl="-", rate="-")
         self.progress.start()
 
-    def note(self, text: str) -> None:
-        """A line about the run that is not an event (its thread count, say), above the bar."""
-        self._print(f"  {text}")
+    def _on_ThreadsChanged(self, event: t.ThreadsChanged) -> None:
+        self._print(f"  {event.describe()}")
 
     def _on_StepLogged(self, event: t.StepLogged) -> None:
         if self.progress is None:

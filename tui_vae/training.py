@@ -60,6 +60,7 @@ from tui_vae.events import (  # noqa: F401  (re-exported: the events belong to t
     Finished,
     Started,
     StepLogged,
+    ThreadsChanged,
 )
 from tui_vae.memory import check_training_memory, parameter_count
 from tui_vae.models import build_model, start_at_mean_image
@@ -380,7 +381,8 @@ class Trainer:
         share = self.share if device.type == "cpu" else None
         if share is not None:
             share.start(torch.get_num_threads(), torch.set_num_threads,
-                        lambda threads: same_on_threads(model, config, dataset, device, threads))
+                        lambda threads: same_on_threads(model, config, dataset, device, threads),
+                        lambda threads, full: self.emit(ThreadsChanged(threads, full)))
         self.emit(Started(config, str(device), n, len(dataset.test), steps,
                           (epoch0, step0) if self.resume else None, elbo_step.name))
         self._write_metrics(rewrite=True)

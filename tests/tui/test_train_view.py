@@ -112,3 +112,28 @@ def test_build_config_reads_the_form(tmp_path):
         except ValueError:
             continue
         raise AssertionError(f"{field}={bad} was accepted")
+
+
+async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, make_app):
+    """The child's ThreadsChanged event (cpu_share.ThreadShare) reaches the progress
+    line, at 80x24 too, and goes when the run is alone again."""
+    from tui_vae.events import Started, StepLogged, ThreadsChanged
+    from tui_vae.training import TrainConfig
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        app.monitor.reset()
+        app.monitor.record(Started(TrainConfig(epochs=2), "cpu", 100, 10, 4, None))
+        app.monitor.record(StepLogged(0, 1, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 500.0))
+        app.monitor.record(ThreadsChanged(1, 2))
+        screen.refresh_run()
+        line = str(screen.query_one("#progress-text").render()).splitlines()[1]
+        assert line.startswith("running on 1 of 2 threads · 500 samples/s"), line
+        app.monitor.record(ThreadsChanged(2, 2))
+        screen.refresh_run()
+        line = str(screen.query_one("#progress-text").render()).splitlines()[1]
+        assert line.startswith("running · 500 samples/s"), line
+        app.monitor.record_failure("ended for the test")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tui_vae.checkpoints import CheckpointInfo, build_metadata, save_checkpoint
-from tui_vae.events import EpochEnded, Finished, Started, StepLogged
+from tui_vae.events import EpochEnded, Finished, Started, StepLogged, ThreadsChanged
 from tui_vae.models import ModelConfig, build_model
 from tui_vae.monitor import RunMonitor
 from tui_vae.training import TrainConfig
@@ -96,6 +96,10 @@ def test_monitor_folds_events_into_progress_and_curves():
     assert progress.state == "running" and progress.epoch == 1 and progress.steps == 4
     assert curves.loss == pytest.approx([200.0, 0.9 * 200.0 + 0.1 * 100.0])  # smoothed
     assert curves.test_loss == [140.0] and curves.epoch == [1]
+    monitor.record(ThreadsChanged(1, 2))  # other work came: the run says on how many threads
+    assert monitor.snapshot()[0].threads == "1 of 2 threads"
+    monitor.record(ThreadsChanged(2, 2))
+    assert monitor.snapshot()[0].threads == ""
     assert monitor.active
     monitor.request_stop()
     assert monitor.snapshot()[0].state == "stopping"

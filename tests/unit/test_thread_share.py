@@ -37,9 +37,9 @@ class Machine:
         return self.same
 
     def share(self, full=2, interval=1.0):
-        share = ThreadShare(company=self.company, interval=interval, clock=lambda: self.now,
-                            on_change=lambda threads, full: self.said.append((threads, full)))
-        share.start(full, self.threads.append, self.probe)
+        share = ThreadShare(company=self.company, interval=interval, clock=lambda: self.now)
+        share.start(full, self.threads.append, self.probe,
+                    lambda threads, full: self.said.append((threads, full)))
         return share
 
 

@@ -17,6 +17,7 @@ from tui_vae.events import (
     Finished,
     Started,
     StepLogged,
+    ThreadsChanged,
     event_from_json,
     event_to_json,
 )
@@ -43,6 +44,7 @@ def test_every_event_survives_a_line_of_json(tmp_path):
         CheckpointSaved(str(tmp_path / "x.safetensors"), 1, 0),
         Finished(2, False, "x", ({"epoch": 1, "test": {"loss": 2.5}},)),
         Failed("the loss became nan"),
+        ThreadsChanged(1, 2),
     ]
     for event in events:
         line = event_to_json(event)

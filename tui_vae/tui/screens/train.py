@@ -200,9 +200,12 @@ class TrainScreen(ViewScreen):
             # tail of a line, never the time left; the checkpoint's name goes last (its
             # folder is in the notice at the end and in Models).
             name = Path(progress.path).name if progress.path else ""
+            # While other work shares the cores, the run says on how many threads
+            # it trains (cpu_share.ThreadShare): why its samples/s fell.
+            state = progress.state + (f" on {progress.threads}" if progress.threads else "")
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
-                    f"step {progress.step}/{progress.steps}\n{progress.state} · "
+                    f"step {progress.step}/{progress.steps}\n{state} · "
                     f"{progress.samples_per_s:,.0f} samples/s · {name}")
             if progress.state in ("finished", "stopped"):
                 saved = f"saved {name}" if progress.path else "nothing was saved"
