@@ -431,8 +431,8 @@ def train(
     # Only the command adapts to other work on the machine: in-process callers
     # (tests, the Python API through Typer) own their threads, and have no
     # command line of ours to run again.
-    watch = CompanyWatch.for_this_process() if _AS_COMMAND else None
     share = ThreadShare.for_this_process() if _AS_COMMAND else None
+    watch = CompanyWatch.for_this_process(share=share) if _AS_COMMAND else None
     restart = threading.Event()
 
     def on_event(event) -> None:
@@ -442,8 +442,7 @@ def train(
         if board is not None:
             board(event)
         if (watch is not None and isinstance(event, EpochEnded)
-                and watch.switch_due(event.epochs - event.epoch - 1,
-                                     threads_reduced=share is not None and share.reduced())):
+                and watch.switch_due(event.epochs - event.epoch - 1)):
             restart.set()
 
     class StopOrRestart:  # the trainer saves and returns on either

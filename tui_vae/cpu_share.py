@@ -105,17 +105,33 @@ def other_training_processes(proc: Path = Path("/proc")) -> int:
     return len(training_processes(proc))
 
 
+def process_seconds(pid: int, proc: Path = Path("/proc")) -> tuple[str, float] | None:
+    """A process's state letter and the CPU seconds it has used (None: gone or unreadable)."""
+    try:
+        text = (proc / str(pid) / "stat").read_text()
+        # pid (comm) state ppid ... utime stime: comm may hold spaces and brackets.
+        fields = text[text.rindex(")") + 2:].split()
+        return fields[0], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class CpuUse:
     """How many cores' worth of CPU other processes used since the last reading.
 
-    The machine's busy time (/proc/stat) less this process's own CPU time,
-    over the wall time between two readings. The load average alone misleads
-    both ways: it decays over a minute, so it still reads busy for a while
-    after other work has ended, and it counts this run's own threads."""
+    The machine's busy time (/proc/stat) less this process's own CPU time and
+    its parent's, over the wall time between two readings. The parent is left
+    out because it is the run's own: the app reading its child run's events
+    and drawing them, a sweep starting its runs, a shell. The load average
+    alone misleads both ways: it decays over a minute, so it still reads busy
+    for a while after other work has ended, and it counts this run's own
+    threads."""
 
-    def __init__(self, stat: Path = Path("/proc/stat"), clock=time.monotonic):
+    def __init__(self, stat: Path = Path("/proc/stat"), clock=time.monotonic,
+                 proc: Path = Path("/proc")):
         self.stat = stat
         self.clock = clock
+        self.proc = proc
         self.last = self._reading()
 
     def _reading(self) -> tuple[float, float, float] | None:
@@ -127,7 +143,8 @@ class CpuUse:
         except (OSError, ValueError, IndexError):
             return None
         own = os.times()
-        return self.clock(), busy, own.user + own.system
+        parent = process_seconds(os.getppid(), self.proc)
+        return self.clock(), busy, own.user + own.system + (parent[1] if parent else 0.0)
 
     def others_since_last(self) -> float | None:
         """Cores' worth used by other processes since the last reading (None: unknown)."""
@@ -208,8 +225,10 @@ class CompanyWatch:
     epoch of start-up and company that comes and goes should not make a run
     restart at every epoch."""
 
-    def __init__(self, sharing_now: bool, probe: Callable[[], bool] | None = None):
+    def __init__(self, sharing_now: bool, probe: Callable[[], bool] | None = None,
+                 share: ThreadShare | None = None):
         self.sharing = sharing_now
+        self.share = share
         if probe is None:  # other processes' CPU use measured from one epoch end to the next
             use = CpuUse()
             probe = lambda: has_company(use=use)  # noqa: E731
@@ -217,23 +236,29 @@ class CompanyWatch:
         self.alone = 0  # epoch ends in a row without company
 
     @classmethod
-    def for_this_process(cls, environ: Mapping[str, str] = os.environ) -> CompanyWatch | None:
+    def for_this_process(cls, environ: Mapping[str, str] = os.environ,
+                         share: ThreadShare | None = None) -> CompanyWatch | None:
         """None where the user chose the policy or /proc is not there to watch."""
         if user_chose_policy(environ) or not Path("/proc/loadavg").exists():
             return None
-        return cls(sharing(environ))
+        return cls(sharing(environ), share=share)
 
-    def switch_due(self, epochs_left: int, threads_reduced: bool = False) -> bool:
+    def switch_due(self, epochs_left: int) -> bool:
         """Called once per epoch end; True when the run should restart with the other policy.
 
-        `threads_reduced`: the run already trains on fewer threads for its
-        company (ThreadShare), so none of its threads spins on a core another
-        needs, and a restart to sleeping threads would only cost its start-up."""
+        Where the run's threads follow its company (`share`), company is
+        theirs to handle: none of its threads spins on a core another needs,
+        so a restart to sleeping threads would only cost its start-up. Then
+        the one restart left is back to spinning threads, at the first epoch
+        end alone with two epochs or more to go: company that comes back is
+        met with fewer threads again, never with another restart."""
         if epochs_left < 1:
             return False
+        if self.share is not None and self.share.follows():
+            return self.sharing and self.share.alone() and epochs_left >= 2
         company = self.probe()
         if not self.sharing:
-            return company and not threads_reduced
+            return company
         self.alone = 0 if company else self.alone + 1
         return self.alone >= 2 and epochs_left >= 3
 
@@ -252,21 +277,48 @@ class CompanyWatch:
 class Company:
     """How much other work competes for the cores, read between training steps.
 
-    Other `tui-vae train` runs are counted (each gets a fair share); without
-    any, other processes' CPU use since the last reading, in whole cores, is
-    the share to leave free. A sweep's own process trains nothing, so it does
-    not count; its runs do."""
+    Other `tui-vae train` runs are counted (each gets a fair share), but only
+    those that compute: a run suspended (Ctrl-Z), or one that used under a
+    quarter of a core since the last reading (one training on a GPU, say),
+    leaves the cores to the others. A run seen for the first time counts
+    until a reading says otherwise. Without other runs, other processes' CPU
+    use since the last reading, in whole cores, is the share to leave free. A
+    sweep's own process trains nothing, so it does not count; its runs do."""
 
-    def __init__(self, proc: Path = Path("/proc"), use: CpuUse | None = None):
+    def __init__(self, proc: Path = Path("/proc"), use: CpuUse | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.proc = proc
-        self.use = use or CpuUse()
+        self.use = use or CpuUse(proc=proc)
+        self.clock = clock
+        self.seen: dict[int, tuple[float, float]] = {}  # pid -> (when, CPU seconds then)
+
+    def _computing_runs(self) -> int:
+        now, count, seen = self.clock(), 0, {}
+        for pid in training_processes(self.proc, commands=(b"train",)):
+            reading = process_seconds(pid, self.proc)
+            if reading is None or reading[0] in "TtZXx":  # gone, stopped or dead
+                continue
+            seen[pid] = (now, reading[1])
+            before = self.seen.get(pid)
+            if before is None or now <= before[0]:
+                count += 1
+            elif (reading[1] - before[1]) / (now - before[0]) >= 0.25:
+                count += 1
+        self.seen = seen
+        return count
 
     def __call__(self) -> tuple[int, int]:
         """(other runs, cores' worth of other work): either may be 0."""
         others = self.use.others_since_last()  # read every time, so each reading spans one interval
-        runs = len(training_processes(self.proc, commands=(b"train",)))
+        runs = self._computing_runs()
         busy = 0 if others is None or others < 0.5 else max(1, round(others))
         return runs, busy
+
+
+def _thread_count_set(value: str) -> bool:
+    """Whether an OMP_NUM_THREADS-style value sets a count (torch ignores one that does not)."""
+    first = value.split(",", 1)[0].strip()
+    return first.isdigit() and int(first) > 0
 
 
 def threads_for(full: int, runs: int, busy: int) -> int:
@@ -297,14 +349,23 @@ class ThreadShare:
     the run keeps its threads (and cpu_share.CompanyWatch's wait policy is what
     adapts).
 
+    Where idle threads sleep (OMP_WAIT_POLICY=PASSIVE: the run started on a
+    busy machine), a run that has dropped to fewer threads does not take more
+    again: every kernel would wake them, and on 2 cores the report's model
+    trains slower on two sleeping threads than on one. Its way back to all
+    its threads is CompanyWatch's restart with spinning threads.
+
     `tick()` is called before every step and reads the machine once per
     `interval` seconds (about a millisecond: a scan of /proc)."""
 
     def __init__(self, company: Callable[[], tuple[int, int]] | None = None,
-                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 sleeping: bool = False):
         self.company = company or Company()
         self.interval = interval
         self.clock = clock
+        self.sleeping = sleeping
+        self.wanted = 0  # the count the last reading called for
         self.on_change: Callable[[int, int], None] = lambda threads, full: None
         self.full = self.current = 0  # set by start()
         self.set_threads: Callable[[int], None] = lambda threads: None
@@ -317,11 +378,12 @@ class ThreadShare:
     @classmethod
     def for_this_process(cls, environ: Mapping[str, str] = os.environ) -> ThreadShare | None:
         """None where the user fixed the thread count, or /proc is not there to read."""
-        if any(name in environ for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        if any(_thread_count_set(environ.get(name, ""))
+               for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
             return None
         if not Path("/proc/stat").exists():
             return None
-        return cls()
+        return cls(sleeping=sharing(environ))
 
     def start(self, threads: int, set_threads: Callable[[int], None],
               same_results: Callable[[int], bool],
@@ -334,11 +396,21 @@ class ThreadShare:
         if on_change is not None:
             self.on_change = on_change
         self.checked = {threads: True}
+        self.wanted = threads
         self.next_reading = self.clock()  # the first step reads the machine at once
 
     def reduced(self) -> bool:
         """Whether the run now computes on fewer threads than alone."""
         return self.current < self.full
+
+    def follows(self) -> bool:
+        """Whether the run can take fewer threads for its company (a count below its
+        own was checked and gives the same numbers)."""
+        return any(ok and threads < self.full for threads, ok in self.checked.items())
+
+    def alone(self) -> bool:
+        """Whether the last reading found no company (all threads called for)."""
+        return self.full > 0 and self.wanted >= self.full
 
     def tick(self) -> None:
         """Before a step: once per interval, take the thread count the company calls for."""
@@ -346,11 +418,13 @@ class ThreadShare:
         if self.full == 0 or now < self.next_reading:
             return
         self.next_reading = now + self.interval
-        target = threads_for(self.full, *self.company())
+        target = self.wanted = threads_for(self.full, *self.company())
         if target == self.current:
             self.wanting_more = 0
             return
         if target > self.current:
+            if self.sleeping:  # more sleeping threads would be slower (see above)
+                return
             self.wanting_more += 1
             if self.wanting_more < 2:
                 return

@@ -79,7 +79,7 @@ class ThreadsChanged:
         """The change in a line, as the CLI prints it."""
         if self.threads < self.full:
             return f"other work shares the cores: training on {self.threads} of {self.full} threads"
-        return f"alone again: training on all {self.full} threads"
+        return f"the cores are free again: training on all {self.full} threads"
 
 
 Event = (Started | StepLogged | EpochEnded | CheckpointSaved | Finished | Failed

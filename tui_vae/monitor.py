@@ -23,6 +23,7 @@ from tui_vae.events import (
     StepLogged,
     ThreadsChanged,
 )
+from tui_vae.wording import plural
 
 SMOOTHING = 0.9  # weight of the past in the exponential moving average of step losses
 
@@ -42,7 +43,7 @@ class Progress:
     path: str | None = None
     model: str = ""  # "cVAE conv/gaussian z=2", once started
     gradients: str = ""  # the step's path: "hand-derived" or "autograd"
-    threads: str = ""  # "1 of 2 threads" while other work shares the cores, else ""
+    threads: str = ""  # "1 thread" while other work shares the cores, else ""
 
 
 @dataclass
@@ -128,7 +129,8 @@ class RunMonitor:
             elif isinstance(event, Failed):
                 p.state, p.message, p.eta_s = "failed", event.message, None
             elif isinstance(event, ThreadsChanged):
-                p.threads = (f"{event.threads} of {event.full} threads"
+                # Short: it shares the progress line with samples/s at 80 columns.
+                p.threads = (plural(event.threads, "thread")
                              if event.threads < event.full else "")
 
     def record_failure(self, message: str) -> None:

@@ -131,7 +131,7 @@ async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, mak
         app.monitor.record(ThreadsChanged(1, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]
-        assert line.startswith("running on 1 of 2 threads · 500 samples/s"), line
+        assert line.startswith("running on 1 thread · 500 samples/s"), line
         app.monitor.record(ThreadsChanged(2, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]

@@ -119,7 +119,8 @@ def test_only_a_policy_tui_vae_chose_is_watched(monkeypatch):
     assert watch is not None and watch.sharing
 
 
-def _train_with_and_without_company(tmp_path, args, company_env, plain_env):
+def _train_with_and_without_company(tmp_path, args, company_env, plain_env,
+                                    stand_in="import time; time.sleep(300)"):
     """One CLI run beside a stand-in for another run, one alone: their stderr, and
     each one's per-epoch figures (no seconds)."""
     import json
@@ -137,8 +138,7 @@ def _train_with_and_without_company(tmp_path, args, company_env, plain_env):
             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", CHOSEN_MARK, "OMP_NUM_THREADS",
                          "MKL_NUM_THREADS")}
     # A stand-in for another run: its command line names tui_vae and train.
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
-                              "tui_vae", "train"])
+    other = subprocess.Popen([sys.executable, "-c", stand_in, "tui_vae", "train"])
     try:
         watched = run_cli(*args, "--out", str(tmp_path / "a.safetensors"),
                           env={**base, **company_env})
@@ -187,8 +187,10 @@ def test_a_run_with_company_trains_on_fewer_threads_without_a_restart(tmp_path):
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: a run has no threads to give up")
     args = ["train", "--dataset", "mnist-sample", "--epochs", "2"]
+    # The stand-in computes (a run that only sleeps stops counting after a reading).
     watched, plain, shared, alone = _train_with_and_without_company(
-        tmp_path, args, {CHOSEN_MARK: "spin"}, {CHOSEN_MARK: "spin"})
+        tmp_path, args, {CHOSEN_MARK: "spin"}, {CHOSEN_MARK: "spin"},
+        stand_in="import time\nend = time.time() + 300\nwhile time.time() < end: pass")
     assert "other work shares the cores: training on 1 of" in watched.stdout, watched.stdout
     assert "restarting" not in watched.stderr
     assert len(shared) == 2 and shared == alone
@@ -221,7 +223,7 @@ def test_cpu_use_counts_other_processes_cores_and_leaves_out_its_own(tmp_path):
     hz = os.sysconf("SC_CLK_TCK")
     stat, now = tmp_path / "stat", [100.0]
     _stat(stat, 0, 0)
-    use = CpuUse(stat, clock=lambda: now[0])
+    use = CpuUse(stat, clock=lambda: now[0], proc=tmp_path / "no-proc")  # no parent to read
     _stat(stat, int(1.5 * 2 * hz), int(0.5 * 2 * hz))  # 2 s: 1.5 cores busy of 2
     now[0] += 2.0
     assert abs(use.others_since_last() - 1.5) < 0.05
@@ -234,6 +236,36 @@ def test_cpu_use_counts_other_processes_cores_and_leaves_out_its_own(tmp_path):
     now[0] += 1.0
     assert use.others_since_last() < 0.05
     assert CpuUse(tmp_path / "none").others_since_last() is None
+
+
+def _process_stat(proc, pid, state, cpu_seconds):
+    """/proc/PID/stat as the kernel writes it: utime and stime are fields 14 and 15."""
+    import os
+
+    ticks = int(cpu_seconds * os.sysconf("SC_CLK_TCK"))
+    fields = [str(pid), "(tui vae) x)", state, "1"] + ["0"] * 9 + [str(ticks), "0"] + ["0"] * 37
+    (proc / str(pid)).mkdir(parents=True, exist_ok=True)
+    (proc / str(pid) / "stat").write_text(" ".join(fields) + "\n")
+
+
+def test_the_runs_parent_is_not_company(tmp_path):
+    """The app drawing its child run's events (or a sweep starting its runs) is the
+    run's own work: its CPU time is left out with the run's."""
+    import os
+
+    from tui_vae.cpu_share import CpuUse
+
+    hz = os.sysconf("SC_CLK_TCK")
+    stat, proc, now = tmp_path / "stat", tmp_path / "proc", [100.0]
+    _stat(stat, 0, 0)
+    _process_stat(proc, os.getppid(), "S", 10.0)
+    use = CpuUse(stat, clock=lambda: now[0], proc=proc)
+    spent = sum(os.times()[:2])
+    _process_stat(proc, os.getppid(), "S", 10.8)  # the parent used 0.8 s of the 2 s
+    _stat(stat, int((0.8 + 0.4) * hz), 0)  # 0.4 s of some other process's
+    now[0] += 2.0
+    own = sum(os.times()[:2]) - spent
+    assert abs(use.others_since_last() - (0.4 - own) / 2) < 0.05
 
 
 def test_a_load_average_left_high_by_work_that_ended_is_not_company(tmp_path):

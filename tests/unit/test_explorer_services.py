@@ -97,7 +97,7 @@ def test_monitor_folds_events_into_progress_and_curves():
     assert curves.loss == pytest.approx([200.0, 0.9 * 200.0 + 0.1 * 100.0])  # smoothed
     assert curves.test_loss == [140.0] and curves.epoch == [1]
     monitor.record(ThreadsChanged(1, 2))  # other work came: the run says on how many threads
-    assert monitor.snapshot()[0].threads == "1 of 2 threads"
+    assert monitor.snapshot()[0].threads == "1 thread"
     monitor.record(ThreadsChanged(2, 2))
     assert monitor.snapshot()[0].threads == ""
     assert monitor.active

@@ -92,13 +92,59 @@ def test_before_the_trainer_starts_it_nothing_is_read():
 def test_a_thread_count_the_user_set_is_left_alone():
     assert ThreadShare.for_this_process({"OMP_NUM_THREADS": "2"}) is None
     assert ThreadShare.for_this_process({"MKL_NUM_THREADS": "1"}) is None
+    assert ThreadShare.for_this_process({"OMP_NUM_THREADS": " 4,2"}) is None
     assert isinstance(ThreadShare.for_this_process({}), ThreadShare)
+    # Values torch ignores set nothing: the run's threads still follow its company.
+    for ignored in ("", " ", "0", "abc", "-2"):
+        assert isinstance(ThreadShare.for_this_process({"OMP_NUM_THREADS": ignored}),
+                          ThreadShare), ignored
 
 
-def test_a_run_on_fewer_threads_needs_no_restart_to_sleeping_threads():
-    watch = CompanyWatch(sharing_now=False, probe=lambda: True)
-    assert not watch.switch_due(5, threads_reduced=True)
-    assert watch.switch_due(5, threads_reduced=False)
+def test_with_sleeping_threads_a_run_does_not_take_more_again():
+    """Two sleeping threads are slower than one for the report's model on 2 cores:
+    the way back to all threads is the restart with spinning ones."""
+    machine = Machine([(1, 0)] + [(0, 0)] * 5)
+    share = ThreadShare(company=machine.company, clock=lambda: machine.now, sleeping=True)
+    share.start(2, machine.threads.append, machine.probe)
+    for _ in range(6):
+        share.tick()
+        machine.now += 1.0
+    assert machine.threads == [1] and share.reduced() and share.alone()
+    assert ThreadShare.for_this_process({"OMP_WAIT_POLICY": "passive"}).sleeping
+
+
+def _watch(sharing, readings, same=True):
+    machine = Machine(readings, same=same)
+    share = machine.share()
+    company_probe = iter([True] * 10)  # the old rule's own reading: company, always
+    return CompanyWatch(sharing, probe=lambda: next(company_probe), share=share), share, machine
+
+
+def test_where_threads_follow_company_no_restart_to_sleeping_threads():
+    watch, share, machine = _watch(False, [(1, 0)])
+    share.tick()
+    assert share.follows() and share.reduced()
+    assert not watch.switch_due(5)  # company: fewer threads, no restart
+
+
+def test_where_threads_follow_company_a_sleeping_run_alone_restarts_spinning_at_once():
+    watch, share, machine = _watch(True, [(1, 0), (0, 0), (1, 0)])
+    share.tick()  # company: one thread
+    machine.now += 1.0
+    share.tick()  # alone
+    assert share.alone() and share.reduced()
+    assert not watch.switch_due(1)  # one epoch left: not worth a restart
+    assert watch.switch_due(2)  # the first epoch end alone, not the second
+    machine.now += 1.0
+    share.tick()  # company again
+    assert not watch.switch_due(5)
+
+
+def test_where_the_probe_refuses_the_wait_policy_adapts_as_before():
+    watch, share, machine = _watch(False, [(1, 0)], same=False)
+    share.tick()
+    assert not share.follows() and not share.reduced()
+    assert watch.switch_due(5)  # spinning beside company: restart with sleeping threads
 
 
 class FixedUse:
@@ -110,20 +156,35 @@ class FixedUse:
 
 
 def _fake_proc(tmp_path, commands):
+    from tests.unit.test_cpu_share import _process_stat
+
     proc = tmp_path / "proc"
     for pid, words in commands.items():
         (proc / str(pid)).mkdir(parents=True)
         (proc / str(pid) / "cmdline").write_bytes(b"\0".join(w.encode() for w in words) + b"\0")
+        _process_stat(proc, pid, "R", 0.0)
     return proc
 
 
 def test_company_is_other_runs_not_a_sweeps_own_process_or_whole_cores_of_other_work(tmp_path):
+    from tests.unit.test_cpu_share import _process_stat
+
     proc = _fake_proc(tmp_path, {
         11: ["/venv/bin/tui-vae", "sweep", "--jobs", "2"],  # starts runs, trains nothing
         12: ["python", "-m", "tui_vae", "train", "--seed", "1"],
         13: ["python", "-m", "tui_vae", "train", "--seed", "2"],
         14: ["bash"]})
-    assert Company(proc, FixedUse(0.1))() == (2, 0)
+    now = [0.0]
+    company = Company(proc, FixedUse(0.1), clock=lambda: now[0])
+    assert company() == (2, 0)  # runs seen for the first time count
+    now[0] += 1.0
+    _process_stat(proc, 12, "R", 0.9)  # computed
+    _process_stat(proc, 13, "S", 0.1)  # a tenth of a core: on a GPU, or waiting
+    assert company() == (1, 0)
+    now[0] += 1.0
+    _process_stat(proc, 12, "T", 1.0)  # suspended (Ctrl-Z)
+    _process_stat(proc, 13, "R", 1.0)
+    assert company() == (1, 0)
     quiet = _fake_proc(tmp_path / "quiet", {14: ["bash"]})
     assert Company(quiet, FixedUse(0.2))() == (0, 0)  # noise is not company
     assert Company(quiet, FixedUse(0.6))() == (0, 1)
