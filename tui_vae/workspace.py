@@ -50,6 +50,11 @@ class ViewImages:
     note: str = ""  # the dataset's one line, e.g. unreadable files skipped in a folder
 
 
+# Models kept loaded, the most recently used: enough for Compare's two sides,
+# the active model and a few visited in Models or Runs.
+MODELS_KEPT = 8
+
+
 class Workspace:
     """Checkpoint folders, a data folder and a device; caches models and images."""
 
@@ -242,9 +247,17 @@ class Workspace:
         stat = path.stat()
         key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            if key not in self._models:
-                self._models[key] = load(path, self.device)
-            return self._models[key]
+            model = self._models.pop(key, None)
+            if model is None:
+                model = load(path, self.device)
+                # A changed file replaces what was loaded of it: the app's own run
+                # saves after every epoch (many a second on a small dataset), and
+                # each version kept would be memory never given back.
+                self._models = {k: v for k, v in self._models.items() if k[0] != key[0]}
+            self._models[key] = model  # the most recently used last
+            while len(self._models) > MODELS_KEPT:
+                del self._models[next(iter(self._models))]
+            return model
 
     def images(self, dataset: str, shape: tuple[int, int, int] | None = None) -> ViewImages:
         """The test set of `dataset` when it is on disk, else the bundled MNIST sample.

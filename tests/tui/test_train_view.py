@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from textual.widgets import Input, Select
 
@@ -42,6 +43,19 @@ async def test_train_in_the_app_with_live_charts_and_a_stop(checkpoints, make_ap
         assert screen.check_action("start", ()) is None  # greyed out while running
         # Wait for two finished epochs: charts, preview and a saved checkpoint.
         await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 2 and app.preview)
+        # Previews of several epochs later, the workspace holds one version of the
+        # run's model, not one per epoch saved (which grew without end).
+        previews = [app.preview]  # held, so no two are ever the same object
+
+        def previewed_again() -> bool:
+            if not any(shown is app.preview for shown in previews):
+                previews.append(app.preview)
+            return len(previews) >= 4
+
+        await wait_for(pilot, previewed_again)
+        run_path = app.monitor.snapshot()[0].path
+        kept = [key for key in app.workspace._models if key[0] == Path(run_path).resolve()]
+        assert len(kept) == 1, kept
         await pilot.press("g", "t")  # leaving the view does not stop the run
         assert app.monitor.active
         await pilot.pause(0.3)

@@ -52,9 +52,27 @@ def test_workspace_falls_back_to_the_bundled_sample_and_reloads_changed_files(tm
     assert ws.model(tmp_path / "m.safetensors") is first  # cached
     _save(tmp_path / "m.safetensors", beta=0.5)
     assert ws.model(tmp_path / "m.safetensors").config.beta == 0.5  # changed on disk
+    assert len(ws._models) == 1  # the old version is not kept (a run saves every epoch)
     (tmp_path / "m.metrics.jsonl").write_text("{}\n")
     ws.delete(tmp_path / "m.safetensors")
     assert not list(tmp_path.glob("m.*"))  # the checkpoint and its metrics file
+
+
+def test_the_workspace_keeps_a_bounded_number_of_models(tmp_path):
+    from tui_vae.workspace import MODELS_KEPT
+
+    ws = Workspace(tmp_path, tmp_path / "nodata", "cpu", shipped_dir=None)
+    paths = [tmp_path / f"m{i}.safetensors" for i in range(MODELS_KEPT + 3)]
+    for path in paths:
+        _save(path)
+    first = ws.model(paths[0])
+    for path in paths[1:]:
+        ws.model(path)
+        ws.model(paths[0])  # used again and again: kept
+    assert len(ws._models) == MODELS_KEPT
+    assert ws.model(paths[0]) is first
+    assert {k[0] for k in ws._models} >= {paths[0].resolve(), paths[-1].resolve()}
+    assert paths[1].resolve() not in {k[0] for k in ws._models}  # the least recently used
 
 
 def test_gallery_shapes_and_class_rows(tmp_path):
