@@ -412,6 +412,15 @@ class ThreadShare:
         """Whether the last reading found no company (all threads called for)."""
         return self.full > 0 and self.wanted >= self.full
 
+    def _check(self, threads: int) -> bool:
+        """The probe's answer; a probe that fails (no memory for its copies, a model
+        that cannot be copied) answers no: fewer threads are an optimisation, and
+        the run must go on whatever happens to it."""
+        try:
+            return bool(self.same_results(threads))
+        except Exception:  # noqa: BLE001 (any failure: keep the threads)
+            return False
+
     def tick(self) -> None:
         """Before a step: once per interval, take the thread count the company calls for."""
         now = self.clock()
@@ -430,7 +439,7 @@ class ThreadShare:
                 return
         self.wanting_more = 0
         if target not in self.checked:
-            self.checked[target] = bool(self.same_results(target))
+            self.checked[target] = self._check(target)
         if not self.checked[target]:
             return
         self.set_threads(target)

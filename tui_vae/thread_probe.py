@@ -23,6 +23,7 @@ import torch
 from tui_vae.config import TrainConfig
 from tui_vae.data import Dataset, to_floats
 from tui_vae.evaluation import evaluate_elbo
+from tui_vae.memory import BASE_BYTES, available_bytes, training_bytes
 from tui_vae.models import VAE
 from tui_vae.optim import AdamUpdate, make_optimizer
 from tui_vae.train_step import choose_step
@@ -61,7 +62,14 @@ def _results(model: VAE, config: TrainConfig, dataset: Dataset, device: torch.de
 def same_on_threads(model: VAE, config: TrainConfig, dataset: Dataset, device: torch.device,
                     threads: int) -> bool:
     """Whether training and evaluating `model` on `threads` threads gives, bit for bit,
-    what it gives on the current count (which is left as it was)."""
+    what it gives on the current count (which is left as it was).
+
+    No where the copies would not fit in half the memory left: the run
+    matters more than the probe."""
+    _, needed = training_bytes(config)
+    room = available_bytes()
+    if room is not None and needed - BASE_BYTES > room // 2:
+        return False
     now = torch.get_num_threads()
     try:
         here = _results(model, config, dataset, device)

@@ -82,6 +82,20 @@ def test_a_count_that_would_change_the_figures_is_never_taken():
     assert machine.probed == [1]  # asked once, remembered
 
 
+def test_a_probe_that_fails_keeps_the_threads_and_the_run_going():
+    machine = Machine([(1, 0)] * 3)
+    share = machine.share()
+
+    def failing(threads):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    share.same_results = failing
+    for _ in range(3):
+        share.tick()
+        machine.now += 1.0
+    assert machine.threads == [] and share.checked == {2: True, 1: False}
+
+
 def test_before_the_trainer_starts_it_nothing_is_read():
     machine = Machine([(1, 0)])
     share = ThreadShare(company=machine.company, clock=lambda: machine.now)
@@ -229,6 +243,10 @@ def test_the_probe_catches_numbers_that_depend_on_the_thread_count(
                                             torch.device("cpu"), 1)
     assert torch.get_num_threads() == threads  # left as it was
     monkeypatch.setattr(thread_probe, "choose_step", real)
+    monkeypatch.setattr(thread_probe, "available_bytes", lambda: 1 << 20)  # no room for copies
+    assert not thread_probe.same_on_threads(model, report_model_config, sample_dataset,
+                                            torch.device("cpu"), 1)
+    monkeypatch.undo()
     before = [p.detach().clone() for p in model.parameters()]
     thread_probe.same_on_threads(model, report_model_config, sample_dataset,
                                  torch.device("cpu"), 1)
