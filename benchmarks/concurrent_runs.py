@@ -6,10 +6,15 @@ first, from the metrics JSONL beside the checkpoint: training seconds, not
 the test evaluation) with the run alone. Targets: two at once <= 2.25x, three
 at once <= 3.4x. Run: python benchmarks/concurrent_runs.py --data-dir ../shared/data
 
+`--app-run` starts the first run of each group at once as the explorer starts
+its own (train_child.ChildRun: the same command, reporting its events as JSON,
+which this process reads), so the app's run beside CLI runs is measured too.
+
 `--staggered` also starts runs one after another, each once the one before has
 ended its first epoch: the first starts alone (its threads spin) and must
-adapt when company arrives (cpu_share.ThreadShare, or CompanyWatch where it cannot). There each run's figure
-is the median of its epochs run entirely while all the runs were training.
+adapt when company arrives (cpu_share.ThreadShare, or CompanyWatch where it
+cannot). There each run's figure is the median of its epochs run entirely
+while all the runs were training.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,19 +39,36 @@ def _epoch_seconds(checkpoint: Path) -> float:
     return statistics.median(seconds)
 
 
-def run_together(count: int, epochs: int, data_dir: str, folder: Path, tag: str = ""
-                 ) -> tuple[list[float], float]:
+def run_together(count: int, epochs: int, data_dir: str, folder: Path, tag: str = "",
+                 app_run: bool = False) -> tuple[list[float], float]:
+    """Each run's median epoch, and the wall time of all. With `app_run` the first is
+    started as the explorer starts its run (train_child.ChildRun, events read)."""
     outs = [folder / f"run{count}{tag}-{i}.safetensors" for i in range(count)]
     start = time.perf_counter()
+    threads = []
+    if app_run:
+        threads.append(threading.Thread(target=_app_run, args=(epochs, data_dir, outs[0])))
+        threads[0].start()
     procs = [subprocess.Popen(
         _command(epochs, data_dir, out, i), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "120"})
-        for i, out in enumerate(outs)]
+        for i, out in enumerate(outs) if not (app_run and i == 0)]
     for proc in procs:
         _, stderr = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"a run failed: {stderr.decode()[-500:]}")
+    for thread in threads:
+        thread.join()
     return [_epoch_seconds(out) for out in outs], time.perf_counter() - start
+
+
+def _app_run(epochs: int, data_dir: str, out: Path) -> None:
+    """The app's run: the same `tui-vae train --events-json` child, its events read."""
+    from tui_vae.config import ModelConfig, TrainConfig
+    from tui_vae.train_child import ChildRun
+
+    config = TrainConfig(model=ModelConfig(), epochs=epochs, data_dir=data_dir, out=str(out))
+    ChildRun(config, lambda event: None).run()
 
 
 def _command(epochs: int, data_dir: str, out: Path, seed: int) -> list[str]:
@@ -96,6 +119,9 @@ def main() -> None:
     parser.add_argument("--most", type=int, default=3, help="the most runs at once")
     parser.add_argument("--staggered", action="store_true",
                         help="also start the runs one epoch apart (the first starts alone)")
+    parser.add_argument("--app-run", action="store_true",
+                        help="start the first of the runs at once as the explorer starts its "
+                             "run (a child reporting its events)")
     args = parser.parse_args()
     if not args.data_dir:
         raise SystemExit("--data-dir (or TUI_VAE_DATA_DIR) must point at a full MNIST copy")
@@ -112,7 +138,8 @@ def main() -> None:
         together = []
         for count in range(2, args.most + 1):
             print(reading())
-            together.append((count, *run_together(count, args.epochs, args.data_dir, Path(tmp))))
+            together.append((count, *run_together(count, args.epochs, args.data_dir, Path(tmp),
+                                                  app_run=args.app_run)))
         print(reading())
         after, wall = run_together(1, args.epochs, args.data_dir, Path(tmp), tag="again")
         print(f"1 run again: epoch {after[0]:.2f} s, whole run {wall:.1f} s")
@@ -120,7 +147,8 @@ def main() -> None:
         for count, each, wall in together:
             ratios = [e / alone[0] for e in each]
             target = targets.get(count)
-            print(f"{count} runs: epochs " + ", ".join(f"{e:.2f}" for e in each)
+            print(f"{count} runs{' (the first the app’s)' if args.app_run else ''}: epochs "
+                  + ", ".join(f"{e:.2f}" for e in each)
                   + f" s; ratio to alone (mean {alone[0]:.2f} s) "
                   + ", ".join(f"{r:.2f}x" for r in ratios)
                   + (f" (target <= {target}x)" if target else "") + f", whole {wall:.1f} s")
