@@ -118,3 +118,18 @@ async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
         assert app.model is not None and app.model.config.latent_dim == 2
         assert app.sub_title.startswith("fresh.safetensors")
         assert "Use new run" not in footer_keys()  # used: gone from the footer
+
+
+async def test_a_listing_that_arrives_while_the_app_closes_is_dropped(checkpoints, make_app):
+    """A scan's result reaches the UI thread after the last screen has gone (the app
+    closing): it updates the app's list and touches no screen (it used to raise)."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        entries = list(app.entries)
+    assert not app.screen_stack
+    app.set_entries(entries[:1])
+    assert app.entries == entries[:1]
+    app._changed()  # a model loaded, or a run's event, as late: nothing raises either
+    app._refresh_train()

@@ -290,8 +290,9 @@ class TuiVaeApp(App):
         if self.last_run is not None and self.last_run not in paths:
             self.last_run = None
         self.refresh_bindings()
-        if isinstance(self.screen, ViewScreen) and self.screen.FOLLOWS_ENTRIES:
-            self.screen.sync(force=True)
+        screen = self.shown_screen()
+        if isinstance(screen, ViewScreen) and screen.FOLLOWS_ENTRIES:
+            screen.sync(force=True)
 
     def _saved(self, path: Path) -> None:
         """A checkpoint this app just saved: its row, at once (one header read)."""
@@ -384,8 +385,19 @@ class TuiVaeApp(App):
         self.generation += 1
         if not self.loading and self.model is not None:
             self._set_header(self.describe_active())
-        if isinstance(self.screen, ViewScreen):
-            self.screen.sync()
+        screen = self.shown_screen()
+        if isinstance(screen, ViewScreen):
+            screen.sync()
+
+    def shown_screen(self):
+        """The screen on show; None once the app is closing and none is left (a
+        worker's late message, a scan's result, must then touch nothing)."""
+        stack = self.screen_stack
+        return stack[-1] if stack else None
+
+    def refresh_bindings(self) -> None:
+        if self.screen_stack:  # none left while the app closes
+            super().refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
@@ -535,8 +547,9 @@ class TuiVaeApp(App):
     def _refresh_train(self) -> None:
         from tui_vae.tui.screens.train import TrainScreen
 
-        if isinstance(self.screen, TrainScreen):
-            self.screen.refresh_run()
+        screen = self.shown_screen()
+        if isinstance(screen, TrainScreen):
+            screen.refresh_run()
 
     # -- actions
 
