@@ -170,12 +170,12 @@ class FixedUse:
 
 
 def _fake_proc(tmp_path, commands):
+    """test_cpu_share's fake /proc, each process with a stat file (running, no CPU yet)."""
+    from tests.unit.test_cpu_share import _fake_proc as fake_cmdlines
     from tests.unit.test_cpu_share import _process_stat
 
-    proc = tmp_path / "proc"
-    for pid, words in commands.items():
-        (proc / str(pid)).mkdir(parents=True)
-        (proc / str(pid) / "cmdline").write_bytes(b"\0".join(w.encode() for w in words) + b"\0")
+    proc = fake_cmdlines(tmp_path, commands)
+    for pid in commands:
         _process_stat(proc, pid, "R", 0.0)
     return proc
 
