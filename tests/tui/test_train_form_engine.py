@@ -36,7 +36,7 @@ async def test_the_form_offers_every_registered_choice_and_trains_a_conv_gaussia
 
 
 async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_app):
-    from textual.widgets import Input
+    from textual.widgets import Input, Label
 
     from tui_vae.checkpoints import read_info
 
@@ -50,10 +50,47 @@ async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_a
         screen.query_one("#sweep_betas", Input).value = "0,2"
         await pilot.press("s")
         await wait_for(pilot, lambda: app.sweep_stop is not None, timeout=5)
-        await wait_for(pilot, lambda: app.sweep_stop is None, timeout=120)
+        # Each run is the app's run while it trains: the view follows it and says
+        # which of the sweep's runs it is; the header names it.
+        progress = screen.query_one("#progress-text", Label)
+        seen: set[str] = set()
+
+        def note() -> bool:
+            text = str(progress.render())
+            seen.update(place for place in ("sweep 1/2", "sweep 2/2") if place in text)
+            if app.monitor.active and "beta" in (app.sub_title or ""):
+                seen.add("header")
+            return app.sweep_stop is None
+
+        await wait_for(pilot, note, timeout=120)
+        assert seen == {"sweep 1/2", "sweep 2/2", "header"}, seen
+        assert app.sweep_place is None
+        assert "finished after 1 epoch" in str(progress.render())
         runs = sorted(checkpoints.glob("sweep-*.safetensors"))
         assert [p.name.split("-")[-1] for p in runs] == ["beta0.safetensors",
                                                           "beta2.safetensors"]
         assert [read_info(p).model_config["beta"] for p in runs] == [0, 2]
         assert all(read_info(p).epochs_done == 1 for p in runs)
         await wait_for(pilot, lambda: sum(e.path in runs for e in app.entries) == 2, timeout=5)
+
+
+async def test_a_sweep_stopped_from_the_form_saves_its_run_and_starts_no_more(
+        checkpoints, make_app):
+    from textual.widgets import Input
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=500,
+             batch_size=200)
+        app.screen.query_one("#sweep_betas", Input).value = "0,1,2"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 1)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.sweep_stop is None, timeout=60)
+        said = [n.message for n in app._notifications]
+        assert "sweep stopped, 3 runs unfinished" in said, said
+        assert app.monitor.snapshot()[0].state == "stopped"
+        runs = sorted(p.name for p in checkpoints.glob("sweep-*.safetensors"))
+        assert len(runs) == 1 and runs[0].endswith("beta0.safetensors"), runs

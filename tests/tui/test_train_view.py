@@ -151,3 +151,27 @@ async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, mak
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]
         assert line.startswith("running · 500 samples/s"), line
         app.monitor.record_failure("ended for the test")
+
+
+async def test_a_run_that_ends_while_another_view_shows_is_shown_ended_on_return(
+        checkpoints, make_app):
+    """The view polls the monitor only while on show and while a run is active:
+    coming back after the run ended must still show its end, not the last step."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        fill(screen, model="vae", dataset="mnist-sample", latent_dim=2, hidden_dim=8,
+             epochs=3, batch_size=100)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.monitor.snapshot()[0].state != "starting")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: not app.monitor.active)
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        await pilot.pause(0.1)  # less than the view's polling interval: the return redraws
+        text = str(screen.query_one("#progress-text").render())
+        assert text.startswith("finished after 3 epochs"), text
+        chart = screen.query_one("#chart-epochs", LossChart)
+        assert len(chart.series[1].y) == 3  # test loss of every epoch

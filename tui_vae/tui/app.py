@@ -131,6 +131,7 @@ class TuiVaeApp(App):
         self._child = None  # train_child.ChildRun while the app's run trains
         self._notes_said: set[str] = set()  # datasets' notes already shown
         self.sweep_stop: threading.Event | None = None  # set while a sweep runs
+        self.sweep_place: tuple[int, int] | None = None  # (run, of runs) while a sweep runs
         self._header = "loading..."  # what the header says of the active model
         self._chosen = False  # a model was chosen (so the first scan's default is not applied)
         self._scan_lock = threading.Lock()  # one scan at a time
@@ -432,29 +433,62 @@ class TuiVaeApp(App):
         self._set_header(self._header)
         self._refresh_train()
 
-    # -- sweeps: several plain `tui-vae train` runs, one at a time, in child processes
+    # -- sweeps: several runs, one after another, each the app's run in turn
 
-    def start_sweep(self, runs, epochs: int) -> None:
-        """Train `runs` (sweep.SweepRun) one after another; each appears in Runs as it saves."""
-        if self.sweep_stop is not None:
-            self.notify("a sweep is already running; stop it first (x)", severity="warning")
+    def start_sweep(self, configs) -> None:
+        """Train `configs` (TrainConfigs) one after another. Each is the app's run
+        while it trains, a `tui-vae train` child like a single run: the Train view
+        follows its progress and says which of the sweep's runs it is."""
+        if self.sweep_stop is not None or self.monitor.active:
+            self.notify("a run is already training; stop it first (x)", severity="warning")
             return
         self.sweep_stop = threading.Event()
-        self._sweep(runs, epochs, self.sweep_stop)
+        self.sweep_place = (1, len(configs))
+        self.monitor.reset()
+        self.preview = ()
+        self._sweep(list(configs), self.sweep_stop)
+        self._set_header(self._header)
+        self._refresh_train()
 
     @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
-    def _sweep(self, runs, epochs: int, stop: threading.Event) -> None:
-        from tui_vae.sweep import Sweep
+    def _sweep(self, configs, stop: threading.Event) -> None:
+        from tui_vae.errors import TrainingError
+        from tui_vae.train_child import ChildRun
 
-        def report(line: str) -> None:
-            self.call_from_thread(self.notify, line, title="sweep", markup=False)
-
+        finished = 0
         try:
-            left = Sweep(runs, epochs, jobs=1, report=report, stop=stop).run()
+            for index, config in enumerate(configs):
+                if stop.is_set():
+                    break
+                if index:
+                    self.monitor.reset()
+                    self.call_from_thread(self._next_sweep_run, index + 1, len(configs))
+                child = ChildRun(config, self._on_run_event)
+                self._child = child  # a stop from now on reaches it
+                if stop.is_set():  # one that came before: the run ends before it begins
+                    child.stop()
+                try:
+                    child.run()
+                    finished += not stop.is_set()
+                except TrainingError as exc:  # the next run still goes, as in `tui-vae sweep`
+                    self.monitor.record_failure(str(exc))
+                    self.call_from_thread(self.notify, f"{Path(config.out).name}: {exc}",
+                                          title="sweep run failed", severity="error",
+                                          markup=False)
+                finally:
+                    self._child = None
+            left = len(configs) - finished
             word = f"stopped, {plural(left, 'run')} unfinished" if left else "finished"
             self.call_from_thread(self.notify, f"sweep {word}", title="sweep")
         finally:
-            self.sweep_stop = None
+            self.sweep_stop, self.sweep_place = None, None
+            self.call_from_thread(self._refresh_train)
+
+    def _next_sweep_run(self, number: int, count: int) -> None:
+        self.sweep_place = (number, count)
+        self.preview = ()
+        self._set_header(self._header)
+        self._refresh_train()
 
     def stop_training(self) -> None:
         if self.sweep_stop is not None:  # each run saves its state (SIGTERM)

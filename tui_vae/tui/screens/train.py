@@ -60,19 +60,23 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def sweep_runs(config, betas: str, folder) -> list:
-    """A sweep over the comma-separated `betas`, every other setting from `config`;
-    its checkpoints go in `folder` as sweep-<time>-beta<b>."""
+def sweep_configs(config, betas: str, folder) -> list:
+    """One TrainConfig per comma-separated value of `betas`, every other setting
+    from `config`; checkpoints in `folder`, named as `tui-vae sweep` names them
+    (sweep-<time>-beta<b>)."""
+    import dataclasses
     import time
 
-    from tui_vae.sweep import parse_values, plan, train_args
+    from tui_vae.sweep import parse_values, plan
 
     values = parse_values(betas, float)
     if any(not 0 <= b < float("inf") for b in values):
         raise ValueError("sweep betas must be finite numbers >= 0")
     prefix = time.strftime("sweep-%Y%m%d-%H%M%S-")
-    return plan({"beta": values}, [*train_args(config), "--epochs", str(config.epochs)],
-                Path(folder), prefix)
+    runs = plan({"beta": values}, [], Path(folder), prefix)
+    return [dataclasses.replace(config, out=str(run.out),
+                                model=dataclasses.replace(config.model, beta=beta))
+            for run, beta in zip(runs, values)]
 
 
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
@@ -203,6 +207,8 @@ class TrainScreen(ViewScreen):
             # While other work shares the cores, the run says on how many threads
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
+            place = self.app.sweep_place
+            state = f"sweep {place[0]}/{place[1]} · {state}" if place else state
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
                     f"step {progress.step}/{progress.steps}\n{state} · "
@@ -246,6 +252,12 @@ class TrainScreen(ViewScreen):
         self._shown = {"bar": (total, done), "text": text, "steps": len(curves.step),
                        "epochs": len(curves.epoch), "preview": self.app.preview,
                        "running": running}
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        # The run may have ended, or a sweep moved on, while another view showed:
+        # _tick refreshes only the view on show.
+        self.refresh_run()
 
     def on_resize(self) -> None:
         super().on_resize()
@@ -293,13 +305,13 @@ class TrainScreen(ViewScreen):
             workspace.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             config = build_config(self.form_values(), workspace.checkpoint_dir,
                                   workspace.data_dir)
-            runs = sweep_runs(config, betas, workspace.checkpoint_dir) if betas else None
+            runs = sweep_configs(config, betas, workspace.checkpoint_dir) if betas else None
         except (ValueError, OSError) as exc:
             self.notify(str(exc), title="cannot start", severity="error")
             return
         self.set_focus(None)
         if runs:
-            self.app.start_sweep(runs, config.epochs)
+            self.app.start_sweep(runs)
         else:
             self.app.start_training(config)
 
