@@ -196,6 +196,7 @@ _TRAINING_CHECKS = {
     "batch_size": lambda v: _is_int(v) and 1 <= v <= MAX_BATCH,
     "lr": lambda v: _is_number(v) and 0 < v < float("inf"),
     "lr_schedule": lambda v: v in LR_SCHEDULES,
+    "lr_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
     "kl_warmup": lambda v: _is_number(v) and 0 <= v < float("inf"),
     "average": lambda v: _is_number(v) and 0 <= v < 1,
     "seed": lambda v: _is_int(v) and 0 <= v <= MAX_SEED,

@@ -282,8 +282,9 @@ def _resume_settings(out: Path, given: dict) -> dict:
     from tui_vae.wording import plural
 
     meta = read_info(out).meta
-    # A run from before the weights' average was trained without one, and goes on so.
-    saved = {**meta["model"], "average": 0.0, **meta.get("training", {})}
+    # A run from before the weights' average, or the learning rate's warm-up, was
+    # trained without one, and goes on so.
+    saved = {**meta["model"], "average": 0.0, "lr_warmup": 0.0, **meta.get("training", {})}
 
     def widths(settings):  # --hidden's widths, from either form of the settings
         return ",".join(map(str, settings.get("hidden_widths") or [settings.get("hidden_dim")]))
@@ -342,6 +343,7 @@ def train(
     hidden_dim: Annotated[int | None, typer.Option(min=1, help="One hidden width (the same as --hidden W).")] = None,
     beta: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("beta"))] = None,
     kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
+    lr_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("lr_warmup"))] = None,
     average: Annotated[float | None, typer.Option(callback=_decay, help=field_help("average"))] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
     lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
@@ -375,6 +377,7 @@ def train(
         "likelihood": likelihood.value if likelihood else None, "latent_dim": latent_dim,
         "hidden_dim": hidden_dim, "hidden_widths": hidden_widths, "beta": beta,
         "dataset": dataset, "image_size": image_size, "channels": channels, "epochs": epochs, "batch_size": batch_size, "lr": lr, "kl_warmup": kl_warmup,
+        "lr_warmup": lr_warmup,
         "lr_schedule": lr_schedule.value if lr_schedule else None, "seed": seed,
         "average": average,
     }
@@ -413,7 +416,7 @@ def train(
                                          hidden_widths=tuple(s["hidden_widths"] or ()),
                                          beta=float(s["beta"]), dataset=s["dataset"]), **shape),
         epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=s["lr_schedule"],
-        kl_warmup=s["kl_warmup"], average=s["average"], seed=s["seed"], device=device.value,
+        lr_warmup=s["lr_warmup"], kl_warmup=s["kl_warmup"], average=s["average"], seed=s["seed"], device=device.value,
         data_dir=str(data_dir) if data_dir else None, out=str(out), step=gradients.value,
         log_every=log_every,
     )

@@ -211,6 +211,12 @@ class TrainConfig:
     lr: float = field(default=3e-3, metadata={"help": "Adam learning rate"})
     lr_schedule: str = field(default="cosine", metadata={"help": "Learning-rate schedule",
                                                          "choices": LR_SCHEDULES})
+    # A fifth of an epoch: at the full rate from the first step, Adam's first
+    # steps (each about lr in size, whatever the gradient) silence most of the
+    # encoder's units for good; ramped in, most stay in use, and the run ends
+    # lower (README, Performance).
+    lr_warmup: float = field(default=0.2, metadata={
+        "help": "Epochs over which the learning rate rises linearly from 0"})
     kl_warmup: float = field(default=0.0, metadata={"help": "Epochs of linear KL warm-up"})
     # Evaluated and saved: the weights' moving average (tui_vae/averaging.py), which
     # reaches a given test -ELBO on MNIST an epoch sooner (README, Performance).
@@ -234,6 +240,7 @@ class TrainConfig:
             (self.batch_size < 1, "batch size must be at least 1"),
             (not 0 < self.lr < math.inf, "the learning rate must be a positive number"),
             (self.lr_schedule not in LR_SCHEDULES, f"unknown schedule {self.lr_schedule!r}"),
+            (not 0 <= self.lr_warmup < math.inf, "learning-rate warm-up must be >= 0 epochs"),
             (not 0 <= self.kl_warmup < math.inf, "KL warm-up must be >= 0 epochs"),
             (not 0 <= self.average < 1, "the average's decay must be in [0, 1)"),
             (self.log_every < 1, "log_every must be at least 1"),
@@ -254,7 +261,8 @@ class TrainConfig:
 
     def training_dict(self) -> dict:
         """The optimisation settings, as stored in checkpoint metadata."""
-        keys = ("epochs", "batch_size", "lr", "lr_schedule", "kl_warmup", "average", "seed")
+        keys = ("epochs", "batch_size", "lr", "lr_schedule", "lr_warmup", "kl_warmup",
+                "average", "seed")
         return {k: getattr(self, k) for k in keys}
 
 

@@ -83,6 +83,7 @@ def train_args(config) -> list[str]:
             "--dataset", m.dataset, "--latent-dim", str(m.latent_dim),
             "--hidden", m.hidden_text, "--batch-size", str(config.batch_size),
             "--lr", repr(config.lr), "--lr-schedule", config.lr_schedule,
+            "--lr-warmup", repr(config.lr_warmup),
             "--kl-warmup", repr(config.kl_warmup), "--average", repr(config.average),
             "--seed", str(config.seed),
             "--device", config.device]

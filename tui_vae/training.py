@@ -96,10 +96,14 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def learning_rate(config: TrainConfig, progress: float) -> float:
-    """The learning rate at `progress` epochs into the run."""
+    """The learning rate at `progress` epochs into the run: the schedule's, ramped
+    in linearly over the first `lr_warmup` epochs."""
+    rate = config.lr
     if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress / config.epochs, 1.0)))
-    return config.lr
+        rate *= 0.5 * (1.0 + math.cos(math.pi * min(progress / config.epochs, 1.0)))
+    if progress < config.lr_warmup:
+        rate *= progress / config.lr_warmup
+    return rate
 
 
 PROBE_LIMIT = 64 * 1024 * 1024  # bytes the pre-flight writes at most; free space covers the rest

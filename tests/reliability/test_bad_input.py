@@ -14,6 +14,7 @@ BAD_FLAGS = [
       for value in ("0", "-3", "many")),
     ["train", "--beta", "-0.5"], ["train", "--beta", "nan-ish"],
     ["train", "--kl-warmup", "-1"],
+    ["train", "--lr-warmup", "-1"],
     ["train", "--lr", "0"], ["train", "--lr", "-0.1"],
     ["train", "--seed", "1.5"],
     ["train", "--model", "gan"], ["train", "--dataset", "imagenet"],
@@ -39,7 +40,7 @@ BAD_FLAGS = [
     ["train", "--seed", str(2**64)], ["train", "--seed", "-1"],
     ["eval", "vae.safetensors", "--seed", str(2**64)],
     ["sample", "vae.safetensors", "--seed", str(2**64)],
-    *(["train", flag, value] for flag in ("--beta", "--lr", "--kl-warmup")
+    *(["train", flag, value] for flag in ("--beta", "--lr", "--kl-warmup", "--lr-warmup")
       for value in ("inf", "nan", "-inf")),
     ["train", "--epochs", str(10**7)], ["train", "--batch-size", str(2**40)],
     *(["train", "--average", value] for value in ("1", "-0.1", "nan", "inf")),

@@ -152,9 +152,12 @@ def test_a_run_from_before_the_average_resumes_without_one(tiny_train_config, sa
 
     first = replace(tiny_train_config, average=0.0, epochs=1)
     Trainer(first, dataset=sample_dataset).run()
-    rewrite_meta(Path(first.out), lambda meta, header: meta["training"].pop("average"))
+    rewrite_meta(Path(first.out), lambda meta, header: (meta["training"].pop("average"),
+                                                        meta["training"].pop("lr_warmup")))
     given = dict.fromkeys(("model", "arch", "likelihood", "latent_dim", "hidden_dim",
                            "hidden_widths", "beta", "dataset", "image_size", "channels",
-                           "batch_size", "lr", "kl_warmup", "lr_schedule", "seed", "average"))
+                           "batch_size", "lr", "kl_warmup", "lr_schedule", "seed", "average",
+                           "lr_warmup"))
     settings = _resume_settings(Path(first.out), {**given, "epochs": 2})
-    assert settings["average"] == 0.0
+    # Nor had it a learning-rate warm-up: it goes on without one.
+    assert settings["average"] == 0.0 and settings["lr_warmup"] == 0.0

@@ -238,6 +238,29 @@ def test_kl_warmup_and_beta_zero(tiny_train_config, sample_dataset):
     assert history[-1]["test"]["loss"] > history[-1]["test"]["recon"]  # test loss is the real ELBO
 
 
+def test_the_learning_rate_rises_from_zero_over_the_warm_up_then_follows_its_schedule(
+        tiny_train_config, sample_dataset):
+    from tui_vae.training import learning_rate
+
+    config = replace(tiny_train_config, lr=0.004, lr_schedule="constant", lr_warmup=0.5,
+                     epochs=4)
+    assert [learning_rate(config, p) for p in (0.0, 0.125, 0.25, 0.5, 3.0)] == \
+        pytest.approx([0.0, 0.001, 0.002, 0.004, 0.004])
+    cosine = replace(config, lr_schedule="cosine")
+    plain = replace(cosine, lr_warmup=0.0)
+    assert learning_rate(cosine, 0.25) == pytest.approx(0.5 * learning_rate(plain, 0.25))
+    assert learning_rate(cosine, 1.5) == learning_rate(plain, 1.5)
+    # In a run: the first steps' rates climb, and the checkpoint records the warm-up.
+    run = replace(config, epochs=2, log_every=1)
+    events = []
+    Trainer(run, on_event=events.append, dataset=sample_dataset).run()
+    rates = [e.lr for e in events if isinstance(e, StepLogged)]
+    assert rates[0] == 0.0 and rates[1] > 0.0 and max(rates) == pytest.approx(0.004)
+    assert rates[:4] == sorted(rates[:4])
+    from tui_vae.checkpoints import read_info
+    assert read_info(run.out).meta["training"]["lr_warmup"] == 0.5
+
+
 def test_cvae_trains(tiny_train_config, sample_dataset):
     config = replace(tiny_train_config, out=None, epochs=1,
                      model=replace(tiny_train_config.model, model="cvae"))
@@ -247,7 +270,8 @@ def test_cvae_trains(tiny_train_config, sample_dataset):
 
 @pytest.mark.parametrize("change", [
     {"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": float("nan")},
-    {"lr_schedule": "step"}, {"kl_warmup": -1.0},
+    {"lr_schedule": "step"}, {"kl_warmup": -1.0}, {"lr_warmup": -0.5},
+    {"lr_warmup": float("inf")},
 ])
 def test_invalid_settings_are_refused_before_training(tiny_train_config, sample_dataset, change):
     with pytest.raises(TrainingError):

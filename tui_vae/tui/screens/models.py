@@ -36,7 +36,7 @@ def _num(value, spec: str) -> str:
 
 # The training settings a checkpoint records, as a reader would name them.
 TRAINING_WORDS = (("batch_size", "batch"), ("lr", "learning rate"), ("lr_schedule", None),
-                  ("kl_warmup", "KL warm-up"), ("seed", "seed"))
+                  ("lr_warmup", "LR warm-up"), ("kl_warmup", "KL warm-up"), ("seed", "seed"))
 
 
 def _when(stamp) -> str:

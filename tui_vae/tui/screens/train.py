@@ -41,6 +41,7 @@ NUMBER_FIELDS = (
     ("epochs", "epochs", "integer"),
     ("batch_size", "batch size", "integer"),
     ("lr", "learning rate", "number"),
+    ("lr_warmup", "LR warm-up", "number"),
     ("seed", "seed", "integer"),
 )
 
@@ -86,7 +87,7 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     from tui_vae.errors import TrainingError
 
     def number(name: str, kind):
-        text = values[name].strip()
+        text = values.get(name, _shown(field_default(name))).strip()
         try:
             return kind(text)
         except ValueError:
@@ -109,7 +110,8 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     config = TrainConfig(
         model=model, epochs=number("epochs", int), batch_size=number("batch_size", int),
         lr_schedule=values.get("lr_schedule", field_default("lr_schedule")),
-        lr=number("lr", float), kl_warmup=number("kl_warmup", float), seed=number("seed", int),
+        lr=number("lr", float), lr_warmup=number("lr_warmup", float),
+        kl_warmup=number("kl_warmup", float), seed=number("seed", int),
         data_dir=str(data_dir) if data_dir else None,
         out=str(new_checkpoint_path(checkpoint_dir, values["model"], values["dataset"])),
         log_every=5)
