@@ -127,7 +127,7 @@ async def test_every_view_opens_on_the_users_model(checkpoints, tmp_path, weight
         await pilot.press("m")
         await settle(app, pilot)
         screen = app.screen
-        assert screen._cells(0)[2] == "user" and screen._cells(0)[1] == path.name
+        assert screen._cells(0)[2] == "user" and screen._cells(0)[1] == path.stem
         await pilot.press("x", "y")  # delete, yes: refused, the file stays
         await settle(app, pilot)
         assert path.is_file() and app.entries[0].path == path.absolute()

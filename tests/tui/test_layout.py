@@ -245,3 +245,13 @@ async def test_every_views_status_fits_its_two_lines_at_80x24(checkpoints, make_
             status = app.screen.query_one("#status")
             text = str(status.render())
             assert len(textwrap.wrap(text, status.size.width)) <= 2, (key, text)
+
+
+def test_a_cut_name_keeps_both_ends_so_names_that_share_a_beginning_still_differ():
+    from tui_vae.tui.widgets.checkpoint_table import cut_middle
+
+    names = [f"vae-mnist-20261207-06{m:02d}00" for m in (10, 11, 12)]
+    cut = [cut_middle(name, 12) for name in names]
+    assert all(len(c) == 12 and "…" in c for c in cut) and len(set(cut)) == 3, cut
+    assert cut[0] == "vae-mn…61000"
+    assert cut_middle("short", 12) == "short" and cut_middle("abcdefgh", 4) == "abc…"

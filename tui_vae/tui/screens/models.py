@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from tui_vae.checkpoints import CheckpointInfo
+from tui_vae.checkpoints import SUFFIX, CheckpointInfo
 from tui_vae.config import ModelConfig
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
@@ -28,6 +28,12 @@ NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within thes
 # On a narrow screen the name gives way (cut with "…"; the details below show it
 # whole), so that the columns up to the test -ELBO stay on screen.
 KEPT_COLUMNS = 9
+
+
+def _stem(path: Path) -> str:
+    """A checkpoint's name in the table: every one ends in .safetensors, so the
+    column leaves it out (the details below give the whole name)."""
+    return path.name.removesuffix(SUFFIX)
 
 
 def _num(value, spec: str) -> str:
@@ -132,7 +138,7 @@ class ModelsScreen(ViewScreen):
         # 10,000 names would cost the UI thread ~15 ms at every change).
         top = table.scroll_offset.y
         shown = entries[top:top + max(table.size.height, 50)]
-        longest = max((len(e.path.name) for e in shown), default=0)
+        longest = max((len(_stem(e.path)) for e in shown), default=0)
         table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
         # The cursor stays on its file when rows come or go above it.
         before = self._drawn_before
@@ -162,12 +168,12 @@ class ModelsScreen(ViewScreen):
         marks = ("▶" if training and Path(training) == entry.path else "") + (
             "●" if entry.path == app.active else "")
         if not isinstance(entry, CheckpointInfo):
-            return (marks + "!", entry.path.name, "unreadable", *["-"] * 10)
+            return (marks + "!", _stem(entry.path), "unreadable", *["-"] * 10)
         a, b = app.compare_pair
         marks += ("A" if entry.path == a else "") + ("B" if entry.path == b else "")
         m, test = entry.model_config, entry.final_test or {}
         return (
-            marks, entry.path.name, m["model"], str(m["latent_dim"]),
+            marks, _stem(entry.path), m["model"], str(m["latent_dim"]),
             ModelConfig.from_dict(m).hidden_text,
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),

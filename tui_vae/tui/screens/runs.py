@@ -30,6 +30,7 @@ from tui_vae.wording import plural, printable, printable_lines
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
            "bright_magenta", "bright_yellow", "bright_green")
+RUN_WIDTH = (10, 40)  # the run column's width: the longest name, within these
 COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 4),
            Column("likelihood", 10), Column("beta", 5, True), Column("epochs", 6, True),
            Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 7, True),
@@ -114,6 +115,10 @@ class RunsScreen(ViewScreen):
             self.overlaid = set(paths[:MAX_OVERLAID])
         self.overlaid &= set(paths)
         cursor = paths.index(before) if before in paths else None
+        # The run column fits the longest name (within bounds; it narrows again on
+        # a narrow screen, cut in the middle so the time stamps still differ).
+        longest = max((len(r.name) for r in self.runs), default=0)
+        table.set_column_width(1, max(RUN_WIDTH[0], min(longest, RUN_WIDTH[1])))
         table.set_rows(len(self.runs), self._cells, cursor)
         self._draw_chart()
         self._draw_plane()

@@ -137,7 +137,8 @@ class TrainScreen(ViewScreen):
 
     def body(self) -> ComposeResult:
         with Horizontal():
-            with VerticalScroll(id="form"):
+            with VerticalScroll(id="form") as form:
+                form.can_focus = False  # Tab goes straight to the first setting
                 for name, label in CHOICE_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)

@@ -30,6 +30,17 @@ MIN_YIELDING_WIDTH = 10  # a yielding column keeps this many cells however narro
 FAIR_YIELDING_WIDTH = 20  # ...and it narrows to this to keep a column more on screen
 
 
+def cut_middle(text: str, width: int) -> str:
+    """`text` in `width` characters, its middle replaced by "…": names that share
+    a beginning (vae-mnist-2026…) differ at their end (the time stamp)."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[:max(0, width - 1)] + "…"
+    tail = (width - 1) // 2
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
 @dataclass(frozen=True)
 class Column:
     title: str
@@ -155,9 +166,14 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _format(self, cells: Sequence[str]) -> str:
         parts = []
-        for column, width, cell in zip(self.columns, self._widths(), cells):
+        for index, (column, width, cell) in enumerate(zip(self.columns, self._widths(), cells)):
             cell = cell.translate(_PRINTABLE)
-            text = cell if len(cell) <= width else cell[:max(0, width - 1)] + "…"
+            if len(cell) <= width:
+                text = cell
+            elif index == self.yielding:
+                text = cut_middle(cell, width)
+            else:
+                text = cell[:max(0, width - 1)] + "…"
             parts.append(text.rjust(width) if column.right else text.ljust(width))
         return " ".join(parts)
 
