@@ -175,3 +175,18 @@ async def test_a_run_that_ends_while_another_view_shows_is_shown_ended_on_return
         assert text.startswith("finished after 3 epochs"), text
         chart = screen.query_one("#chart-epochs", LossChart)
         assert len(chart.series[1].y) == 3  # test loss of every epoch
+
+
+async def test_tab_starts_at_the_first_setting_and_the_focused_one_is_marked(
+        checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t", "tab")
+        assert app.focused is not None and app.focused.id == "model"
+        await pilot.press("tab")
+        focused = app.focused
+        assert focused.id == "arch"
+        # A bar at its left, which needs no colour (NO_COLOR) to be seen.
+        assert focused.styles.border_left[0] == "outer"
+        assert app.screen.query_one("#model").styles.border_left[0] != "outer"
