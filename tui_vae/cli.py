@@ -40,7 +40,8 @@ from tui_vae.paths import RUNS_FOLDER
 from tui_vae.wording import printable, printable_lines
 
 app = typer.Typer(
-    help="Train and explore Variational Autoencoders in the terminal.",
+    help="Train and explore Variational Autoencoders in the terminal. With no command, "
+         "opens the explorer (keyboard-driven; ? in it shows the keys).",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -147,6 +148,18 @@ def _load_model(checkpoint: Path, factory: str | None, device: str = "cpu"):
 
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        echo(f"tui-vae {version('tui-vae')}")
+    except PackageNotFoundError:  # a source folder on sys.path, never installed
+        echo("tui-vae (not installed: no version recorded)")
+    raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
@@ -164,6 +177,9 @@ def root(
     weights: Annotated[Path | None, typer.Option(
         help="With --model-factory: your model's weights, a safetensors file.",
         dir_okay=False)] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print tui-vae's version and exit.")] = False,
 ) -> None:
     """Train and explore Variational Autoencoders in the terminal.
 
@@ -721,6 +737,7 @@ def _fmt(value, spec: str = "") -> str:
 
 @app.command()
 def models(
+    ctx: typer.Context,
     folder: Annotated[Path | None, typer.Argument(help="Folder of checkpoints [default: your runs/ and the shipped models].", file_okay=False)] = None,
     model_factory: FactoryOption = None,
     weights: Annotated[Path | None, typer.Option(
@@ -737,7 +754,13 @@ def models(
                                  param_hint="--model-factory" if weights else "--weights")
     if folder is not None and not folder.is_dir():  # a typo, not an empty folder
         raise typer.BadParameter(f"no such folder: {folder}", param_hint="FOLDER")
-    workspace = Workspace(folder)  # knows which files are the shipped models
+    # `tui-vae --checkpoints DIR models`: DIR in place of runs/, as the explorer has it.
+    runs = ctx.parent.params.get("checkpoints") if ctx.parent else None
+    given_runs = runs is not None and runs != Path(DEFAULT_CHECKPOINT_DIR)
+    if folder is None and given_runs and not runs.is_dir():
+        raise typer.BadParameter(f"no such folder: {runs}", param_hint="--checkpoints")
+    # Knows which files are the shipped models.
+    workspace = Workspace(folder if folder is not None or not given_runs else runs)
     # Without a folder: runs/ when there is one, and the shipped models from anywhere.
     folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]
     found = sorted((item for f in folders for item in list_checkpoints(f)),

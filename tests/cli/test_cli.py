@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +84,26 @@ def test_models_lists_checkpoints_with_metrics(workdir):
     assert "arch" in header  # every checkpoint's architecture and likelihood
     row = next(line for line in result.stdout.splitlines() if "cvae.safetensors" in line)
     assert "mlp" in row and "bernoulli" in row
+
+
+def test_models_lists_the_folder_the_root_checkpoints_option_names(workdir, tmp_path):
+    """`tui-vae --checkpoints DIR models` lists DIR (as the explorer would), not ./runs;
+    a DIR that is not there is said to be missing."""
+    elsewhere = tmp_path / "elsewhere"
+    result = run_cli("--checkpoints", str(workdir), "models", cwd=elsewhere.parent)
+    assert result.returncode == 0, result.stderr
+    assert "cvae.safetensors" in result.stdout
+    missing = run_cli("--checkpoints", str(elsewhere), "models", cwd=tmp_path)
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_version_and_the_help_say_what_a_newcomer_asks_first():
+    version = run_cli("--version", cwd=Path.cwd())
+    assert version.returncode == 0 and version.stdout.startswith("tui-vae "), version
+    assert "0" <= version.stdout.split()[1][:1] <= "9"
+    shown = run_cli("--help", cwd=Path.cwd())
+    assert "With no command, opens the explorer" in " ".join(shown.stdout.split())
 
 
 def test_models_on_an_80_column_terminal_leaves_columns_out_whole_rather_than_cut_all(workdir):
