@@ -509,6 +509,15 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
                    for row in rows), rows
         pages = [row for row in rows if "Class row" in row]  # PgDn and PgUp: one line
         assert len(pages) == 1 and pages[0].rstrip().endswith("draw.row_down/row_up"), rows
+        # The other views' ↑/↓ rows too: one line, not "↑↓ Rows" then "↑ Row up"
+        from tui_vae.tui.screens.generate import GenerateScreen
+        from tui_vae.tui.screens.interpolate import InterpolateScreen
+        from tui_vae.tui.screens.traversal import TraversalScreen
+
+        for view in (GenerateScreen, InterpolateScreen, TraversalScreen):
+            rows = [row.plain for row in binding_rows(view.BINDINGS, {})]
+            arrows = [row for row in rows if row.split()[0] in ("↑", "↓", "↑↓")]
+            assert len(arrows) == 1 and arrows[0].rstrip().endswith("row_down/row_up"), rows
 
 
 async def test_deleting_every_checkpoint_leaves_a_working_app(checkpoints, make_app):

@@ -34,7 +34,8 @@ class GenerateScreen(ViewScreen):
         Binding("a", "toggle_rows", "All classes", id="generate.rows"),
         Binding("p", "toggle_sampler", "Prior/aggregate", id="generate.sampler"),
         Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="generate.row_down"),
-        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="generate.row_up"),
+        Binding("up", "scroll_rows(-1)", "Rows", key_display="↑↓", show=False,
+                id="generate.row_up"),
     ]
     CLASS_ACTIONS = frozenset({"set_class", "toggle_rows"})
 

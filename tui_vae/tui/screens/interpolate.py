@@ -38,7 +38,8 @@ class InterpolateScreen(ViewScreen):
         Binding("minus", "steps(-1)", "Steps -", key_display="-", id="interp.fewer"),
         Binding("f", "focus_endpoints", "From/to", id="interp.edit"),
         Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="interp.row_down"),
-        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="interp.row_up"),
+        Binding("up", "scroll_rows(-1)", "Rows", key_display="↑↓", show=False,
+                id="interp.row_up"),
         Binding("escape", "blur", "Done editing", id="interp.blur"),
     ]
 

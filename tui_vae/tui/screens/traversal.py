@@ -64,7 +64,8 @@ class TraversalScreen(ViewScreen):
                   key_display="0-9", id=f"traversal.class{d}") for d in range(10)),
         Binding("down", "scroll_rows(1)", "Dimensions", key_display="↑↓",
                 id="traversal.row_down"),
-        Binding("up", "scroll_rows(-1)", "Row up", show=False, id="traversal.row_up"),
+        Binding("up", "scroll_rows(-1)", "Dimensions", key_display="↑↓", show=False,
+                id="traversal.row_up"),
     ]
 
     def __init__(self) -> None:
