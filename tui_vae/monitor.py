@@ -45,6 +45,14 @@ class Progress:
     gradients: str = ""  # the step's path: "hand-derived" or "autograd"
     threads: str = ""  # "1 thread" while other work shares the cores, else ""
 
+    def ended(self) -> str:
+        """How a run that ended stands: "finished after 3 epochs", "stopped after
+        2 epochs", or "stopped in epoch 3" for a stop partway through an epoch
+        (its state saved there; "after 0 epochs" read as if nothing had trained)."""
+        if self.state == "stopped" and self.step > 0:
+            return f"stopped in epoch {self.epoch + 1}"
+        return f"{self.state} after {plural(self.epoch, 'epoch')}"
+
 
 @dataclass
 class Curves:

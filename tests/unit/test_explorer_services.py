@@ -123,6 +123,17 @@ def test_monitor_folds_events_into_progress_and_curves():
     assert monitor.snapshot()[0].state == "stopping"
     monitor.record(Finished(1, True, "x.safetensors"))
     assert monitor.snapshot()[0].state == "stopped" and not monitor.active
+    assert monitor.snapshot()[0].ended() == "stopped after 1 epoch"  # at the epoch's end
+    # A stop partway through an epoch says which (not "after 0 epochs").
+    monitor.reset()
+    monitor.record(Started(config, "cpu", 100, 10, 4, None))
+    monitor.record(StepLogged(0, 2, 4, 2, 100.0, 80.0, 20.0, 1.0, 1e-3, 500.0))
+    monitor.record(Finished(0, True, "x.safetensors"))
+    assert monitor.snapshot()[0].ended() == "stopped in epoch 1"
+    monitor.reset()
+    monitor.record(Started(config, "cpu", 100, 10, 4, None))
+    monitor.record(Finished(2, False, "x.safetensors"))
+    assert monitor.snapshot()[0].ended() == "finished after 2 epochs"
 
 
 def test_keymap_file_reading(tmp_path):

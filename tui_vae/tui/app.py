@@ -512,13 +512,14 @@ class TuiVaeApp(App):
 
     def _on_run_event(self, event) -> None:
         """From the training worker's thread: one event of the app's run."""
-        from tui_vae.events import StepLogged
+        from tui_vae.events import Finished, StepLogged
 
         self.monitor.record(event)
         # Step reports reach the screen through the monitor, which the Train
         # view polls; a message per step would keep the UI thread busy for nothing.
         if not isinstance(event, StepLogged):
-            self.post_message(TrainingEvent(event))
+            ended = self.monitor.snapshot()[0].ended() if isinstance(event, Finished) else ""
+            self.post_message(TrainingEvent(event, ended))
 
     def on_training_event(self, message: TrainingEvent) -> None:
         from tui_vae.events import CheckpointSaved, Failed, Finished
@@ -529,7 +530,6 @@ class TuiVaeApp(App):
             if event.step == 0:
                 self._preview(Path(event.path))
         elif isinstance(event, Finished):
-            word = "stopped" if event.stopped else "finished"
             offer = ""
             if event.path and Path(event.path) != self.active and Path(event.path).is_file():
                 self.last_run = Path(event.path)
@@ -537,7 +537,7 @@ class TuiVaeApp(App):
             if event.path is None:
                 said = "training stopped before its first step; nothing was saved"
             else:
-                said = (f"training {word} after {plural(event.epochs_done, 'epoch')}; "
+                said = (f"training {message.ended}; "
                         f"saved {event.path}{offer}")
             self.notify(said, title="training", markup=False)
             self.refresh_bindings()

@@ -12,9 +12,12 @@ from tui_vae.events import StepLogged
 class TrainingEvent(Message):
     """One event from the training service (Started, StepLogged, EpochEnded, ...)."""
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: Any, ended: str = "") -> None:
         super().__init__()
         self.event = event
+        # For Finished: how the run stands (RunMonitor's Progress.ended), read when it
+        # ended; a sweep's next run may have reset the monitor by the time this is read.
+        self.ended = ended
 
     def can_replace(self, message: Message) -> bool:
         # Step reports may pile up behind a busy UI: keep only the newest one.

@@ -18,7 +18,6 @@ from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
 from tui_vae.tui.widgets.select import PageSafeSelect
-from tui_vae.wording import plural
 
 # The settings' choices and defaults come from tui_vae/config.py; here only their labels.
 # (field, label) for the choices, from the registries.
@@ -218,7 +217,7 @@ class TrainScreen(ViewScreen):
                     f"{progress.samples_per_s:,.0f} samples/s · {name}")
             if progress.state in ("finished", "stopped"):
                 saved = f"saved {name}" if progress.path else "nothing was saved"
-                text = f"{progress.state} after {plural(progress.epoch, 'epoch')}\n{saved}"
+                text = f"{progress.ended()}\n{saved}"
         running = self.app.monitor.active
         shown = self._shown
         if shown.get("bar") != (total, done):
