@@ -182,3 +182,19 @@ def test_manifold_grid_needs_a_2d_plain_vae():
     assert grid.shape == (25, 28, 28)
     with pytest.raises(ValueError):
         gallery.manifold_grid(TrainedModel(build_model(ModelConfig(latent_dim=3, hidden_dim=8))))
+
+
+def test_a_checkpoints_description_names_its_network_and_likelihood():
+    """The Models view's details: a conv net said so (the table has no room for it)."""
+    from dataclasses import asdict
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from tui_vae.config import ModelConfig
+    from tui_vae.tui.screens.models import describe_checkpoint
+
+    model = asdict(ModelConfig(arch="conv", likelihood="gaussian"))
+    entry = SimpleNamespace(meta={"model": model, "training": {"epochs": 3}},
+                            model_config=model, epochs_done=2, path=Path("conv.safetensors"))
+    second = describe_checkpoint(entry).splitlines()[1]
+    assert second.startswith("VAE · conv · gaussian · latent 20"), second

@@ -90,7 +90,7 @@ def describe_checkpoint(entry: CheckpointInfo) -> str:
     config = ModelConfig.from_dict(m)
     colour = "colour" if config.channels == 3 else "grey"
     return (f"{entry.path}\n"
-            f"{kind} · latent {m.get('latent_dim')} · "
+            f"{kind} · {config.arch} · {config.likelihood} · latent {m.get('latent_dim')} · "
             f"hidden {config.hidden_text} · "
             f"beta {m.get('beta', 0):g} · {m.get('dataset')} · "
             f"{config.image_size}x{config.image_size} {colour} · {epochs} done\n"
