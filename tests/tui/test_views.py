@@ -615,3 +615,29 @@ async def test_unreadable_data_opens_the_model_on_the_sample_and_blames_the_data
         await pilot.press("r")  # a view that encodes the test images
         await settle(app, pilot)
         assert app.screen.query("ImageGrid")
+
+
+async def test_delete_is_greyed_out_on_a_shipped_model_and_offered_on_yours(
+        checkpoints, make_app):
+    """vae.safetensors in the shipped folder is a shipped model: the footer's Delete
+    is greyed out there and back on the user's own run."""
+    def shipped_here(folder, data, device, shipped_dir=None):
+        return Workspace(folder, data, device, shipped_dir=folder)
+
+    app = make_app(checkpoints, workspace_class=shipped_here)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "m")
+        screen = app.screen
+        names = [entry.path.name for entry in app.entries]
+        table = screen.query_one("#checkpoints")
+        table.move_cursor(names.index("vae.safetensors"))
+        await pilot.pause()
+        assert screen.check_action("delete", ()) is None
+        (checkpoints / "mine.safetensors").write_bytes((checkpoints / "vae.safetensors")
+                                                       .read_bytes())
+        app.rescan(full=True)
+        await settle(app, pilot)
+        names = [entry.path.name for entry in app.entries]
+        table.move_cursor(names.index("mine.safetensors"))
+        await pilot.pause()
+        assert screen.check_action("delete", ()) is True

@@ -21,7 +21,8 @@ ABOUT = """\
 [b]Views[/b]
 {views}
 
-Losses are in nats per image: -ELBO = reconstruction BCE + KL(q(z|x) || N(0, I)).
+Losses are in nats per image: -ELBO = reconstruction (-log p(x|z): BCE for a Bernoulli
+decoder) + KL(q(z|x) || N(0, I)).
 e saves the images on screen as a PNG. Ctrl+P opens the command palette.
 Keys can be remapped by id in the keymap file (see the README).
 """

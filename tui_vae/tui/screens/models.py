@@ -232,6 +232,15 @@ class ModelsScreen(ViewScreen):
 
     def on_checkpoint_table_highlighted(self) -> None:
         self._details()
+        self.refresh_bindings()  # Delete leaves the footer on a shipped model
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "delete":
+            entry = self.selected()
+            # Greyed out on a shipped model (the key still says why it cannot).
+            return None if entry is not None and self.app.workspace.is_shipped(
+                entry.path) else True
+        return super().check_action(action, parameters)
 
     def action_activate(self) -> None:
         entry = self.selected()
