@@ -123,3 +123,27 @@ async def test_runs_at_80x24_cut_no_column_and_show_the_pictures(checkpoints, ma
         caption = screen.query_one("#runs-pictures-caption")
         for line in str(caption.render()).splitlines()[1:]:  # the figures' lines
             assert len(line) <= caption.size.width, line
+
+
+async def test_without_colour_no_more_runs_are_overlaid_than_dashes_tell_apart(
+        checkpoints, make_app, monkeypatch):
+    from tui_vae.tui.widgets.loss_chart import DASHES
+
+    for index in range(len(DASHES) + 2):  # more runs than there are dash patterns
+        shutil.copy(checkpoints / "vae.safetensors", checkpoints / f"extra{index}.safetensors")
+    monkeypatch.setenv("NO_COLOR", "1")  # read when the App is built
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        screen = app.screen
+        await pilot.pause()
+        assert len(screen.runs) > len(DASHES)
+        assert len(screen.overlaid) == len(DASHES)  # each its own dash
+        table = screen.query_one(CheckpointTable)
+        outside = next(row for row, run in enumerate(screen.runs)
+                       if run.path not in screen.overlaid)
+        table.move_cursor(outside)
+        await pilot.press("space")
+        assert len(screen.overlaid) == len(DASHES)
+        assert any("without colour" in n.message for n in app._notifications)

@@ -24,7 +24,7 @@ from tui_vae.runs import METRICS, Run, runs_from
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
 from tui_vae.tui.widgets.image_grid import ImageGrid
-from tui_vae.tui.widgets.loss_chart import LossChart, Series
+from tui_vae.tui.widgets.loss_chart import DASHES, LossChart, Series
 from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
 from tui_vae.wording import plural, printable, printable_lines
 
@@ -112,7 +112,7 @@ class RunsScreen(ViewScreen):
         self.runs = runs_from(self.app.entries)
         paths = [r.path for r in self.runs]
         if not self.overlaid and self.runs:  # the first runs overlaid, to begin with
-            self.overlaid = set(paths[:MAX_OVERLAID])
+            self.overlaid = set(paths[:self.max_overlaid()])
         self.overlaid &= set(paths)
         cursor = paths.index(before) if before in paths else None
         # The run column fits the longest name (within bounds; it narrows again on
@@ -126,6 +126,11 @@ class RunsScreen(ViewScreen):
         self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} overlaid · "
                         f"space overlay · k metric ({label}) · y log · p "
                         f"{'curves' if self.plane else 'rate-distortion plane'} · enter use")
+
+    def max_overlaid(self) -> int:
+        """As many runs as the chart can tell apart: a colour each, or without colour
+        (NO_COLOR) a dash pattern each."""
+        return len(DASHES) if self.app.no_color else MAX_OVERLAID
 
     def _colour(self, path: Path) -> str:
         chosen = [r.path for r in self.runs if r.path in self.overlaid]
@@ -262,9 +267,10 @@ class RunsScreen(ViewScreen):
             return
         if run.path in self.overlaid:
             self.overlaid.discard(run.path)
-        elif len(self.overlaid) >= MAX_OVERLAID:
-            self.notify(f"at most {MAX_OVERLAID} runs at once; remove one first",
-                        severity="warning")
+        elif len(self.overlaid) >= self.max_overlaid():
+            without = " without colour (each its own dash)" if self.app.no_color else ""
+            self.notify(f"at most {self.max_overlaid()} runs at once{without}; remove one "
+                        f"first", severity="warning")
             return
         else:
             self.overlaid.add(run.path)
