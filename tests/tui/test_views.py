@@ -324,7 +324,7 @@ async def test_compare_says_when_the_two_sides_cannot_share_z(checkpoints, make_
         app.compare_pair = (app.compare_pair[0], checkpoints / "two.safetensors")
         app.screen.sync()
         await settle(app, pilot)
-        assert "not the same z" in str(label.render())
+        assert "z sizes differ" in str(label.render())
         title = str(app.screen.query_one("#b-title").render()).splitlines()[0]
         assert title.startswith("B  VAE z=2 beta=1 · two")
 

@@ -198,3 +198,18 @@ def test_a_checkpoints_description_names_its_network_and_likelihood():
                             model_config=model, epochs_done=2, path=Path("conv.safetensors"))
     second = describe_checkpoint(entry).splitlines()[1]
     assert second.startswith("VAE · conv · gaussian · latent 20"), second
+
+
+def test_compare_calls_a_pair_the_reports_figure_1_only_for_one_network_with_and_without_kl():
+    from dataclasses import replace
+
+    from tui_vae.config import ModelConfig
+    from tui_vae.tui.screens.compare import caption
+
+    vae = ModelConfig()
+    assert "Figure 1" in caption([vae, replace(vae, beta=0.0)])
+    assert "Figure 1" not in caption([vae, replace(vae, beta=2.0)])  # both keep the KL
+    shapes = ModelConfig(dataset="shapes", latent_dim=10, image_size=32, channels=3)
+    assert "Figure 1" not in caption([shapes, replace(vae, beta=0.0)])  # other networks
+    assert "Figure 1" not in caption([replace(vae, arch="conv"), replace(vae, beta=0.0)])
+    assert caption([vae, None]).startswith("A against B")

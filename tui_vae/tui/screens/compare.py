@@ -45,10 +45,21 @@ def describe(info) -> str:
                            f"\n{metrics}")
 
 
-def caption(betas) -> str:
-    """What the pair shows, from its two betas (None where a side did not load): the
-    report's Figure 1 only where one side is a beta = 0 run and the other is not."""
-    if None not in betas and (betas[0] == 0) != (betas[1] == 0):
+# What must match for a pair to be the report's Figure 1: one network, trained with
+# and without the KL term.
+SAME_NETWORK = ("model", "arch", "likelihood", "dataset", "latent_dim", "hidden_dim",
+                "hidden_widths")
+
+
+def caption(configs) -> str:
+    """What the pair shows, from its two ModelConfigs (None where a side did not
+    load): the report's Figure 1 only where one side is a beta = 0 run and the other
+    is the same network with the KL term."""
+    if None in configs:
+        return "A against B: the same test images reconstructed, and samples from the same z"
+    a, b = configs
+    same = all(getattr(a, key) == getattr(b, key) for key in SAME_NETWORK)
+    if same and (a.beta == 0) != (b.beta == 0):
         return ("The report's Figure 1, live: without the KL term (beta = 0) "
                 "reconstructions stay sharp but prior samples fall apart")
     return "A against B: the same test images reconstructed, and samples from the same z"
@@ -167,10 +178,9 @@ class CompareScreen(ViewScreen):
         infos = {e.path: e for e in self.app.valid_entries()}
         models = [None if isinstance(loaded[path], Exception) else loaded[path][0]
                   for path in pair]
-        betas = [m.config.beta if m else None for m in models]
+        configs = [m.config if m else None for m in models]
         sizes = {m.config.latent_dim for m in models if m}
-        same_z = ("the same z both sides" if len(sizes) == 1
-                  else "latent sizes differ: not the same z")
+        same_z = "the same z both sides" if len(sizes) == 1 else "z sizes differ"
         for side in SIDES:
             self.query_one(f"#{side}-samples-title", Label).update(f"Prior samples ({same_z})")
         for side, path in zip(SIDES, pair):
@@ -204,7 +214,7 @@ class CompareScreen(ViewScreen):
             title += (f"\nI(x;z) {_figure(surgery['mutual_information'])} + "
                       f"KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
-        self.set_status(f"{caption(betas)} · space new draw · x swap · "
+        self.set_status(f"{caption(configs)} · space new draw · x swap · "
                         "choose A/B in Models (m)")
 
     def factor(self, side: str) -> int:
