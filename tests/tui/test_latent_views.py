@@ -250,6 +250,8 @@ async def test_draw_exports_only_what_is_on_screen_at_80x24(checkpoints, make_ap
         await settle(app, pilot)
         classes = grid(app, "#draw-classes")
         assert classes.images and not classes.tile_regions()  # "no room" until PgDn
+        said = " ".join("".join(strip.text for strip in classes._build()).split())
+        assert said == "(no room for a whole row of images; PgDn shows it)", said
         assert app.screen.export_images().shape == (28, 58)
         await pilot.press("pagedown")
         await settle(app, pilot)

@@ -137,6 +137,9 @@ class DrawScreen(ViewScreen):
                 from tui_vae.gallery import half_size
 
                 row = half_size(row)
+            # On a short screen the row has no room under the canvas until a key swaps them.
+            key = self.key_for("draw.row_down", "pagedown")
+            classes.no_room_hint = f"{'PgDn' if key == 'pgdn' else key} shows it"
             classes.show(row, captions=list(names[:k]), columns=k)
             title.update(f"the drawing's code (encoded as {names[self.label]}) "
                          "decoded as every class")

@@ -98,6 +98,8 @@ class ImageGrid(Widget):
         self._lines: list[Strip] | None = None
         self._fitted: tuple = ()
         self.placeholder = ""
+        # Said where not one whole row fits, when a key can show it ("PgDn shows it").
+        self.no_room_hint = ""
 
     # -- data in
 
@@ -329,7 +331,8 @@ class ImageGrid(Widget):
         first, fit, _ = self.rows()
         if not fit or cols > width:  # not one whole tile fits: say so rather than cut it
             text = "(no room for a whole row of images" + (
-                "; z: back to 1x)" if self._scale > 1 else ")")
+                "; z: back to 1x" if self._scale > 1 else "") + (
+                f"; {self.no_room_hint}" if self.no_room_hint else "") + ")"
             # Wrapped, where the grid has the lines: half of 80 columns cannot hold it.
             lines = textwrap.wrap(text, max(width, 1))[:max(self.size.height, 1)]
             return [Strip([Segment(line.center(width)[:width], PLAIN)]) for line in lines]
