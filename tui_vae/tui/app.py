@@ -372,7 +372,9 @@ class TuiVaeApp(App):
             return self._header
         c = self.model.config
         kind = f"{'cVAE' if c.conditional else 'VAE'} z={c.latent_dim} beta={c.beta:g}"
-        return f"{self.active.name} · {kind} · {self.model.device} · {self.images.source}"
+        # The images' source before the device: at 80 columns the tail is cut, and the
+        # source is what says the images are the bundled sample, not the dataset.
+        return f"{self.active.name} · {kind} · {self.images.source} · {self.model.device}"
 
     def _set_header(self, active: str) -> None:
         """The header: the running run, if any, beside what it says of the active model."""
