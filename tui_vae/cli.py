@@ -251,7 +251,11 @@ def _stop_on_signals(stop: threading.Event) -> None:
             raise KeyboardInterrupt
         if not stop.is_set():
             stop.set()
-            err.print("stopping after this step and saving... (press Ctrl-C again to abort)")
+            # On a terminal the progress line holds the cursor (and the ^C echoed
+            # there): the notice starts on a line of its own.
+            lead = "\n" if 2 in terminal else ""
+            err.print(f"{lead}stopping after this step and saving... (press Ctrl-C again "
+                      "to abort)", markup=False)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
