@@ -106,6 +106,39 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
     return rate
 
 
+def _optimizer_state_problem(optimizer) -> str | None:
+    """What is wrong with Adam's loaded state, or None: each parameter's moments
+    must be tensors of its own shape and dtype and its step count one number, or
+    Adam's fused kernel reads and writes past their ends (a crash, not an error)."""
+    for group in optimizer.param_groups:
+        needed = ("step", "exp_avg", "exp_avg_sq", *(("max_exp_avg_sq",) if group["amsgrad"]
+                                                     else ()))
+        for index, param in enumerate(group["params"]):
+            state = optimizer.state.get(param)
+            if not state:
+                continue  # no state yet: Adam makes it, as for a new run
+            missing = [name for name in needed if name not in state]
+            if missing:
+                return f"parameter {index} has no {missing[0]}"
+            for name in needed:
+                value = state[name]
+                if not torch.is_tensor(value):
+                    return f"parameter {index}'s {name} is not a tensor"
+                if name == "step":
+                    if value.numel() != 1 or value.is_complex():
+                        return f"parameter {index}'s step count has {value.numel()} values"
+                    if not 0 <= float(value) < MAX_STEP_COUNT:
+                        return f"parameter {index}'s step count is {float(value)}"
+                elif value.shape != param.shape or value.dtype != param.dtype:
+                    return (f"parameter {index}'s {name} is {tuple(value.shape)} "
+                            f"{value.dtype}, the parameter {tuple(param.shape)} {param.dtype}")
+    return None
+
+
+# A step count no run reaches; one past it (or below 0) is damage.
+MAX_STEP_COUNT = 2.0 ** 53
+
+
 PROBE_LIMIT = 64 * 1024 * 1024  # bytes the pre-flight writes at most; free space covers the rest
 
 
@@ -277,6 +310,10 @@ class Trainer:
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
             raise CheckpointError(f"{self.out}: its optimizer state does not fit the "
                                   f"model ({exc})") from None
+        problem = _optimizer_state_problem(optimizer)
+        if problem:
+            raise CheckpointError(f"{self.out}: its optimizer state does not fit the model "
+                                  f"({problem})")
         for moments in optimizer.state.values():
             for name, value in moments.items():
                 if torch.is_tensor(value) and not (

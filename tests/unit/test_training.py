@@ -116,6 +116,31 @@ def _break_negative_second_moment(checkpoint):
     next(iter(checkpoint.optimizer_state["state"].values()))["exp_avg_sq"].fill_(-1.0)
 
 
+def _first_moments(checkpoint) -> dict:
+    return next(iter(checkpoint.optimizer_state["state"].values()))
+
+
+def _shrink_moment(checkpoint):  # Adam's fused kernel went past its end: a segfault
+    _first_moments(checkpoint)["exp_avg"] = torch.zeros(3)
+
+
+def _transpose_moment(checkpoint):
+    moments = _first_moments(checkpoint)
+    moments["exp_avg"] = moments["exp_avg"].t().contiguous()
+
+
+def _drop_moment(checkpoint):
+    del _first_moments(checkpoint)["exp_avg_sq"]
+
+
+def _many_steps(checkpoint):
+    _first_moments(checkpoint)["step"] = torch.zeros(1000)
+
+
+def _negative_step(checkpoint):
+    _first_moments(checkpoint)["step"] = torch.tensor(-5.0)
+
+
 def _break_groups(checkpoint):
     checkpoint.optimizer_state["param_groups"] = []
 
@@ -145,12 +170,18 @@ def _break_average_steps(checkpoint):  # more than the run's 5 steps
     (_break_nan_moment, "optimizer state is damaged"),
     (_break_negative_second_moment, "optimizer state is damaged"),
     (_break_groups, "optimizer state does not fit"),
+    (_shrink_moment, r"does not fit the model \(parameter 0's exp_avg is \(3,\)"),
+    (_transpose_moment, "does not fit the model .*exp_avg"),
+    (_drop_moment, "does not fit the model .*no exp_avg_sq"),
+    (_many_steps, "does not fit the model .*step count has 1000 values"),
+    (_negative_step, "does not fit the model .*step count is -5"),
     (_break_noise, "noise generator's state is damaged"),
     (_break_step, "saved at step 1,000,000,000,000"),
     (_break_live, "live weights .* NaN"),
     (_drop_live, "has no live weights"),
     (_break_average_steps, "more than the 5 it was trained for"),
-], ids=["nan-moment", "negative-moment", "groups", "noise", "step", "live-nan", "no-live",
+], ids=["nan-moment", "negative-moment", "groups", "short-moment", "transposed-moment",
+        "no-moment", "many-steps", "negative-step", "noise", "step", "live-nan", "no-live",
         "average-steps"])
 def test_a_damaged_resume_state_is_one_clear_error(
         tiny_train_config, sample_dataset, tmp_path, damage, words):
