@@ -56,6 +56,11 @@ def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> 
         raise ServeMissing(INSTALL_HINT) from exc
     from tui_vae.errors import TuiVaeError
 
+    if not host.strip():
+        # An empty name means every interface to the socket layer: a server with no
+        # login that can train and write files must not go public by a slip.
+        raise TuiVaeError("--host is empty; give localhost (the default), or 0.0.0.0 to "
+                          "serve on every interface")
     try:
         check_address(host, port)
     except OSError as exc:

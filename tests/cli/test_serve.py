@@ -182,6 +182,14 @@ def test_an_address_it_cannot_listen_on_is_one_line_and_never_announced(tmp_path
             assert "Serving" not in result.stdout
 
 
+def test_an_empty_host_is_refused_not_served_on_every_interface(tmp_path):
+    for host in ("", "  "):
+        result = run_cli("serve", "--host", host, "--port", "8771", cwd=tmp_path)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert "--host is empty" in line and "Serving" not in result.stdout
+
+
 def test_a_public_url_that_is_not_a_web_address_is_refused(tmp_path):
     result = run_cli("serve", "--public-url", "javascript:alert(1)", cwd=tmp_path)
     assert result.returncode == 1, (result.stdout, result.stderr)
