@@ -145,6 +145,11 @@ def test_keymap_file_reading(tmp_path):
     broken = tmp_path / "b.toml"
     broken.write_text("= = =")
     assert load_keymap(broken)[0] == {} and "default keys" in load_keymap(broken)[1]
+    # Under the size limit, nested past Python's recursion limit: a notice, no crash.
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 30000 + "]" * 30000 + "\n")
+    keymap, problem = load_keymap(deep)
+    assert keymap == {} and "nested too deeply" in problem and "default keys" in problem
 
 
 def test_grid_capacity_fits_tiles_and_never_returns_zero():

@@ -211,6 +211,8 @@ def read_keymap(path: Path) -> tuple[dict[str, str], list[str]]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return {}, [f"not read ({exc}); default keys in use"]
+    except RecursionError:  # arrays nested thousands deep: tomllib recurses per level
+        return {}, ["not read (nested too deeply); default keys in use"]
     entries = {k: v for k, v in data.items() if isinstance(v, str)}
     problems = []
     if len(data) > len(entries):
