@@ -1,10 +1,10 @@
 """Opening files for writing without ever writing through a link.
 
-A symlink planted where tui-vae writes (a lock, a metrics file, a temporary,
-an export) would otherwise make it truncate or overwrite the link's target.
-`open_for_writing` opens with O_NOFOLLOW (and O_EXCL for files that must be
-new), refuses anything but a regular file, and turns every refusal into one
-OSError whose strerror says what was found.
+A symlink or a hard link planted where tui-vae writes (a lock, a metrics file,
+a temporary, an export) would otherwise make it truncate or overwrite the
+link's target. `open_for_writing` opens with O_NOFOLLOW (and O_EXCL for files
+that must be new), refuses anything but a regular file with one link, and
+turns every refusal into one OSError whose strerror says what was found.
 """
 
 from __future__ import annotations
@@ -55,9 +55,14 @@ def open_for_writing(path: str | os.PathLike, flags: int, mode: int = 0o666) -> 
         refuse_if_not_regular(path)  # a link or a FIFO: say so rather than ELOOP or ENXIO
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise UnsafePathError(errno.EINVAL, f"{path} is not a regular file; refusing to "
                                                 f"write to it")
+        if info.st_nlink > 1:  # a hard link planted at the name: writing changes the other
+            raise UnsafePathError(errno.EMLINK, f"{path} has other hard links; refusing to "
+                                                f"write to it (remove it or choose another "
+                                                f"path)")
         if _NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:

@@ -1,4 +1,4 @@
-"""Never write through a link: a symlink (or a FIFO) planted where tui-vae writes
+"""Never write through a link: a symlink, a hard link (or a FIFO) planted where tui-vae writes
 its run lock, metrics file, checkpoint temporaries, checkpoint or exports is
 refused with one line, and the link's target is left exactly as it was."""
 
@@ -41,6 +41,17 @@ def test_a_planted_lock_link_is_refused(tmp_path, victim):
     assert "symbolic link" in line and ".run.safetensors.lock" in line
     assert victim.read_bytes() == VICTIM_TEXT
     assert not (tmp_path / "run.safetensors").exists()
+
+
+@pytest.mark.parametrize("name, words", [(".run.safetensors.lock", "hard links"),
+                                         ("run.metrics.jsonl", "already exists")])
+def test_a_planted_hard_link_is_refused(tmp_path, victim, name, words):
+    """A hard link is no symlink: the same file under a second name. Writing the lock
+    or the metrics there would change the victim."""
+    os.link(victim, tmp_path / name)
+    line = _one_line_error(_train(tmp_path / "run.safetensors", tmp_path))
+    assert words in line and name in line
+    assert victim.read_bytes() == VICTIM_TEXT
 
 
 def test_a_planted_metrics_link_is_refused(tmp_path, victim):
