@@ -319,7 +319,11 @@ def check_protocol(adapter, spec: str) -> None:
                 raise UserModelError(f"{where} {step} is not finite")
     except TuiVaeError:
         raise
-    except Exception as exc:  # the user's code failed on a well-formed batch
+    except BaseException as exc:  # the user's code failed on a well-formed batch
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, as for the factory itself
+            raise
+        # SystemExit too: a model that calls sys.exit would end tui-vae with its code
+        # (0: as if all went well) and not a word.
         raise UserModelError(f"{where} {step} failed on a batch of {CHECK_BATCH} images "
                              f"{tuple(x.shape)}: {_one_line(exc)}") from None
 

@@ -196,6 +196,9 @@ def test_a_factory_or_model_that_breaks_the_protocol_is_one_line(tmp_path, facto
     ("def decode(self, z, y):\n    return z.sum().item()", "decode must return a tensor"),
     ("def decode(self, z, y):\n    raise KeyError('oops')",
      "decode failed on a batch of 2 images (2, 1, 28, 28): KeyError: 'oops'"),
+    # sys.exit would end tui-vae with the model's code (0) and not a word
+    ("def encode(self, x, y):\n    import sys\n    sys.exit(0)",
+     "encode failed on a batch of 2 images (2, 1, 28, 28): SystemExit"),
 ])
 def test_encode_and_decode_are_checked_on_a_batch_up_front(tmp_path, factory, extra, message):
     body = textwrap.indent(textwrap.dedent(extra), "    ")
