@@ -132,15 +132,16 @@ def is_folder_dataset(name: str) -> bool:
 def folder_classes(path: str | os.PathLike) -> tuple[str, ...]:
     """The class names of an image folder: its sub-folders, sorted; () for a flat folder.
 
-    Hidden folders (".cache") are not classes. A missing folder has none either;
-    reading it (tui_vae/image_folder.py) says so.
+    Hidden folders (".cache") and links to folders are not classes. A missing folder
+    has none either; reading it (tui_vae/image_folder.py) says so.
     """
     try:
         with os.scandir(path) as entries:
             names = []
             for entry in entries:
-                try:  # a link in a loop raises here: it is no class, the others are
-                    is_folder = entry.is_dir()
+                try:  # links to folders are not followed here either (image_folder.py):
+                    # a class linked to / would read every image on the machine
+                    is_folder = entry.is_dir(follow_symlinks=False)
                 except OSError:
                     is_folder = False
                 if not entry.name.startswith(".") and is_folder:

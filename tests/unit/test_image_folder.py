@@ -346,3 +346,14 @@ def test_an_image_whose_name_is_not_utf8_is_read_like_any_other(tmp_path):
     assert len(dataset.train) + len(dataset.test) == 12 and dataset.note == ""
     again = load(folder, tmp_path)  # from the cache this time
     assert len(again.train) + len(again.test) == 12
+
+
+def test_a_link_to_a_folder_is_no_class(tmp_path):
+    """A class folder linked to / would read every image on the machine."""
+    folder = make_folder(tmp_path / "pics")
+    elsewhere = make_folder(tmp_path / "elsewhere", {"blues": 4})
+    (folder / "linked").symlink_to(elsewhere / "blues", target_is_directory=True)
+    (folder / "root").symlink_to("/", target_is_directory=True)
+    dataset = load(folder, tmp_path)
+    assert dataset.classes == ("greens", "reds")
+    assert len(dataset.train) + len(dataset.test) == 11
