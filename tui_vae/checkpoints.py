@@ -18,6 +18,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -540,8 +541,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     refuse_if_not_regular(path)
+    try:  # a file saved anew keeps the old one's permissions (a private run stays so)
+        kept_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        kept_mode = None
     fd, tmp = _new_temporary(path)
     try:
+        if kept_mode is not None and hasattr(os, "fchmod"):  # (not on Windows)
+            os.fchmod(fd, kept_mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -162,3 +162,17 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     os.umask(mask)
     mode = stat.S_IMODE((tmp_path / "f.bin").stat().st_mode)
     assert mode == 0o666 & ~mask  # not mkstemp's private 0600
+
+
+def test_a_file_saved_anew_keeps_its_permissions(tmp_path):
+    """A private checkpoint (0600) saved again by --resume stays private."""
+    path = tmp_path / "private.safetensors"
+    ck.atomic_write_bytes(path, b"first")
+    path.chmod(0o600)
+    ck.atomic_write_bytes(path, b"second")
+    assert path.read_bytes() == b"second" and (path.stat().st_mode & 0o777) == 0o600
+    fresh = tmp_path / "fresh.safetensors"
+    ck.atomic_write_bytes(fresh, b"new")  # a new file: 0o666 less the umask, as any
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
