@@ -9,6 +9,7 @@ exit with status 1, never a traceback (TUI_VAE_DEBUG=1 shows it).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -567,6 +568,17 @@ def _tensorboard_logger(log_dir: Path, out: Path):
 # --------------------------------------------------------------------------- eval
 
 
+def _finite_or_null(value):
+    """`value` with every NaN or infinite float (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    return value
+
+
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
@@ -612,13 +624,24 @@ def evaluate(
     if skipped:  # said, never silently dropped
         err.print(f"note: sample quality (Frechet distance, conditional accuracy) skipped: "
                   f"{skipped}", markup=False)
-    result = evaluate_model(model, test, seed=seed, batch_size=batch_size, iw_samples=iw_samples,
-                            iw_subset=iw_subset, judge=judged, train=train)
+    import numpy as np
+
+    from tui_vae.errors import TuiVaeError
+
+    try:
+        result = evaluate_model(model, test, seed=seed, batch_size=batch_size,
+                                iw_samples=iw_samples, iw_subset=iw_subset, judge=judged,
+                                train=train)
+    except np.linalg.LinAlgError as exc:  # the Frechet distance of non-finite samples
+        raise TuiVaeError(f"{checkpoint}: cannot measure its sample quality ({exc}): its "
+                          f"samples are not finite numbers (pass --no-quality for the "
+                          f"rest)") from None
     result = {"checkpoint": str(checkpoint), **result, **source}
     if skipped:
         result["quality_skipped"] = skipped
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        # NaN and infinity are not JSON: a broken model's figures are null.
+        typer.echo(json.dumps(_finite_or_null(result), indent=2, allow_nan=False))
     else:
         echo(format_report(result))
 
@@ -718,6 +741,11 @@ def sample(
 
         labels = digit if digit is not None else torch.arange(n) % model.config.num_classes
     images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
+    if not images.isfinite().all():  # weights that overflow: garbage, never a picture
+        from tui_vae.errors import TuiVaeError
+
+        raise TuiVaeError(f"{checkpoint}: its samples are not finite numbers (NaN or "
+                          f"infinite pixels): the model's weights are broken")
     if out is not None:
         _write_samples(images, out, columns, scale)
         from tui_vae.wording import plural

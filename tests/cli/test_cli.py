@@ -60,6 +60,50 @@ def test_eval_json_reproduces_the_recorded_test_loss(workdir):
     assert 0 <= report["mutual_information"] <= report["mutual_information_bound"] + 1e-9
 
 
+def test_eval_json_of_a_model_with_absurd_weights_is_strict_json(workdir, tmp_path):
+    """NaN is not JSON: figures a broken model cannot give are null."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = workdir / "vae.safetensors"
+    with safe_open(str(source), "pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(source))
+    tensors["model.fc_logvar.weight"] = tensors["model.fc_logvar.weight"] * 1e30
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata=metadata)
+    result = run_cli("eval", str(broken), "--json", "--no-quality", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
+    unknown = [key for key, value in report.items() if value is None]
+    assert "mutual_information" in unknown, report  # NaN for these weights
+    assert all(isinstance(report[key], float) for key in ("recon",)), report
+
+
+def test_a_model_whose_samples_overflow_draws_no_garbage_picture(workdir, tmp_path):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = workdir / "vae.safetensors"
+    with safe_open(str(source), "pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(source))
+    # Finite weights whose hidden units overflow to inf, and a zero weight after
+    # them: 0 x inf is NaN in every pixel.
+    first = torch.zeros_like(tensors["model.decoder.0.weight"])
+    first[:, 0] = 3e38
+    tensors["model.decoder.0.weight"] = first
+    tensors["model.decoder.0.bias"] = torch.full_like(tensors["model.decoder.0.bias"], 3e38)
+    tensors["model.decoder.2.weight"] = torch.zeros_like(tensors["model.decoder.2.weight"])
+    broken = tmp_path / "huge.safetensors"
+    save_file(tensors, str(broken), metadata=metadata)
+    result = run_cli("sample", str(broken), "-n", "4", "--out", "x.png", cwd=tmp_path)
+    assert result.returncode == 1 and not (tmp_path / "x.png").exists(), result
+    [line] = result.stderr.splitlines()
+    assert "not finite" in line and "Warning" not in result.stderr
+
+
 def test_sample_to_png_npy_and_terminal(workdir):
     png = run_cli("sample", "cvae.safetensors", "--digit", "3", "-n", "12", "--out", "s.png",
                   cwd=workdir)
