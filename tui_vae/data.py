@@ -142,14 +142,20 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(user_cache_dir("tui-vae")) / "data"
 
 
+MAX_IDX_DIMS = 4  # more than any IDX file of images or labels has (numpy stops at 64)
+
+
 def _idx_header(path: Path, handle) -> tuple[tuple[int, ...], int]:
     """Read and check an IDX header; returns the shape and the header's length."""
     magic = handle.read(4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != _IDX_UBYTE:
         raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
     ndim = magic[3]
+    if not 1 <= ndim <= MAX_IDX_DIMS:  # MNIST's files have 1 (labels) or 3 (images)
+        raise DataError(f"{path} has a malformed IDX header ({ndim} dimensions; at most "
+                        f"{MAX_IDX_DIMS})")
     dims = handle.read(4 * ndim)
-    if ndim == 0 or len(dims) < 4 * ndim:
+    if len(dims) < 4 * ndim:
         raise DataError(f"{path} has a malformed IDX header")
     shape = tuple(int.from_bytes(dims[4 * i : 4 + 4 * i], "big") for i in range(ndim))
     return shape, 4 + 4 * ndim
@@ -215,7 +221,10 @@ def _read_split(folder: Path, images_name: str, labels_name: str) -> Split:
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError(f"{images_path} holds images of shape {images.shape[1:]}, not 28x28")
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path} holds labels of shape {labels.shape}, not one "
+                        f"label per image")
+    if labels.shape[0] != images.shape[0]:
         raise DataError(
             f"{images_path} has {images.shape[0]} images but "
             f"{labels_path.name} has {labels.shape[0]} labels"

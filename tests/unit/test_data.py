@@ -41,6 +41,8 @@ def test_read_idx_plain_and_gzip(tmp_path):
     (lambda b: b"\x00\x00\x0d\x03" + b[4:], "magic"),
     (lambda b: b + b"xx", "longer"),
     (lambda b: b[:6], "header"),
+    (lambda b: b[:3] + b"\xff" + b[4:], "255 dimensions"),  # numpy stops at 64
+    (lambda b: b[:3] + b"\x00" + b[4:], "0 dimensions"),
 ])
 def test_read_idx_rejects_malformed_files(tmp_path, mutate, message):
     path = tmp_path / "bad"
@@ -69,6 +71,14 @@ def test_a_non_file_under_a_data_files_name_is_named_not_downloaded_over(tmp_pat
     data._load_cached.cache_clear()
     with pytest.raises(DataError, match="is not a regular file"):
         data.load_dataset("mnist", tmp_path, download=True)
+
+
+def test_labels_of_two_dimensions_are_named_as_such(tmp_path):
+    raw = write_fake_mnist(tmp_path)
+    (raw / "train-labels-idx1-ubyte").write_bytes(idx_bytes((np.arange(12) % 10)[:, None]))
+    data._load_cached.cache_clear()
+    with pytest.raises(DataError, match=r"labels of shape \(12, 1\), not one label per image"):
+        data.load_dataset("mnist", tmp_path)
 
 
 def test_mismatched_image_and_label_counts_are_an_error(tmp_path):
