@@ -322,6 +322,8 @@ def _resume_settings(out: Path, given: dict) -> dict:
             raise typer.BadParameter(f"--{key.replace('_', '-')} {value} differs from the "
                                      f"checkpoint's {saved[key]}", param_hint="--resume")
     settings = {k: (v if v is not None else saved.get(k)) for k, v in given.items()}
+    if _checking_run:  # `sweep --resume` checking its runs: only that the settings match
+        return settings
     progress = meta.get("progress", {})
     done, step = progress.get("epochs_done", 0), progress.get("step", 0)
     if settings["epochs"] is not None and (settings["epochs"] < done
@@ -971,8 +973,12 @@ def sweep(
                 out_dir)
     train_command = typer.main.get_command(app).commands["train"]
     for run in runs:  # every run's settings checked as `train` checks them, before any starts
+        # With --resume, a run already saved is checked against its checkpoint: a
+        # setting changed since (--arch conv over mlp runs) is refused, not reported
+        # as a run done already.
+        again = ["--resume"] if resume and run.out.exists() else []
         try:
-            check = train_command.make_context("train", [*run.args, "--check-only"],
+            check = train_command.make_context("train", [*run.args, *again, "--check-only"],
                                                parent=ctx.parent)
         except typer.TyperException as exc:
             if hasattr(exc, "ctx"):  # a usage error: told against `sweep`, as typed there

@@ -120,6 +120,21 @@ def _open_log(path: Path) -> int:
         raise TuiVaeError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def last_line(path: Path, tail: int = 4096) -> str:
+    """The last non-empty line of a run's log (its error, when it failed), from at
+    most its last `tail` bytes, as printable text; "" when there is none."""
+    from tui_vae.wording import printable
+
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    said = [line.strip() for line in lines if line.strip()]
+    return printable(said[-1].removeprefix("error: ")) if said else ""
+
+
 def status(run: SweepRun, epochs: int) -> str:
     """"new", "unfinished" (a checkpoint short of `epochs`) or "done"."""
     if not run.out.exists():
@@ -145,6 +160,9 @@ class Sweep:
         if self.jobs > 1:
             share_cores(env)
         return env
+
+    def _log_of(self, name: str) -> Path:
+        return next(run.out.with_suffix(".log") for run in self.runs if run.name == name)
 
     def pending(self) -> list[tuple[SweepRun, bool]]:
         """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
@@ -197,5 +215,7 @@ class Sweep:
                     word = "stopped, state saved" if self.stop.is_set() else f"failed ({code})"
                     if code != 0 and not self.stop.is_set():
                         self.failed.append(name)
+                        reason = last_line(self._log_of(name))
+                        word += f": {reason}" if reason else ""
                     self.report(f"{name}: {word}")
         return unfinished

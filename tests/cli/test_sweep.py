@@ -126,3 +126,28 @@ def test_an_out_dir_the_file_system_refuses_is_one_worded_line(tmp_path):
     assert result.returncode == 1, (result.stdout, result.stderr)
     [line] = result.stderr.splitlines()
     assert line == "error: afile/sw: Not a directory", line
+
+
+def test_resume_refuses_a_setting_changed_since_the_runs_were_saved(tmp_path):
+    """Runs saved as MLPs are not 'done already' when --arch conv is asked for now."""
+    args = ["sweep", "--beta", "0,1", "--epochs", "1", "--out-dir", "sw", *TINY]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "sw").glob("*.safetensors")}
+    for epochs in ("1", "2"):  # the runs done, and with more epochs to go
+        changed = run_cli(*[a if a != "1" else epochs for a in args], "--resume",
+                          "--arch", "conv", cwd=tmp_path)
+        assert changed.returncode == 2, changed.stderr
+        assert "--arch conv differs from the checkpoint's mlp" in changed.stderr
+        assert "done already" not in changed.stderr and "Traceback" not in changed.stderr
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "sw").glob("*.safetensors")} == before
+
+
+def test_a_failed_runs_reason_is_the_last_line_of_its_log(tmp_path):
+    from tui_vae.sweep import last_line
+
+    log = tmp_path / "run.log"
+    log.write_bytes(b"x" * 10000 + b"\nepoch 1 ...\nerror: the loss became nan\n\n")
+    assert last_line(log) == "the loss became nan"
+    log.write_bytes(b"\x1b[31mred\x1b]0;title\x07\n")
+    assert "\x1b" not in last_line(log)
+    assert last_line(tmp_path / "missing.log") == ""
