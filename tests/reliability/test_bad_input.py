@@ -40,6 +40,7 @@ BAD_FLAGS = [
     ["train", "--seed", str(2**64)], ["train", "--seed", "-1"],
     ["eval", "vae.safetensors", "--seed", str(2**64)],
     ["sample", "vae.safetensors", "--seed", str(2**64)],
+    ["eval", "vae.safetensors", "--iw-samples", str(10**11)],  # days of work
     *(["train", flag, value] for flag in ("--beta", "--lr", "--kl-warmup", "--lr-warmup")
       for value in ("inf", "nan", "-inf")),
     ["train", "--epochs", str(10**7)], ["train", "--batch-size", str(2**40)],
