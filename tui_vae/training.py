@@ -235,6 +235,7 @@ class Trainer:
         # (runs from before it, and decoders it cannot set).
         self.output_bias: str | None = None
         self.average: WeightAverage | None = None  # evaluated and saved, when on
+        self._metrics_started = False  # this (new) run created its metrics file
 
     # -- setup
 
@@ -403,11 +404,25 @@ class Trainer:
             with RunLock(self.out):  # one run per checkpoint
                 return self._run()
         except TuiVaeError as exc:
+            self._drop_empty_metrics()
             self.emit(Failed(str(exc)))
             raise
         except Exception as exc:
+            self._drop_empty_metrics()
             self.emit(Failed(f"training failed: {type(exc).__name__}: {exc}"))
             raise
+
+    def _drop_empty_metrics(self) -> None:
+        """A new run that failed before its first save leaves nothing behind: the
+        metrics file it started, still empty, goes (a later run would refuse it)."""
+        if not self._metrics_started or self.out is None or self.out.exists():
+            return
+        path = metrics_path(self.out)
+        try:
+            if os.lstat(path).st_size == 0:
+                path.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove: left as it is
 
     def _run(self) -> Finished:
         config = self.config
@@ -427,6 +442,7 @@ class Trainer:
         self.emit(Started(config, str(device), n, len(dataset.test), steps,
                           (epoch0, step0) if self.resume else None, elbo_step.name))
         self._write_metrics(rewrite=True)
+        self._metrics_started = not self.resume  # this run made the file (a new run)
         conditional = config.model.conditional
         binarize = dataset.spec.binarize
         for epoch in range(epoch0, config.epochs):

@@ -203,12 +203,17 @@ def test_a_diverging_run_says_whether_a_checkpoint_was_kept(
     fresh = replace(tiny_train_config, out=str(tmp_path / "fresh.safetensors"), lr=1e30)
     with pytest.raises(TrainingError, match="no checkpoint had been saved"):
         Trainer(fresh, dataset=sample_dataset).run()
+    # Nothing left behind: its empty metrics file would make the next run refuse.
+    assert not (tmp_path / "fresh.metrics.jsonl").exists()
+    Trainer(replace(fresh, lr=1e-3, epochs=1), dataset=sample_dataset).run()
     later = replace(tiny_train_config, out=str(tmp_path / "later.safetensors"), epochs=1)
     Trainer(later, dataset=sample_dataset).run()
     before = open(later.out, "rb").read()
+    metrics = (tmp_path / "later.metrics.jsonl").read_bytes()
     with pytest.raises(TrainingError, match="the last good checkpoint is kept"):
         Trainer(replace(later, epochs=2, lr=1e30), resume=True, dataset=sample_dataset).run()
     assert open(later.out, "rb").read() == before
+    assert (tmp_path / "later.metrics.jsonl").read_bytes() == metrics
 
 
 def test_stop_is_honoured_before_the_next_step(tiny_train_config, sample_dataset):
