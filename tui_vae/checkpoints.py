@@ -54,6 +54,7 @@ MAX_MODEL_PARAMETERS = 1 << 27
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                 "I8": 1, "U8": 1, "BOOL": 1}
+_FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")  # weights; a model's buffers too
 _MODEL_FIELDS = {"model": str, "latent_dim": int, "hidden_dim": int, "beta": (int, float),
                  "dataset": str, "num_classes": int}
 _OPTIONAL_MODEL_FIELDS = {"arch": str, "likelihood": str, "channels": int, "image_size": int,
@@ -435,6 +436,9 @@ def check_model_size(info: CheckpointInfo, config: ModelConfig) -> None:
             raise CheckpointError(
                 f"{info.path}: weights do not match its config (model.{name} is {found}, "
                 f"the config needs {list(shape)})")
+        if declared[0] not in _FLOAT_DTYPES:  # integers would load as noise, silently
+            raise CheckpointError(f"{info.path}: model.{name} holds {declared[0]} values, "
+                                  f"not floating-point weights")
     stored = sum(math.prod(shape) * _DTYPE_BYTES[dtype]
                  for dtype, shape in info.tensor_shapes.values())
     # Weights, two Adam moments, the live weights (and small extras): nothing else
