@@ -279,6 +279,11 @@ def _check_meta(path: Path, meta: Any) -> dict:
     for key, valid in _TRAINING_CHECKS.items():
         if key in training and not valid(training[key]):
             raise CheckpointError(f"{path}: metadata training.{key} is malformed or out of range")
+    if "dataset" in meta and meta["dataset"] != meta["model"]["dataset"]:
+        # Both are written from one config: two names are an edit, and which one a
+        # resumed run would train on is no guess to make.
+        raise CheckpointError(f"{path}: metadata names two datasets ({meta['dataset']!r} "
+                              f"and the model's {meta['model']['dataset']!r})")
     seed = meta.get("seed")
     if seed is not None and not _TRAINING_CHECKS["seed"](seed):
         raise CheckpointError(f"{path}: metadata seed is malformed or out of range")

@@ -105,6 +105,7 @@ def rewrite_meta(path, edit):
     (lambda m, h: h["model.fc_mu.weight"].update(shape=[1 << 40, 1 << 20]), "absurd shape"),
     (lambda m, h: h["model.fc_mu.weight"].update(dtype="F99"), "dtype"),
     (lambda m, h: h["model.fc_mu.weight"].update(dtype="I32"), "holds I32 values, not floating"),
+    (lambda m, h: m.update(dataset="kmnist"), "names two datasets"),
     (lambda m, h: m["progress"].update(average_steps="many"), "average_steps"),
     (lambda m, h: m["progress"].update(average_steps=-1), "average_steps"),
     (lambda m, h: m["progress"].update(average_every=0), "average_every"),
