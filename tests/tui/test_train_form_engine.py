@@ -54,12 +54,18 @@ async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_a
         # which of the sweep's runs it is; the header names it.
         progress = screen.query_one("#progress-text", Label)
         seen: set[str] = set()
+        set_header = app._set_header
+
+        def spy(active: str) -> None:  # a short run's header may last less than a poll
+            set_header(active)
+            if (app.sub_title or "").startswith("training sweep-"):
+                seen.add("header")
+
+        app._set_header = spy
 
         def note() -> bool:
             text = str(progress.render())
             seen.update(place for place in ("sweep 1/2", "sweep 2/2") if place in text)
-            if (app.sub_title or "").startswith("training sweep-"):
-                seen.add("header")
             return app.sweep_stop is None
 
         await wait_for(pilot, note, timeout=120)
