@@ -190,3 +190,24 @@ async def test_tab_starts_at_the_first_setting_and_the_focused_one_is_marked(
         # A bar at its left, which needs no colour (NO_COLOR) to be seen.
         assert focused.styles.border_left[0] == "outer"
         assert app.screen.query_one("#model").styles.border_left[0] != "outer"
+
+
+async def test_keys_typed_in_one_burst_edit_a_setting_in_the_order_typed(
+        checkpoints, make_app):
+    """Backspace is a binding, run after its key bubbled up: in a burst, a digit
+    typed after it was deleted in its place ("400" End BS BS "2" gave "40")."""
+    from textual import events
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        field = app.screen.query_one("#latent_dim", Input)
+        field.value = "400"
+        field.focus()
+        await pilot.pause()
+        for key, character in (("end", None), ("backspace", None), ("backspace", None),
+                               ("2", "2")):
+            app.post_message(events.Key(key, character))  # all queued before any is handled
+        await pilot.pause(0.3)
+        assert field.value == "42"

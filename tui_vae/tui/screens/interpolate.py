@@ -10,6 +10,7 @@ from textual.widgets import Input, Label
 
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
+from tui_vae.tui.widgets.ordered_input import OrderedInput
 
 MIN_STEPS, MAX_STEPS = 3, 24
 
@@ -53,9 +54,9 @@ class InterpolateScreen(ViewScreen):
     def body(self) -> ComposeResult:
         with Horizontal(id="endpoints"):
             yield Label("From")
-            yield Input(placeholder="index, or c7", id="from", compact=True)
+            yield OrderedInput(placeholder="index, or c7", id="from", compact=True)
             yield Label("To")
-            yield Input(placeholder="index, or c3", id="to", compact=True)
+            yield OrderedInput(placeholder="index, or c3", id="to", compact=True)
         yield Label("", id="path-title", classes="section")
         yield ImageGrid(id="path")
         yield Label("", id="sweep-title", classes="section", markup=False)  # class names

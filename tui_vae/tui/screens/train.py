@@ -17,6 +17,7 @@ from tui_vae.config import field_choices, field_default
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
+from tui_vae.tui.widgets.ordered_input import OrderedInput
 from tui_vae.tui.widgets.select import PageSafeSelect
 
 # The settings' choices and defaults come from tui_vae/config.py; here only their labels.
@@ -150,12 +151,12 @@ class TrainScreen(ViewScreen):
                 for name, label, kind in NUMBER_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)
-                        yield Input(_shown(field_default(name)), type=kind, compact=True,
+                        yield OrderedInput(_shown(field_default(name)), type=kind, compact=True,
                                     id=name)
                 yield Label("beta 0: no KL term (the report's run)", classes="dim")
                 with Horizontal(classes="field"):
                     yield Label("sweep betas")
-                    yield Input("", placeholder="0,0.5,1", compact=True, id="sweep_betas")
+                    yield OrderedInput("", placeholder="0,0.5,1", compact=True, id="sweep_betas")
                 yield Label("sweep: one run per beta, in turn (Runs, u, shows them)",
                             classes="dim")
                 with Horizontal(id="buttons"):
