@@ -305,7 +305,25 @@ async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, ma
         await pilot.press("c")
         await settle(app, pilot)
         assert app.compare_pair[0].name == "cvae.safetensors"
-        assert "cvae.safetensors" in str(app.screen.query_one("#a-title").render())
+        assert "· cvae\n" in str(app.screen.query_one("#a-title").render())
+
+
+def test_compares_titles_cut_long_names_in_the_middle_to_fit():
+    """Two runs named alike but for their time stamps still differ at 80 columns."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from tui_vae.tui.screens.compare import describe
+
+    def info(name):
+        return SimpleNamespace(model_config={"model": "vae", "latent_dim": 20, "beta": 1.0},
+                               final_test={}, path=Path(f"runs/{name}.safetensors"))
+
+    firsts = [describe(info(f"vae-mnist-20261207-07{m}11"), width=36).splitlines()[0]
+              for m in ("03", "04")]
+    assert all(len(line) <= 36 and "…" in line for line in firsts), firsts
+    assert firsts[0] != firsts[1] and firsts[0].endswith("070311")
+    assert describe(info("vae"), width=36).splitlines()[0] == "VAE z=20 beta=1 · vae"
 
 
 async def test_compare_says_when_the_two_sides_cannot_share_z(checkpoints, make_app):

@@ -19,8 +19,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
+from tui_vae.checkpoints import SUFFIX
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.checkpoint_table import cut_middle
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
 from tui_vae.wording import printable, printable_lines
 
@@ -31,8 +33,10 @@ MIN_PAIRS, MIN_SAMPLES = 3, 6  # per side, for full-size tiles
 SURGERY_IMAGES = 2000  # ELBO surgery per side on this many test images (fast)
 
 
-def describe(info) -> str:
-    """A checkpoint's name, kind and final test metrics on two lines."""
+def describe(info, width: int = 0) -> str:
+    """A checkpoint's name, kind and final test metrics on two lines; the name (less
+    .safetensors) cut in its middle where the first line would pass `width` (0: no
+    limit), so two runs named alike but for their time stamps still differ."""
     m, test = info.model_config, info.final_test or {}
     kind = "cVAE" if m["model"] == "cvae" else "VAE"
     # Short enough for half of an 80-column terminal: a figure cut at its end
@@ -41,8 +45,11 @@ def describe(info) -> str:
                f"+ KL {_figure(test['kl'])}"
                if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
     # The settings first: at 80 columns a long name is what gets cut, not the beta.
-    return printable_lines(f"{kind} z={m['latent_dim']} beta={m['beta']:g} · {info.path.name}"
-                           f"\n{metrics}")
+    settings = f"{kind} z={m['latent_dim']} beta={m['beta']:g} · "
+    name = info.path.name.removesuffix(SUFFIX)
+    if width:
+        name = cut_middle(name, max(width - len(settings), 10))
+    return printable_lines(f"{settings}{name}\n{metrics}")
 
 
 # What must match for a pair to be the report's Figure 1: one network, trained with
@@ -210,7 +217,9 @@ class CompareScreen(ViewScreen):
             drawn = model.sample(n, labels if conditional else None, 1.0, seed=self.seed)
             sample_grid.show(shrink(gallery.pictures(drawn)))
             info = infos.get(Path(path))
-            title = describe(info) if info else Path(path).name
+            # "A  " leads the line: the rest of the label's width is the description's.
+            room = self.query_one(f"#{side}-title", Label).size.width - 3
+            title = describe(info, max(room, 0)) if info else Path(path).name
             title += (f"\nI(x;z) {_figure(surgery['mutual_information'])} + "
                       f"KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
