@@ -89,6 +89,9 @@ async def test_a_stop_at_once_is_a_stop_with_nothing_saved(checkpoints, make_app
              epochs=50)
         await pilot.press("s")
         await wait_for(pilot, lambda: app.monitor.active)
+        # Before the child's first report: no "epoch 0/0 · step 0/0" to read.
+        text = str(app.screen.query_one("#progress-text").render())
+        assert text == "starting the run...", text
         await pilot.press("x")
         await wait_for(pilot, lambda: not app.monitor.active)
         await app.workers.wait_for_complete()

@@ -202,6 +202,11 @@ class TrainScreen(ViewScreen):
             "idle": "No run yet: set the options, press s.",
             "failed": f"Failed: {progress.message}",
         }.get(progress.state)
+        place = self.app.sweep_place
+        if text is None and progress.state == "starting" and not progress.steps:
+            # Before its first report (torch and the data loading in the child): no
+            # epochs or steps to count yet.
+            text = (f"sweep {place[0]}/{place[1]} · " if place else "") + "starting the run..."
         if text is None:
             # The ETA leads the first line, so a narrow column (80x24) cuts only the
             # tail of a line, never the time left; the checkpoint's name goes last (its
@@ -210,7 +215,6 @@ class TrainScreen(ViewScreen):
             # While other work shares the cores, the run says on how many threads
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
-            place = self.app.sweep_place
             state = f"sweep {place[0]}/{place[1]} · {state}" if place else state
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
