@@ -230,6 +230,10 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
         err.print(crash_line(explorer.crash, explorer.crash_log, explorer.crash_log_error),
                   markup=False)
         sys.exit(1)
+    if explorer.stopped_by_quit is not None:  # the screen is gone: say where the run went
+        out = explorer.stopped_by_quit
+        err.print(f"the run in training was stopped and saved in {out}; continue it with: "
+                  f"tui-vae train --out {shlex.quote(str(out))} --resume", markup=False)
     if explorer.return_code:
         sys.exit(explorer.return_code)
 

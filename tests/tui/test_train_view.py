@@ -214,3 +214,24 @@ async def test_keys_typed_in_one_burst_edit_a_setting_in_the_order_typed(
             app.post_message(events.Key(key, character))  # all queued before any is handled
         await pilot.pause(0.3)
         assert field.value == "42"
+
+
+async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints, make_app):
+    """q stops the run (it saves) and leaves; the command then names the checkpoint
+    and how to go on (the screen that could have said so is gone)."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        fill(app.screen, model="vae", dataset="mnist-sample", latent_dim=2, hidden_dim=8,
+             epochs=500, batch_size=100)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 1)
+        path = Path(app.monitor.snapshot()[0].path)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.stopped_by_quit is not None or not app.is_running,
+                       timeout=30)
+    assert app.stopped_by_quit == path and path.is_file()
+    from tui_vae.checkpoints import read_info
+
+    assert 1 <= read_info(path).epochs_done < 500

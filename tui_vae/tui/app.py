@@ -132,6 +132,7 @@ class TuiVaeApp(App):
         self._notes_said: set[str] = set()  # datasets' notes already shown
         self.sweep_stop: threading.Event | None = None  # set while a sweep runs
         self.sweep_place: tuple[int, int] | None = None  # (run, of runs) while a sweep runs
+        self.stopped_by_quit: Path | None = None  # the run a quit stopped (and it saved)
         self._header = "loading..."  # what the header says of the active model
         self._chosen = False  # a model was chosen (so the first scan's default is not applied)
         self._scan_lock = threading.Lock()  # one scan at a time
@@ -772,6 +773,7 @@ class TuiVaeApp(App):
 
     async def action_quit(self) -> None:
         if self.monitor.active or self.sweep_stop is not None:  # runs save before leaving
+            training = self.monitor.snapshot()[0].path
             self.stop_training()
             # Each worker on its own: WorkerManager.wait_for_complete (Textual 8.2.8)
             # raises at the first one cancelled meanwhile (a preview replaced by a
@@ -781,6 +783,8 @@ class TuiVaeApp(App):
                     await worker.wait()
                 except (WorkerCancelled, WorkerFailed):
                     pass  # a failure was reported by the worker's own handler
+            if training and Path(training).is_file():  # said once the screen is gone
+                self.stopped_by_quit = Path(training)
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
