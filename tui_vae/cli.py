@@ -268,6 +268,32 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(signal.SIGHUP, request_stop)
 
 
+def _stop_when_stdin_closes(stop: threading.Event) -> None:
+    """The app's stop channel (`--events-json`): the end of a piped stdin.
+
+    A signal sent while the child still starts can be lost (before our handler,
+    Python's KeyboardInterrupt may land in an import that swallows it), and then
+    the run trained on. A pipe keeps what was done to it: a stop the app made at
+    any moment is read here, once the run listens, and a restart (exec) keeps the
+    same stdin. The app gone closes the pipe too: a stop, as after Ctrl-C."""
+    import stat
+
+    try:
+        piped = stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:
+        return
+    if not piped:
+        return
+
+    def read_to_the_end() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(0, 4096):
+                pass
+        stop.set()
+
+    threading.Thread(target=read_to_the_end, name="stop-on-stdin", daemon=True).start()
+
+
 def _detach_from_terminal(terminal: list[int]) -> None:
     """After a hang-up, writes to the terminal fail (EIO) and would end the run before
     it saves: send the outputs that were the terminal (`terminal`, fds) to /dev/null."""
@@ -386,7 +412,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
     log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
-    events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout (how the app reads its run).")] = False,
+    events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout, and stop when a piped stdin closes (how the app runs and stops its run).")] = False,
     check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
@@ -454,6 +480,8 @@ def train(
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop = threading.Event()
     _stop_on_signals(stop)
+    if events_json:
+        _stop_when_stdin_closes(stop)
     reporter = JsonEventWriter(on_gone=stop.set) if events_json else ConsoleReporter()
     from tui_vae.cpu_share import CompanyWatch, ThreadShare
     from tui_vae.events import EpochEnded, Finished

@@ -132,6 +132,7 @@ class RunMonitor:
                 p.path = event.path
             elif isinstance(event, Finished):
                 p.state = "stopped" if event.stopped else "finished"
+                p.path = event.path  # None: stopped before its first step, nothing saved
                 p.eta_s = None
                 p.epoch = event.epochs_done
             elif isinstance(event, Failed):

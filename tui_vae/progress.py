@@ -141,6 +141,8 @@ class ConsoleReporter:
                         f"Continue with: tui-vae train --out {event.path} --resume{data}")
         elif event.path:
             self._print(f"done: {plural(event.epochs_done, 'epoch')}, checkpoint {event.path}")
+        elif event.stopped:
+            self._print("stopped before the first step; nothing was saved")
 
     def _on_Failed(self, event: t.Failed) -> None:
         self.close()

@@ -161,8 +161,11 @@ class Sweep:
             share_cores(env)
         return env
 
+    def _out_of(self, name: str) -> Path:
+        return next(run.out for run in self.runs if run.name == name)
+
     def _log_of(self, name: str) -> Path:
-        return next(run.out.with_suffix(".log") for run in self.runs if run.name == name)
+        return self._out_of(name).with_suffix(".log")
 
     def pending(self) -> list[tuple[SweepRun, bool]]:
         """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
@@ -212,7 +215,10 @@ class Sweep:
                     self.report(f"{name}: finished")
                 else:
                     unfinished += 1
-                    word = "stopped, state saved" if self.stop.is_set() else f"failed ({code})"
+                    word = f"failed ({code})"
+                    if self.stop.is_set():
+                        saved = self._out_of(name).exists()
+                        word = "stopped, state saved" if saved else "stopped, nothing saved yet"
                     if code != 0 and not self.stop.is_set():
                         self.failed.append(name)
                         reason = last_line(self._log_of(name))

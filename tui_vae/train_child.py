@@ -17,7 +17,7 @@ No torch here, and no Textual: the app's worker thread calls `run()`.
 
 from __future__ import annotations
 
-import signal
+import contextlib
 import subprocess
 import sys
 import threading
@@ -57,10 +57,11 @@ class ChildRun:
             if self._stop_wanted:  # stopped before it began: nothing to save
                 self.on_event(Finished(0, stopped=True, path=None))
                 return
-            # Its own session: the terminal's signals are the app's to handle,
-            # and the app passes a stop on as one SIGINT (save and end).
+            # Its own session: the terminal's signals are the app's to handle.
+            # The app stops it by closing its stdin (save and end): unlike a
+            # signal, that cannot be lost while the child still starts.
             self._process = subprocess.Popen(
-                train_command(self.config), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                train_command(self.config), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         process = self._process
         said: deque[str] = deque(maxlen=20)
@@ -79,11 +80,6 @@ class ChildRun:
         reader.join(timeout=5)
         if code == 0 and finished:
             return
-        if not finished and self._stop_sent and code in (130, -signal.SIGINT):
-            # The stop reached the child before its run began (while it was still
-            # importing): as with a stop before the start, there is nothing to save.
-            self.on_event(Finished(0, stopped=True, path=None))
-            return
         if failed:
             raise TrainingError(failed)
         words = [line.strip() for line in said if line.strip()]
@@ -98,10 +94,12 @@ class ChildRun:
         return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
-        """Ask the run to save and end after its current step (once: a second
-        SIGINT would abort it without saving)."""
+        """Ask the run to save and end after its current step (before its first
+        step: to end with nothing saved). Closes the child's stdin, which the child
+        reads as its stop whenever it gets there, even mid-start."""
         with self._lock:
             self._stop_wanted = True
-            if self._process is not None and not self._stop_sent and self._process.poll() is None:
+            if self._process is not None and not self._stop_sent:
                 self._stop_sent = True
-                self._process.send_signal(signal.SIGINT)
+                with contextlib.suppress(OSError):  # the child gone already: nothing to stop
+                    self._process.stdin.close()

@@ -445,11 +445,15 @@ class Trainer:
         self._metrics_started = not self.resume  # this run made the file (a new run)
         conditional = config.model.conditional
         binarize = dataset.spec.binarize
+        taken = 0  # steps this process took: a stop before the first has nothing to save
         for epoch in range(epoch0, config.epochs):
             perm = epoch_permutation(n, config.seed, epoch).to(device)
             window_start, window_samples = time.perf_counter(), 0
             for step in range(step0, steps):
                 if self.stop.is_set():
+                    if taken == 0:  # a new run leaves nothing; a resumed one its checkpoint
+                        self._drop_empty_metrics()
+                        return self._finish(epoch, stopped=True, saved=self.resume)
                     self._save(model, optimizer, noise, epoch, step, sums)
                     return self._finish(epoch, stopped=True)
                 if share is not None:
@@ -473,6 +477,7 @@ class Trainer:
                     raise TrainingError(f"the loss became {objective} at epoch {epoch + 1}, "
                                         f"step {step + 1} (try a lower --lr){kept}")
                 update()
+                taken += 1
                 if self.average is not None:
                     self.average.update()
                 b = index.shape[0]
@@ -504,9 +509,10 @@ class Trainer:
         self._save(model, optimizer, noise, epoch + 1, 0, sums)
         self._write_metrics(rewrite=False)
 
-    def _finish(self, epochs_done: int, stopped: bool) -> Finished:
-        event = Finished(epochs_done, stopped, str(self.out) if self.out else None,
-                         tuple(self.history))
+    def _finish(self, epochs_done: int, stopped: bool, saved: bool = True) -> Finished:
+        """`saved`: whether `out` holds this run (False: stopped before anything was saved)."""
+        path = str(self.out) if self.out and saved else None
+        event = Finished(epochs_done, stopped, path, tuple(self.history))
         self.emit(event)
         return event
 

@@ -40,3 +40,16 @@ def test_parts_are_left_out_whole_on_a_narrow_terminal_and_all_shown_on_a_wide_o
     assert "samples/s" not in narrow and "recon" not in narrow
     for part in ("step 468/469", "(recon 90.1, KL 30.2)", "12,345 samples/s"):
         assert part in wide
+
+
+@pytest.mark.parametrize("finished, says", [
+    (e.Finished(0, True, None), "stopped before the first step; nothing was saved"),
+    (e.Finished(2, True, "run.safetensors"),
+     "stopped after epoch 2; state saved to run.safetensors. "
+     "Continue with: tui-vae train --out run.safetensors --resume"),
+    (e.Finished(3, False, "run.safetensors"), "done: 3 epochs, checkpoint run.safetensors"),
+], ids=["before-the-first-step", "stopped", "done"])
+def test_the_last_line_says_what_was_saved(finished, says):
+    written = io.StringIO()
+    ConsoleReporter(Console(file=written, width=200, force_terminal=False))(finished)
+    assert written.getvalue().strip() == says

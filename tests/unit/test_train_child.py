@@ -105,8 +105,10 @@ def test_a_stop_saves_and_a_stop_before_the_start_trains_nothing(tmp_path):
 
 
 def test_a_stop_while_the_child_still_imports_is_a_stop_not_a_failure(tmp_path):
-    """The user stops the app's run at once: the child takes the interrupt before
-    its run began. That is a stop with nothing to save, not "exit code 130"."""
+    """The user stops the app's run at once, while the child still imports: the
+    child reads the stop (its stdin closed) once it listens, and ends before its
+    first step with nothing saved. A signal sent then was lost now and again under
+    load (the run trained to its end) or ended the child with a traceback."""
     import threading
     import time
 

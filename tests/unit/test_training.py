@@ -92,20 +92,36 @@ def test_stop_mid_epoch_saves_exact_state_and_resume_matches(
 
 
 @pytest.mark.parametrize("step", ["auto", "autograd"])
-def test_a_run_stopped_before_its_first_step_can_be_resumed(
+def test_a_run_stopped_before_its_first_step_leaves_nothing(
         tiny_train_config, sample_dataset, tmp_path, step):
-    """Ctrl-C at once: the checkpoint holds Adam's (empty) state, so --resume works,
-    and ends where a run never stopped ends."""
+    """Ctrl-C at once: nothing was trained, so nothing is saved (no untrained
+    checkpoint among the runs, no metrics file that a new run would refuse), and
+    the same command run again ends where a run never stopped ends."""
     base = replace(tiny_train_config, step=step)
     straight = Trainer(base, dataset=sample_dataset).run()
-    config = replace(base, out=str(tmp_path / "at-once.safetensors"))
+    (tmp_path / "runs").mkdir()
+    config = replace(base, out=str(tmp_path / "runs" / "at-once.safetensors"))
     stopped = Trainer(config, stop=StopAfter(0), dataset=sample_dataset).run()
-    assert stopped.stopped and stopped.epochs_done == 0
-    saved = load_checkpoint(config.out).optimizer_state
-    assert saved is not None and len(saved["state"]) == len(saved["param_groups"][0]["params"])
+    assert stopped.stopped and stopped.epochs_done == 0 and stopped.path is None
+    assert list((tmp_path / "runs").iterdir()) == []
+    again = Trainer(config, dataset=sample_dataset).run()
+    assert not again.stopped and again.path == config.out
+    assert metrics_only(again.history) == metrics_only(straight.history)
+
+
+@pytest.mark.parametrize("step", ["auto", "autograd"])
+def test_a_resumed_run_stopped_before_its_first_step_keeps_its_checkpoint(
+        tiny_train_config, sample_dataset, tmp_path, step):
+    """Ctrl-C at once on --resume: the checkpoint on disk is the run's state, untouched."""
+    config = replace(tiny_train_config, step=step, epochs=2,
+                     out=str(tmp_path / "resumed.safetensors"))
+    Trainer(config, stop=StopAfter(3), dataset=sample_dataset).run()
+    before = (tmp_path / "resumed.safetensors").read_bytes()
+    stopped = Trainer(config, resume=True, stop=StopAfter(0), dataset=sample_dataset).run()
+    assert stopped.stopped and stopped.path == config.out
+    assert (tmp_path / "resumed.safetensors").read_bytes() == before
     resumed = Trainer(config, resume=True, dataset=sample_dataset).run()
-    assert not resumed.stopped
-    assert metrics_only(resumed.history) == metrics_only(straight.history)
+    assert not resumed.stopped and resumed.epochs_done == 2
 
 
 def _break_nan_moment(checkpoint):
