@@ -47,10 +47,13 @@ class Progress:
 
     def ended(self) -> str:
         """How a run that ended stands: "finished after 3 epochs", "stopped after
-        2 epochs", or "stopped in epoch 3" for a stop partway through an epoch
-        (its state saved there; "after 0 epochs" read as if nothing had trained)."""
+        2 epochs", "stopped in epoch 3" for a stop partway through an epoch
+        (its state saved there; "after 0 epochs" read as if nothing had trained),
+        or "stopped before its first step" (nothing trained, nothing saved)."""
         if self.state == "stopped" and self.step > 0:
             return f"stopped in epoch {self.epoch + 1}"
+        if self.state == "stopped" and self.epoch == 0 and self.path is None:
+            return "stopped before its first step"
         return f"{self.state} after {plural(self.epoch, 'epoch')}"
 
 

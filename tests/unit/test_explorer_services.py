@@ -134,6 +134,12 @@ def test_monitor_folds_events_into_progress_and_curves():
     monitor.record(Started(config, "cpu", 100, 10, 4, None))
     monitor.record(Finished(2, False, "x.safetensors"))
     assert monitor.snapshot()[0].ended() == "finished after 2 epochs"
+    # Stopped before its first step: nothing trained and nothing saved, and it says so.
+    monitor.reset()
+    monitor.record(Started(config, "cpu", 100, 10, 4, None))
+    monitor.record(Finished(0, True, None))
+    progress = monitor.snapshot()[0]
+    assert progress.ended() == "stopped before its first step" and progress.path is None
 
 
 def test_keymap_file_reading(tmp_path):
