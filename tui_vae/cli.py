@@ -231,14 +231,19 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
                   markup=False)
         sys.exit(1)
     if explorer.stopped_by_quit is not None:  # the screen is gone: say where the run went
-        out = explorer.stopped_by_quit
-        err.print(f"the run in training was stopped and saved in {out}; continue it with: "
-                  f"tui-vae train --out {shlex.quote(str(out))} --resume", markup=False)
+        err.print(quit_note(explorer.stopped_by_quit, data_dir), markup=False)
     if explorer.return_code:
         sys.exit(explorer.return_code)
 
 
 # --------------------------------------------------------------------------- train
+
+
+def quit_note(out: Path, data_dir: Path | None) -> str:
+    """Said once the explorer's screen is gone, after a quit stopped its run."""
+    data = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir else ""
+    return (f"the run in training was stopped and saved in {out}; continue it with: "
+            f"tui-vae train --out {shlex.quote(str(out))} --resume{data}")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

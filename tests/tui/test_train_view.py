@@ -233,5 +233,10 @@ async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints,
                        timeout=30)
     assert app.stopped_by_quit == path and path.is_file()
     from tui_vae.checkpoints import read_info
+    from tui_vae.cli import quit_note
 
     assert 1 <= read_info(path).epochs_done < 500
+    # What the command says then: the resume command, with the data the app read.
+    note = quit_note(path, Path("my data"))
+    assert note.endswith(f"tui-vae train --out {path} --resume --data-dir 'my data'")
+    assert quit_note(path, None).endswith("--resume")
