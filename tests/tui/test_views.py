@@ -363,6 +363,18 @@ async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
                 assert cell_len(line) <= room, (line, room)
 
 
+def _assert_a_dialog_over_the_view(app) -> None:
+    """A dialog sits in the middle of the screen, the view dimmed behind it (a
+    dialog's screen listing another base first lost ModalScreen's styles: it sat
+    at the top left, on black)."""
+    [dialog] = app.screen.query(".dialog")
+    width, height = app.size
+    region = dialog.region
+    assert abs(region.x - (width - region.right)) <= 1, region
+    assert abs(region.y - (height - region.bottom)) <= 1, region
+    assert app.screen.styles.background.a < 1  # the view shows through
+
+
 async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
@@ -376,7 +388,10 @@ async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints,
         assert app.active.name == "vae-beta0.safetensors" and app.model.config.beta == 0
         await pilot.press("a")
         assert app.compare_pair[0].name == "vae-beta0.safetensors"
-        await pilot.press("x", "n")  # declined: nothing deleted
+        await pilot.press("x")
+        await pilot.pause()
+        _assert_a_dialog_over_the_view(app)
+        await pilot.press("n")  # declined: nothing deleted
         assert (checkpoints / "vae-beta0.safetensors").exists()
         await pilot.press("x", "y")
         await settle(app, pilot)
@@ -430,6 +445,8 @@ async def test_help_opens_and_closes(checkpoints, make_app):
         await settle(app, pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        await pilot.pause()
+        _assert_a_dialog_over_the_view(app)
         text = str(app.screen.query_one("Static").render())
         assert "generate.new" in text and "view.train" in text
         await pilot.press("escape")

@@ -11,7 +11,7 @@ from textual.widgets import Label
 from tui_vae.tui.screens.sized import AppSizedScreen
 
 
-class ConfirmScreen(AppSizedScreen, ModalScreen[bool]):
+class ConfirmScreen(ModalScreen[bool], AppSizedScreen):
     """Asks a question; dismisses with True (yes) or False (no)."""
 
     BINDINGS = [

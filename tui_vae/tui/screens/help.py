@@ -66,7 +66,7 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
     return lines
 
 
-class HelpScreen(AppSizedScreen, ModalScreen[None]):
+class HelpScreen(ModalScreen[None], AppSizedScreen):
     """The views, the global keys and the keys of the view it was opened from."""
 
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
