@@ -142,3 +142,35 @@ async def test_loss_chart_with_curves_under_no_color(monkeypatch):
         await pilot.pause()
         assert app.no_color
         assert any("\u2800" < c <= "\u28ff" for c in rendered_text(app))
+
+
+async def test_under_a_light_theme_no_view_keeps_the_terminal_s_own_background(
+        checkpoints, make_app):
+    """Charts, image grids, the latent map and the drawing canvas draw their cells in
+    the theme's colours: cells with no colour of their own took the terminal's
+    background (dark under a light theme: a black chart on a light screen)."""
+    from tui_vae.tui.widgets.built_lines import BuiltLines
+    from tui_vae.tui.widgets.draw_canvas import DrawCanvas
+    from tui_vae.tui.widgets.latent_map import LatentMap
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.theme = "textual-light"
+        await app.workers.wait_for_complete()
+        seen = set()
+        for key in ("u", "g", "l", "d"):
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            for widget in app.screen.query("*"):
+                if not isinstance(widget, (BuiltLines, ImageGrid, LatentMap, DrawCanvas)):
+                    continue
+                if not widget.size.height:
+                    continue
+                seen.add(type(widget).__name__)
+                for y in range(widget.size.height):
+                    for segment in widget.render_line(y):
+                        style = segment.style
+                        assert style is not None and style.bgcolor is not None, (
+                            type(widget).__name__, y, segment)
+        assert {"LossChart", "ImageGrid", "LatentMap", "DrawCanvas"} <= seen

@@ -8,7 +8,6 @@ Subclasses call `invalidate()` from their reactives' watchers.
 
 from __future__ import annotations
 
-from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -34,6 +33,10 @@ class BuiltLines(Widget):
     def render_line(self, y: int) -> Strip:
         if self._lines is None:
             self._lines = self.build(self.size.width, self.size.height)
+        # Under the lines' own styles, the widget's (the theme's background and
+        # text colour): unstyled cells otherwise took the terminal's own, dark
+        # under a light theme. Strip caches the result per style.
+        base = self.rich_style
         if y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, Style())
+            return self._lines[y].apply_style(base)
+        return Strip.blank(self.size.width, base)

@@ -11,7 +11,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_vae.drawing import SIZE, Canvas
-from tui_vae.render import LOWER_HALF, PLAIN, UPPER_HALF, image_lines
+from tui_vae.render import LOWER_HALF, UPPER_HALF, image_lines
 
 PEN_DOWN, PEN_UP = "red", "dodger_blue1"
 
@@ -36,8 +36,9 @@ class DrawCanvas(Widget):
         self.post_message(self.Changed())
 
     def render_line(self, y: int) -> Strip:
+        base = self.rich_style  # the theme's colours beside the canvas (BuiltLines)
         if y >= SIZE // 2:
-            return Strip.blank(self.size.width, PLAIN)
+            return Strip.blank(self.size.width, base)
         # No colour (NO_COLOR, TERM=dumb): shade characters; Rich exposes only the name.
         system = None if self.app.no_color else self.app.console._color_system
         pixels = (self.canvas.pixels[2 * y:2 * y + 2] * 255).round().astype(np.uint8)
@@ -52,7 +53,7 @@ class DrawCanvas(Widget):
             char = UPPER_HALF if row % 2 == 0 else LOWER_HALF
             pen = Segment(char, Style(color=colour, bgcolor=grey))
             strip = Strip.join([strip.crop(0, col), Strip([pen], 1), strip.crop(col + 1, SIZE)])
-        return strip.crop_extend(0, self.size.width, PLAIN)
+        return strip.crop_extend(0, self.size.width, base)
 
     # -- the mouse: press and drag to draw
 

@@ -368,9 +368,10 @@ class ImageGrid(Widget):
     def render_line(self, y: int) -> Strip:
         if self._lines is None:
             self._lines = self._build()
+        base = self.rich_style  # the theme's colours under unstyled cells (BuiltLines)
         if y < len(self._lines):
-            return self._lines[y]
-        return Strip.blank(self.size.width, PLAIN)
+            return self._lines[y].apply_style(base)
+        return Strip.blank(self.size.width, base)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if self._lines is None:

@@ -25,8 +25,10 @@ CONTOUR, NEAR, HOLE = (len(CLASS_COLORS) + k for k in range(3))
 OVERLAY_COLORS = (*CLASS_COLORS, "#6c6c6c", "#d0d0d0", "#ffffff")
 # The same without colour: dotted contours, prior samples as "+" near codes, "@" in holes.
 OVERLAY_SYMBOLS = {CONTOUR: ".", NEAR: "+", HOLE: "@"}
-CURSOR = Segment("\u253c", Style(color="white", bold=True, reverse=True))  # ┼
-MARKER = Segment("\u25c6", Style(color="white", bold=True))  # ◆
+# In the theme's text colour (the widget's style goes under them), so that both
+# show on a light theme as on a dark one.
+CURSOR = Segment("\u253c", Style(bold=True, reverse=True))  # ┼
+MARKER = Segment("\u25c6", Style(bold=True))  # ◆
 
 
 class LatentMap(Widget):
@@ -131,12 +133,13 @@ class LatentMap(Widget):
     def render_line(self, y: int) -> Strip:
         if self._lines is None:
             self._lines = self._build()
+        base = self.rich_style  # the theme's colours under unstyled cells (BuiltLines)
         if y >= len(self._lines):
-            return Strip.blank(self.size.width, PLAIN)
+            return Strip.blank(self.size.width, base)
         strip = self._lines[y]
         for cell, segment in ((self._marker_cell(), MARKER), (self.cursor, CURSOR)):
             if cell is not None and cell[1] == y:
                 col = cell[0]
                 strip = Strip.join([strip.crop(0, col), Strip([segment], 1),
                                     strip.crop(col + 1, self.size.width)])
-        return strip
+        return strip.apply_style(base)
