@@ -1,5 +1,5 @@
 """`python -m tui_vae`: the same as the `tui-vae` command."""
 
-from tui_vae.cli import main
+from tui_vae.entry import main
 
 main()

@@ -246,10 +246,11 @@ def quit_note(out: Path, data_dir: Path | None) -> str:
             f"tui-vae train --out {shlex.quote(str(out))} --resume{data}")
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+def _stop_on_signals(stop: threading.Event, signalled: threading.Event) -> None:
     """First Ctrl-C, SIGTERM or SIGHUP: stop after the current step and save; a second
     Ctrl-C or SIGTERM aborts. A hang-up (the terminal closed, an SSH session dropped)
-    never aborts: the run keeps its exact state and releases its lock."""
+    never aborts: the run keeps its exact state and releases its lock. `signalled`
+    records that a signal asked (the command then ends with status 130)."""
 
     # Which outputs are the terminal, asked now: once it hangs up, isatty() says no.
     terminal = [fd for fd in (1, 2) if os.isatty(fd)]
@@ -260,6 +261,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
         elif stop.is_set():
             raise KeyboardInterrupt
         if not stop.is_set():
+            signalled.set()
             stop.set()
             # On a terminal the progress line holds the cursor (and the ^C echoed
             # there): the notice starts on a line of its own.
@@ -481,10 +483,13 @@ def train(
     _refuse_oversized(config)
     if check_only:
         return
+    if _AS_COMMAND:  # for what an abort (a second Ctrl-C) says: main()
+        global _RUN_OUT
+        _RUN_OUT = Path(config.out)
     _say_dataset_note(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
-    stop = threading.Event()
-    _stop_on_signals(stop)
+    stop, signalled = threading.Event(), threading.Event()
+    _stop_on_signals(stop, signalled)
     if events_json:
         _stop_when_stdin_closes(stop)
     reporter = JsonEventWriter(on_gone=stop.set) if events_json else ConsoleReporter()
@@ -516,14 +521,18 @@ def train(
 
     skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
     try:
-        Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
-                share=share).run()
+        finished = Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
+                           share=share).run()
     finally:
         reporter.close()
         if board is not None:
             board.close()
     if restart.is_set() and not stop.is_set():
         _restart_from_checkpoint(out, watch.restart_environment(), watch.sharing)
+    if signalled.is_set() and finished.stopped:
+        # Stopped, not finished: a script's `train ... && next` goes no further (as
+        # `sweep` after a stop). The app's own stop (stdin closed) is no signal.
+        raise typer.Exit(130)
 
 
 class JsonEventWriter:
@@ -1069,38 +1078,64 @@ def sweep(
 
 
 _AS_COMMAND = False  # set by main(): this process is the `tui-vae` command itself
+_RUN_OUT: Path | None = None  # the checkpoint `train` writes, once it is known
 
 
 def interrupted_line(args: list[str]) -> str:
-    """What a Ctrl-C before a run's own handlers are in place says: "interrupted", and,
-    for `train --resume` whose checkpoint exists (a run restarting itself to share the
-    cores is one), how to continue it; nothing was lost."""
+    """What a Ctrl-C before a run's own handlers are in place, or a second one (abort),
+    says: "interrupted", and for `train` what is saved: the run's last save and how to
+    continue from it (a run restarting itself to share the cores resumes one), or that
+    nothing was."""
     out = None
     for i, arg in enumerate(args):
         if arg == "--out" and i + 1 < len(args):
             out = args[i + 1]
         elif arg.startswith("--out="):
             out = arg.removeprefix("--out=")
-    if args[:1] != ["train"] or "--resume" not in args or not out or not Path(out).is_file():
+    if args[:1] == ["train"] and _RUN_OUT is not None and _RUN_OUT.is_file():
+        # Aborted (a second Ctrl-C) after a save: the last one stands.
+        args = [a for a in args if a != "--resume"]
+        if out is None:  # a name of the run's own choosing: say it
+            args += ["--out", str(_RUN_OUT)]
+        return (f"interrupted; the last state saved is in {_RUN_OUT}. "
+                f"Continue with: tui-vae {shlex.join([*args, '--resume'])}")
+    if args[:1] != ["train"]:
         return "interrupted"
+    if "--resume" not in args or not out or not Path(out).is_file():
+        return "interrupted; nothing was saved"
     return (f"interrupted; the run's state is saved in {out}. "
             f"Continue with: tui-vae {shlex.join(args)}")
 
 
+def _from_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions `exc` was raised from."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def main() -> None:
-    """Console-script entry point: runs the app and turns errors into one line."""
+    """Runs the command line and turns errors into one line (`entry.main` calls it)."""
     from tui_vae.cpu_share import adapt_to_load
     from tui_vae.errors import TuiVaeError
 
     global _AS_COMMAND
     _AS_COMMAND = True
 
-    adapt_to_load()  # before torch loads: libgomp reads the wait policy once
     # The bare command opens the explorer without Typer parsing the root options:
     # its coercion imports pydantic, about 0.2 s of the first paint.
     launch = _open_explorer if sys.argv[1:] == [] else app
     try:
+        adapt_to_load()  # before torch loads: libgomp reads the wait policy once
         launch()
+    except SystemExit as exc:
+        # Typer turns a Ctrl-C inside a command into a bare exit 130: say it, as below.
+        if exc.code == 130 and _from_ctrl_c(exc):
+            err.print(interrupted_line(sys.argv[1:]), markup=False)
+        raise
     except typer.BadParameter as exc:  # the bare launch's own checks (else Typer's to report)
         err.print(f"error: {exc.format_message()}", markup=False)
         sys.exit(2)

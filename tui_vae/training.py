@@ -403,6 +403,9 @@ class Trainer:
             check_writable(self.out, self.resume, self._checkpoint_bytes())
             with RunLock(self.out):  # one run per checkpoint
                 return self._run()
+        except KeyboardInterrupt:  # aborted (a second Ctrl-C): what was saved stays
+            self._drop_empty_metrics()
+            raise
         except TuiVaeError as exc:
             self._drop_empty_metrics()
             self.emit(Failed(str(exc)))

@@ -95,7 +95,7 @@ def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tm
     time.sleep(0.03)  # into epoch 2 or so: most likely a mid-epoch stop
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr  # stopped, not finished: a script stops too
     assert "--resume" in stdout and "Traceback" not in stderr
     assert not lock_path(tmp_path / "cut.safetensors").exists()  # released
     progress = load_checkpoint(tmp_path / "cut.safetensors").meta["progress"]
@@ -127,7 +127,7 @@ def test_a_dropped_terminal_saves_the_run_and_releases_its_lock(tmp_path):
         os.close(controller)  # the terminal is gone...
         controller = None
         process.send_signal(signal.SIGHUP)  # ...and says so
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 130  # saved, but stopped
     finally:
         if controller is not None:
             os.close(controller)
@@ -469,4 +469,64 @@ def test_ctrl_c_while_a_run_restarts_itself_says_how_to_continue(tmp_path):
     for args in (("train", "--epochs", "5", "--out", "new.safetensors", "--resume"),
                  ("train", "--epochs", "5", "--out", saved.name), ("models",)):
         result = interrupt(*args)
-        assert result.returncode == 130 and result.stderr.strip() == "interrupted", args
+        said = "interrupted; nothing was saved" if args[0] == "train" else "interrupted"
+        assert result.returncode == 130 and result.stderr.strip() == said, args
+
+
+INTERRUPTED_IN_A_COMMAND = """
+import sys
+import tui_vae.cli as cli
+
+def interrupted(config):  # Ctrl-C inside the command, before its handlers are in place
+    raise KeyboardInterrupt
+
+cli._refuse_oversized = interrupted
+sys.argv = ["tui-vae", *sys.argv[1:]]
+cli.main()
+"""
+
+INTERRUPTED_WHILE_IMPORTING = """
+import sys
+
+class Interrupting:  # Ctrl-C while the command's modules still import
+    def find_spec(self, name, path=None, target=None):
+        if name == "tui_vae.cli":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupting())
+from tui_vae.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize("script, said", [
+    (INTERRUPTED_IN_A_COMMAND, "interrupted; nothing was saved"),
+    (INTERRUPTED_WHILE_IMPORTING, "interrupted"),
+], ids=["inside-a-command", "while-importing"])
+def test_ctrl_c_at_any_moment_of_the_start_is_one_line_and_status_130(tmp_path, script, said):
+    """Typer turns a Ctrl-C inside a command into a silent exit 130, and before the
+    command line's own module is imported nothing caught it (a traceback)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, "train", "--dataset", "mnist-sample", "--epochs", "1",
+         "--out", "x.safetensors"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130
+    assert result.stderr.strip() == said
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_abort_says_which_save_stands_and_how_to_continue(tmp_path, monkeypatch):
+    """A second Ctrl-C aborts: after a save, the line names it and the resume command
+    (with the run's own choice of name where none was given); before one, nothing."""
+    from tui_vae import cli
+
+    saved = tmp_path / "runs" / "vae-mnist-1.safetensors"
+    saved.parent.mkdir()
+    monkeypatch.setattr(cli, "_RUN_OUT", saved)
+    assert cli.interrupted_line(["train", "--epochs", "4"]) == "interrupted; nothing was saved"
+    saved.write_bytes(b"a checkpoint")  # only its existence matters to the message
+    line = cli.interrupted_line(["train", "--epochs", "4"])
+    assert line == (f"interrupted; the last state saved is in {saved}. Continue with: "
+                    f"tui-vae train --epochs 4 --out {saved} --resume")
+    line = cli.interrupted_line(["train", "--out", str(saved), "--resume"])
+    assert line.endswith(f"tui-vae train --out {saved} --resume")

@@ -336,3 +336,18 @@ def test_invalid_model_settings_are_refused(tiny_train_config, sample_dataset):
                          model=replace(tiny_train_config.model, **model_change))
         with pytest.raises(TrainingError):
             Trainer(config, dataset=sample_dataset).run()
+
+
+def test_an_abort_before_the_first_save_leaves_no_metrics_file(
+        tiny_train_config, sample_dataset, tmp_path):
+    """A second Ctrl-C raises KeyboardInterrupt mid-run: a new run that had saved
+    nothing leaves nothing (its empty metrics file would make a new run refuse)."""
+    class Abort:
+        def is_set(self):
+            raise KeyboardInterrupt
+
+    (tmp_path / "runs").mkdir()
+    config = replace(tiny_train_config, out=str(tmp_path / "runs" / "aborted.safetensors"))
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config, stop=Abort(), dataset=sample_dataset).run()
+    assert list((tmp_path / "runs").iterdir()) == []
