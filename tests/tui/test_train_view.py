@@ -240,3 +240,54 @@ async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints,
     note = quit_note(path, Path("my data"))
     assert note.endswith(f"tui-vae train --out {path} --resume --data-dir 'my data'")
     assert quit_note(path, None).endswith("--resume")
+
+
+async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample(
+        checkpoints, make_app, tmp_path):
+    """No MNIST in the data folder (and perhaps no network): s trains at once on the
+    sample rather than failing on a download; a notice says how to get MNIST."""
+    from tui_vae.workspace import Workspace
+
+    app = make_app(checkpoints)  # an empty data folder
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.screen.query_one("#dataset", Select).value
+                       == "mnist-sample", timeout=30)
+        assert any("--data-dir" in str(n.message) for n in app._notifications)
+
+    # With MNIST on disk the default stays.
+    root = tmp_path / "data" / "MNIST" / "raw"
+    root.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (root / name).write_bytes(b"")  # present is all that is asked here
+    from tui_vae.tui.app import TuiVaeApp
+
+    app = TuiVaeApp(Workspace(checkpoints, tmp_path / "data", "cpu", shipped_dir=None))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.query_one("#dataset", Select).value == "mnist"
+
+
+async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
+    from tui_vae.events import Failed
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        message = ("MNIST is not in /somewhere/data and downloading it failed (no network); "
+                   "pass --data-dir DIR or set TUI_VAE_DATA_DIR=DIR to a folder holding it")
+        app.monitor.record(Failed(message))
+        screen.refresh_run()
+        await pilot.pause()
+        label = screen.query_one("#progress-text")
+        assert label.size.height > 2
+        shown = " ".join(line.text.strip() for line in
+                         (label.render_line(y) for y in range(label.size.height)))
+        assert "TUI_VAE_DATA_DIR=DIR to a folder holding it" in shown

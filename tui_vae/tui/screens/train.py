@@ -20,6 +20,8 @@ from tui_vae.tui.widgets.loss_chart import LossChart, Series
 from tui_vae.tui.widgets.ordered_input import OrderedInput
 from tui_vae.tui.widgets.select import PageSafeSelect
 
+SAMPLE_DATASET = "mnist-sample"  # bundled: trains with no data folder and no network
+
 # The settings' choices and defaults come from tui_vae/config.py; here only their labels.
 # (field, label) for the choices, from the registries.
 CHOICE_FIELDS = (
@@ -177,6 +179,29 @@ class TrainScreen(ViewScreen):
         self.previews_only = False  # a short screen shows charts or previews, `p` swaps
         super().on_mount()
         self.set_interval(REFRESH_S, self._tick)
+        # Off the UI thread: the check loads the data module (and torch with it).
+        self.run_worker(self._offer_the_sample, thread=True, group="train-dataset")
+
+    def _offer_the_sample(self) -> None:
+        """Where the default dataset is not on this machine, the form starts on the
+        bundled sample: `s` then trains at once, offline too (the default would
+        download, or fail without a network). Choosing it again downloads it."""
+        from tui_vae.data import dataset_available
+
+        default = field_default("dataset")
+        if default == SAMPLE_DATASET or dataset_available(default, self.app.workspace.data_dir):
+            return
+        self.app.call_from_thread(self._choose_the_sample, default)
+
+    def _choose_the_sample(self, default: str) -> None:
+        select = self.query_one("#dataset", Select)
+        if select.value != default:  # chosen already: the user's choice stands
+            return
+        select.value = SAMPLE_DATASET
+        title = field_choices("dataset")[default].help
+        self.notify(f"{title} is not in the data folder: the form starts on the bundled "
+                    f"sample. Choose {title} to download it, or start tui-vae with "
+                    f"--data-dir DIR", markup=False, timeout=8)
 
     def redraw(self) -> None:
         self.set_status("Tab moves through the settings, escape leaves them · s start · "
@@ -228,8 +253,13 @@ class TrainScreen(ViewScreen):
         if shown.get("bar") != (total, done):
             self.query_one("#progress", ProgressBar).update(total=total, progress=done)
         if shown.get("text") != text:
-            # Two fixed lines (status, then the checkpoint path): no layout pass.
-            self.query_one("#progress-text", Label).update(text, layout=False)
+            label = self.query_one("#progress-text", Label)
+            failed = progress.state == "failed"
+            if label.has_class("failed") != failed:
+                # A failure says what to do about it: its lines wrap, whole.
+                label.set_class(failed, "failed")
+            # Else two fixed lines (status, then the checkpoint path): no layout pass.
+            label.update(text, layout=failed)
         if shown.get("steps") != len(curves.step) or not curves.step:
             self.query_one("#chart-steps", LossChart).series = (
                 Series("loss", "cyan", tuple(curves.step), tuple(curves.loss)),
