@@ -338,7 +338,8 @@ def read_header_bytes(path: Path, kind: str = "checkpoint") -> tuple[bytes, int]
                 raise CheckpointError(f"{path} is not {bad} or is truncated")
             return handle.read(header_len), size
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such {missing}") from None
+        hint = "; `tui-vae models` lists them" if kind == "checkpoint" else ""
+        raise CheckpointError(f"{path}: no such {missing}{hint}") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -73,14 +73,20 @@ def runs_dir() -> Path:
 
 
 def find_checkpoint(path: Path) -> Path:
-    """`path` itself when it exists; else a bare name found in runs/ or the shipped folder.
+    """`path` itself when it exists; else a bare name found here, in runs/ or in the
+    shipped folder, with or without its `.safetensors` (the name the explorer and
+    `tui-vae models` show).
 
-    So `tui-vae eval vae.safetensors` works from any folder. A path that is
-    nowhere is returned unchanged, for the loader to report.
+    So `tui-vae eval vae.safetensors` and `tui-vae sample vae` work from any
+    folder. A path that is nowhere is returned unchanged, for the loader to report.
     """
     if path.exists() or path.parent != Path("."):
         return path
-    for folder in (runs_dir(), shipped_dir()):
-        if folder is not None and (folder / path).is_file():
-            return folder / path
+    names = [path]
+    if not path.name.endswith(".safetensors"):
+        names.append(Path(path.name + ".safetensors"))
+    for folder in (Path("."), runs_dir(), shipped_dir()):
+        for name in names:
+            if folder is not None and (folder / name).is_file():
+                return name if folder == Path(".") else folder / name
     return path

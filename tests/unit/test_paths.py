@@ -98,6 +98,12 @@ def test_a_bare_checkpoint_name_is_found_in_runs_then_the_shipped_models(tmp_pat
     assert mine.is_file()
     assert find_checkpoint(Path("nowhere.safetensors")) == Path("nowhere.safetensors")
     assert find_checkpoint(Path("x/vae.safetensors")) == Path("x/vae.safetensors")
+    # The name as the explorer and `tui-vae models` show it, without .safetensors.
+    assert find_checkpoint(Path("vae")) == Path("runs") / "vae.safetensors"
+    assert find_checkpoint(Path("cvae")) == REPO / "checkpoints" / "cvae.safetensors"
+    _save(tmp_path / "cvae.safetensors")
+    assert find_checkpoint(Path("cvae")) == Path("cvae.safetensors")  # here first
+    assert find_checkpoint(Path("nowhere")) == Path("nowhere")
 
 
 def test_plural_counts():
