@@ -38,7 +38,7 @@ from tui_vae.config import (
 )
 from tui_vae.datasets import DATASET_NAMES, MAX_FOLDER_CLASSES
 from tui_vae.paths import RUNS_FOLDER
-from tui_vae.wording import printable, printable_lines
+from tui_vae.wording import plural, printable, printable_lines
 
 app = typer.Typer(
     help="Train and explore Variational Autoencoders in the terminal. With no command, "
@@ -231,7 +231,8 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
                   markup=False)
         sys.exit(1)
     if explorer.stopped_by_quit is not None:  # the screen is gone: say where the run went
-        err.print(quit_note(explorer.stopped_by_quit, data_dir), markup=False)
+        err.print(quit_note(explorer.stopped_by_quit, data_dir, explorer.sweep_unstarted),
+                  markup=False)
     if explorer.return_code:
         sys.exit(explorer.return_code)
 
@@ -239,11 +240,15 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
 # --------------------------------------------------------------------------- train
 
 
-def quit_note(out: Path, data_dir: Path | None) -> str:
-    """Said once the explorer's screen is gone, after a quit stopped its run."""
+def quit_note(out: Path, data_dir: Path | None, unstarted: int = 0) -> str:
+    """Said once the explorer's screen is gone, after a quit stopped its run (and,
+    in a sweep, left `unstarted` runs never begun)."""
     data = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir else ""
-    return (f"the run in training was stopped and saved in {out}; continue it with: "
+    note = (f"the run in training was stopped and saved in {out}; continue it with: "
             f"tui-vae train --out {shlex.quote(str(out))} --resume{data}")
+    if unstarted:
+        note += f"; {plural(unstarted, 'more run')} of its sweep did not start"
+    return note
 
 
 def _stop_on_signals(stop: threading.Event, signalled: threading.Event) -> None:
@@ -504,7 +509,7 @@ def train(
     restart = threading.Event()
 
     def on_event(event) -> None:
-        if restart.is_set() and isinstance(event, Finished):
+        if restart.is_set() and not stop.is_set() and isinstance(event, Finished):
             return  # not a stop the user asked for: no "resume with" advice
         reporter(event)
         if board is not None:
@@ -1107,6 +1112,15 @@ def interrupted_line(args: list[str]) -> str:
             f"Continue with: tui-vae {shlex.join(args)}")
 
 
+def _ignore_late_signals() -> None:
+    """The command's work is done and its status chosen: a Ctrl-C or SIGTERM landing
+    while Python shuts down (its handlers restored to the defaults by then) would
+    turn a finished command into a killed one ("done", then status -2)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # not all on Windows
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def _from_ctrl_c(exc: BaseException) -> bool:
     """Whether a KeyboardInterrupt is among the exceptions `exc` was raised from."""
     seen = 0
@@ -1131,7 +1145,9 @@ def main() -> None:
     try:
         adapt_to_load()  # before torch loads: libgomp reads the wait policy once
         launch()
+        _ignore_late_signals()
     except SystemExit as exc:
+        _ignore_late_signals()
         # Typer turns a Ctrl-C inside a command into a bare exit 130: say it, as below.
         if exc.code == 130 and _from_ctrl_c(exc):
             err.print(interrupted_line(sys.argv[1:]), markup=False)

@@ -6,6 +6,8 @@ events the training service emits.
 
 from __future__ import annotations
 
+import shlex
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -73,8 +75,9 @@ class ConsoleReporter:
         self.live = self.console.is_terminal
         self.progress: Progress | None = None
         self.task = None
-        self.saved: t.CheckpointSaved | None = None
+        self.saved: t.CheckpointSaved | None = None  # this run's last save
         self.data_dir: str | None = None
+        self.resumed_from: tuple[int, int] | None = None
 
     def __call__(self, event: t.Event) -> None:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
@@ -90,6 +93,7 @@ class ConsoleReporter:
     def _on_Started(self, event: t.Started) -> None:
         c = event.config
         self.data_dir = c.data_dir
+        self.resumed_from = event.resumed_from
         m, resumed = c.model, ""
         if event.resumed_from:
             epoch, step = event.resumed_from
@@ -132,13 +136,21 @@ class ConsoleReporter:
 
     def _on_Finished(self, event: t.Finished) -> None:
         self.close()
-        if event.stopped and event.path:
+        # Quoted: a path with spaces pastes back as one argument.
+        data = f" --data-dir {shlex.quote(self.data_dir)}" if self.data_dir else ""
+        again = (f"Continue with: tui-vae train --out {shlex.quote(event.path or '')} "
+                 f"--resume{data}")
+        if event.stopped and event.path and self.saved is None and self.resumed_from:
+            # A resumed run stopped before its first step: its checkpoint is untouched.
+            epoch, step = self.resumed_from
+            where = f"in epoch {epoch + 1} after step {step}" if step else f"after epoch {epoch}"
+            self._print(f"stopped before the first step; {event.path} is as it was "
+                        f"({where}). {again}")
+        elif event.stopped and event.path:
             where = f"after epoch {event.epochs_done}"
             if self.saved and self.saved.step:
                 where = f"in epoch {self.saved.epochs_done + 1} after step {self.saved.step}"
-            data = f" --data-dir {self.data_dir}" if self.data_dir else ""
-            self._print(f"stopped {where}; state saved to {event.path}. "
-                        f"Continue with: tui-vae train --out {event.path} --resume{data}")
+            self._print(f"stopped {where}; state saved to {event.path}. {again}")
         elif event.path:
             self._print(f"done: {plural(event.epochs_done, 'epoch')}, checkpoint {event.path}")
         elif event.stopped:

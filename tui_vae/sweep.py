@@ -164,6 +164,13 @@ class Sweep:
     def _out_of(self, name: str) -> Path:
         return next(run.out for run in self.runs if run.name == name)
 
+    def _finished(self, name: str) -> bool:
+        run = next(run for run in self.runs if run.name == name)
+        try:
+            return status(run, self.epochs) == "done"
+        except TuiVaeError:  # unreadable: not a finished run
+            return False
+
     def _log_of(self, name: str) -> Path:
         return self._out_of(name).with_suffix(".log")
 
@@ -211,7 +218,11 @@ class Sweep:
                 if code is None:
                     continue
                 del running[name]
-                if code == 0 and not self.stop.is_set():
+                # A run that ended as the stop came may have trained to its end: its
+                # checkpoint says (read only where a stop could have cut it short).
+                done = code == 0 and (not self.stop.is_set()
+                                      or self._finished(name))
+                if done:
                     self.report(f"{name}: finished")
                 else:
                     unfinished += 1

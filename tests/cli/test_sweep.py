@@ -153,3 +153,28 @@ def test_a_failed_runs_reason_is_the_last_line_of_its_log(tmp_path):
     log.write_bytes(b"\x1b[31mred\x1b]0;title\x07\n")
     assert "\x1b" not in last_line(log)
     assert last_line(tmp_path / "missing.log") == ""
+
+
+def test_a_run_that_trained_to_its_end_as_the_stop_came_is_finished(tmp_path, monkeypatch):
+    """The stop and a run's end cross: the run (its checkpoint done) is finished, not
+    "stopped, state saved" and counted as unfinished."""
+    import threading
+
+    from tui_vae.sweep import Sweep, plan
+
+    runs = plan({"beta": [1.0]}, [*TINY, "--latent-dim", "2", "--epochs", "1",
+                                  "--device", "cpu"], tmp_path / "sw")
+    (tmp_path / "sw").mkdir()
+    said: list[str] = []
+    stop = threading.Event()
+
+    def report(line: str) -> None:
+        said.append(line)
+        stop.set()  # at the run's start: the stop is there when it ends
+
+    # The signal misses the run (it ended first): the run trains to its end.
+    monkeypatch.setattr(subprocess.Popen, "send_signal", lambda self, sig: None)
+    monkeypatch.chdir(tmp_path)
+    left = Sweep(runs, epochs=1, report=report, stop=stop).run()
+    assert left == 0 and said[-1] == f"{runs[0].name}: finished", said
+    assert read_info(runs[0].out).epochs_done == 1

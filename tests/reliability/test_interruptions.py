@@ -530,3 +530,25 @@ def test_an_abort_says_which_save_stands_and_how_to_continue(tmp_path, monkeypat
                     f"tui-vae train --epochs 4 --out {saved} --resume")
     line = cli.interrupted_line(["train", "--out", str(saved), "--resume"])
     assert line.endswith(f"tui-vae train --out {saved} --resume")
+
+
+FINISHED_COMMAND = """
+import signal, sys
+import tui_vae.cli as cli
+
+cli.app = lambda: sys.exit(0)  # a command that did its work
+sys.argv = ["tui-vae", "models"]
+try:
+    cli.main()
+except SystemExit as exc:
+    print(exc.code, signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+          signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)
+"""
+
+
+def test_a_finished_command_is_not_killed_by_a_late_ctrl_c(tmp_path):
+    """Once its status is chosen, a Ctrl-C or SIGTERM landing while Python shuts down
+    (the default handlers back by then) turned "done" into status -2."""
+    result = subprocess.run([sys.executable, "-c", FINISHED_COMMAND], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["0", "True", "True"], result.stderr

@@ -100,7 +100,30 @@ async def test_a_sweep_stopped_from_the_form_saves_its_run_and_starts_no_more(
         await pilot.press("x")
         await wait_for(pilot, lambda: app.sweep_stop is None, timeout=60)
         said = [n.message for n in app._notifications]
-        assert "sweep stopped, 3 runs unfinished" in said, said
+        # How each run stands: the first saved where it stopped, the others never begun.
+        assert "sweep stopped: 1 saved partway, 2 not started (of 3 runs)" in said, said
         assert app.monitor.snapshot()[0].state == "stopped"
         runs = sorted(p.name for p in checkpoints.glob("sweep-*.safetensors"))
         assert len(runs) == 1 and runs[0].endswith("beta0.safetensors"), runs
+
+
+def test_a_sweep_s_end_says_how_each_run_stands(tmp_path):
+    from types import SimpleNamespace
+
+    from tui_vae.tui.app import sweep_outcome
+
+    runs = [SimpleNamespace(out=str(tmp_path / f"r{i}.safetensors")) for i in range(4)]
+    assert sweep_outcome(runs, {0, 1, 2, 3}, 4, set(), stopped=False) == "sweep finished"
+    (tmp_path / "r0.safetensors").write_bytes(b"")
+    (tmp_path / "r1.safetensors").write_bytes(b"")
+    # r0 finished, r1 stopped partway, r2 stopped before its first step, r3 never began.
+    assert sweep_outcome(runs, {0}, 3, set(), stopped=True) == (
+        "sweep stopped: 1 finished, 1 saved partway, 1 stopped with nothing saved, "
+        "1 not started (of 4 runs)")
+    # x at once: the first run began and saved nothing; the others never began.
+    for path in tmp_path.iterdir():
+        path.unlink()
+    assert sweep_outcome(runs, set(), 1, set(), stopped=True) == (
+        "sweep stopped: 1 stopped with nothing saved, 3 not started (of 4 runs)")
+    assert sweep_outcome(runs, {0, 1, 3}, 4, {2}, stopped=False) == (
+        "sweep ended: 3 finished, 1 failed (of 4 runs)")

@@ -240,6 +240,7 @@ async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints,
     note = quit_note(path, Path("my data"))
     assert note.endswith(f"tui-vae train --out {path} --resume --data-dir 'my data'")
     assert quit_note(path, None).endswith("--resume")
+    assert quit_note(path, None, 2).endswith("--resume; 2 more runs of its sweep did not start")
 
 
 async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample(

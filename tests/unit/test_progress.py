@@ -53,3 +53,31 @@ def test_the_last_line_says_what_was_saved(finished, says):
     written = io.StringIO()
     ConsoleReporter(Console(file=written, width=200, force_terminal=False))(finished)
     assert written.getvalue().strip() == says
+
+
+def _said(*events) -> str:
+    written = io.StringIO()
+    reporter = ConsoleReporter(Console(file=written, width=300, force_terminal=False))
+    for event in events:
+        reporter(event)
+    return written.getvalue().strip().splitlines()[-1]
+
+
+def test_a_resumed_run_stopped_before_its_first_step_says_its_checkpoint_is_as_it_was():
+    started = e.Started(config=TrainConfig(epochs=5, out="run.safetensors"), device="cpu",
+                        train_size=100, test_size=10, steps_per_epoch=400,
+                        resumed_from=(1, 358))
+    assert _said(started, e.Finished(1, True, "run.safetensors")) == (
+        "stopped before the first step; run.safetensors is as it was (in epoch 2 after "
+        "step 358). Continue with: tui-vae train --out run.safetensors --resume")
+
+
+def test_the_resume_command_quotes_paths_with_spaces():
+    started = e.Started(config=TrainConfig(epochs=5, out="my runs/run one.safetensors",
+                                           data_dir="my data"),
+                        device="cpu", train_size=100, test_size=10, steps_per_epoch=4,
+                        resumed_from=None)
+    line = _said(started, e.CheckpointSaved("my runs/run one.safetensors", 2, 0),
+                 e.Finished(2, True, "my runs/run one.safetensors"))
+    assert line.endswith("Continue with: tui-vae train --out 'my runs/run one.safetensors' "
+                         "--resume --data-dir 'my data'")

@@ -85,6 +85,22 @@ def use_one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
+def sweep_outcome(configs, finished: set[int], started: int, failed: set[int],
+                  stopped: bool) -> str:
+    """The notice at a sweep's end: how its runs stand ("sweep finished", or what a
+    stop left: runs finished, saved partway, with nothing saved, never started).
+    `finished` and `failed` hold the runs' indices; the first `started` began."""
+    if len(finished) == len(configs):
+        return "sweep finished"
+    rest = [i for i in range(started) if i not in finished and i not in failed]
+    partway = sum(1 for i in rest if Path(configs[i].out).is_file())
+    parts = [(len(finished), "finished"), (partway, "saved partway"), (len(failed), "failed"),
+             (len(rest) - partway, "stopped with nothing saved"),
+             (len(configs) - started, "not started")]
+    said = ", ".join(f"{count} {words}" for count, words in parts if count)
+    return f"sweep {'stopped' if stopped else 'ended'}: {said} (of {plural(len(configs), 'run')})"
+
+
 class TuiVaeApp(App):
     """Train and explore VAEs: one mode per view in VIEWS (Train, Models, ... Draw)."""
 
@@ -131,6 +147,7 @@ class TuiVaeApp(App):
         self._child = None  # train_child.ChildRun while the app's run trains
         self._notes_said: set[str] = set()  # datasets' notes already shown
         self.sweep_stop: threading.Event | None = None  # set while a sweep runs
+        self.sweep_unstarted = 0  # runs the last sweep never began (a stop came first)
         self.sweep_place: tuple[int, int] | None = None  # (run, of runs) while a sweep runs
         self.stopped_by_quit: Path | None = None  # the run a quit stopped (and it saved)
         self._header = "loading..."  # what the header says of the active model
@@ -458,11 +475,12 @@ class TuiVaeApp(App):
         from tui_vae.errors import TrainingError
         from tui_vae.train_child import ChildRun
 
-        finished = 0
+        finished, started, failed = set(), 0, set()
         try:
             for index, config in enumerate(configs):
                 if stop.is_set():
                     break
+                started += 1
                 if index:
                     self.monitor.reset()
                     self.call_from_thread(self._next_sweep_run, index + 1, len(configs))
@@ -472,17 +490,19 @@ class TuiVaeApp(App):
                     child.stop()
                 try:
                     child.run()
-                    finished += not stop.is_set()
+                    if not stop.is_set():
+                        finished.add(index)
                 except TrainingError as exc:  # the next run still goes, as in `tui-vae sweep`
+                    failed.add(index)
                     self.monitor.record_failure(str(exc))
                     self.call_from_thread(self.notify, f"{Path(config.out).name}: {exc}",
                                           title="sweep run failed", severity="error",
                                           markup=False)
                 finally:
                     self._child = None
-            left = len(configs) - finished
-            word = f"stopped, {plural(left, 'run')} unfinished" if left else "finished"
-            self.call_from_thread(self.notify, f"sweep {word}", title="sweep")
+            self.sweep_unstarted = len(configs) - started
+            said = sweep_outcome(configs, finished, started, failed, stop.is_set())
+            self.call_from_thread(self.notify, said, title="sweep")
         finally:
             self.sweep_stop, self.sweep_place = None, None
             self.call_from_thread(self._refresh_train)
@@ -785,6 +805,8 @@ class TuiVaeApp(App):
                     pass  # a failure was reported by the worker's own handler
             if training and Path(training).is_file():  # said once the screen is gone
                 self.stopped_by_quit = Path(training)
+        else:
+            self.sweep_unstarted = 0  # said only of a sweep this quit stopped
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
