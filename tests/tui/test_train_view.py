@@ -93,6 +93,10 @@ async def test_a_stop_at_once_is_a_stop_with_nothing_saved(checkpoints, make_app
         text = str(app.screen.query_one("#progress-text").render())
         assert text == "starting the run...", text
         await pilot.press("x")
+        if app.monitor.active:  # stopping, still before any report: no "0/0" either
+            app.screen.refresh_run()
+            text = str(app.screen.query_one("#progress-text").render())
+            assert "0/0" not in text, text
         await wait_for(pilot, lambda: not app.monitor.active)
         await app.workers.wait_for_complete()
         await pilot.pause(0.6)  # the view reads the monitor twice a second

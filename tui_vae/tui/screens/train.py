@@ -228,10 +228,11 @@ class TrainScreen(ViewScreen):
             "failed": f"Failed: {progress.message}",
         }.get(progress.state)
         place = self.app.sweep_place
-        if text is None and progress.state == "starting" and not progress.steps:
+        if text is None and progress.state in ("starting", "stopping") and not progress.steps:
             # Before its first report (torch and the data loading in the child): no
             # epochs or steps to count yet.
-            text = (f"sweep {place[0]}/{place[1]} · " if place else "") + "starting the run..."
+            doing = "starting the run..." if progress.state == "starting" else "stopping..."
+            text = (f"sweep {place[0]}/{place[1]} · " if place else "") + doing
         if text is None:
             # The ETA leads the first line, so a narrow column (80x24) cuts only the
             # tail of a line, never the time left; the checkpoint's name goes last (its
