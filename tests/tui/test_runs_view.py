@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 
+from tests.tui.test_views import open_view
 from tui_vae.tui.screens.runs import RunsScreen
 from tui_vae.tui.widgets.checkpoint_table import CheckpointTable
 from tui_vae.tui.widgets.image_grid import ImageGrid
@@ -107,10 +108,8 @@ async def test_runs_at_80x24_cut_no_column_and_show_the_pictures(checkpoints, ma
         shutil.copy(checkpoints / "vae.safetensors", checkpoints / f"vae-copy-{k:02d}.safetensors")
     app = make_app(checkpoints)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.press("u")
+        await open_view(app, pilot, "u")
         screen = app.screen
-        await pilot.pause()
         table = screen.query_one(CheckpointTable)
         room = table.scrollable_content_region.width
         header = table.render_line(0).text[:room].rstrip()
@@ -134,10 +133,8 @@ async def test_without_colour_no_more_runs_are_overlaid_than_dashes_tell_apart(
     monkeypatch.setenv("NO_COLOR", "1")  # read when the App is built
     app = make_app(checkpoints)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.press("u")
+        await open_view(app, pilot, "u")
         screen = app.screen
-        await pilot.pause()
         assert len(screen.runs) > len(DASHES)
         assert len(screen.overlaid) == len(DASHES)  # each its own dash
         table = screen.query_one(CheckpointTable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Select
 
 from tests.tui.test_train_view import SIZE, fill, wait_for
+from tests.tui.test_views import open_view
 from tui_vae.config import field_choices, field_default
 from tui_vae.tui.screens.train import CHOICE_FIELDS, TrainScreen
 
@@ -90,8 +91,7 @@ async def test_a_sweep_stopped_from_the_form_saves_its_run_and_starts_no_more(
 
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.press("t")
+        await open_view(app, pilot, "t")
         fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=500,
              batch_size=200)
         app.screen.query_one("#sweep_betas", Input).value = "0,1,2"

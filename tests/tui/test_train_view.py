@@ -279,12 +279,12 @@ async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample
 
 
 async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
+    from tests.tui.test_views import open_view
     from tui_vae.events import Failed
 
     app = make_app(checkpoints)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.press("t")
+        await open_view(app, pilot, "t")
         screen = app.screen
         message = ("MNIST is not in /somewhere/data and downloading it failed (no network); "
                    "pass --data-dir DIR or set TUI_VAE_DATA_DIR=DIR to a folder holding it")
