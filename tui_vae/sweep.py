@@ -161,18 +161,17 @@ class Sweep:
             share_cores(env)
         return env
 
-    def _out_of(self, name: str) -> Path:
-        return next(run.out for run in self.runs if run.name == name)
+    def _run_named(self, name: str) -> SweepRun:
+        return next(run for run in self.runs if run.name == name)
 
     def _finished(self, name: str) -> bool:
-        run = next(run for run in self.runs if run.name == name)
         try:
-            return status(run, self.epochs) == "done"
+            return status(self._run_named(name), self.epochs) == "done"
         except TuiVaeError:  # unreadable: not a finished run
             return False
 
     def _log_of(self, name: str) -> Path:
-        return self._out_of(name).with_suffix(".log")
+        return self._run_named(name).out.with_suffix(".log")
 
     def pending(self) -> list[tuple[SweepRun, bool]]:
         """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
@@ -228,7 +227,7 @@ class Sweep:
                     unfinished += 1
                     word = f"failed ({code})"
                     if self.stop.is_set():
-                        saved = self._out_of(name).exists()
+                        saved = self._run_named(name).out.exists()
                         word = "stopped, state saved" if saved else "stopped, nothing saved yet"
                     if code != 0 and not self.stop.is_set():
                         self.failed.append(name)
