@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import numpy as np
@@ -121,7 +122,13 @@ def footer_keys(app) -> dict[str, str]:
 
 
 def help_text(app) -> str:
-    return str(app.screen.query_one("Static").render())
+    """The help dialog's text, wrapped at the width the dialog gives it on screen."""
+    from rich.console import Console
+
+    static = app.screen.query_one("Static")
+    console = Console(width=static.size.width, file=io.StringIO(), record=True)
+    console.print(static.content)
+    return console.export_text()
 
 
 async def test_class_keys_show_and_work_only_for_a_cvae(checkpoints, make_app):
@@ -447,7 +454,7 @@ async def test_help_opens_and_closes(checkpoints, make_app):
         assert isinstance(app.screen, HelpScreen)
         await pilot.pause()
         _assert_a_dialog_over_the_view(app)
-        text = str(app.screen.query_one("Static").render())
+        text = help_text(app)
         assert "generate.new" in text and "view.train" in text
         await pilot.press("escape")
         assert isinstance(app.screen, GenerateScreen)
@@ -522,6 +529,29 @@ async def test_escape_closes_the_keys_panel(checkpoints, make_app):
         assert isinstance(app.screen, GenerateScreen)
 
 
+async def test_help_wraps_inside_its_columns_at_80x24(checkpoints, make_app):
+    """A view's line too long for the dialog wraps under its own description, not at
+    the dialog's edge; the Draw view's four arrow ids stay on one line."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "d")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = help_text(app).splitlines()
+        views = lines[lines.index("Views") + 1:]
+        views = views[:views.index("")]
+        assert len(views) > 10  # at 80 columns several views' lines wrap
+        column = views[0].index(views[0].split()[2])  # where the descriptions start
+        for line in views:
+            head = line[:column]
+            assert line[column - 1] == " " and line[column] != " ", views
+            assert head.strip() == "" or head.split()[0].isalpha(), views
+        starts = [line for line in views if line[:column].strip()]
+        assert [line.split()[1] for line in starts][:3] == ["Train", "Models", "Runs"]
+        arrows = [line for line in lines if "Move pen" in line]
+        assert len(arrows) == 1 and arrows[0].rstrip().endswith("draw.up/down/left/right")
+
+
 async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
     """The Draw view's [ and ] keys must show as keys, not break the help's markup."""
     app = make_app(checkpoints)
@@ -530,7 +560,7 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = str(app.screen.query_one("Static").render())
+        text = help_text(app)
         assert "[    " in text and "Brush -" in text and "draw.thinner" in text
         # The four arrows: one line naming every id (each can be remapped)
         arrows = [line for line in text.splitlines() if "Move pen" in line]
@@ -539,7 +569,7 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
         # (the ten class keys, shown for a cVAE, keep their ids as a range)
         from tui_vae.tui.screens.help import binding_rows
 
-        rows = [row.plain for row in binding_rows(type(app.screen.view).BINDINGS, {})]
+        rows = [" ".join(row) for row in binding_rows(type(app.screen.view).BINDINGS, {})]
         assert any(row.split()[:2] == ["0-9", "Class"] and row.endswith("draw.class0..class9")
                    for row in rows), rows
         pages = [row for row in rows if "Class row" in row]  # PgDn and PgUp: one line
@@ -550,7 +580,7 @@ async def test_help_lists_keys_that_look_like_markup(checkpoints, make_app):
         from tui_vae.tui.screens.traversal import TraversalScreen
 
         for view in (GenerateScreen, InterpolateScreen, TraversalScreen):
-            rows = [row.plain for row in binding_rows(view.BINDINGS, {})]
+            rows = [" ".join(row) for row in binding_rows(view.BINDINGS, {})]
             arrows = [row for row in rows if row.split()[0] in ("↑", "↓", "↑↓")]
             assert len(arrows) == 1 and arrows[0].rstrip().endswith("row_down/row_up"), rows
 

@@ -46,9 +46,3 @@ VIEWS_IN_ORDER = (
 
 VIEWS = {view.mode: (view.key, view.title) for view in VIEWS_IN_ORDER}  # mode -> (key, title)
 VIEW_BY_MODE = {view.mode: view for view in VIEWS_IN_ORDER}
-
-
-def help_lines() -> str:
-    """The help screen's list of views: key, title, what it shows."""
-    width = max(len(v.title) for v in VIEWS_IN_ORDER) + 2
-    return "\n".join(f"  {v.key} {v.title.ljust(width)}{v.help}" for v in VIEWS_IN_ORDER)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,19 +15,45 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from tui_vae.tui.screens.sized import AppSizedScreen
-from tui_vae.tui.views import help_lines
+from tui_vae.tui.views import VIEWS_IN_ORDER
 
-ABOUT = """\
-[b]tui-vae[/b]: train and explore variational autoencoders (the report's VAE and cVAE).
+ABOUT = ("[b]tui-vae[/b]: train and explore variational autoencoders "
+         "(the report's VAE and cVAE).")
+# One paragraph each: the dialog's width wraps them, not hard line breaks.
+NOTES = (
+    "Losses are in nats per image: -ELBO = reconstruction (-log p(x|z): BCE for a "
+    "Bernoulli decoder) + KL(q(z|x) || N(0, I)).",
+    "e saves the images on screen as a PNG. Ctrl+P opens the command palette.",
+    "Keys can be remapped by id in the keymap file (see the README).",
+)
 
-[b]Views[/b]
-{views}
 
-Losses are in nats per image: -ELBO = reconstruction (-log p(x|z): BCE for a Bernoulli
-decoder) + KL(q(z|x) || N(0, I)).
-e saves the images on screen as a PNG. Ctrl+P opens the command palette.
-Keys can be remapped by id in the keymap file (see the README).
-"""
+def _grid(*widths: int) -> Table:
+    """A borderless grid indented by two cells, its columns at least `widths` wide and
+    a last one taking the rest: a long cell wraps inside its own column, so a wrapped
+    line keeps the row's indent instead of starting at the dialog's edge."""
+    table = Table.grid(padding=(0, 1), pad_edge=False)
+    table.add_column(width=1)  # the indent
+    for width in widths:
+        table.add_column(min_width=width, overflow="fold")
+    table.add_column(ratio=1, overflow="fold")
+    return table
+
+
+def key_table(rows: list[tuple[str, str, str]]) -> Table:
+    """Key, what it does, its ids (dim): one row per `binding_rows` row."""
+    table = _grid(14, 20)
+    for label, description, shown in rows:
+        table.add_row("", label, description, Text(shown, "dim"))
+    return table
+
+
+def views_table() -> Table:
+    """The views: key and title, then what each shows."""
+    table = _grid(max(len(v.title) for v in VIEWS_IN_ORDER) + 2)
+    for view in VIEWS_IN_ORDER:
+        table.add_row("", f"{view.key} {view.title}", view.help)
+    return table
 
 
 def keys_label(binding: Binding, keymap: dict[str, str]) -> str:
@@ -39,12 +67,13 @@ def keys_label(binding: Binding, keymap: dict[str, str]) -> str:
 
 
 def binding_rows(bindings: list[Binding], keymap: dict[str, str],
-                 applies: Callable[[Binding], bool] = lambda binding: True) -> list[Text]:
-    """One line per binding that `applies`: its keys (as remapped), what it does, its id.
+                 applies: Callable[[Binding], bool] = lambda binding: True,
+                 ) -> list[tuple[str, str, str]]:
+    """One row per binding that `applies`: its keys (as remapped), what it does, its ids.
 
     A family of bindings shown as one key takes one line: the ten class keys ("0-9")
-    with their ids as a range, others with every id (draw.up/down/left/right). Plain Text,
-    not markup: keys such as [ and ] must show as themselves.
+    with their ids as a range, others with every id (draw.up/down/left/right). Plain
+    strings, never markup: keys such as [ and ] must show as themselves.
     """
     rows: dict[tuple[str, str], list[str]] = {}
     for binding in bindings:
@@ -62,7 +91,7 @@ def binding_rows(bindings: list[Binding], keymap: dict[str, str],
             shown = f"{ids[0]}..{ids[-1].rsplit('.', 1)[-1]}"
         elif len(ids) > 1 and len(prefixes) == 1:
             shown = f"{prefixes.pop()}." + "/".join(i.rpartition(".")[2] for i in ids)
-        lines.append(Text.assemble(f"  {label:<14} {description:<24} ", (shown, "dim")))
+        lines.append((label, description, shown))
     return lines
 
 
@@ -85,13 +114,15 @@ class HelpScreen(ModalScreen[None], AppSizedScreen):
         view_keys = binding_rows(type(self.view).BINDINGS, keymap, applies)
         title = getattr(self.view, "TITLE", "") or "this view"
         # The view's own keys first: they are what the user was looking for.
-        text = Text("\n").join([
+        own: RenderableType = key_table(view_keys) if view_keys else Text("  (no keys of its own)")
+        parts: list[RenderableType] = [
             Text("escape or ? closes this help", "dim"), Text(),
-            Text(title, "bold"), *(view_keys or [Text("  (no keys of its own)")]), Text(),
-            Text("Everywhere", "bold"), *app_keys, Text(),
-            Text.from_markup(ABOUT.format(views=help_lines()))])
+            Text(title, "bold"), own, Text(),
+            Text("Everywhere", "bold"), key_table(app_keys), Text(),
+            Text.from_markup(ABOUT), Text(), Text("Views", "bold"), views_table(), Text(),
+            *(Text(note) for note in NOTES)]
         with VerticalScroll(classes="dialog help"):
-            yield Static(text)
+            yield Static(Group(*parts))
 
     def on_mount(self) -> None:
         # Focused, the text scrolls with the arrows, page keys, home and end at
