@@ -381,11 +381,17 @@ main()
 """
 
 
-def test_a_terminal_that_goes_away_while_the_app_trains_ends_the_app(checkpoints, tmp_path):
+@pytest.mark.parametrize("signals", [(signal.SIGHUP,), (signal.SIGHUP, signal.SIGCONT)],
+                         ids=["hang-up", "hang-up-and-continue"])
+def test_a_terminal_that_goes_away_while_the_app_trains_ends_the_app(
+        checkpoints, tmp_path, signals):
     # As when a terminal window is closed: the terminal is gone first (every write
     # to it fails), the hang-up comes after. Textual's writer thread died on the
     # first failed write, and the app, quitting, waited for ever to queue its
-    # last escape codes behind it (SIGTERM no longer heard either).
+    # last escape codes behind it (SIGTERM no longer heard either). The kernel
+    # sends SIGCONT with the SIGHUP of a controlling terminal (tmux kill-session):
+    # Textual took it for the end of a Ctrl-Z and started a second writer, which
+    # died the same way and blocked the quit again.
     from tests.reliability.pty_app import PtyApp
 
     out = checkpoints / "closed.safetensors"
@@ -396,7 +402,8 @@ def test_a_terminal_that_goes_away_while_the_app_trains_ends_the_app(checkpoints
         time.sleep(1.0)  # the charts redraw as it trains: writes keep coming
         os.close(app.controller)
         time.sleep(1.0)
-        app.process.send_signal(signal.SIGHUP)
+        for number in signals:
+            app.process.send_signal(number)
         assert app.process.wait(timeout=60) is not None
     finally:
         app.close()

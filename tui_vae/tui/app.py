@@ -737,11 +737,11 @@ class TuiVaeApp(App):
         as `q` does: a run stops after its step and saves its exact state first."""
         # Which outputs are the terminal, asked now: once it hangs up, isatty() says no.
         self._terminal = [fd for fd in (1, 2) if os.isatty(fd)]
-        writer = getattr(self._driver, "_writer_thread", None)  # none when headless
-        if writer is not None:  # a terminal gone before its hang-up must not block the UI
-            from tui_vae.tui.terminal_output import drop_output_once_the_writer_ends
+        if getattr(self._driver, "_writer_thread", None) is not None:  # none when headless
+            # A terminal gone before its hang-up must not block the UI.
+            from tui_vae.tui.terminal_output import guard_the_driver
 
-            drop_output_once_the_writer_ends(writer)
+            guard_the_driver(self._driver)
         loop = asyncio.get_running_loop()
         for number in _HANG_UPS:
             try:

@@ -8,6 +8,12 @@ UI thread waits for ever to queue the next frame. It never reaches the
 hang-up's handler, so the run is never stopped and saved, and SIGTERM goes
 unheard too. Here a frame for a writer that has ended is dropped (nobody
 could see it) and the app goes on to handle the hang-up.
+
+A terminal that hangs up also sends SIGCONT (the kernel does, with SIGHUP, to
+the terminal's foreground processes). Textual reads SIGCONT as the end of a
+Ctrl-Z and starts its application mode again, with a new writer thread whose
+first write fails. So every writer the driver starts is made to drop its
+writes once it ends, not only the first (`guard_the_driver`).
 """
 
 from __future__ import annotations
@@ -41,4 +47,21 @@ def drop_output_once_the_writer_ends(writer) -> bool:
 
     writer.write = write
     writer.stop = stop
+    return True
+
+
+def guard_the_driver(driver) -> bool:
+    """Make the driver's writer, and every writer it starts later (after a Ctrl-Z,
+    or the SIGCONT a hang-up brings), drop writes once its thread has ended.
+
+    False where the driver has no writer thread of the kind expected (headless)."""
+    if not drop_output_once_the_writer_ends(getattr(driver, "_writer_thread", None)):
+        return False
+    start = driver.start_application_mode
+
+    def start_and_guard() -> None:
+        start()
+        drop_output_once_the_writer_ends(getattr(driver, "_writer_thread", None))
+
+    driver.start_application_mode = start_and_guard
     return True
