@@ -86,9 +86,11 @@ class ConsoleReporter:
 
     def _print(self, text: str) -> None:
         # markup=False and control characters escaped: paths and names come from
-        # the user and from files.
+        # the user and from files. soft_wrap: no line breaks of Rich's own (it
+        # assumes 80 columns off a terminal), so a log holds each line whole and
+        # a resume command pastes back as one.
         (self.progress.console if self.progress else self.console).print(
-            printable_lines(text), highlight=False, markup=False)
+            printable_lines(text), highlight=False, markup=False, soft_wrap=True)
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config

@@ -81,3 +81,20 @@ def test_the_resume_command_quotes_paths_with_spaces():
                  e.Finished(2, True, "my runs/run one.safetensors"))
     assert line.endswith("Continue with: tui-vae train --out 'my runs/run one.safetensors' "
                          "--resume --data-dir 'my data'")
+
+
+def test_lines_written_off_a_terminal_are_never_broken_by_rich():
+    """A log or pipe (Rich assumes 80 columns there) holds each line whole, so the
+    resume command pastes back as one line."""
+    written = io.StringIO()
+    reporter = ConsoleReporter(Console(file=written, force_terminal=False))  # 80 columns
+    out = "runs/" + "a-long-run-name-" * 5 + ".safetensors"
+    reporter(e.Started(config=TrainConfig(epochs=5, out=out, data_dir="/some/data/folder"),
+                       device="cpu", train_size=60000, test_size=10000, steps_per_epoch=536,
+                       resumed_from=None))
+    reporter(e.CheckpointSaved(out, 2, 0))
+    reporter(e.Finished(2, True, out))
+    lines = written.getvalue().splitlines()
+    assert lines[0].startswith("training VAE") and lines[0].endswith("on cpu"), lines
+    assert len(lines) == 3 and len(lines[-1]) > 80, lines
+    assert lines[-1].endswith(f"tui-vae train --out {out} --resume --data-dir /some/data/folder")
