@@ -3,7 +3,7 @@
 The public API, importable without paying for torch until it is used:
 
     import tui_vae
-    model = tui_vae.load("checkpoints/vae-mnist.safetensors")
+    model = tui_vae.load("vae")   # a shipped model by name, or a path
     mu, logvar = model.encode(images)          # images: (N, 1, 28, 28) in [0, 1]
     probs = model.decode(mu)                   # (N, 1, 28, 28) probabilities
 """

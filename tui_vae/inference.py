@@ -179,6 +179,14 @@ def condition_path(model: TrainedModel, start: int, end: int, steps: int) -> tor
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
-    """Load a tui-vae checkpoint for inference (see TrainedModel)."""
-    checkpoint = load_checkpoint(path)
+    """Load a tui-vae checkpoint for inference (see TrainedModel).
+
+    `path` is a file, or a bare name as `tui-vae models` shows it ("vae",
+    "cvae.safetensors"), looked for as the CLI looks (paths.find_checkpoint):
+    here, in runs/, then among the shipped models."""
+    from pathlib import Path
+
+    from tui_vae.paths import find_checkpoint
+
+    checkpoint = load_checkpoint(find_checkpoint(Path(path)))
     return TrainedModel(checkpoint.model, checkpoint.info, device)

@@ -71,3 +71,15 @@ def test_importing_the_services_does_not_import_textual():
     code = ("import sys, tui_vae.training, tui_vae.inference, tui_vae.render, tui_vae.cli;"
             "assert 'textual' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_load_finds_a_model_by_the_name_models_shows(tmp_path, monkeypatch):
+    """From any folder, a shipped model loads by its bare name, with or without
+    .safetensors, as `tui-vae sample vae` does; an unknown name says where to look."""
+    from tui_vae.errors import TuiVaeError
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("cvae", "cvae.safetensors"):
+        assert tui_vae.load(name).config.model == "cvae"
+    with pytest.raises(TuiVaeError, match="tui-vae models"):
+        tui_vae.load("no-such-model")
