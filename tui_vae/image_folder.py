@@ -508,7 +508,8 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
                      f"left out (e.g. {printable(unreadable[0])})")
     if loose:
         notes.append(f"{len(loose):,} image file{'s' if len(loose) > 1 else ''} directly in "
-                     f"{shown} (e.g. {printable(loose[0].name)}) belong to no class and "
+                     f"{shown} (e.g. {printable(loose[0].name)}) "
+                     f"{'belong' if len(loose) > 1 else 'belongs'} to no class and "
                      f"{'were' if len(loose) > 1 else 'was'} left out: its sub-folders "
                      f"are the classes")
     names = [files[k].relative_to(folder).as_posix() for k in decoded.kept.tolist()]

@@ -102,7 +102,13 @@ async def test_every_view_on_colour_models(size, colour_folder, make_app, tmp_pa
         # the class names come from the dataset
         await pilot.press("g", "2")
         await settle(app, pilot)
+        status = str(app.screen.query_one("#status").render())
+        assert "class triangle" in status and "0-4 class" in status
+        await pilot.press("7")  # five classes: a key past them says so, changes nothing
+        await settle(app, pilot)
         assert "class triangle" in str(app.screen.query_one("#status").render())
+        assert any("knows 5 classes: keys 0-4" in n.message for n in app._notifications)
+        assert not errors(app)
         await pilot.press("a")  # a row per class, reachable by keys
         await settle(app, pilot)
         assert app.screen.query_one("#samples", ImageGrid).rows()[2] == 5

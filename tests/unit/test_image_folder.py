@@ -262,6 +262,10 @@ def test_images_beside_the_class_folders_are_named_as_left_out(tmp_path):
     assert dataset.classes == ("reds",) and len(dataset.train) + len(dataset.test) == 3
     assert f"2 image files directly in {folder.resolve()} (e.g. stray-0.png) belong to no " \
         f"class and were left out" in dataset.note
+    single = make_folder(tmp_path / "one", {"reds": 3})
+    make_folder(single, {"stray": 1}, flat=True)
+    assert f"1 image file directly in {single.resolve()} (e.g. stray-0.png) belongs to no " \
+        f"class and was left out" in load(single, tmp_path).note
 
 
 def test_a_cache_whose_array_header_claims_terabytes_is_decoded_again(tmp_path):

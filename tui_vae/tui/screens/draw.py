@@ -151,8 +151,8 @@ class DrawScreen(ViewScreen):
                 self.query_one("#draw-top").display = True
         c = self.canvas
         pen = "pen down: moving draws" if c.down else "pen up"
-        mode = "erasing" if c.erasing else "inking"
-        keys = "0-9 encode as class · " if conditional else ""
+        mode = "tool: eraser" if c.erasing else "tool: ink"
+        keys = f"{self.class_keys()} encode as class · " if conditional else ""
         if conditional and self.check_action("scroll_rows", ()):
             keys += "PgDn/PgUp class row · "
         self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px): arrows move · space "
@@ -226,7 +226,7 @@ class DrawScreen(ViewScreen):
         self._changed()
 
     def action_set_class(self, label: int) -> None:
-        if not self.takes_classes():
+        if not self.takes_classes(label):
             return
         self.label = label
         self._changed()

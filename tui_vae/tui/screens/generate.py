@@ -87,7 +87,7 @@ class GenerateScreen(ViewScreen):
                                                      self.temperature, self.seed, mixture),
                                      factor))
             what = f"class {classes[self.label]}" if conditional else "unconditional"
-        keys = "0-9 class · a all classes · " if conditional else ""
+        keys = f"{self.class_keys()} class · a all classes · " if conditional else ""
         source = ("the aggregate posterior (a 50-Gaussian mixture over the test images' "
                   "codes)" if self.aggregate else "the prior N(0, I)")
         self.set_status(f"Samples from {source}: {what} · temperature {self.temperature:g} · "
@@ -108,7 +108,7 @@ class GenerateScreen(ViewScreen):
         self.sync(force=True)
 
     def action_set_class(self, label: int) -> None:
-        if not self.takes_classes():
+        if not self.takes_classes(label):
             return
         self.label, self.rows = label, False
         self.sync(force=True)

@@ -243,7 +243,7 @@ class LatentScreen(ViewScreen):
                  else f"{len(cache.xy):,} of the {total:,} test images")
         self.query_one("#latent-info", Static).update(
             f"{shown}\n{how}\ncursor at ({where}){condition}{prior}")
-        keys = "0-9 decode as class · " if conditional else ""
+        keys = f"{self.class_keys()} decode as class · " if conditional else ""
         keys += "p prior · "
         manifold = "space manifold grid · " if model.config.latent_dim == 2 and not conditional \
             else ""
@@ -261,7 +261,7 @@ class LatentScreen(ViewScreen):
         self._show_cursor()
 
     def action_set_class(self, label: int) -> None:
-        if not self.takes_classes():
+        if not self.takes_classes(label):
             return
         self.label = label
         self._show_cursor()

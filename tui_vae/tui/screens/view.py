@@ -209,13 +209,27 @@ class ViewScreen(AppSizedScreen):
         rows = f"row {first + 1}" if shown == 1 else f"rows {first + 1}-{first + shown}"
         return f" · {rows} of {total} ({keys} scroll)"
 
-    def takes_classes(self) -> bool:
-        """Whether class keys (0-9) apply: a cVAE is loaded. Says why not otherwise."""
+    def class_keys(self) -> str:
+        """The class keys the active cVAE takes: "0-9", "0-4" for five classes (keys
+        reach ten at most)."""
+        count = min(self.model.config.num_classes, 10) if self.model is not None else 10
+        return "0" if count == 1 else f"0-{count - 1}"
+
+    def takes_classes(self, label: int | None = None) -> bool:
+        """Whether class keys apply (a cVAE is loaded) and `label` is one of its
+        classes. Says why not otherwise."""
         if self.model is None:
             return False
         if not self.model.config.conditional:
             self.notify("a plain VAE has no classes: choose a cVAE in Models (m)",
                         severity="warning")
+            return False
+        count = self.model.config.num_classes
+        if label is not None and label >= count:
+            from tui_vae.wording import plural
+
+            known = plural(count, "class", "classes")
+            self.notify(f"this cVAE knows {known}: keys {self.class_keys()}", severity="warning")
             return False
         return True
 
