@@ -682,10 +682,12 @@ async def test_unreadable_data_opens_the_model_on_the_sample_and_blames_the_data
         assert app.screen.query("ImageGrid")
 
 
-async def test_delete_is_greyed_out_on_a_shipped_model_and_offered_on_yours(
+async def test_delete_on_a_shipped_model_says_why_not_and_asks_on_yours(
         checkpoints, make_app):
-    """vae.safetensors in the shipped folder is a shipped model: the footer's Delete
-    is greyed out there and back on the user's own run."""
+    """vae.safetensors in the shipped folder is a shipped model: Delete there says it
+    cannot be deleted (no dialog, the file stays); on the user's own run it asks."""
+    from tui_vae.tui.screens.confirm import ConfirmScreen
+
     def shipped_here(folder, data, device, shipped_dir=None):
         return Workspace(folder, data, device, shipped_dir=folder)
 
@@ -697,7 +699,11 @@ async def test_delete_is_greyed_out_on_a_shipped_model_and_offered_on_yours(
         table = screen.query_one("#checkpoints")
         table.move_cursor(names.index("vae.safetensors"))
         await pilot.pause()
-        assert screen.check_action("delete", ()) is None
+        assert "x" in footer_keys(app)
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.screen is screen and (checkpoints / "vae.safetensors").exists()
+        assert "vae.safetensors is a shipped model; it cannot be deleted" in notices(app)
         (checkpoints / "mine.safetensors").write_bytes((checkpoints / "vae.safetensors")
                                                        .read_bytes())
         app.rescan(full=True)
@@ -705,4 +711,6 @@ async def test_delete_is_greyed_out_on_a_shipped_model_and_offered_on_yours(
         names = [entry.path.name for entry in app.entries]
         table.move_cursor(names.index("mine.safetensors"))
         await pilot.pause()
-        assert screen.check_action("delete", ()) is True
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)

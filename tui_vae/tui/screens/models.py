@@ -231,16 +231,9 @@ class ModelsScreen(ViewScreen):
             self.show_details()
 
     def on_checkpoint_table_highlighted(self) -> None:
+        # Delete stays offered on a shipped model: pressed, it says why it cannot
+        # (a greyed-out key would run nothing and say nothing).
         self._details()
-        self.refresh_bindings()  # Delete leaves the footer on a shipped model
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "delete":
-            entry = self.selected()
-            # Greyed out on a shipped model (the key still says why it cannot).
-            return None if entry is not None and self.app.workspace.is_shipped(
-                entry.path) else True
-        return super().check_action(action, parameters)
 
     def action_activate(self) -> None:
         entry = self.selected()
