@@ -853,13 +853,15 @@ def models(
     workspace = Workspace(folder if folder is not None or not given_runs else runs)
     # Without a folder: runs/ when there is one, and the shipped models from anywhere.
     folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]
+    label = workspace.label  # a run in a sub-folder of runs/ as beta/b0.5.safetensors
     found = sorted((item for f in folders for item in list_checkpoints(f)),
-                   key=lambda item: (not workspace.is_shipped(item.path), item.path.name))
+                   key=lambda item: (not workspace.is_shipped(item.path), label(item.path)))
     if model_factory is not None:  # your own model (imports torch and the factory)
         workspace.set_user_model(model_factory, weights)
         user = workspace.open_user_model()
         found = [user, *(item for item in found if item.path.absolute() != user.path)]
-    names = " and ".join(str(f) for f in folders) or str(workspace.checkpoint_dir)
+    named = [folder] if folder else [f for f in workspace.top_folders() if f.is_dir()]
+    names = " and ".join(str(f) for f in named) or str(workspace.checkpoint_dir)
     if not found:
         echo(f"no checkpoints (*.safetensors) in {names}")
         return
@@ -872,7 +874,7 @@ def models(
             continue
         m, test = item.model_config, item.final_test or {}
         # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
-        rows.append((item.path.name, m["model"], m.get("arch", "mlp"),
+        rows.append((label(item.path), m["model"], m.get("arch", "mlp"),
                      m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
                      ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}",
                      str(item.epochs_done), _fmt(test.get("loss"), ".2f"),

@@ -11,6 +11,10 @@ A time stamp younger than `RACY_NS` when it was looked at is not trusted (the
 "racy git" problem): a coarse file-system clock can give a second change the
 same time stamp, so such a folder or file is looked at again on the next scan.
 
+The user's runs folder is listed with its direct sub-folders (a sweep's
+`--out-dir runs/beta`): `SubFolders` finds them again only when the folder's
+own time stamp changes (a sub-folder made or removed changes it).
+
 Plain Python, no Textual, no torch; safe to call from a worker thread.
 """
 
@@ -190,6 +194,36 @@ class CachedListing:
         if before is not None and _same(before.entry, entry):
             entry = before.entry  # read again, unchanged: keep the old object
         return _File(stamp, inode, entry, racy)
+
+
+class SubFolders:
+    """The direct sub-folders of one folder, by name: real folders only (not links, so
+    nothing outside is listed through one), hidden ones left out. Listed again only
+    when the folder's time stamp changed, or was too fresh to trust."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._stamp: int | None = None
+        self._found: list[Path] = []
+
+    def __call__(self) -> list[Path]:
+        try:
+            mtime_ns = os.stat(self.root).st_mtime_ns
+        except OSError:  # missing or unreadable: the scan says so for the folder itself
+            self._stamp, self._found = None, []
+            return []
+        if mtime_ns == self._stamp:
+            return self._found
+        try:
+            with os.scandir(self.root) as found:
+                self._found = sorted(self.root / e.name for e in found
+                                     if not e.name.startswith(".")
+                                     and e.is_dir(follow_symlinks=False))
+        except OSError:
+            self._found = []
+        racy = time.time_ns() - mtime_ns < RACY_NS
+        self._stamp = None if racy else mtime_ns
+        return self._found
 
 
 def _same(a: Entry, b: Entry) -> bool:

@@ -74,18 +74,22 @@ def runs_dir() -> Path:
 
 def find_checkpoint(path: Path) -> Path:
     """`path` itself when it exists; else a bare name found here, in runs/ or in the
-    shipped folder, with or without its `.safetensors` (the name the explorer and
-    `tui-vae models` show).
+    shipped folder, or a sub-folder's name (`beta/b0.5`) found in runs/, with or
+    without its `.safetensors` (the names the explorer and `tui-vae models` show).
 
     So `tui-vae eval vae.safetensors` and `tui-vae sample vae` work from any
     folder. A path that is nowhere is returned unchanged, for the loader to report.
     """
-    if path.exists() or path.parent != Path("."):
+    if path.exists() or path.is_absolute():
         return path
     names = [path]
     if not path.name.endswith(".safetensors"):
-        names.append(Path(path.name + ".safetensors"))
-    for folder in (Path("."), runs_dir(), shipped_dir()):
+        names.append(path.with_name(path.name + ".safetensors"))
+    # A name in a sub-folder (beta/b0.5, as `models` lists a sweep's run) is looked
+    # for from here and under runs/; a bare name also among the shipped ones.
+    folders = (Path("."), runs_dir(), shipped_dir()) if path.parent == Path(".") else (
+        Path("."), runs_dir())
+    for folder in folders:
         for name in names:
             if folder is not None and (folder / name).is_file():
                 return name if folder == Path(".") else folder / name

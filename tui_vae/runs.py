@@ -10,6 +10,7 @@ nats; -ELBO = D + R, so lines of equal -ELBO are D = c - R.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Run:
     seconds: float  # training time over the recorded epochs
     history: tuple[dict, ...]
     dataset: str = "mnist"
+    label: str | None = None  # the lists' name for it (Workspace.label), else its file's
 
     @property
     def plane_key(self) -> tuple[str, str]:
@@ -58,7 +60,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return (self.label or self.path.name).removesuffix(self.path.suffix)
 
     def curve(self, metric: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(epochs, values) of `metric` (a METRICS key) over the run's history."""
@@ -81,8 +83,9 @@ class Run:
         return self.kl, self.recon
 
 
-def run_from(entry: CheckpointInfo) -> Run:
-    """A Run from a checkpoint's header (older checkpoints: the report's MLP, Bernoulli)."""
+def run_from(entry: CheckpointInfo, label: str | None = None) -> Run:
+    """A Run from a checkpoint's header (older checkpoints: the report's MLP, Bernoulli),
+    named `label` in the lists where given."""
     m, test = entry.model_config, entry.final_test or {}
     history = tuple(r for r in entry.history if isinstance(r, dict))
     seconds = sum(_number(r.get("seconds")) or 0.0 for r in history)
@@ -90,12 +93,14 @@ def run_from(entry: CheckpointInfo) -> Run:
                str(m.get("arch", "mlp")), str(m.get("likelihood", "bernoulli")),
                float(m.get("beta", 1.0)), int(m.get("latent_dim", 0)), entry.epochs_done,
                _number(test.get("loss")), _number(test.get("recon")), _number(test.get("kl")),
-               seconds, history, str(m.get("dataset", "mnist")))
+               seconds, history, str(m.get("dataset", "mnist")), label)
 
 
-def runs_from(entries) -> list[Run]:
-    """The readable checkpoints among `entries`, as Runs."""
-    return [run_from(e) for e in entries if isinstance(e, CheckpointInfo)]
+def runs_from(entries, label: Callable[[Path], str] | None = None) -> list[Run]:
+    """The readable checkpoints among `entries`, as Runs, each named `label(path)`
+    where given (Workspace.label)."""
+    return [run_from(e, label(e.path) if label else None)
+            for e in entries if isinstance(e, CheckpointInfo)]
 
 
 def elbo_levels(points: list[tuple[float, float]], count: int = 6) -> list[float]:

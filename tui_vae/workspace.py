@@ -24,7 +24,7 @@ from tui_vae.checkpoints import (
 )
 from tui_vae.datasets import dataset_spec
 from tui_vae.errors import CheckpointError, DataError
-from tui_vae.listing import CachedListing
+from tui_vae.listing import CachedListing, SubFolders
 from tui_vae.paths import is_shipped_model, runs_dir
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class Workspace:
         self._images: dict[tuple, ViewImages] = {}  # by (dataset, shape)
         self._lock = threading.Lock()  # workers and the UI thread share the caches
         self._listing = CachedListing()  # checkpoint headers, cached by (mtime, size)
+        self._sub_folders = SubFolders(self.checkpoint_dir)  # a sweep's --out-dir runs/beta
         self._entries: list[Entry] | None = None  # the last scan's result, sorted
         # The user's own model (--model-factory): the factory and weights named, then,
         # once `open_user_model` loaded it, its listing entry and the loaded model.
@@ -127,13 +128,28 @@ class Workspace:
 
     # -- checkpoints (headers only, no torch)
 
-    def folders(self) -> list[Path]:
-        """The folders listed: the user's, then the shipped models' (when not the same)."""
+    def top_folders(self) -> list[Path]:
+        """The folders named to the user: theirs, then the shipped models' (when not
+        the same)."""
         folders = [self.checkpoint_dir]
         if self.shipped_dir and self.shipped_dir.is_dir():
             if self.shipped_dir.resolve() != self.checkpoint_dir.resolve():
                 folders.append(self.shipped_dir)
         return folders
+
+    def folders(self) -> list[Path]:
+        """The folders listed: the user's, its direct sub-folders (a sweep's
+        `--out-dir runs/beta`), then the shipped models'."""
+        mine, *shipped = self.top_folders()
+        return [mine, *(f for f in self._sub_folders() if f not in shipped), *shipped]
+
+    def label(self, path: Path) -> str:
+        """A checkpoint's name as the lists show it: its file name, with its sub-folder
+        in front where it sits in one of the user's (`beta/b0.5.safetensors`), since
+        two sweeps name their runs alike."""
+        if path.parent != self.checkpoint_dir and path.parent.parent == self.checkpoint_dir:
+            return f"{path.parent.name}/{path.name}"
+        return path.name
 
     def is_shipped(self, path: Path) -> bool:
         """Whether `path` is a shipped model: in the shipped folder and one of its names.
@@ -158,7 +174,7 @@ class Workspace:
                 entries = [user, *(e for e in entries if e.path.absolute() != user.path)]
             self._entries = sorted(entries, key=lambda e: (e is not user,
                                                            not self.is_shipped(e.path),
-                                                           e.path.name))
+                                                           self.label(e.path)))
         return self._entries
 
     @property

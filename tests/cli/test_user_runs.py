@@ -4,6 +4,7 @@ says what it could not measure or what it measured on (no silent drops)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -39,6 +40,24 @@ def test_train_writes_to_runs_and_models_lists_it_beside_the_shipped_ones(traine
     for name in ("vae", "cvae", "vae-beta0", "vae-2d"):
         assert "shipped" in rows[f"{name}.safetensors"]
     assert f"runs and {REPO / 'checkpoints'}" in listed.stdout
+
+
+def test_a_sweeps_sub_folder_of_runs_is_listed_and_its_runs_found_by_that_name(
+        trained, tmp_path):
+    """`sweep --out-dir runs/beta` (the README's example): `models` lists its runs as
+    beta/NAME, and that name is enough for `sample`."""
+    folder, _ = trained
+    written = next((folder / "runs").glob("*.safetensors"))
+    (tmp_path / "runs" / "beta").mkdir(parents=True)
+    shutil.copyfile(written, tmp_path / "runs" / "beta" / "b0.5.safetensors")
+    listed = run_cli("models", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
+            if line.startswith("│")}
+    assert "yours" in rows["beta/b0.5.safetensors"]
+    sampled = run_cli("sample", "beta/b0.5", "--out", "s.png", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    assert (tmp_path / "s.png").stat().st_size > 0
 
 
 def test_eval_says_in_one_line_when_the_judge_is_missing(trained, tmp_path):

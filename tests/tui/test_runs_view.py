@@ -144,3 +144,29 @@ async def test_without_colour_no_more_runs_are_overlaid_than_dashes_tell_apart(
         await pilot.press("space")
         assert len(screen.overlaid) == len(DASHES)
         assert any("without colour" in n.message for n in app._notifications)
+
+
+async def test_runs_of_other_data_are_not_overlaid_at_first_and_the_table_names_it(
+        checkpoints, make_app):
+    """A run on other data (its losses in other units or far larger) would flatten the
+    other curves: the chart starts with the runs comparable with the first one."""
+    from tests.unit.test_checkpoints import rewrite_meta
+
+    other = checkpoints / "zz-kmnist.safetensors"
+    shutil.copyfile(checkpoints / "vae.safetensors", other)
+
+    def kmnist(meta, header):
+        meta["dataset"] = meta["model"]["dataset"] = "kmnist"
+
+    rewrite_meta(other, kmnist)
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await open_view(app, pilot, "u")
+        screen = app.screen
+        names = [run.name for run in screen.runs]
+        assert sorted(names) == ["cvae", "vae", "vae-beta0", "zz-kmnist"]
+        chart = screen.query_one("#runs-chart", LossChart)
+        assert sorted(s.name for s in chart.series) == ["cvae", "vae", "vae-beta0"]
+        row = screen._cells(names.index("zz-kmnist"))
+        assert row[-1] == "kmnist" and screen._cells(0)[-1] == screen.runs[0].dataset

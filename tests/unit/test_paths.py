@@ -104,6 +104,13 @@ def test_a_bare_checkpoint_name_is_found_in_runs_then_the_shipped_models(tmp_pat
     _save(tmp_path / "cvae.safetensors")
     assert find_checkpoint(Path("cvae")) == Path("cvae.safetensors")  # here first
     assert find_checkpoint(Path("nowhere")) == Path("nowhere")
+    # A sweep's run in a sub-folder of runs/, by the name `models` lists
+    (tmp_path / "runs" / "beta").mkdir()
+    swept = _save(tmp_path / "runs" / "beta" / "b0.5.safetensors")
+    for name in ("beta/b0.5", "beta/b0.5.safetensors"):
+        assert find_checkpoint(Path(name)) == Path("runs") / "beta" / "b0.5.safetensors"
+    assert find_checkpoint(Path("runs/beta/b0.5")) == Path("runs/beta/b0.5.safetensors")
+    assert swept.is_file() and find_checkpoint(Path("b0.5")) == Path("b0.5")  # not searched
 
 
 def test_plural_counts():

@@ -155,3 +155,23 @@ def test_workspace_scan_hands_back_the_same_list_while_nothing_changed(tmp_path,
     assert workspace.scan() is entries and workspace.scan(full=True) is entries
     shutil.copyfile(tiny, user / "bbb.safetensors")
     assert [e.path.name for e in workspace.scan()][2] == "bbb.safetensors"
+
+
+def test_the_sub_folders_of_the_users_folder_are_listed_too(tmp_path, tiny):
+    """A sweep's --out-dir runs/beta shows beside runs/ (named beta/...), found again
+    when a sub-folder comes; hidden folders and links to folders are not followed."""
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    fill(elsewhere, tiny, ["outside.safetensors"])
+    runs.mkdir()
+    fill(runs / "beta", tiny, ["b0.5.safetensors"])
+    fill(runs / ".hidden", tiny, ["secret.safetensors"])
+    (runs / "link").symlink_to(elsewhere, target_is_directory=True)
+    fill(runs, tiny, ["mine.safetensors"])
+    workspace = Workspace(runs, None, "cpu", shipped_dir=None)
+    labels = [workspace.label(e.path) for e in workspace.scan()]
+    assert sorted(labels) == ["beta/b0.5.safetensors", "mine.safetensors"]
+    assert workspace.folders() == [runs, runs / "beta"] and workspace.top_folders() == [runs]
+    fill(runs / "gamma", tiny, ["g1.safetensors"])  # a second sweep, made since
+    settle(runs, stamp=PAST + 9)
+    labels = [workspace.label(e.path) for e in workspace.scan()]
+    assert "gamma/g1.safetensors" in labels and len(labels) == 3

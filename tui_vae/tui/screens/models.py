@@ -30,10 +30,10 @@ NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within thes
 KEPT_COLUMNS = 9
 
 
-def _stem(path: Path) -> str:
-    """A checkpoint's name in the table: every one ends in .safetensors, so the
-    column leaves it out (the details below give the whole name)."""
-    return path.name.removesuffix(SUFFIX)
+def _stem(label: str) -> str:
+    """A checkpoint's name in the table (Workspace.label): every one ends in
+    .safetensors, so the column leaves it out (the details below give the whole name)."""
+    return label.removesuffix(SUFFIX)
 
 
 def _num(value, spec: str) -> str:
@@ -138,16 +138,20 @@ class ModelsScreen(ViewScreen):
         # 10,000 names would cost the UI thread ~15 ms at every change).
         top = table.scroll_offset.y
         shown = entries[top:top + max(table.size.height, 50)]
-        longest = max((len(_stem(e.path)) for e in shown), default=0)
+        label = self.app.workspace.label
+        longest = max((len(_stem(label(e.path))) for e in shown), default=0)
         table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
         # The cursor stays on its file when rows come or go above it.
         before = self._drawn_before
         on = before[table.cursor_row].path if table.cursor_row < len(before) else None
         cursor = self.app.entry_index.get(on) if on is not None else None
         table.set_rows(len(entries), self._cells, cursor)
-        folders = " and ".join(str(f) for f in self.app.workspace.folders())
-        self.set_status(f"{plural(len(entries), 'checkpoint')} in {folders} (watched) · "
-                        f"● active · ▶ training · enter use · a/b compare · x delete")
+        # The keys are in the footer; the marks are said here, first, so that a
+        # narrow screen cuts the folders' names rather than them.
+        mine, *shipped = self.app.workspace.top_folders()
+        folders = " and ".join([f"{mine} (and its sub-folders)", *map(str, shipped)])
+        self.set_status(f"● active · ▶ training · {plural(len(entries), 'checkpoint')} in "
+                        f"{folders}, watched")
         self._details()
 
     def _details(self) -> None:
@@ -164,16 +168,17 @@ class ModelsScreen(ViewScreen):
         if row >= len(entries):
             return ()
         entry = entries[row]
+        name = _stem(app.workspace.label(entry.path))
         training = app.monitor.active and app.monitor.progress.path
         marks = ("▶" if training and Path(training) == entry.path else "") + (
             "●" if entry.path == app.active else "")
         if not isinstance(entry, CheckpointInfo):
-            return (marks + "!", _stem(entry.path), "unreadable", *["-"] * 10)
+            return (marks + "!", name, "unreadable", *["-"] * 10)
         a, b = app.compare_pair
         marks += ("A" if entry.path == a else "") + ("B" if entry.path == b else "")
         m, test = entry.model_config, entry.final_test or {}
         return (
-            marks, _stem(entry.path), m["model"], str(m["latent_dim"]),
+            marks, name, m["model"], str(m["latent_dim"]),
             ModelConfig.from_dict(m).hidden_text,
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),

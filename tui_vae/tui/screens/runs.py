@@ -34,7 +34,7 @@ RUN_WIDTH = (10, 40)  # the run column's width: the longest name, within these
 COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 4),
            Column("likelihood", 10), Column("beta", 5, True), Column("epochs", 6, True),
            Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 7, True),
-           Column("time", 7, True))
+           Column("time", 7, True), Column("dataset", 12))
 MAX_OVERLAID = len(COLOURS)
 SURGERY_IMAGES = 2000  # ELBO surgery beside the plane: on this many test images (fast)
 
@@ -109,10 +109,15 @@ class RunsScreen(ViewScreen):
         table = self.query_one(CheckpointTable)
         before = self.runs[table.cursor_row].path if table.cursor_row < len(self.runs) else None
         self._drawn = self.app.entries
-        self.runs = runs_from(self.app.entries)
+        self.runs = runs_from(self.app.entries, self.app.workspace.label)
         paths = [r.path for r in self.runs]
-        if not self.overlaid and self.runs:  # the first runs overlaid, to begin with
-            self.overlaid = set(paths[:self.max_overlaid()])
+        if not self.overlaid and self.runs:
+            # To begin with, the first runs comparable with the first one (its data and
+            # likelihood): a folder's or a Gaussian run's losses, in other units or
+            # far larger, would flatten every other curve.
+            key = self.runs[0].plane_key
+            alike = [r.path for r in self.runs if r.plane_key == key]
+            self.overlaid = set(alike[:self.max_overlaid()])
         self.overlaid &= set(paths)
         cursor = paths.index(before) if before in paths else None
         # The run column fits the longest name (within bounds; it narrows again on
@@ -142,7 +147,7 @@ class RunsScreen(ViewScreen):
         r = self.runs[row]
         mark = "■" if r.path in self.overlaid else ""
         return (mark, r.name, r.kind, r.arch, r.likelihood, f"{r.beta:g}", str(r.epochs),
-                _num(r.test_loss), _num(r.recon), _num(r.kl), _time(r.seconds))
+                _num(r.test_loss), _num(r.recon), _num(r.kl), _time(r.seconds), r.dataset)
 
     def _draw_chart(self) -> None:
         chart = self.query_one("#runs-chart", LossChart)
