@@ -865,7 +865,7 @@ def models(
     if not found:
         echo(f"no checkpoints (*.safetensors) in {names}")
         return
-    columns = ("file", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
+    columns = ("name", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
                "epochs", "test loss", "recon", "KL", "created", "from")
     rows = []
     unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
@@ -874,8 +874,10 @@ def models(
             continue
         m, test = item.model_config, item.final_test or {}
         # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
-        rows.append((label(item.path), m["model"], m.get("arch", "mlp"),
-                     m.get("likelihood", "bernoulli"), m["dataset"], str(m["latent_dim"]),
+        # The name `sample`, `eval` and the explorer know it by: no .safetensors.
+        rows.append((label(item.path).removesuffix(".safetensors"), m["model"],
+                     m.get("arch", "mlp"), m.get("likelihood", "bernoulli"), m["dataset"],
+                     str(m["latent_dim"]),
                      ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}",
                      str(item.epochs_done), _fmt(test.get("loss"), ".2f"),
                      _fmt(test.get("recon"), ".2f"), _fmt(test.get("kl"), ".2f"),
@@ -891,7 +893,8 @@ def models(
     unbounded = console.options.update_width(1_000_000)  # measure() clamps to the width
     # Names may fold onto a second line down to 24 columns (most names fit that).
     foldable = max([len(row[0]) for row in rows] + [24]) - 24
-    for column in ("created", "from", "likelihood", "hidden", "arch", "model", "dataset"):
+    # "from" late: without it shipped models and your runs look alike.
+    for column in ("created", "likelihood", "hidden", "arch", "model", "dataset", "from"):
         if console.measure(table, options=unbounded).maximum <= console.width + foldable:
             break
         shown.remove(column)
@@ -916,8 +919,8 @@ def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: 
         # Every column but the names is kept whole (a figure cut short reads as
         # another); long names fold onto a second line instead.
         whole = max([len(str(row[index])) for row in rows] + [max(map(len, column.split()))])
-        table.add_column(column, overflow="fold", min_width=None if column == "file" else whole,
-                         justify="left" if column in ("file", "arch", "likelihood", "created",
+        table.add_column(column, overflow="fold", min_width=None if column == "name" else whole,
+                         justify="left" if column in ("name", "arch", "likelihood", "created",
                                                       "from") else "right")
     for row in rows:
         # Text, not str: names and metadata come from files and are never markup.

@@ -122,11 +122,12 @@ def test_sample_to_png_npy_and_terminal(workdir):
 def test_models_lists_checkpoints_with_metrics(workdir):
     result = run_cli("models", ".", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert "cvae.safetensors" in result.stdout and "vae.safetensors" in result.stdout
-    assert "mnist-sample" in result.stdout
+    # by the names sample and eval take: no .safetensors
+    assert "│ cvae " in result.stdout and "│ vae " in result.stdout
+    assert ".safetensors" not in result.stdout and "mnist-sample" in result.stdout
     header = next(line for line in result.stdout.splitlines() if "likelihood" in line)
     assert "arch" in header  # every checkpoint's architecture and likelihood
-    row = next(line for line in result.stdout.splitlines() if "cvae.safetensors" in line)
+    row = next(line for line in result.stdout.splitlines() if "│ cvae " in line)
     assert "mlp" in row and "bernoulli" in row
 
 
@@ -136,7 +137,7 @@ def test_models_lists_the_folder_the_root_checkpoints_option_names(workdir, tmp_
     elsewhere = tmp_path / "elsewhere"
     result = run_cli("--checkpoints", str(workdir), "models", cwd=elsewhere.parent)
     assert result.returncode == 0, result.stderr
-    assert "cvae.safetensors" in result.stdout
+    assert "│ cvae " in result.stdout
     missing = run_cli("--checkpoints", str(elsewhere), "models", cwd=tmp_path)
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -160,11 +161,12 @@ def test_models_on_an_80_column_terminal_leaves_columns_out_whole_rather_than_cu
     text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines) and "…" not in text
-    header = next(line for line in lines if "file" in line and "KL" in line)
+    header = next(line for line in lines if "name" in line and "KL" in line)
     assert "test loss" in header and "created" not in header
     assert "not shown at this width:" in text and "created" in text
-    row = next(line for line in lines if "│ cvae.safetensors" in line)
-    figures = [cell.strip() for cell in row.split("│")[2:-1]]
+    row = next(line for line in lines if "│ cvae " in line)
+    figures = [cell.strip() for cell in row.split("│")[2:-2] if "mnist" not in cell]
+    assert row.split("│")[-2].strip() == "yours"  # shipped or yours: kept at 80 columns
     assert all(re.fullmatch(r"-?[0-9.]+", f) for f in figures), figures
 
 

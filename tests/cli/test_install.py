@@ -122,7 +122,7 @@ def test_models_lists_the_shipped_models_from_any_folder(installed):
     result = _run(installed, str(installed["bin"] / "tui-vae"), "models")
     assert result.returncode == 0, result.stderr
     for stem in SHIPPED_MODELS:
-        assert f"{stem}.safetensors" in result.stdout
+        assert f"│ {stem} " in result.stdout
     assert result.stdout.count("shipped") >= len(SHIPPED_MODELS)
     assert str(installed["site"] / "tui_vae" / "shipped") in result.stdout
 
