@@ -103,6 +103,12 @@ async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
             return {key.description for key in app.screen.query(FooterKey)}
 
         assert "Use new run" not in footer_keys()  # nothing to use yet
+        await pilot.press("question_mark")  # nor in the help
+        await pilot.pause()
+        from tests.tui.test_views import help_text
+
+        assert "Use new run" not in help_text(app) and "Quit" in help_text(app)
+        await pilot.press("escape")
         app.start_training(tiny_run(checkpoints, "fresh.safetensors", epochs=1))
         await wait_for(pilot, lambda: app.last_run is not None, timeout=60)
         await app.workers.wait_for_complete()
@@ -111,6 +117,10 @@ async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
         notice = next(n.message for n in app._notifications if "finished" in n.message)
         assert "press U to use it" in notice
         assert "Use new run" in footer_keys()  # shown where a newcomer looks
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "Use new run" in help_text(app)
+        await pilot.press("escape")
         await pilot.press("U")
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -296,3 +296,23 @@ async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
         shown = " ".join(line.text.strip() for line in
                          (label.render_line(y) for y in range(label.size.height)))
         assert "TUI_VAE_DATA_DIR=DIR to a folder holding it" in shown
+
+
+async def test_the_footer_offers_escape_while_a_setting_takes_the_letter_keys(
+        checkpoints, make_app):
+    """In a text field s, x, ? and q type into it, so Textual drops them from the
+    footer; escape (back to the keys) is then offered instead of an empty line."""
+    from tests.tui.test_views import footer_keys, open_view
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "t")
+        screen = app.screen
+        assert "escape" not in footer_keys(app) and "s" in footer_keys(app)
+        screen.query_one("#epochs", Input).focus()
+        await pilot.pause()
+        assert footer_keys(app).get("escape") == "Done editing"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.focused is None and "escape" not in footer_keys(app)
+        assert "s" in footer_keys(app)

@@ -106,10 +106,14 @@ class HelpScreen(ModalScreen[None], AppSizedScreen):
 
     def compose(self) -> ComposeResult:
         keymap = getattr(self.app, "_keymap", {})  # Textual keeps the user's keymap here
-        app_keys = binding_rows(type(self.app).BINDINGS, keymap)
 
         def applies(binding: Binding) -> bool:  # e.g. no class keys for a plain VAE
             return self.app._check_action_state(binding.action, self.view) is not False
+
+        def app_applies(binding: Binding) -> bool:  # e.g. "Use new run" only after a run
+            return self.app._check_action_state(binding.action, self.app) is not False
+
+        app_keys = binding_rows(type(self.app).BINDINGS, keymap, app_applies)
 
         view_keys = binding_rows(type(self.view).BINDINGS, keymap, applies)
         title = getattr(self.view, "TITLE", "") or "this view"

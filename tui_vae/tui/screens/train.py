@@ -134,7 +134,9 @@ class TrainScreen(ViewScreen):
         Binding("x", "stop", "Stop", id="train.stop"),
         Binding("y", "toggle_log", "Log y", id="train.log"),
         Binding("p", "toggle_previews", "Charts/previews", id="train.previews"),
-        Binding("escape", "blur", "Done editing", show=False, id="train.blur"),
+        # Shown while a setting has focus: the letter keys type into it then, so
+        # this is the one key the footer can offer (check_action).
+        Binding("escape", "blur", "Done editing", id="train.blur"),
     ]
 
     def body(self) -> ComposeResult:
@@ -320,6 +322,8 @@ class TrainScreen(ViewScreen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "toggle_previews":
             return self._cramped()
+        if action == "blur":
+            return self.focused is not None and isinstance(self.focused, (Input, Select))
         # Start greys out while a run is active, Stop while none is.
         if action == "start":
             return not self.app.monitor.active or None
