@@ -85,9 +85,11 @@ def format_report(result: dict) -> str:
         lines.insert(1, f"  test images: the {result['test_data']}, standing in for MNIST "
                         f"(not on disk, no download)")
     if "mutual_information" in result:
-        lines.append(f"  rate (the KL) = I(x; z) {result['mutual_information']:.3f} "
+        # round() + 0.0: an estimate a hair below zero reads 0.000, not -0.000.
+        info, gap = (round(result[k], 3) + 0.0 for k in ("mutual_information", "marginal_kl"))
+        lines.append(f"  rate (the KL) = I(x; z) {info:.3f} "
                      f"(at most log N = {result['mutual_information_bound']:.3f}) "
-                     f"+ KL(q(z) || p(z)) {result['marginal_kl']:.3f}  "
+                     f"+ KL(q(z) || p(z)) {gap:.3f}  "
                      f"[ELBO surgery, {result['surgery_images']:,} images, "
                      f"+/- {result['surgery_stderr']:.3f}]")
     if "nll_iw" in result:

@@ -56,3 +56,14 @@ def test_very_narrow_posteriors_stay_finite_and_exact():
     result = surgery_from_posteriors(torch.randn(n, 20), torch.full((n, 20), -40.0))
     assert math.isfinite(result["marginal_kl"])
     assert result["mutual_information"] == pytest.approx(math.log(n), abs=1e-6)
+
+
+def test_the_report_never_prints_a_negative_zero():
+    """An estimate a hair below zero (a posterior equal to the prior) reads 0.000."""
+    from tui_vae.report import format_report
+
+    result = {"dataset": "mnist", "test_size": 10000, "test_loss": 1.0, "recon": 1.0, "kl": 0.0,
+              "mutual_information": -1e-7, "mutual_information_bound": 7.6,
+              "marginal_kl": -4e-5, "surgery_images": 2000, "surgery_stderr": 0.01}
+    line = next(li for li in format_report(result).splitlines() if "I(x; z)" in li)
+    assert "I(x; z) 0.000" in line and "KL(q(z) || p(z)) 0.000" in line and "-0.000" not in line

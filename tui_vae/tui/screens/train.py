@@ -157,7 +157,8 @@ class TrainScreen(ViewScreen):
                         yield Label(label)
                         yield OrderedInput(_shown(field_default(name)), type=kind, compact=True,
                                     id=name)
-                yield Label("beta 0: no KL term (the report's run)", classes="dim")
+                    if name == "beta":  # the hint under its own field
+                        yield Label("beta 0: no KL term (the report's run)", classes="dim")
                 with Horizontal(classes="field"):
                     yield Label("sweep betas")
                     yield OrderedInput("", placeholder="0,0.5,1", compact=True, id="sweep_betas")
