@@ -469,8 +469,10 @@ def train(
     shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
     # By default a run is the user's: runs/ in the working folder, never the shipped models'.
     out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
-    if out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume:
-        out.parent.mkdir(exist_ok=True)
+    # runs/ is made just before training, and taken away again if the run fails
+    # before saving anything into it (no data, say): no empty folder left behind.
+    make_runs = (out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume
+                 and not out.parent.exists())
 
     config = TrainConfig(
         # The image shape and class count come from the dataset (--image-size and
@@ -525,9 +527,16 @@ def train(
     from tui_vae.optim import skip_compiler_import
 
     skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
+    if make_runs:
+        out.parent.mkdir(exist_ok=True)
     try:
         finished = Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
                            share=share).run()
+    except BaseException:
+        if make_runs:
+            with contextlib.suppress(OSError):  # not empty (a save was made), or gone
+                out.parent.rmdir()
+        raise
     finally:
         reporter.close()
         if board is not None:

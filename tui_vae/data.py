@@ -266,6 +266,8 @@ def _download(root: Path, spec: DatasetSpec) -> None:
         f"point tui-vae at local files with --data-dir DIR or {DATA_DIR_ENV}=DIR "
         f"(expects DIR/{spec.folder}/raw/train-images-idx3-ubyte and the other three files)"
     )
+    if spec.folder == "MNIST":  # MNIST and binarised MNIST: the bundled digits work offline
+        hint += "; or train offline on the 1,000 bundled digits: --dataset mnist-sample"
     # The folders a failed download leaves empty are removed again: a mistyped
     # --data-dir must not leave a tree behind (or one at the filesystem's root).
     where = Path(root).absolute()

@@ -91,3 +91,13 @@ def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
     from tui_vae.report import format_report
 
     assert "test images: the bundled sample" in format_report(report)  # the text form says it too
+
+
+def test_train_without_mnist_offline_says_how_and_leaves_no_empty_runs_folder(tmp_path):
+    result = run_cli("train", "--epochs", "1", "--data-dir", str(tmp_path / "nowhere"),
+                     cwd=tmp_path, env=OFFLINE)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "downloading it failed" in lines[0]
+    assert lines[0].endswith("train offline on the 1,000 bundled digits: --dataset mnist-sample")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "nowhere").exists()
