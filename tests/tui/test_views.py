@@ -136,6 +136,11 @@ async def test_class_keys_show_and_work_only_for_a_cvae(checkpoints, make_app):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)  # the cVAE is active: 0-9 and "All classes" apply
         assert {"0", "a"} <= footer_keys(app).keys()
+        await pilot.press("a")  # a row per class, the rows named in the status
+        await settle(app, pilot)
+        status = str(app.screen.query_one("#status").render())
+        assert "a row per class (0 to 9, top to bottom)" in status
+        await pilot.press("a")
         await activate(app, pilot, "vae.safetensors")
         assert not {"0", "a"} & footer_keys(app).keys()
         assert footer_keys(app)["plus"] == "Temp +" and footer_keys(app)["minus"] == "Temp -"

@@ -80,7 +80,11 @@ class GenerateScreen(ViewScreen):
         if self.rows and conditional:
             images = gallery.class_rows(model, columns, self.temperature, self.seed, mixture)
             grid.show(gallery.shrink(images, factor), columns=columns)
-            what = "a row per class, the same z down each column" + self.rows_note(grid)
+            count = model.config.num_classes
+            order = (f"{classes[0]} to {classes[count - 1]}, top to bottom"
+                     if len(classes) >= count else "top to bottom")
+            what = (f"a row per class ({order}), the same z down each column"
+                    + self.rows_note(grid))
         else:
             grid.first_row = 0
             grid.show(gallery.shrink(gallery.samples(model, columns * rows, self.label,

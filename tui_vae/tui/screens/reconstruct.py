@@ -101,10 +101,10 @@ class ReconstructScreen(ViewScreen):
         self.set_status(
             (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
              if self.draws else "left original, right reconstruction (d: draws of z)")
-            + f" · {which} · {plural(len(order), 'image')} · "
-            f"{'worst first' if self.worst else 'in order'} · "
+            + f" · under each: #index, class, loss · {which} · "
+            f"{plural(len(order), 'image')} · {'worst first' if self.worst else 'in order'} · "
             f"page {self.page + 1}/{pages} · mean loss {mean:.1f} nats "
-            f"(reconstruction at z=mu + KL; under each)")
+            f"(reconstruction at z=mu + KL)")
 
     def action_page(self, step: int) -> None:
         self.page += step
