@@ -116,9 +116,9 @@ def test_models_lists_the_users_model_first(trained, tmp_path):
     result = run_cli("models", str(tmp_path), "--model-factory", "tiny_vae:build_sample",
                      "--weights", str(trained), cwd=EXAMPLES)
     assert result.returncode == 0, result.stderr
-    row = next(line for line in result.stdout.splitlines() if trained.name in line)
+    row = next(line for line in result.stdout.splitlines() if trained.stem in line)
     cells = [cell.strip() for cell in row.strip("│ ").split("│")]
-    assert cells[:6] == [trained.name, "user", "tiny_vae:build_sample", "bernoulli",
+    assert cells[:6] == [trained.stem, "user", "tiny_vae:build_sample", "bernoulli",
                          "mnist-sample", "8"], cells
 
 
