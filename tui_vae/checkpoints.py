@@ -334,7 +334,11 @@ def read_header_bytes(path: Path, kind: str = "checkpoint") -> tuple[bytes, int]
             if len(head) < 8:
                 raise CheckpointError(f"{path} is too short to be {short}")
             (header_len,) = struct.unpack("<Q", head)
-            if header_len > min(MAX_HEADER_BYTES, size - 8):
+            if header_len > MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path} is not {bad}: its header claims "
+                                      f"{header_len / 2**20:,.1f} MiB, over the "
+                                      f"{MAX_HEADER_BYTES >> 20} MiB allowed")
+            if header_len > size - 8:
                 raise CheckpointError(f"{path} is not {bad} or is truncated")
             return handle.read(header_len), size
     except FileNotFoundError:
@@ -609,6 +613,12 @@ def save_checkpoint(
     for name, value in (live_weights or {}).items():
         tensors[f"live.{name}"] = value.detach().cpu().contiguous()
     data = save_tensors(tensors, metadata={META_KEY: json.dumps(meta)})
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > MAX_HEADER_BYTES:  # refused before writing: the saved file stays
+        raise CheckpointError(
+            f"cannot save {path}: its header ({header_len / 2**20:.1f} MiB, mostly the "
+            f"history of {len(meta.get('history') or ()):,} epochs) is over the "
+            f"{MAX_HEADER_BYTES >> 20} MiB a checkpoint may hold; the file is as it was")
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:

@@ -191,7 +191,9 @@ def _widths_fit(widths, hidden_dim: int) -> bool:
 # Bounds every run and checkpoint keeps (the CLI's flags and checkpoint validation
 # use them): seeds fit torch's generators even as seed * 1,000,003 + epoch.
 MAX_SEED = 2**32 - 1
-MAX_EPOCHS = 1_000_000
+# Every epoch adds a line (~300 bytes) to the checkpoint's history, whose header may
+# hold 16 MiB (checkpoints.MAX_HEADER_BYTES): 40,000 epochs stay well inside it.
+MAX_EPOCHS = 40_000
 MAX_BATCH = 1 << 24
 # A KL weight far past any use; beyond float32's range the step's arithmetic overflows.
 MAX_BETA = 1e6

@@ -178,3 +178,28 @@ def test_a_file_saved_anew_keeps_its_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_history_too_long_to_read_back_is_never_saved(tmp_path):
+    """A header the reader would refuse (over 16 MiB: a run of ~60,000 epochs) is not
+    written: the run's last good save stays, and the error says why."""
+    path = tmp_path / "long.safetensors"
+    model, _ = save_tiny(path)
+    before = path.read_bytes()
+    config = ModelConfig(latent_dim=3, hidden_dim=16)
+    record = {"epoch": 1, "train": {"loss": 100.0, "recon": 80.0, "kl": 20.0},
+              "test": {"loss": 99.0, "recon": 79.0, "kl": 20.0}, "seconds": 1.5}
+    history = [dict(record, epoch=k) for k in range(1, 200_001)]
+    meta = ck.build_metadata(config, {"seed": 5, "epochs": 200_000},
+                             {"epochs_done": 1, "step": 0}, history)
+    with pytest.raises(CheckpointError, match="over the 16 MiB a checkpoint may hold"):
+        ck.save_checkpoint(path, model, meta)
+    assert path.read_bytes() == before
+    assert ck.MAX_EPOCHS * 300 < ck.MAX_HEADER_BYTES * 3 // 4  # the flag leaves room
+
+
+def test_a_header_over_the_limit_is_named_as_such(tmp_path):
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(struct.pack("<Q", 17 << 20) + b" " * (18 << 20))
+    with pytest.raises(CheckpointError, match="header claims 17.0 MiB, over the 16 MiB"):
+        ck.load_checkpoint(path)
