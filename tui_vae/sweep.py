@@ -108,6 +108,11 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
                          or "run")
         out = out_dir / f"{name}{SUFFIX}"
         args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
+        twin = next((run for run in runs if run.name == name), None)
+        if twin is not None:  # two values written alike would train into one file
+            raise TuiVaeError(f"two runs of the sweep would both be {name} (values that "
+                              f"differ only past the digits a run's name keeps); give "
+                              f"values that differ in their first 6 significant digits")
         runs.append(SweepRun(name, out, (*args, *extra, "--out", str(out))))
     return runs
 

@@ -42,6 +42,18 @@ def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
     assert not (tmp_path / "sw").exists()
 
 
+def test_values_that_would_name_one_run_twice_are_refused_before_any_run(tmp_path):
+    # 1 and 1.0000000001 both became `--beta 1 --out sw/beta1...`: two jobs trained
+    # into one file and the sweep said "2 runs".
+    for dry in ([], ["--dry-run"]):
+        result = run_cli("sweep", "--beta", "1,1.0000000001", *TINY, "--epochs", "1",
+                         "--out-dir", "sw", *dry, cwd=tmp_path)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "two runs of the sweep would both be beta1" in lines[0]
+        assert result.stdout == "" and not (tmp_path / "sw").exists()
+
+
 def test_a_run_too_large_for_memory_is_refused_before_any_run_starts(tmp_path):
     # Its flags parse; only the built model's size says it cannot be trained. The
     # first run used to train to its end before the second failed.
