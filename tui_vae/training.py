@@ -106,11 +106,36 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
     return rate
 
 
+# Adam's settings a run never changes (the learning rate is set at every step).
+_FIXED_ADAM_SETTINGS = ("betas", "eps", "weight_decay", "amsgrad", "maximize", "capturable",
+                        "differentiable", "decoupled_weight_decay")
+
+
+def _same_setting(value, wanted) -> bool:
+    """Equal, and of the same kind (True is not 1 here; NaN equals nothing)."""
+    if isinstance(wanted, bool) or isinstance(value, bool):
+        return value is wanted
+    return (isinstance(value, (int, float)) and isinstance(wanted, (int, float))
+            and value == wanted)
+
+
 def _optimizer_state_problem(optimizer) -> str | None:
     """What is wrong with Adam's loaded state, or None: each parameter's moments
     must be tensors of its own shape and dtype and its step count one number, or
-    Adam's fused kernel reads and writes past their ends (a crash, not an error)."""
+    Adam's fused kernel reads and writes past their ends (a crash, not an error).
+    Adam's settings must be the ones tui-vae builds it with (its defaults): a file
+    edited to `maximize` or a negative `eps` would train on quietly, wrongly."""
+    defaults = optimizer.defaults
     for group in optimizer.param_groups:
+        for key in _FIXED_ADAM_SETTINGS:
+            if key not in defaults:
+                continue
+            value, wanted = group.get(key), defaults[key]
+            same = (_same_setting(value, wanted) if not isinstance(wanted, tuple) else
+                    isinstance(value, (list, tuple)) and len(value) == len(wanted)
+                    and all(_same_setting(v, w) for v, w in zip(value, wanted)))
+            if not same:
+                return f"Adam's {key} is {value!r}, where tui-vae uses {wanted!r}"
         needed = ("step", "exp_avg", "exp_avg_sq", *(("max_exp_avg_sq",) if group["amsgrad"]
                                                      else ()))
         for index, param in enumerate(group["params"]):

@@ -182,6 +182,13 @@ def _break_average_steps(checkpoint):  # more than the run's 5 steps
     checkpoint.meta["progress"]["average_steps"] = 1 << 40
 
 
+def _adam_setting(**settings):
+    """Adam's group edited in the file: settings tui-vae never uses."""
+    def damage(checkpoint):
+        checkpoint.optimizer_state["param_groups"][0].update(settings)
+    return damage
+
+
 @pytest.mark.parametrize("damage, words", [
     (_break_nan_moment, "optimizer state is damaged"),
     (_break_negative_second_moment, "optimizer state is damaged"),
@@ -196,9 +203,16 @@ def _break_average_steps(checkpoint):  # more than the run's 5 steps
     (_break_live, "live weights .* NaN"),
     (_drop_live, "has no live weights"),
     (_break_average_steps, "more than the 5 it was trained for"),
+    (_adam_setting(maximize=True), "Adam's maximize is True, where tui-vae uses False"),
+    (_adam_setting(eps=-1.0), "Adam's eps is -1.0"),
+    (_adam_setting(weight_decay=float("nan")), "Adam's weight_decay is nan"),
+    (_adam_setting(betas=[2, "x"]), r"Adam's betas is \[2, 'x'\]"),
+    (_adam_setting(differentiable=True), "Adam's differentiable is True"),
+    (_adam_setting(amsgrad=1), "Adam's amsgrad is 1"),
 ], ids=["nan-moment", "negative-moment", "groups", "short-moment", "transposed-moment",
         "no-moment", "many-steps", "negative-step", "noise", "step", "live-nan", "no-live",
-        "average-steps"])
+        "average-steps", "maximize", "eps", "weight-decay", "betas", "differentiable",
+        "amsgrad"])
 def test_a_damaged_resume_state_is_one_clear_error(
         tiny_train_config, sample_dataset, tmp_path, damage, words):
     from tui_vae.checkpoints import save_checkpoint
