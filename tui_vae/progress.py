@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from tui_vae import training as t
-from tui_vae.wording import plural, printable_lines
+from tui_vae.wording import plural, printable
 
 
 def epoch_line(event: t.EpochEnded) -> str:
@@ -89,8 +89,9 @@ class ConsoleReporter:
         # the user and from files. soft_wrap: no line breaks of Rich's own (it
         # assumes 80 columns off a terminal), so a log holds each line whole and
         # a resume command pastes back as one.
+        # Every message is one line: a line break in it comes from a file name.
         (self.progress.console if self.progress else self.console).print(
-            printable_lines(text), highlight=False, markup=False, soft_wrap=True)
+            printable(text), highlight=False, markup=False, soft_wrap=True)
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config

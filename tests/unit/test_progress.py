@@ -98,3 +98,8 @@ def test_lines_written_off_a_terminal_are_never_broken_by_rich():
     assert lines[0].startswith("training VAE") and lines[0].endswith("on cpu"), lines
     assert len(lines) == 3 and len(lines[-1]) > 80, lines
     assert lines[-1].endswith(f"tui-vae train --out {out} --resume --data-dir /some/data/folder")
+
+
+def test_a_line_break_in_a_file_name_is_printed_escaped():
+    assert _said(e.Finished(1, False, "new\nline.safetensors")) == (
+        "done: 1 epoch, checkpoint new\\nline.safetensors")
