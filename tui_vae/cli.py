@@ -883,8 +883,7 @@ def models(
             continue
         m, test = item.model_config, item.final_test or {}
         # Checkpoints from before the open engine are the report's MLP with a Bernoulli.
-        # The name `sample`, `eval` and the explorer know it by: no .safetensors.
-        rows.append((label(item.path).removesuffix(".safetensors"), m["model"],
+        rows.append((workspace.list_name(item.path), m["model"],
                      m.get("arch", "mlp"), m.get("likelihood", "bernoulli"), m["dataset"],
                      str(m["latent_dim"]),
                      ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}",

@@ -85,11 +85,11 @@ class ConsoleReporter:
             handler(event)
 
     def _print(self, text: str) -> None:
-        # markup=False and control characters escaped: paths and names come from
-        # the user and from files. soft_wrap: no line breaks of Rich's own (it
-        # assumes 80 columns off a terminal), so a log holds each line whole and
-        # a resume command pastes back as one.
-        # Every message is one line: a line break in it comes from a file name.
+        # markup=False and control characters escaped, line breaks too (every
+        # message is one line; a break in it comes from a file name): paths and
+        # names come from the user and from files. soft_wrap: no line breaks of
+        # Rich's own (it assumes 80 columns off a terminal), so a log holds each
+        # line whole and a resume command pastes back as one.
         (self.progress.console if self.progress else self.console).print(
             printable(text), highlight=False, markup=False, soft_wrap=True)
 

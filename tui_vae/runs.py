@@ -49,7 +49,7 @@ class Run:
     seconds: float  # training time over the recorded epochs
     history: tuple[dict, ...]
     dataset: str = "mnist"
-    label: str | None = None  # the lists' name for it (Workspace.label), else its file's
+    label: str | None = None  # the lists' name for it (Workspace.list_name), else its stem
 
     @property
     def plane_key(self) -> tuple[str, str]:
@@ -60,7 +60,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return (self.label or self.path.name).removesuffix(self.path.suffix)
+        return self.label or self.path.stem
 
     def curve(self, metric: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(epochs, values) of `metric` (a METRICS key) over the run's history."""
@@ -98,7 +98,7 @@ def run_from(entry: CheckpointInfo, label: str | None = None) -> Run:
 
 def runs_from(entries, label: Callable[[Path], str] | None = None) -> list[Run]:
     """The readable checkpoints among `entries`, as Runs, each named `label(path)`
-    where given (Workspace.label)."""
+    where given (Workspace.list_name)."""
     return [run_from(e, label(e.path) if label else None)
             for e in entries if isinstance(e, CheckpointInfo)]
 

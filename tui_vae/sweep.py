@@ -108,8 +108,7 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
                          or "run")
         out = out_dir / f"{name}{SUFFIX}"
         args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
-        twin = next((run for run in runs if run.name == name), None)
-        if twin is not None:  # two values written alike would train into one file
+        if any(run.name == name for run in runs):  # values written alike: one file
             raise TuiVaeError(f"two runs of the sweep would both be {name} (values that "
                               f"differ only past the digits a run's name keeps); give "
                               f"values that differ in their first 6 significant digits")

@@ -151,6 +151,11 @@ class Workspace:
             return f"{path.parent.name}/{path.name}"
         return path.name
 
+    def list_name(self, path: Path) -> str:
+        """`label` without the `.safetensors` every checkpoint has: the name the lists
+        show and `sample`, `eval` and `tui_vae.load` take (`beta/b0.5`, `vae`)."""
+        return self.label(path).removesuffix(SUFFIX)
+
     def is_shipped(self, path: Path) -> bool:
         """Whether `path` is a shipped model: in the shipped folder and one of its names.
 

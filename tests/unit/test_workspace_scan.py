@@ -175,3 +175,11 @@ def test_the_sub_folders_of_the_users_folder_are_listed_too(tmp_path, tiny):
     settle(runs, stamp=PAST + 9)
     labels = [workspace.label(e.path) for e in workspace.scan()]
     assert "gamma/g1.safetensors" in labels and len(labels) == 3
+
+
+def test_a_runs_folder_of_thousands_of_sub_folders_lists_a_bounded_number(tmp_path):
+    runs = tmp_path / "runs"
+    for k in range(listing.MAX_SUB_FOLDERS + 20):
+        (runs / f"d{k:04d}").mkdir(parents=True)
+    folders = Workspace(runs, None, "cpu", shipped_dir=None).folders()
+    assert len(folders) == 1 + listing.MAX_SUB_FOLDERS and folders[1] == runs / "d0000"

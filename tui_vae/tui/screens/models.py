@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from tui_vae.checkpoints import SUFFIX, CheckpointInfo
+from tui_vae.checkpoints import CheckpointInfo
 from tui_vae.config import ModelConfig
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
@@ -28,12 +28,6 @@ NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within thes
 # On a narrow screen the name gives way (cut with "…"; the details below show it
 # whole), so that the columns up to the test -ELBO stay on screen.
 KEPT_COLUMNS = 9
-
-
-def _stem(label: str) -> str:
-    """A checkpoint's name in the table (Workspace.label): every one ends in
-    .safetensors, so the column leaves it out (the details below give the whole name)."""
-    return label.removesuffix(SUFFIX)
 
 
 def _num(value, spec: str) -> str:
@@ -138,8 +132,9 @@ class ModelsScreen(ViewScreen):
         # 10,000 names would cost the UI thread ~15 ms at every change).
         top = table.scroll_offset.y
         shown = entries[top:top + max(table.size.height, 50)]
-        label = self.app.workspace.label
-        longest = max((len(_stem(label(e.path))) for e in shown), default=0)
+        # Names without .safetensors (the details below give the whole file name).
+        name = self.app.workspace.list_name
+        longest = max((len(name(e.path)) for e in shown), default=0)
         table.set_column_width(1, max(NAME_WIDTH[0], min(longest, NAME_WIDTH[1])))
         # The cursor stays on its file when rows come or go above it.
         before = self._drawn_before
@@ -168,7 +163,7 @@ class ModelsScreen(ViewScreen):
         if row >= len(entries):
             return ()
         entry = entries[row]
-        name = _stem(app.workspace.label(entry.path))
+        name = app.workspace.list_name(entry.path)
         training = app.monitor.active and app.monitor.progress.path
         marks = ("▶" if training and Path(training) == entry.path else "") + (
             "●" if entry.path == app.active else "")

@@ -109,7 +109,7 @@ class RunsScreen(ViewScreen):
         table = self.query_one(CheckpointTable)
         before = self.runs[table.cursor_row].path if table.cursor_row < len(self.runs) else None
         self._drawn = self.app.entries
-        self.runs = runs_from(self.app.entries, self.app.workspace.label)
+        self.runs = runs_from(self.app.entries, self.app.workspace.list_name)
         paths = [r.path for r in self.runs]
         if not self.overlaid and self.runs:
             # To begin with, the first runs comparable with the first one (its data and

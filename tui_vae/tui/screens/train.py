@@ -324,7 +324,7 @@ class TrainScreen(ViewScreen):
         if action == "toggle_previews":
             return self._cramped()
         if action == "blur":
-            return self.focused is not None and isinstance(self.focused, (Input, Select))
+            return isinstance(self.focused, (Input, Select))
         # Start greys out while a run is active, Stop while none is.
         if action == "start":
             return not self.app.monitor.active or None
