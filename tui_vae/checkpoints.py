@@ -265,7 +265,7 @@ def _check_meta(path: Path, meta: Any) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not a tui-vae checkpoint")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if not _is_int(version) or version != FORMAT_VERSION:  # true and 1.0 equal 1
         raise CheckpointError(
             f"{path} has checkpoint format version {version!r}; this tui-vae reads "
             f"version {FORMAT_VERSION}"
@@ -293,7 +293,7 @@ def _check_meta(path: Path, meta: Any) -> dict:
     groups = meta.get("optimizer_groups", [])
     if not isinstance(groups, list) or not all(
         isinstance(g, dict) and isinstance(g.get("params"), list)
-        and all(isinstance(i, int) for i in g["params"]) for g in groups
+        and all(_is_int(i) for i in g["params"]) for g in groups
     ):
         raise CheckpointError(f"{path}: metadata 'optimizer_groups' is malformed")
     return meta

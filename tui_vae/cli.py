@@ -24,6 +24,8 @@ from rich.console import Console
 
 from tui_vae.config import (
     ARCHITECTURES,
+    IMAGE_CHANNELS,
+    IMAGE_SIZES,
     LIKELIHOODS,
     LR_SCHEDULES,
     MAX_BATCH,
@@ -83,10 +85,36 @@ def echo(text: str) -> None:
 
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
+def _file_path(value) -> Path:
+    """A path option or argument naming a file (its parser): never empty, never a folder.
+
+    Click's own Path type reads "" as the current folder and lets a device pass as
+    a folder, so the messages were "'' is a directory" and, later, "File exists"."""
+    text = str(value)
+    if not text.strip():
+        raise typer.BadParameter("an empty name names no file")
+    if os.path.isdir(text):
+        raise typer.BadParameter(f"{text} is a folder, not a file")
+    return Path(text)
+
+
+def _folder_path(value) -> Path:
+    """A path option or argument naming a folder (its parser): never empty, and a folder
+    where something of that name exists."""
+    text = str(value)
+    if not text.strip():
+        raise typer.BadParameter("an empty name names no folder")
+    if os.path.lexists(text) and not os.path.exists(text):
+        raise typer.BadParameter(f"{text} is a link that leads nowhere (broken, or a loop)")
+    if os.path.lexists(text) and not os.path.isdir(text):
+        raise typer.BadParameter(f"{text} is not a folder")
+    return Path(text)
+
+
 DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Dataset root (else $TUI_VAE_DATA_DIR, else a user cache).",
-                 file_okay=False),
+                 parser=_folder_path, metavar="<dir>"),
 ]
 DeviceOption = Annotated[DeviceName, typer.Option(help="Compute device.")]
 
@@ -113,6 +141,17 @@ def _temperature(value: float) -> float:
     if not 0 < value <= 100:
         raise typer.BadParameter("must be a number in (0, 100]")
     return value
+
+
+def _one_of(allowed: tuple[int, ...]):
+    """A Typer callback for an int option that takes one of `allowed` (or is not given)."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    return check
 
 
 def _factory_spec(value: str | None) -> str | None:
@@ -166,18 +205,18 @@ def root(
     ctx: typer.Context,
     checkpoints: Annotated[Path, typer.Option(
         "--checkpoints", help="Folder of your runs, where the Train view saves (the shipped models are listed too).",
-        file_okay=False)] = Path(DEFAULT_CHECKPOINT_DIR),
+        parser=_folder_path, metavar="<dir>")] = Path(DEFAULT_CHECKPOINT_DIR),
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
     truecolor: Annotated[bool, typer.Option(
         "--truecolor", help="Force 24-bit colour (SSH sessions often hide it).")] = False,
     keymap: Annotated[Path | None, typer.Option(
         help="TOML file of binding id = keys [default: the user config folder's keymap.toml].",
-        dir_okay=False)] = None,
+        parser=_file_path, metavar="<file>")] = None,
     model_factory: FactoryOption = None,
     weights: Annotated[Path | None, typer.Option(
         help="With --model-factory: your model's weights, a safetensors file.",
-        dir_okay=False)] = None,
+        parser=_file_path, metavar="<file>")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_print_version, is_eager=True,
         help="Print tui-vae's version and exit.")] = False,
@@ -191,14 +230,10 @@ def root(
     _open_explorer(checkpoints, data_dir, device, truecolor, keymap, model_factory, weights)
 
 
-def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: Path | None = None,
-                   device: DeviceName = DeviceName.auto, truecolor: bool = False,
-                   keymap: Path | None = None, model_factory: str | None = None,
-                   weights: Path | None = None) -> None:
-    """The explorer with these settings (the root command's options; their defaults
-    are the bare `tui-vae`)."""
-    if truecolor:  # read by Textual when it is imported, below
-        os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
+def _check_explorer_options(checkpoints: Path, keymap: Path | None, model_factory: str | None,
+                            weights: Path | None) -> None:
+    """Refuse (BadParameter) explorer options that cannot work, before its screen opens
+    or `serve` listens."""
     if checkpoints.exists() and not checkpoints.is_dir():
         raise typer.BadParameter(f"{checkpoints} is not a folder", param_hint="--checkpoints")
     if (model_factory is None) != (weights is None):
@@ -208,6 +243,17 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
     # otherwise leave the default keys with not a word.
     if keymap is not None and not os.path.lexists(keymap):
         raise typer.BadParameter(f"no such file: {keymap}", param_hint="--keymap")
+
+
+def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: Path | None = None,
+                   device: DeviceName = DeviceName.auto, truecolor: bool = False,
+                   keymap: Path | None = None, model_factory: str | None = None,
+                   weights: Path | None = None) -> None:
+    """The explorer with these settings (the root command's options; their defaults
+    are the bare `tui-vae`)."""
+    if truecolor:  # read by Textual when it is imported, below
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
+    _check_explorer_options(checkpoints, keymap, model_factory, weights)
     # Textual's browser driver (textual-serve) talks over pipes; anything else
     # needs a terminal, or the app would draw into a file until killed.
     if "TEXTUAL_DRIVER" not in os.environ and not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -415,14 +461,14 @@ def train(
     lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help=field_help("seed"))] = None,
     dataset: Annotated[str | None, typer.Option(metavar="NAME", callback=_dataset_name, help=f"{field_help('dataset')} One of {', '.join(DATASET_NAMES)}, or folder:PATH (a folder of images; its sub-folders are the classes).")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Image size in pixels, for datasets that resize (shapes, folder:PATH): 28, 32 or 64 [default: the dataset's].")] = None,
-    channels: Annotated[int | None, typer.Option(help="1 grey or 3 colour, for folder:PATH [default: the dataset's].")] = None,
+    image_size: Annotated[int | None, typer.Option(callback=_one_of(IMAGE_SIZES), help="Image size in pixels, for datasets that resize (shapes, folder:PATH): 28, 32 or 64 [default: the dataset's].")] = None,
+    channels: Annotated[int | None, typer.Option(callback=_one_of(IMAGE_CHANNELS), help="1 grey or 3 colour, for folder:PATH [default: the dataset's].")] = None,
     gradients: Annotated[Gradients, typer.Option(help="auto: the hand-derived step where it provably applies (the report's MLP with a Bernoulli likelihood), autograd elsewhere; autograd: always the general path.")] = Gradients.auto,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
-    out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", parser=_file_path, metavar="<file>")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
-    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", file_okay=False)] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", parser=_folder_path)] = None,
     log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
     events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout, and stop when a piped stdin closes (how the app runs and stops its run).")] = False,
     check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
@@ -648,10 +694,10 @@ def _finite_or_null(value):
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", parser=_file_path)],
     iw_samples: Annotated[int | None, typer.Option(min=1, max=MAX_IW_SAMPLES, help="Also estimate the NLL with K importance samples (Burda et al. 2015); 1000 is the standard.")] = None,
     iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
-    judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", dir_okay=False)] = None,
+    judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", parser=_file_path, metavar="<file>")] = None,
     quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Noise seed [default: the checkpoint's].")] = None,
@@ -779,12 +825,12 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 
 @app.command()
 def sample(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", dir_okay=False)],
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", parser=_file_path)],
     digit: Annotated[int | None, typer.Option(min=0, max=MAX_FOLDER_CLASSES - 1, help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
-    out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", parser=_file_path, metavar="<file>")] = None,
     columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
     scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
     model_factory: FactoryOption = None,
@@ -837,10 +883,10 @@ def _fmt(value, spec: str = "") -> str:
 @app.command()
 def models(
     ctx: typer.Context,
-    folder: Annotated[Path | None, typer.Argument(help="Folder of checkpoints [default: your runs/ and the shipped models].", file_okay=False)] = None,
+    folder: Annotated[Path | None, typer.Argument(help="Folder of checkpoints [default: your runs/ and the shipped models].", parser=_folder_path)] = None,
     model_factory: FactoryOption = None,
     weights: Annotated[Path | None, typer.Option(
-        help="With --model-factory: your model's weights, listed first.", dir_okay=False)] = None,
+        help="With --model-factory: your model's weights, listed first.", parser=_file_path, metavar="<file>")] = None,
 ) -> None:
     """List checkpoints with their metadata and final test metrics."""
     from rich.text import Text
@@ -970,7 +1016,13 @@ def _explorer_args(ctx: typer.Context) -> list[str]:
         if extra:
             raise typer.BadParameter(f"unexpected {' '.join(extra)!r}", param_hint="serve")
         given.update(_given_options(after))
-    return [token for tokens in given.values() for token in tokens]
+    tokens = [token for tokens in given.values() for token in tokens]
+    # Checked here as the explorer checks them, so that a bad option is told once
+    # at the command line, not in every browser tab that opens the page.
+    options = root.command.make_context(root.info_name, list(tokens), parent=None).params
+    _check_explorer_options(options["checkpoints"], options["keymap"], options["model_factory"],
+                            options["weights"])
+    return tokens
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -1017,7 +1069,7 @@ def _values(kind):
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def sweep(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option(help="Folder for the runs' checkpoints, metrics and logs.", file_okay=False)],
+    out_dir: Annotated[Path, typer.Option(help="Folder for the runs' checkpoints, metrics and logs.", parser=_folder_path, metavar="<dir>")],
     beta: Annotated[str | None, typer.Option(callback=_values(float), help="KL weights, e.g. 0,0.25,0.5,1,2,4.")] = None,
     latent_dim: Annotated[str | None, typer.Option(callback=_values(int), help="Sizes of z, e.g. 2,20.")] = None,
     hidden_dim: Annotated[str | None, typer.Option(callback=_values(int), help="Hidden widths.")] = None,

@@ -48,6 +48,23 @@ def check_address(host: str, port: int) -> None:
         probe.bind(address)
 
 
+def check_public_url(url: str) -> None:
+    """Refuse (TuiVaeError) a --public-url that browsers could not load: another
+    scheme, no host, a bad port."""
+    from urllib.parse import urlsplit
+
+    from tui_vae.errors import TuiVaeError
+
+    wrong = f"--public-url must be an http:// or https:// address with a host, not {url!r}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise TuiVaeError(wrong) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
+        raise TuiVaeError(wrong)
+
+
 def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> None:
     """Serve the explorer on host:port until Ctrl-C (ServeMissing without textual-serve)."""
     try:
@@ -67,8 +84,8 @@ def serve(app_args: list[str], host: str, port: int, url: str | None = None) -> 
         raise TuiVaeError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     except UnicodeError:  # a label of over 63 characters, or one IDNA cannot encode
         raise TuiVaeError(f"cannot serve on {host}:{port}: not a valid host name") from None
-    if url is not None and not url.lower().startswith(("http://", "https://")):
-        raise TuiVaeError(f"--public-url must be an http:// or https:// address, not {url!r}")
+    if url is not None:
+        check_public_url(url)
     server = Server(app_command(app_args), host=host, port=port, title="tui-vae",
                     public_url=url or public_url(host, port))
     try:

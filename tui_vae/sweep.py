@@ -67,6 +67,8 @@ def parse_values(text: str, kind: type) -> list:
     parts = text.split(",")
     if len(parts) > 1 and not all(part.strip() for part in parts):
         raise ValueError(f"{text!r} has an empty entry; give values separated by single commas")
+    if "_" in text:  # Python reads "1_0" as 10; in a list it is likelier a slip for "1,0"
+        raise ValueError(f"{text!r}: write the numbers without underscores, separated by commas")
     try:
         values = [kind(part) for part in parts if part.strip()]
     except ValueError:

@@ -140,11 +140,17 @@ def test_the_browser_draws_digits_and_a_key_changes_the_view(served):
 
 
 def test_serve_refuses_a_bad_explorer_option_with_exit_2(tmp_path):
-    for args in (["serve", "--device", "tpu"], ["serve", "train"], ["serve", "--port", "0"],
-                 ["serve", "--no-such-option"]):
+    for args, says in ((["serve", "--device", "tpu"], "tpu"), (["serve", "train"], "train"),
+                       (["serve", "--port", "0"], "--port"),
+                       (["serve", "--no-such-option"], "--no-such-option"),
+                       # the explorer's own checks, made before listening, not in each tab
+                       (["--checkpoints", "/dev/null", "serve"], "is not a folder"),
+                       (["serve", "--keymap", "missing.toml"], "no such file"),
+                       (["serve", "--model-factory", "mine:build"], "go together")):
         result = run_cli(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
-        assert "Error" in result.stderr and "Traceback" not in result.stderr
+        assert "Error" in result.stderr and says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr and "Serving" not in result.stdout
 
 
 def test_without_textual_serve_the_command_says_how_to_install_it(tmp_path):
@@ -188,6 +194,18 @@ def test_an_empty_host_is_refused_not_served_on_every_interface(tmp_path):
         assert result.returncode == 1, (result.stdout, result.stderr)
         [line] = result.stderr.splitlines()
         assert "--host is empty" in line and "Serving" not in result.stdout
+
+
+def test_a_public_url_must_be_a_web_address_with_a_host():
+    from tui_vae.errors import TuiVaeError
+    from tui_vae.serve import check_public_url
+
+    for url in ("http://", "https://:8000", "http://host:99999", "http://host:port",
+                "ftp://host", "host:8000", "//host", ""):
+        with pytest.raises(TuiVaeError, match="with a host"):
+            check_public_url(url)
+    for url in ("http://localhost:8000", "https://example.org/vae/", "HTTP://[::1]:80"):
+        check_public_url(url)
 
 
 def test_a_public_url_that_is_not_a_web_address_is_refused(tmp_path):

@@ -31,6 +31,7 @@ def test_dry_run_prints_one_plain_train_command_per_combination(tmp_path):
 def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
     for args in (["--beta", "0,-1"], ["--beta", "0,x"], ["--beta", "1,1"], ["--bogus", "3"],
                  ["--latent-dim", "0"], ["--beta", "0,,1"], ["--seed", "0,1,"],
+                 ["--beta", "1_0"],  # Python's 10; in a list, likelier a slip for 1,0
                  ["--beta", "0,1", "--out", "x.safetensors"],  # each run's own
                  ["--beta", "0,1", "--events-json"]):
         result = run_cli("sweep", *args, "--out-dir", "sw", cwd=tmp_path)

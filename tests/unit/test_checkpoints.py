@@ -97,6 +97,8 @@ def rewrite_meta(path, edit):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda m, h: m.update(format_version=99), "format version 99"),
+    (lambda m, h: m.update(format_version=True), "format version True"),  # == 1 in Python
+    (lambda m, h: m.update(format_version=1.0), "format version 1.0"),
     (lambda m, h: m["model"].update(hidden_dim="wide"), "hidden_dim"),
     (lambda m, h: m["model"].update(hidden_dim=17), "do not match"),
     (lambda m, h: m["model"].update(model="gan"), "unknown model kind"),
