@@ -283,6 +283,28 @@ async def test_export_writes_the_grid_on_screen_as_a_png(checkpoints, make_app, 
         assert len(list((tmp_path / "exports").glob("*.png"))) == 1
 
 
+@pytest.mark.parametrize("key, grid_id, width", [
+    ("g", "#samples", 28), ("r", "#pairs", 57),  # a pair: two images and a divider
+    ("v", "#traversal", 28), ("i", "#path", 28)])
+async def test_an_export_at_80x24_keeps_the_models_pixels(checkpoints, make_app, key, grid_id,
+                                                          width):
+    """At 80x24 the views show digits at half size to fit; `e` saved them so (14x14
+    tiles). It now saves the same tiles, in the same layout, at 28x28."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, key, "vae.safetensors")
+        shown = grid(app, grid_id)
+        assert shown.images and shown.images[0].shape[0] == 14, shown.images[0].shape
+        columns = shown.tile_layout()[0]
+        rows = -(-len(shown.images) // columns)
+        picture = shown.exportable()
+        assert picture.shape == (rows * 30 - 2, columns * (width + 2) - 2), (picture.shape,
+                                                                            rows, columns)
+        # the same first image, finer: the shown one is the exported one averaged 2x2
+        pooled = picture[:28, :28].astype(float).reshape(14, 2, 14, 2).mean(axis=(1, 3))
+        assert np.abs(pooled - shown.images[0][:, :14]).max() <= 1.0
+
+
 def _write_idx(path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
         int(n).to_bytes(4, "big") for n in array.shape)

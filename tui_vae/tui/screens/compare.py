@@ -208,14 +208,16 @@ class CompareScreen(ViewScreen):
             count = max(recon_grid.capacity(shrunk(recon_grid.base, factor, pairs=True),
                                             captions=False), 1)
             index = [(self.seed * 7919 + 13 * k) % len(split) for k in range(count)]
-            recon_grid.show(gallery.side_by_side(
-                shrink(gallery.images_of(split, index)),
-                shrink(gallery.reconstructions(model, split, index))))
+            originals = gallery.images_of(split, index)
+            recons = gallery.reconstructions(model, split, index)
+            recon_grid.show(gallery.side_by_side(shrink(originals), shrink(recons)),
+                            full=gallery.side_by_side(originals, recons))
             n = max(sample_grid.capacity(shrunk(sample_grid.base, factor), captions=False), 1)
             labels = [k % model.config.num_classes for k in range(n)]
             conditional = model.config.conditional
             drawn = model.sample(n, labels if conditional else None, 1.0, seed=self.seed)
-            sample_grid.show(shrink(gallery.pictures(drawn)))
+            pictures = gallery.pictures(drawn)
+            sample_grid.show(shrink(pictures), full=pictures)
             info = infos.get(Path(path))
             # "A  " leads the line: the rest of the label's width is the description's.
             room = self.query_one(f"#{side}-title", Label).size.width - 3

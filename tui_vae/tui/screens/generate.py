@@ -79,7 +79,7 @@ class GenerateScreen(ViewScreen):
             return
         if self.rows and conditional:
             images = gallery.class_rows(model, columns, self.temperature, self.seed, mixture)
-            grid.show(gallery.shrink(images, factor), columns=columns)
+            grid.show(gallery.shrink(images, factor), columns=columns, full=images)
             count = model.config.num_classes
             order = (f"{classes[0]} to {classes[count - 1]}, top to bottom"
                      if len(classes) >= count else "top to bottom")
@@ -87,9 +87,9 @@ class GenerateScreen(ViewScreen):
                     + self.rows_note(grid))
         else:
             grid.first_row = 0
-            grid.show(gallery.shrink(gallery.samples(model, columns * rows, self.label,
-                                                     self.temperature, self.seed, mixture),
-                                     factor))
+            images = gallery.samples(model, columns * rows, self.label, self.temperature,
+                                     self.seed, mixture)
+            grid.show(gallery.shrink(images, factor), full=images)
             what = f"class {classes[self.label]}" if conditional else "unconditional"
         keys = f"{self.class_keys()} class · a all classes · " if conditional else ""
         source = ("the aggregate posterior (a 50-Gaussian mixture over the test images' "

@@ -83,7 +83,7 @@ class InterpolateScreen(ViewScreen):
         def shrink(images):
             return gallery.shrink(images, factor)
 
-        path_grid.show(shrink(images), captions, highlight={0, len(images) - 1})
+        path_grid.show(shrink(images), captions, highlight={0, len(images) - 1}, full=images)
         method = "spherical (slerp)" if self.spherical else "linear"
         self.query_one("#path-title", Label).update(
             f"{method} path from A (class {classes[la]}) to B (class {classes[lb]}), "
@@ -94,9 +94,8 @@ class InterpolateScreen(ViewScreen):
             end = lb if lb != la else (la + 1) % len(classes)
             # Captioned like the path (the condition's weight on the end class), so
             # both grids have rows of one height and scroll together row for row.
-            sweep.show(shrink(gallery.condition_sweep(self.model, split, self.a, la, end,
-                                                      self.steps)),
-                       [f"{t:.2f}" for t in ts])
+            swept = gallery.condition_sweep(self.model, split, self.a, la, end, self.steps)
+            sweep.show(shrink(swept), [f"{t:.2f}" for t in ts], full=swept)
             sweep_title.update(f"A's z, the condition moving from class {classes[la]} "
                                f"to {classes[end]}")
             sweep.display = sweep_title.display = True

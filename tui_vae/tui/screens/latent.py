@@ -152,7 +152,8 @@ class LatentScreen(ViewScreen):
                 return
             self._awaited_size = 0
             n = max(min(columns, rows), 2)
-            manifold.show(shrink(manifold_grid(model, n), factor), columns=n)
+            images = manifold_grid(model, n)
+            manifold.show(shrink(images, factor), columns=n, full=images)
         from tui_vae.latent import map_bounds
 
         layers = self._prior_layers(cache)
@@ -214,11 +215,9 @@ class LatentScreen(ViewScreen):
         decoded = self.query_one("#decoded", ImageGrid)
         image = decode_at(model, z, self.label)
         factor = decoded.reduction(captions=False)  # smaller where it would not fit whole
-        if factor > 1:
-            from tui_vae.gallery import shrink
+        from tui_vae.gallery import shrink
 
-            image = shrink(image[None], factor)[0]
-        decoded.show([image])
+        decoded.show(shrink(image[None], factor), full=[image])
         p = cache.projection
         if p.exact:
             how = ("the 2-D latent, drawn exactly" if len(p.mean) == 2

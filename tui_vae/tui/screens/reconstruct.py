@@ -87,14 +87,17 @@ class ReconstructScreen(ViewScreen):
         losses = self.losses()
         classes = self.images.classes
         split = self.images.split
+        full = None  # the draws' spread is made at its shown size; exported so
         if self.draws:
             tiles = gallery.posterior_spread(self.model, split, shown, DRAWS, factor=factor)
         else:
-            tiles = gallery.side_by_side(
-                gallery.shrink(gallery.images_of(split, shown), factor),
-                gallery.shrink(gallery.reconstructions(self.model, split, shown), factor))
+            originals = gallery.images_of(split, shown)
+            recons = gallery.reconstructions(self.model, split, shown)
+            tiles = gallery.side_by_side(gallery.shrink(originals, factor),
+                                         gallery.shrink(recons, factor))
+            full = gallery.side_by_side(originals, recons)
         captions = [f"#{i} {classes[int(split.labels[i])]} {losses[i]:.0f}" for i in shown]
-        grid.show(tiles, captions)
+        grid.show(tiles, captions, full=full)
         which = "all classes" if self.label is None else f"class {classes[self.label]}"
         mean = float(losses[order].mean()) if len(order) else float("nan")
         # What the tiles are comes first: a narrow status keeps its first parts.

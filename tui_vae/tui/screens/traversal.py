@@ -139,7 +139,7 @@ class TraversalScreen(ViewScreen):
         rows_of = traversal(model, mu[0].cpu().numpy(), dims, steps, label)
         offsets = np.linspace(-TRAVERSAL_SPAN, TRAVERSAL_SPAN, steps)
         captions = [f"z{d} {t:+.1f}" for d in dims for t in offsets]
-        grid.show(gallery.shrink(rows_of, factor), captions, columns=steps)
+        grid.show(gallery.shrink(rows_of, factor), captions, columns=steps, full=rows_of)
         n_active = int(active.sum())
         factors = self.factor_report()
         follows = (" · the factor it follows most, and R (its correlation)" if factors

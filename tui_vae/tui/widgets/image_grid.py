@@ -88,6 +88,7 @@ class ImageGrid(Widget):
     def __init__(self, *, scale: int = 1, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
         self._images: list[np.ndarray] = []
+        self._full: list[np.ndarray] | None = None  # the images unshrunk, for export
         self._captions: list[str] | None = None
         self._highlight: set[int] = set()
         self._scale = scale
@@ -104,11 +105,14 @@ class ImageGrid(Widget):
     # -- data in
 
     def show(self, images, captions: list[str] | None = None,
-             highlight: set[int] | None = None, columns: int | None = None) -> None:
+             highlight: set[int] | None = None, columns: int | None = None,
+             full=None) -> None:
         """Display `images` ((N, H, W) or a list of 2-D arrays) with optional captions.
 
         `columns` fixes the tiles per row (a row per class, say; wrapped where
         fewer fit); else as many as fit. The row scrolled to is kept (clamped).
+        `full`: the same images before the view shrank them to fit the screen,
+        which `e` exports instead (a figure at 80x24 keeps the model's pixels).
         """
         import numpy as np
 
@@ -116,6 +120,8 @@ class ImageGrid(Widget):
 
         self._columns = columns
         self._images = [to_uint8(np.asarray(image).squeeze()) for image in images]
+        self._full = (None if full is None
+                      else [to_uint8(np.asarray(image).squeeze()) for image in full])
         self._captions = list(captions) if captions is not None else None
         self._highlight = set(highlight or ())
         self.placeholder = ""
@@ -124,6 +130,7 @@ class ImageGrid(Widget):
     def clear(self, message: str = "") -> None:
         """Show no images, just a centred message (loading, nothing to show...)."""
         self._images, self._captions, self.placeholder = [], None, message
+        self._full = None
         self._invalidate()
 
     @property
@@ -160,7 +167,8 @@ class ImageGrid(Widget):
         return self._images
 
     def exportable(self) -> np.ndarray | None:
-        """The images shown, tiled as on screen (uint8, 2 black pixels apart), or None."""
+        """The images shown, tiled as on screen (uint8, 2 black pixels apart), at the
+        model's size where the view shrank them to fit; None without images."""
         if not self._images:
             return None
         import numpy as np
@@ -170,7 +178,8 @@ class ImageGrid(Widget):
         shape = self._images[0].shape
         columns = self._columns or grid_capacity(max(self.size.width, 1), 1, shape,
                                                  self.drawn_scale, False)[0]
-        return tile(np.stack(self._images), columns, gap=2)
+        full = self._full if self._full and len(self._full) == len(self._images) else None
+        return tile(np.stack(full or self._images), columns, gap=2)
 
     def fit(self, shape: tuple[int, int] | None = None, captions: bool = True
             ) -> tuple[int, int]:
