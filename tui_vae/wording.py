@@ -25,3 +25,17 @@ def printable(name: str) -> str:
 def printable_lines(text: str) -> str:
     """`text` as `printable` writes it, line by line: its own line breaks stay."""
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def fit_words(text: str, width: int) -> str:
+    """`text` as it fits one line of `width` cells: whole words from the start and an
+    ellipsis where some were left out, never a word cut in two (a single word longer
+    than the line is the exception: it is cut, with the ellipsis)."""
+    if width <= 0 or len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    head = text[:width - 1]  # room for the ellipsis
+    if text[width - 1] != " " and " " in head:  # the cut fell inside a word: drop it
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:·(") + "…"

@@ -191,3 +191,16 @@ def test_a_run_that_trained_to_its_end_as_the_stop_came_is_finished(tmp_path, mo
     left = Sweep(runs, epochs=1, report=report, stop=stop).run()
     assert left == 0 and said[-1] == f"{runs[0].name}: finished", said
     assert read_info(runs[0].out).epochs_done == 1
+
+
+def test_the_readmes_name_for_a_sweeps_run_is_the_name_it_gets():
+    """The README named a run `beta/b0.5-z2`, a name no sweep makes."""
+    import re
+    from pathlib import Path
+
+    from tui_vae.sweep import plan
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    said = re.search(r"named `beta/([^`]+)`", readme).group(1)
+    names = [run.name for run in plan({"beta": [0.5], "latent_dim": [2]}, [], Path("beta"))]
+    assert names == [said]

@@ -232,6 +232,30 @@ def test_a_status_too_long_leaves_its_last_parts_out_whole():
     assert fit_status(text, 0) == text  # not laid out yet
 
 
+def test_a_title_too_long_keeps_whole_words_and_says_so():
+    from tui_vae.wording import fit_words
+
+    title = "spherical (slerp) path from A (class 7) to B (class 2), 10 steps, between them"
+    assert fit_words(title, 200) == title
+    assert fit_words(title, 60) == "spherical (slerp) path from A (class 7) to B (class 2), 10…"
+    assert fit_words(title, 12) == "spherical…"  # "(slerp)" would not fit whole
+    assert fit_words("a-single-long-name", 8) == "a-singl…"  # no word boundary to use
+    assert all(len(fit_words(title, w)) <= w for w in range(1, 90))
+
+
+async def test_interpolates_titles_are_not_cut_mid_word_at_80x24(checkpoints, make_app):
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "i", "cvae.safetensors")
+        await pilot.press("s")  # slerp: the longest path title
+        await settle(app, pilot)
+        update = app.screen._compositor.render_update(full=True)
+        lines = ["".join(seg.text for seg in strip) for strip in update.strips]
+        title = next(line for line in lines if "spherical (slerp) path" in line).strip()
+        assert title.endswith(("…", "originals")), title
+        assert title.rstrip("…").split()[-1] in app.screen.query_one("#path-title").text
+
+
 async def test_every_views_status_fits_its_two_lines_at_80x24(checkpoints, make_app):
     import textwrap
 

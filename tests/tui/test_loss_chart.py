@@ -24,8 +24,12 @@ BRAILLE = re.compile("[\u2801-\u28ff]")
 
 
 class ChartApp(App):
+    def __init__(self, title: str = "loss per step, nats"):
+        super().__init__()
+        self.chart_title = title
+
     def compose(self) -> ComposeResult:
-        yield LossChart("loss per step, nats", "step", id="chart")
+        yield LossChart(self.chart_title, "step", id="chart")
 
 
 def step_series(n: int = 300) -> tuple[Series, ...]:
@@ -177,6 +181,18 @@ async def test_the_log_scale_says_how_many_values_it_cannot_draw():
     assert "(log scale; 2 values <= 0 not drawn)" in lines[0]
     chart, lines = await drawn((100, 14), step_series(), log=True)
     assert "(log scale)" in lines[0] and "not drawn" not in lines[0]
+
+
+async def test_a_narrow_chart_keeps_its_log_scale_note_and_whole_words():
+    """At 80x24 the Train view's step chart is 41 cells wide: its title was cut to
+    "train loss per step (smoothed), nats  (lo"."""
+    app = ChartApp(title="train loss per step (smoothed), nats")
+    async with app.run_test(size=(41, 12)) as pilot:
+        chart = app.query_one(LossChart)
+        chart.series, chart.log_scale = step_series(), True
+        await pilot.pause()
+        title = screen_lines(app)[0].rstrip()
+    assert title == "train loss per step, nats  (log scale)", title
 
 
 async def test_a_run_name_holding_an_escape_sequence_is_drawn_escaped():

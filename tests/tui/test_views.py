@@ -632,6 +632,12 @@ async def test_interpolate_form_applies_both_fields_and_gives_the_keys_back(chec
         await pilot.press("escape")
         await pilot.pause()
         assert "plus" in screen.active_bindings and "escape" not in screen.active_bindings
+        # A random pair is named in the fields (they said 7 and 12 under a new title).
+        await pilot.press("space")
+        await pilot.pause()
+        assert (screen.a, screen.b) != (7, 12)
+        fields = [screen.query_one(f"#{name}").value for name in ("from", "to")]
+        assert fields == [str(screen.a), str(screen.b)]
 
 
 async def test_models_details_are_words_not_json(checkpoints, make_app):

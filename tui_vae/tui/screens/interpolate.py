@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
 from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.widgets.fitted_label import FittedLabel
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.ordered_input import OrderedInput
 
@@ -57,9 +58,9 @@ class InterpolateScreen(ViewScreen):
             yield OrderedInput(placeholder="index, or c7", id="from", compact=True)
             yield Label("To")
             yield OrderedInput(placeholder="index, or c3", id="to", compact=True)
-        yield Label("", id="path-title", classes="section")
+        yield FittedLabel(id="path-title", classes="section")
         yield ImageGrid(id="path")
-        yield Label("", id="sweep-title", classes="section", markup=False)  # class names
+        yield FittedLabel(id="sweep-title", classes="section")
         yield ImageGrid(id="sweep")
 
     def redraw(self) -> None:
@@ -85,11 +86,11 @@ class InterpolateScreen(ViewScreen):
 
         path_grid.show(shrink(images), captions, highlight={0, len(images) - 1}, full=images)
         method = "spherical (slerp)" if self.spherical else "linear"
-        self.query_one("#path-title", Label).update(
+        self.query_one("#path-title", FittedLabel).update(
             f"{method} path from A (class {classes[la]}) to B (class {classes[lb]}), "
             f"{self.steps} steps, between the originals")
         sweep = self.query_one("#sweep", ImageGrid)
-        sweep_title = self.query_one("#sweep-title", Label)
+        sweep_title = self.query_one("#sweep-title", FittedLabel)
         if self.model.config.conditional:
             end = lb if lb != la else (la + 1) % len(classes)
             # Captioned like the path (the condition's weight on the end class), so
@@ -156,6 +157,9 @@ class InterpolateScreen(ViewScreen):
                         severity="warning")
             return
         self.a, self.b = (int(i) for i in self.rng.choice(n, size=2, replace=False))
+        # The fields name the new pair: left as typed, they contradicted the title.
+        self.query_one("#from", Input).value = str(self.a)
+        self.query_one("#to", Input).value = str(self.b)
         self.sync(force=True)
 
     def action_toggle_slerp(self) -> None:

@@ -152,8 +152,8 @@ class LatentScreen(ViewScreen):
                 return
             self._awaited_size = 0
             n = max(min(columns, rows), 2)
-            images = manifold_grid(model, n)
-            manifold.show(shrink(images, factor), columns=n, full=images)
+            decoded = manifold_grid(model, n)
+            manifold.show(shrink(decoded, factor), columns=n, full=decoded)
         from tui_vae.latent import map_bounds
 
         layers = self._prior_layers(cache)

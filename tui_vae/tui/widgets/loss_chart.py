@@ -16,6 +16,7 @@ through Textual's Line API: no markup is parsed on a redraw.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui_vae.tui.widgets.built_lines import BuiltLines
-from tui_vae.wording import plural, printable
+from tui_vae.wording import fit_words, plural, printable
 
 # Braille dot bits, indexed [row 0-3][column 0-1] (Unicode's dot numbering).
 _DOTS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
@@ -288,8 +289,12 @@ class LossChart(BuiltLines):
             # A log axis has no place for zero or less: say what is left out, never
             # drop it silently (a Gaussian likelihood's loss can be negative).
             left_out = sum(int((np.isfinite(v) & (v <= 0)).sum()) for v in values)
-            title += (f"  (log scale; {plural(left_out, 'value')} <= 0 not drawn)"
-                      if left_out else "  (log scale)")
+            note = (f"  (log scale; {plural(left_out, 'value')} <= 0 not drawn)"
+                    if left_out else "  (log scale)")
+            if len(title + note) > width:  # the note matters more than the title's asides
+                title = re.sub(r" \([^)]*\)", "", title)
+            title += note
+        title = fit_words(title, width)
         dashed = self.app.no_color
         self.y_ticks, self.x_ticks, self.legend_height = [], [], 0
         if not drawn or not any(len(v) for v in finite):
