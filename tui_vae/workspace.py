@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # The shipped models: the installed package's copy, else the checkout's
 # checkpoints/ (None when neither is there). User runs never go here.
 SHIPPED_DIR = paths.shipped_dir()
-SAMPLE_SOURCE = "bundled sample (1,000 MNIST test digits)"
+SAMPLE_SOURCE = "1,000-digit bundled sample"  # of the MNIST test set; short for 80 columns
 
 Entry = CheckpointInfo | BadCheckpoint
 
@@ -84,15 +84,16 @@ class Workspace:
         self._user_entry: CheckpointInfo | None = None
         self._user_model: TrainedModel | None = None
 
-    def export_path(self, view: str) -> Path:
-        """A new PNG path for an export of `view`: exports/<view>-<time>.png, never reused."""
+    def export_path(self, view: str, suffix: str = ".png") -> Path:
+        """A new path for an export of `view`: exports/<view>-<time>.png (or `suffix`),
+        never reused."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = view.lower().replace(" ", "-")
-        path = self.export_dir / f"{name}-{stamp}.png"
+        path = self.export_dir / f"{name}-{stamp}{suffix}"
         counter = 1
-        while path.exists():
+        while os.path.lexists(path):
             counter += 1
-            path = self.export_dir / f"{name}-{stamp}-{counter}.png"
+            path = self.export_dir / f"{name}-{stamp}-{counter}{suffix}"
         return path
 
     # -- the user's own model (tui_vae/user_models.py)

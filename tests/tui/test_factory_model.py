@@ -106,7 +106,7 @@ async def test_every_view_opens_on_the_users_model(checkpoints, tmp_path, weight
         assert app.active == path.absolute() and app.model is not None, app.notices
         assert app.model.config.arch == "user" and app.model.config.latent_dim == 8
         assert app.model.config.conditional == (factory == "build_conditional_sample")
-        assert path.name in app.sub_title
+        assert app.sub_title.startswith(f"{path.stem} · ")
         # listed first in Models, as "user", beside the tui-vae checkpoints
         entry = app.entries[0]
         assert entry.path == path.absolute() and entry.model_config["model"] == "user"

@@ -283,6 +283,21 @@ async def test_export_writes_the_grid_on_screen_as_a_png(checkpoints, make_app, 
         assert len(list((tmp_path / "exports").glob("*.png"))) == 1
 
 
+async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make_app, tmp_path,
+                                                                monkeypatch):
+    """Textual's own saved to ~/Downloads and failed where there is none."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Downloads folder in it
+    app = make_app(checkpoints)
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.action_screenshot()
+        await pilot.pause()
+        [svg] = list((tmp_path / "exports").glob("screenshot-*.svg"))
+        assert svg.read_text().lstrip().startswith("<svg")
+        assert any(f"saved {svg}" in n for n in notices(app)), notices(app)
+
+
 @pytest.mark.parametrize("key, grid_id, width", [
     ("g", "#samples", 28), ("r", "#pairs", 57),  # a pair: two images and a divider
     ("v", "#traversal", 28), ("i", "#path", 28)])

@@ -279,3 +279,29 @@ def test_a_cut_name_keeps_both_ends_so_names_that_share_a_beginning_still_differ
     assert all(len(c) == 12 and "…" in c for c in cut) and len(set(cut)) == 3, cut
     assert cut[0] == "vae-mn…61000"
     assert cut_middle("short", 12) == "short" and cut_middle("abcdefgh", 4) == "abc…"
+
+
+async def test_a_table_too_narrow_leaves_its_last_columns_out_whole():
+    """Models at 80 columns drew its KL column cut at the edge: "16." for 16.15."""
+    from textual.app import App
+
+    from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
+
+    columns = [Column("name", 24), Column("loss", 8, right=True), Column("recon", 8, right=True),
+               Column("KL", 8, right=True)]
+    rows = [("vae-mnist-20261207-143129", "102.80", "86.65", "16.15")]
+
+    class TableApp(App):
+        def compose(self):
+            yield CheckpointTable(columns, yielding=0, kept=2)
+
+    for width, shown in ((80, 4), (44, 3), (36, 2)):
+        app = TableApp()
+        async with app.run_test(size=(width, 5)) as pilot:
+            table = app.query_one(CheckpointTable)
+            table.set_rows(1, lambda row: rows[row])
+            await pilot.pause()
+            header, line = (table._format([c.title for c in columns]),
+                            table._format(rows[0]))
+        assert len(line) <= width and header.split()[-1] == columns[shown - 1].title, header
+        assert line.split()[1:] == list(rows[0][1:shown]), (width, line)

@@ -80,7 +80,7 @@ async def test_header_names_the_running_run_beside_the_active_model(checkpoints,
         await pilot.pause(0.1)
         header = app.sub_title
         assert header.startswith("training run-xyz (epoch ") and "/500)" in header
-        assert "active: cvae.safetensors" in header and "cVAE" in header
+        assert "active: cvae · cVAE" in header  # named as the lists name it
         # The run's first save is in Models already, marked as training.
         assert "run-xyz.safetensors" in names(app)
         await pilot.press("m")
@@ -92,7 +92,7 @@ async def test_header_names_the_running_run_beside_the_active_model(checkpoints,
         await workers_done(app)  # a preview cancelled by a newer one is no failure
         await pilot.pause()
         assert not app.sub_title.startswith(("training", "stopping"))
-        assert app.sub_title.startswith("cvae.safetensors")
+        assert app.sub_title.startswith("cvae · ")
 
 
 async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
@@ -126,7 +126,7 @@ async def test_a_finished_run_is_one_key_from_active(checkpoints, make_app):
         await pilot.pause()
         assert app.active == checkpoints / "fresh.safetensors"
         assert app.model is not None and app.model.config.latent_dim == 2
-        assert app.sub_title.startswith("fresh.safetensors")
+        assert app.sub_title.startswith("fresh · ")
         assert "Use new run" not in footer_keys()  # used: gone from the footer
 
 

@@ -67,7 +67,7 @@ async def test_opens_on_generate_with_the_active_model_and_the_sample(checkpoint
         await settle(app, pilot)
         assert isinstance(app.screen, GenerateScreen)
         assert app.active.name == "cvae.safetensors"  # no shipped vae: the first by name
-        assert "cvae.safetensors" in app.sub_title and "cVAE" in app.sub_title
+        assert app.sub_title.startswith("cvae · cVAE")
         assert "cpu" in app.sub_title and SAMPLE_SOURCE in app.sub_title
         samples = grid(app, "#samples")
         assert len(samples.images) == samples.capacity(captions=False) > 0
@@ -233,6 +233,36 @@ async def test_generate_samples_the_aggregate_posterior_on_request(checkpoints, 
         assert "aggregate posterior" in screen.query_one("#status").render().plain
         await pilot.press("p")
         assert all(np.array_equal(a, b) for a, b in zip(grid(app, "#samples").images, prior))
+
+
+async def test_the_header_leaves_parts_out_whole_at_80_columns(checkpoints, make_app):
+    """At 80 columns the header ended "MNIST test set (1…": it now leaves out its last
+    parts whole (the device first), and says all of them again when there is room."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        narrow = app.sub_title
+        assert narrow == f"cvae · cVAE z=4 beta=1 · {SAMPLE_SOURCE}", narrow
+        await pilot.resize_terminal(120, 30)
+        await settle(app, pilot)
+        assert app.sub_title == f"{narrow} · cpu"
+        await pilot.resize_terminal(60, 20)
+        await settle(app, pilot)
+        assert app.sub_title == "cvae · cVAE z=4 beta=1"
+
+
+async def test_at_80x24_the_class_rows_of_the_aggregate_posterior_say_they_scroll(
+        checkpoints, make_app):
+    """The status's first part (what the aggregate posterior is, and the rows) filled
+    its two lines and pushed the scroll hint out."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "g", "cvae.safetensors")
+        await pilot.press("a", "p")
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        status = app.screen.query_one("#status").render().plain
+        assert "aggregate posterior" in status and "(↑/↓ scroll)" in status, status
 
 
 async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):

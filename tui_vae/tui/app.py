@@ -51,6 +51,7 @@ POLL_S = 1.0
 # previous one is applied once the size holds still this long.
 STALE_KEY_S = 0.5
 RESIZE_SETTLE_S = 0.2
+HEADER_SIDES = 18  # cells of the header that are not its title: the icon (8) and the clock's (10)
 # Once keys and resizes have paused this long, the C heap's freed memory goes back
 # to the system (tui/heap.py): after a storm, memory returns to what is in use.
 RELEASE_AFTER_S = 1.0
@@ -392,14 +393,21 @@ class TuiVaeApp(App):
         kind = f"{'cVAE' if c.conditional else 'VAE'} z={c.latent_dim} beta={c.beta:g}"
         # The images' source before the device: at 80 columns the tail is cut, and the
         # source is what says the images are the bundled sample, not the dataset.
-        return f"{self.active.name} · {kind} · {self.images.source} · {self.model.device}"
+        name = self.workspace.list_name(self.active)
+        return f"{name} · {kind} · {self.images.source} · {self.model.device}"
 
-    def _set_header(self, active: str) -> None:
-        """The header: the running run, if any, beside what it says of the active model."""
+    def _set_header(self, active: str, width: int | None = None) -> None:
+        """The header: the running run, if any, beside what it says of the active model,
+        its last parts left out whole where the header (`width`, default the app's)
+        has no room for them, rather than cut mid-word by the header's own ellipsis."""
+        from tui_vae.tui.screens.view import fit_status
+
         self._header = active
         run = self.monitor.headline()
+        text = f"{run} · active: {active}" if run else active
+        room = (width or self.size.width) - HEADER_SIDES - len(f"{self.title} — ")
         # A file name's control characters escaped, as in every notice.
-        self.sub_title = printable(f"{run} · active: {active}" if run else active)
+        self.sub_title = printable(fit_status(text, room, lines=1) if room > 0 else text)
 
     def _changed(self) -> None:
         """Tell the visible view that the model or images changed."""
@@ -634,6 +642,26 @@ class TuiVaeApp(App):
         self.notify(f"saved {path} ({picture.shape[1]} x {picture.shape[0]} px)",
                     title="export")
 
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The command palette's Screenshot: an SVG of the screen beside the exports.
+
+        Textual's own saves to ~/Downloads, which failed where that folder does not
+        exist, and writes as any file is written; here it goes where `e` writes, the
+        same way (atomically, never through a link). In a browser it is a download."""
+        if self.is_web:
+            super().action_screenshot(filename, path)
+            return
+        from tui_vae.export import write_bytes
+
+        target = self.workspace.export_path("screenshot", ".svg")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(target, self.export_screenshot().encode())
+        except OSError as exc:
+            self.notify(f"screenshot failed: {exc}", title="screenshot", severity="error")
+            return
+        self.notify(f"saved {target}", title="screenshot", markup=False)
+
     def action_help(self) -> None:
         from tui_vae.tui.screens.help import HelpScreen
 
@@ -687,6 +715,7 @@ class TuiVaeApp(App):
         return {key.strip() for key in quit_keys.split(",")} | {"ctrl+c", "escape"}
 
     async def _on_resize(self, event: events.Resize) -> None:
+        self._set_header(self._header, event.size.width)  # fitted to the new width
         # Textual's handler (8.2.8) lays out and redraws every view at the new
         # size. In a terminal being dragged (or a storm of SIGWINCH), the first
         # resize applies at once and later ones wait until the size has held

@@ -92,9 +92,13 @@ class GenerateScreen(ViewScreen):
             grid.show(gallery.shrink(images, factor), full=images)
             what = f"class {classes[self.label]}" if conditional else "unconditional"
         keys = f"{self.class_keys()} class · a all classes · " if conditional else ""
-        source = ("the aggregate posterior (a 50-Gaussian mixture over the test images' "
-                  "codes)" if self.aggregate else "the prior N(0, I)")
-        self.set_status(f"Samples from {source}: {what} · temperature {self.temperature:g} · "
+        # What the aggregate posterior is comes after the rows' scroll hint: at 80x24
+        # it pushed the hint out of the status's two lines.
+        source = "the aggregate posterior" if self.aggregate else "the prior N(0, I)"
+        fitted = (" · the aggregate posterior: a 50-Gaussian mixture over the test images' "
+                  "codes" if self.aggregate else "")
+        self.set_status(f"Samples from {source}: {what}{fitted} · "
+                        f"temperature {self.temperature:g} · "
                         f"draw {self.seed} · {keys}space new · +/- temperature · p "
                         f"{'prior' if self.aggregate else 'aggregate posterior'}")
         self.refresh_bindings()  # the row keys show only while rows are off screen

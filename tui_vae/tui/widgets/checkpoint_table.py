@@ -166,7 +166,13 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _format(self, cells: Sequence[str]) -> str:
         parts = []
+        shown, used = self.scrollable_content_region.width, 0
         for index, (column, width, cell) in enumerate(zip(self.columns, self._widths(), cells)):
+            used += width + bool(parts)
+            if shown and parts and used > shown:
+                # Whole columns or none: a number cut at the edge ("16." of 16.15)
+                # reads as another number.
+                break
             cell = cell.translate(_PRINTABLE)
             if len(cell) <= width:
                 text = cell
