@@ -170,3 +170,34 @@ async def test_runs_of_other_data_are_not_overlaid_at_first_and_the_table_names_
         assert sorted(s.name for s in chart.series) == ["cvae", "vae", "vae-beta0"]
         row = screen._cells(names.index("zz-kmnist"))
         assert row[-1] == "kmnist" and screen._cells(0)[-1] == screen.runs[0].dataset
+
+
+async def test_the_cursors_label_is_whole_among_crowded_points():
+    """At 120x40 the cursor's label ran into a neighbour's marker: "◆ b=● b=1"."""
+    from textual.app import App
+
+    from tui_vae.tui.widgets.rd_plane import PlanePoint
+
+    points = tuple(PlanePoint(f"b={beta:g}", rate, 100.0 - rate / 2, "")
+                   for beta, rate in ((1, 20.0), (0.9, 21.0), (1.1, 19.5), (4, 3.0)))
+
+    class PlaneApp(App):
+        def compose(self):
+            yield RatePlane()
+
+    app = PlaneApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        plane = app.query_one(RatePlane)
+        plane.points, plane.cursor = points, 0
+        await pilot.pause()
+        update = app.screen._compositor.render_update(full=True)
+        lines = ["".join(seg.text for seg in strip) for strip in update.strips]
+    drawn = next(text for text in lines if "◆" in text)
+    assert 0 in plane.labelled
+    if plane.placed[2] == plane.placed[0]:  # b=1.1 under the cursor's marker: unlabelled
+        assert 2 not in plane.labelled and "b=1.1" not in "".join(lines)
+    assert "◆ b=1 " in drawn or " b=1 ◆" in drawn, drawn
+    for index in plane.labelled:  # every label drawn is whole, beside its marker
+        label = points[index].label
+        assert any(f"● {label}" in text or f"{label} ●" in text or f"◆ {label}" in text
+                   or f"{label} ◆" in text for text in lines), (label, lines)

@@ -54,6 +54,7 @@ class RatePlane(BuiltLines):
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
         self.placed: dict[int, tuple[int, int]] = {}  # point -> (column, line), for tests
+        self.labelled: set[int] = set()  # the points whose label is drawn, for tests
         self.levels: list[float] = []
 
     def watch_points(self) -> None:
@@ -101,8 +102,12 @@ class RatePlane(BuiltLines):
         chars, _ = braille_cells(grid)
         cells = [list(line) for line in chars]
         styles: list[list[Style]] = [[dim] * plot_w for _ in range(plot_h)]
-        # Markers over the lines; labels where they fit.
+        # Markers over the lines (the cursor's last: it wins a shared cell), then
+        # labels, the cursor's first, each whole beside its marker (right, else left)
+        # or not at all: a label once ran into a neighbour's marker and was cut
+        # there ("◆ b=● b=1"), and labels wrote over each other.
         order = sorted(range(len(self.points)), key=lambda i: i == self.cursor)
+        taken: set[tuple[int, int]] = set()
         for index in order:
             p = self.points[index]
             col = round((math.log10(max(p.rate, MIN_RATE)) - x0) / (x1 - x0) * (plot_w - 1))
@@ -111,14 +116,28 @@ class RatePlane(BuiltLines):
             chosen = index == self.cursor
             cells[row][col] = "◆" if chosen else "●"
             styles[row][col] = Style(color=p.color or None, bold=True, reverse=chosen)
-            label = f" {p.label}"
-            for k, char in enumerate(label):
-                c = col + 1 + k
-                if c >= plot_w or cells[row][c] in "●◆":
-                    break
-                cells[row][c] = char
-                styles[row][c] = Style(color=p.color or None, bold=chosen)
+            taken.add((row, col))
             self.placed[index] = (col, row)
+        self.labelled = set()
+        on_top = {cell: index for index, cell in self.placed.items() if index != self.cursor}
+        on_top.update({cell: index for index, cell in self.placed.items()
+                       if index == self.cursor})
+        for index in reversed(order):
+            p, (col, row) = self.points[index], self.placed[index]
+            if on_top[(col, row)] != index:  # its marker is under another's: no label
+                continue
+            width_needed = len(p.label) + 1  # a space between marker and label
+            for start in (col + 1, col - width_needed):  # right, else left
+                span = range(start, start + width_needed)
+                if start < 0 or span[-1] >= plot_w or any((row, c) in taken for c in span):
+                    continue
+                text = f" {p.label}" if start > col else f"{p.label} "
+                for c, char in zip(span, text):
+                    cells[row][c] = char
+                    styles[row][c] = Style(color=p.color or None, bold=index == self.cursor)
+                    taken.add((row, c))
+                self.labelled.add(index)
+                break
         labels = {}
         for tick in ticks:
             line = round((d1 - tick) / (d1 - d0) * (plot_h - 1))
