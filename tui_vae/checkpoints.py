@@ -535,10 +535,25 @@ def build_metadata(
     }
 
 
+_TEMPORARY_HEX = 8  # hex digits of a temporary's random part
+
+
+def is_temporary_of(path: Path, name: str) -> bool:
+    """Whether the file name `name` is one `atomic_write_bytes` makes for `path`:
+    `.<name>.<8 hex digits>.tmp` exactly. Another run's name may begin with this
+    one's (x.safetensors and x.safetensors.y.safetensors): a pattern with a
+    wildcard for the random part matched that run's temporaries too."""
+    prefix, suffix = f".{path.name}.", ".tmp"
+    middle = name[len(prefix):-len(suffix)]
+    return (name.startswith(prefix) and name.endswith(suffix)
+            and len(name) == len(prefix) + _TEMPORARY_HEX + len(suffix)
+            and all(c in "0123456789abcdef" for c in middle))
+
+
 def _new_temporary(path: Path) -> tuple[int, Path]:
     """Create `.<name>.<random>.tmp` beside `path`: new (O_EXCL), never through a link."""
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TEMPORARY_HEX // 2)}.tmp")
         try:
             # 0o666 less the umask, as for any new file (mkstemp's 0600 is for secrets).
             return open_for_writing(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp

@@ -76,8 +76,12 @@ class RunLock:
         # "run[1]" or "*" as a pattern would match other runs' temporaries. Only
         # files and links are removed, each on its own: a folder or a file that
         # cannot be removed is left as it is and blocks nothing.
+        from tui_vae.checkpoints import is_temporary_of
+
         pattern = f".{glob.escape(self.checkpoint.name)}.*.tmp"
         for stale in self.checkpoint.parent.glob(pattern):
+            if not is_temporary_of(self.checkpoint, stale.name):  # another run's, say
+                continue
             try:
                 if stale.is_symlink() or not stale.is_dir():
                     stale.unlink(missing_ok=True)

@@ -1,5 +1,7 @@
 """The run lock removes only its own checkpoint's stale temporaries."""
 
+import os
+
 from tui_vae.run_lock import RunLock
 
 
@@ -18,8 +20,22 @@ def test_stale_temporaries_of_this_checkpoint_go_and_no_others(tmp_path):
     assert all(path.exists() for path in others)
 
 
+def test_a_run_whose_name_begins_with_this_ones_keeps_its_temporaries(tmp_path):
+    """Starting x.safetensors deleted the save in flight of x.safetensors.y.safetensors
+    (its temporary matched `.x.safetensors.*.tmp`), and that run failed."""
+    from tui_vae.checkpoints import _new_temporary
+
+    fd, theirs = _new_temporary(tmp_path / "x.safetensors.y.safetensors")
+    os.close(fd)
+    fd, mine = _new_temporary(tmp_path / "x.safetensors")
+    os.close(fd)
+    with RunLock(tmp_path / "x.safetensors"):
+        pass
+    assert theirs.exists() and not mine.exists()
+
+
 def test_a_folder_named_like_a_temporary_is_left_and_blocks_nothing(tmp_path):
-    folder = tmp_path / ".d.safetensors.dead.tmp"
+    folder = tmp_path / ".d.safetensors.deadbeef.tmp"
     folder.mkdir()
     (folder / "inside").write_text("kept")
     with RunLock(tmp_path / "d.safetensors"):
