@@ -168,6 +168,7 @@ class ModelConfig:
             (max(self.latent_dim, self.hidden_dim) > MAX_WIDTH,
              f"latent and hidden sizes must be at most {MAX_WIDTH:,}"),
             (not 0 <= self.beta <= MAX_BETA, f"beta must be a number from 0 to {MAX_BETA:,g}"),
+            (0 < self.beta < MIN_POSITIVE, f"beta must be 0 or at least {MIN_POSITIVE:g}"),
             (self.num_classes < 1, "the class count must be at least 1"),
             (self.channels not in IMAGE_CHANNELS, f"images have 1 or 3 channels, not "
                                                   f"{self.channels}"),
@@ -197,6 +198,9 @@ MAX_EPOCHS = 40_000
 MAX_BATCH = 1 << 24
 # A KL weight far past any use; beyond float32's range the step's arithmetic overflows.
 MAX_BETA = 1e6
+# The least positive learning rate or beta: a training process flushes subnormal
+# floats to zero (a 1e-310 rate trained and was saved as 0, which no reader takes).
+MIN_POSITIVE = 1e-30
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,7 @@ class TrainConfig:
             (self.epochs < 1, "epochs must be at least 1"),
             (self.batch_size < 1, "batch size must be at least 1"),
             (not 0 < self.lr < math.inf, "the learning rate must be a positive number"),
+            (0 < self.lr < MIN_POSITIVE, f"the learning rate must be at least {MIN_POSITIVE:g}"),
             (self.lr_schedule not in LR_SCHEDULES, f"unknown schedule {self.lr_schedule!r}"),
             (not 0 <= self.lr_warmup < math.inf, "learning-rate warm-up must be >= 0 epochs"),
             (not 0 <= self.kl_warmup < math.inf, "KL warm-up must be >= 0 epochs"),

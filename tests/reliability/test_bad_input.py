@@ -249,3 +249,17 @@ def test_a_zero_image_size_or_channel_count_is_refused_not_replaced(shape, words
     problems = fit_to_dataset(ModelConfig(dataset="mnist-sample"), **shape).problems()
     assert any(words in problem for problem in problems), problems
     assert fit_to_dataset(ModelConfig(dataset="mnist-sample")).problems() == []
+
+
+@pytest.mark.parametrize("lr, beta, words", [(1e-310, 1.0, "learning rate must be at least"),
+                                             (4e-324, 1.0, "learning rate must be at least"),
+                                             (1e-3, 1e-320, "beta must be 0 or at least")])
+def test_a_subnormal_rate_or_beta_is_refused_not_saved_as_zero(lr, beta, words):
+    """A training process flushes subnormal floats to zero: `--lr 1e-310` trained, and
+    saved "lr": 0.0, which every reader then refused."""
+    from tui_vae.config import ModelConfig, TrainConfig
+
+    problems = TrainConfig(model=ModelConfig(dataset="mnist-sample", beta=beta), lr=lr).problems()
+    assert any(words in problem for problem in problems), problems
+    fine = TrainConfig(model=ModelConfig(dataset="mnist-sample", beta=0.0), lr=1e-30)
+    assert fine.problems() == []
