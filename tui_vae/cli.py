@@ -40,7 +40,7 @@ from tui_vae.config import (
 )
 from tui_vae.datasets import DATASET_NAMES, MAX_FOLDER_CLASSES
 from tui_vae.paths import RUNS_FOLDER
-from tui_vae.wording import plural, printable, printable_lines
+from tui_vae.wording import metric, plural, printable, printable_lines
 
 app = typer.Typer(
     help="Train and explore Variational Autoencoders in the terminal. With no command, "
@@ -876,10 +876,6 @@ def sample(
 # --------------------------------------------------------------------------- models
 
 
-def _fmt(value, spec: str = "") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 @app.command()
 def models(
     ctx: typer.Context,
@@ -933,8 +929,8 @@ def models(
                      m.get("arch", "mlp"), m.get("likelihood", "bernoulli"), m["dataset"],
                      str(m["latent_dim"]),
                      ModelConfig.from_dict(m).hidden_text, f"{m['beta']:g}",
-                     str(item.epochs_done), _fmt(test.get("loss"), ".2f"),
-                     _fmt(test.get("recon"), ".2f"), _fmt(test.get("kl"), ".2f"),
+                     str(item.epochs_done), metric(test.get("loss"), ".2f"),
+                     metric(test.get("recon"), ".2f"), metric(test.get("kl"), ".2f"),
                      item.meta.get("created", "-"),
                      "shipped" if workspace.is_shipped(item.path) else "yours"))
     console = SafeConsole()

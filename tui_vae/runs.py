@@ -25,6 +25,16 @@ METRICS = {
 }
 
 
+# The largest magnitude a chart places: a crafted header's 1e308 loss made the
+# charts' ranges overflow (the explorer crashed). No real loss comes near it.
+LARGEST_DRAWN = 1e15
+
+
+def drawable(value: float) -> bool:
+    """Whether a chart can place `value`: finite and at most LARGEST_DRAWN in size."""
+    return math.isfinite(value) and abs(value) <= LARGEST_DRAWN
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -78,7 +88,8 @@ class Run:
     @property
     def point(self) -> tuple[float, float] | None:
         """(rate, distortion) on the plane, once a test evaluation exists."""
-        if self.kl is None or self.recon is None:
+        if self.kl is None or self.recon is None or not (drawable(self.kl)
+                                                          and drawable(self.recon)):
             return None
         return self.kl, self.recon
 

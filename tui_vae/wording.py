@@ -39,3 +39,13 @@ def fit_words(text: str, width: int) -> str:
     if text[width - 1] != " " and " " in head:  # the cut fell inside a word: drop it
         head = head.rsplit(" ", 1)[0]
     return head.rstrip(" ,;:·(") + "…"
+
+
+def metric(value: float | None, spec: str = ".2f") -> str:
+    """A metric for a table: "-" where there is none, `spec` where it reads well, three
+    significant digits from a million up (a crafted 1e308 once printed 309 digits)."""
+    if value is None:
+        return "-"
+    if spec.endswith("f") and abs(value) >= 1e6:
+        return f"{value:.3g}"
+    return format(value, spec)

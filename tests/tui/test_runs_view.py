@@ -201,3 +201,33 @@ async def test_the_cursors_label_is_whole_among_crowded_points():
         label = points[index].label
         assert any(f"● {label}" in text or f"{label} ●" in text or f"◆ {label}" in text
                    or f"{label} ◆" in text for text in lines), (label, lines)
+
+
+async def test_losses_no_chart_can_place_leave_the_explorer_running(checkpoints, make_app):
+    """A header's history of 1e308 and -1e308 (finite, so valid) crashed the explorer:
+    the chart's axis overflowed on the overlay, the plane's on `p`."""
+    from tests.unit.test_checkpoints import rewrite_meta
+
+    def huge(meta, header):
+        first = meta["history"][0]
+        meta["history"] = [{**first, "epoch": 1, "test": {**first["test"], "loss": 1e308}},
+                           {**first, "epoch": 2, "test": {"loss": -1e308, "recon": -1e308,
+                                                          "kl": 1e308}}]
+
+    rewrite_meta(checkpoints / "vae.safetensors", huge)
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one(CheckpointTable)
+        row = next(k for k in range(table.row_count) if screen.runs[k].name == "vae")
+        assert "1e+308" in table._format(screen._cells(row))  # said, in a few digits
+        table.move_cursor(row)
+        for key in ("space", "space", "y", "k", "p"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.is_running and app.crash is None
+        plane = screen.query_one(RatePlane)
+        assert all(abs(p.rate) <= 1e15 and abs(p.distortion) <= 1e15 for p in plane.points)

@@ -17,7 +17,7 @@ from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
-from tui_vae.wording import plural, printable_lines
+from tui_vae.wording import metric, plural, printable_lines
 
 COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z", 3, True),
            Column("hidden", 6, True), Column("beta", 4, True), Column("data", 13),
@@ -28,10 +28,6 @@ NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within thes
 # On a narrow screen the name gives way (cut with "…"; the details below show it
 # whole), so that the columns up to the test -ELBO stay on screen.
 KEPT_COLUMNS = 9
-
-
-def _num(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 # The training settings a checkpoint records, as a reader would name them.
@@ -176,8 +172,8 @@ class ModelsScreen(ViewScreen):
             marks, name, m["model"], str(m["latent_dim"]),
             ModelConfig.from_dict(m).hidden_text,
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
-            _num(test.get("loss"), ".2f"), _num(test.get("recon"), ".2f"),
-            _num(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
+            metric(test.get("loss"), ".2f"), metric(test.get("recon"), ".2f"),
+            metric(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
             "shipped" if entry.path in app.shipped else "yours")
 
     def selected(self):

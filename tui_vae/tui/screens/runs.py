@@ -26,7 +26,7 @@ from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import DASHES, LossChart, Series
 from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
-from tui_vae.wording import plural, printable, printable_lines
+from tui_vae.wording import metric, plural, printable, printable_lines
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
            "bright_magenta", "bright_yellow", "bright_green")
@@ -37,10 +37,6 @@ COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 
            Column("time", 7, True), Column("dataset", 12))
 MAX_OVERLAID = len(COLOURS)
 SURGERY_IMAGES = 2000  # ELBO surgery beside the plane: on this many test images (fast)
-
-
-def _num(value, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def _time(seconds: float) -> str:
@@ -147,7 +143,7 @@ class RunsScreen(ViewScreen):
         r = self.runs[row]
         mark = "■" if r.path in self.overlaid else ""
         return (mark, r.name, r.kind, r.arch, r.likelihood, f"{r.beta:g}", str(r.epochs),
-                _num(r.test_loss), _num(r.recon), _num(r.kl), _time(r.seconds), r.dataset)
+                metric(r.test_loss), metric(r.recon), metric(r.kl), _time(r.seconds), r.dataset)
 
     def _draw_chart(self) -> None:
         chart = self.query_one("#runs-chart", LossChart)

@@ -26,6 +26,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.strip import Strip
 
+from tui_vae.runs import LARGEST_DRAWN
 from tui_vae.tui.widgets.built_lines import BuiltLines
 from tui_vae.wording import fit_words, plural, printable
 
@@ -76,6 +77,13 @@ def dash(index: int) -> tuple[tuple[int, ...], str]:
     return DASHES[index % len(DASHES)]
 
 
+def _drawn(values: np.ndarray, log: bool) -> np.ndarray:
+    """Which values a chart places: finite, no larger than LARGEST_DRAWN (a crafted
+    1e308 overflowed the axis), and positive on a log scale."""
+    keep = np.isfinite(values) & (np.abs(values) <= LARGEST_DRAWN)
+    return keep & (values > 0) if log else keep
+
+
 def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
               log: bool, dashed: bool = False) -> np.ndarray:
     """Rasterise series onto a (4*height, 2*width) dot grid.
@@ -90,7 +98,7 @@ def plot_dots(series: list[Series], width: int, height: int, x_range, y_range,
     x0, x1 = x_range
     for index, s in enumerate(series):
         x, y = np.asarray(s.x, float), np.asarray(s.y, float)
-        keep = np.isfinite(y) & (y > 0 if log else True)
+        keep = _drawn(y, log)
         x, y = x[keep], transform(y[keep])
         if len(x) == 0:
             continue
@@ -222,6 +230,8 @@ def format_value(value: float) -> str:
     """A series' latest value for the legend: three significant digits, no exponent below 1e6."""
     if not math.isfinite(value):
         return str(value)
+    if abs(value) >= 1e6:  # a 1e308 once printed as 309 digits
+        return f"{value:.3g}"
     if abs(value) >= 100:
         return f"{value:.0f}"
     return f"{value:.3g}"
@@ -283,7 +293,7 @@ class LossChart(BuiltLines):
         bold, dim = self._style("", bold=True), self._style("", dim=True)
         drawn = [s for s in self.series if len(s.y)]
         values = [np.asarray(s.y, float) for s in drawn]
-        finite = [v[np.isfinite(v) & ((v > 0) if self.log_scale else True)] for v in values]
+        finite = [v[_drawn(v, self.log_scale)] for v in values]
         title = self.title
         if self.log_scale:
             # A log axis has no place for zero or less: say what is left out, never
