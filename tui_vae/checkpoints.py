@@ -133,6 +133,9 @@ def _sniff_unsafe(path: Path, head: bytes) -> None:
 def _check_tensor_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
     if not isinstance(entry, dict):
         raise CheckpointError(f"{path}: tensor {name!r} has a malformed header entry")
+    # Optimizer state is stored per parameter: optim.<index>.<name>.
+    if name.startswith("optim.") and not re.fullmatch(r"optim\.\d{1,6}\.\w+", name):
+        raise CheckpointError(f"{path}: optimizer tensor {name!r} is misnamed")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in _DTYPE_BYTES:
         raise CheckpointError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")

@@ -160,6 +160,8 @@ def folder_spec(name: str) -> DatasetSpec:
     path = name[len(FOLDER_PREFIX):]
     if not path:
         raise DataError("--dataset folder:PATH needs a folder, e.g. folder:~/pictures")
+    if "\0" in path:
+        raise DataError(f"{printable(path)}: a folder path cannot hold a NUL byte")
     classes = folder_classes(os.path.expanduser(path))
     if len(classes) > MAX_FOLDER_CLASSES:
         raise DataError(f"{path} has more than {MAX_FOLDER_CLASSES:,} sub-folders; "
@@ -198,9 +200,11 @@ def absolute_dataset_name(name: str) -> str:
 
 
 def is_known_dataset(name: str) -> bool:
-    """A registered name, or `folder:` followed by a path."""
+    """A registered name, or `folder:` followed by a path (one no system call refuses
+    outright: a NUL byte in it reached the "unexpected" handler)."""
     return isinstance(name, str) and (name in DATASETS or (is_folder_dataset(name)
-                                                          and len(name) > len(FOLDER_PREFIX)))
+                                                          and len(name) > len(FOLDER_PREFIX)
+                                                          and "\0" not in name))
 
 
 def dataset_problems(name: str, model: str, channels: int, image_size: int,

@@ -98,6 +98,9 @@ def rewrite_meta(path, edit):
 @pytest.mark.parametrize("edit, message", [
     (lambda m, h: m.update(format_version=99), "format version 99"),
     (lambda m, h: m.update(format_version=True), "format version True"),  # == 1 in Python
+    # Both once reached the "unexpected" handler (int("x"); a NUL byte in a path).
+    (lambda m, h: h.update({"optim.x.exp_avg": h.pop("model.fc_mu.bias")}), "misnamed"),
+    (lambda m, h: m["model"].update(dataset="folder:/tmp/\0x"), "unknown dataset"),
     (lambda m, h: m.update(format_version=1.0), "format version 1.0"),
     (lambda m, h: m["model"].update(hidden_dim="wide"), "hidden_dim"),
     (lambda m, h: m["model"].update(hidden_dim=17), "do not match"),
