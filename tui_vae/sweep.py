@@ -58,7 +58,15 @@ def _flag(key: str) -> str:
 
 
 def _shown(value) -> str:
+    """A value as a run's name holds it: six significant digits at most."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _exact(value) -> str:
+    """A value as its run's `train` option takes it: as short as `_shown` where that
+    is exact, else every digit (0.0012345678 trained as 0.00123457)."""
+    shown = _shown(value)
+    return shown if not isinstance(value, float) or float(shown) == value else repr(value)
 
 
 def parse_values(text: str, kind: type) -> list:
@@ -109,7 +117,7 @@ def plan(grid: dict[str, list], extra: list[str], out_dir: Path,
         name = prefix + ("-".join(f"{SWEPT[k]}{_shown(v)}" for k, v in zip(keys, combo))
                          or "run")
         out = out_dir / f"{name}{SUFFIX}"
-        args = [a for k, v in zip(keys, combo) for a in (_flag(k), _shown(v))]
+        args = [a for k, v in zip(keys, combo) for a in (_flag(k), _exact(v))]
         if any(run.name == name for run in runs):  # values written alike: one file
             raise TuiVaeError(f"two runs of the sweep would both be {name} (values that "
                               f"differ only past the digits a run's name keeps); give "

@@ -204,3 +204,15 @@ def test_the_readmes_name_for_a_sweeps_run_is_the_name_it_gets():
     said = re.search(r"named `beta/([^`]+)`", readme).group(1)
     names = [run.name for run in plan({"beta": [0.5], "latent_dim": [2]}, [], Path("beta"))]
     assert names == [said]
+
+
+def test_each_run_trains_on_the_exact_value_given_though_its_name_rounds_it():
+    """--lr 0.0012345678 trained as 0.00123457 (the name's six digits)."""
+    from pathlib import Path
+
+    from tui_vae.sweep import plan
+
+    runs = plan({"lr": [0.0012345678, 0.003], "beta": [1.0]}, [], Path("sw"))
+    assert [run.name for run in runs] == ["beta1-lr0.00123457", "beta1-lr0.003"]
+    assert [run.args[:4] for run in runs] == [("--beta", "1", "--lr", "0.0012345678"),
+                                              ("--beta", "1", "--lr", "0.003")]
