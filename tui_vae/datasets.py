@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from tui_vae.wording import printable
+from tui_vae.wording import plural, printable
 
 FOLDER_PREFIX = "folder:"
 # A folder dataset's sub-folders become classes; more than this is not a class
@@ -237,8 +237,12 @@ def dataset_problems(name: str, model: str, channels: int, image_size: int,
             found.append(f"{spec.title} has no classes to condition on: train a plain VAE "
                          f"(--model vae)")
         elif num_classes != len(spec.classes):
-            found.append(f"a cVAE on {spec.title} has {len(spec.classes)} classes, "
-                         f"not {num_classes}")
+            # A folder's sub-folders may have changed since a checkpoint was trained.
+            now = plural(len(spec.classes), "class", "classes")
+            found.append(f"{spec.title} has {now} (sub-folders) now; a cVAE of "
+                         f"{plural(num_classes, 'class', 'classes')} cannot use it"
+                         if spec.reader == "folder" else
+                         f"a cVAE on {spec.title} has {now}, not {num_classes}")
     return found
 
 

@@ -361,3 +361,18 @@ def test_a_link_to_a_folder_is_no_class(tmp_path):
     dataset = load(folder, tmp_path)
     assert dataset.classes == ("greens", "reds")
     assert len(dataset.train) + len(dataset.test) == 11
+
+
+def test_a_folder_whose_classes_changed_says_so_in_whole_words(tmp_path):
+    """A cVAE trained on a folder of 2 classes, after a third was added, was refused
+    as "has 3 classes, not 2" (and "has 1 classes" with one left)."""
+    from tui_vae.datasets import dataset_problems
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    [said] = dataset_problems(f"folder:{tmp_path}", "cvae", 1, 28, 2)
+    assert said.endswith("has 3 classes (sub-folders) now; a cVAE of 2 classes cannot use it")
+    (tmp_path / "b").rmdir()
+    (tmp_path / "c").rmdir()
+    [said] = dataset_problems(f"folder:{tmp_path}", "cvae", 1, 28, 2)
+    assert "has 1 class (sub-folders) now" in said
