@@ -134,7 +134,9 @@ class Workspace:
         the same)."""
         folders = [self.checkpoint_dir]
         if self.shipped_dir and self.shipped_dir.is_dir():
-            if self.shipped_dir.resolve() != self.checkpoint_dir.resolve():
+            # realpath, not resolve(): a --checkpoints link loop raised, and the
+            # shipped models were hidden too.
+            if os.path.realpath(self.shipped_dir) != os.path.realpath(self.checkpoint_dir):
                 folders.append(self.shipped_dir)
         return folders
 
@@ -256,7 +258,8 @@ class Workspace:
         except OSError as exc:
             raise CheckpointError(f"cannot delete {path}: {exc.strerror or exc}") from None
         with self._lock:
-            self._models = {k: v for k, v in self._models.items() if k[0] != path.resolve()}
+            self._models = {k: v for k, v in self._models.items()
+                            if k[0] != os.path.realpath(path)}
 
     # -- models and images (torch)
 
@@ -267,7 +270,7 @@ class Workspace:
         if self._user_entry is not None and path == self._user_entry.path:
             return self._user_model  # loaded once, by open_user_model
         stat = path.stat()
-        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
         with self._lock:
             model = self._models.pop(key, None)
             if model is None:

@@ -235,6 +235,37 @@ async def test_generate_samples_the_aggregate_posterior_on_request(checkpoints, 
         assert all(np.array_equal(a, b) for a, b in zip(grid(app, "#samples").images, prior))
 
 
+async def test_a_view_that_cannot_redraw_says_so_once_while_the_cause_lasts(checkpoints,
+                                                                             make_app):
+    """A redraw failing at every poll (a link loop as the runs folder) stacked a notice a
+    second."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        healthy = type(screen).redraw
+
+        def broken(self):
+            raise RuntimeError("Symlink loop from 'runs'")
+
+        type(screen).redraw = broken
+        try:
+            for _ in range(3):
+                screen.sync(force=True)
+            await pilot.pause()
+            assert sum("Symlink loop" in n for n in notices(app)) == 1
+        finally:
+            type(screen).redraw = healthy
+        screen.sync(force=True)  # drawn again: a later failure is told again
+        type(screen).redraw = broken
+        try:
+            screen.sync(force=True)
+            await pilot.pause()
+            assert sum("Symlink loop" in n for n in notices(app)) == 2
+        finally:
+            type(screen).redraw = healthy
+
+
 async def test_the_header_leaves_parts_out_whole_at_80_columns(checkpoints, make_app):
     """At 80 columns the header ended "MNIST test set (1…": it now leaves out its last
     parts whole (the device first), and says all of them again when there is room."""

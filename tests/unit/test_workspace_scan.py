@@ -157,6 +157,17 @@ def test_workspace_scan_hands_back_the_same_list_while_nothing_changed(tmp_path,
     assert [e.path.name for e in workspace.scan()][2] == "bbb.safetensors"
 
 
+def test_a_users_folder_that_is_a_link_loop_still_lists_the_shipped_models(tmp_path, tiny):
+    """`--checkpoints loopA` (loopA -> loopB -> loopA) raised in the scan: the shipped
+    models went unlisted ("no checkpoint yet") and a notice came at every poll."""
+    shipped = tmp_path / "shipped"
+    fill(shipped, tiny, ["vae.safetensors"])
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    workspace = Workspace(tmp_path / "loopA", None, "cpu", shipped_dir=shipped)
+    assert [e.path.name for e in workspace.scan()] == ["vae.safetensors"]
+
+
 def test_the_sub_folders_of_the_users_folder_are_listed_too(tmp_path, tiny):
     """A sweep's --out-dir runs/beta shows beside runs/ (named beta/...), found again
     when a sub-folder comes; hidden folders and links to folders are not followed."""

@@ -66,6 +66,7 @@ class ViewScreen(AppSizedScreen):
         self._seen = -1
         self._tabs_shown = ""
         self._model_seen = None  # the model this view last drew
+        self._said = ""  # the redraw error last told, until a redraw succeeds
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -155,7 +156,12 @@ class ViewScreen(AppSizedScreen):
         try:
             self.redraw()
         except (ValueError, RuntimeError, OSError) as exc:
-            self.notify(f"{self.TITLE}: {exc}", severity="error")
+            said = f"{self.TITLE}: {exc}"
+            if said != self._said:  # once, not at every poll while the cause lasts
+                self.notify(said, severity="error")
+            self._said = said
+        else:
+            self._said = ""
 
     def show_waiting(self) -> None:
         """The loading (or nothing-to-show) state."""
