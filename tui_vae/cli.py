@@ -245,6 +245,14 @@ def _check_explorer_options(checkpoints: Path, keymap: Path | None, model_factor
         raise typer.BadParameter(f"no such file: {keymap}", param_hint="--keymap")
 
 
+def _size_from_the_terminal(environ, output) -> None:
+    """Where the output is a terminal, let its own size count: Textual takes COLUMNS
+    and LINES first, and `COLUMNS=5 tui-vae` drew in a strip 5 columns wide."""
+    if output.isatty():
+        for name in ("COLUMNS", "LINES"):
+            environ.pop(name, None)
+
+
 def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: Path | None = None,
                    device: DeviceName = DeviceName.auto, truecolor: bool = False,
                    keymap: Path | None = None, model_factory: str | None = None,
@@ -261,6 +269,7 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
 
         raise TuiVaeError("the explorer needs a terminal (its input and output are not one); "
                           "`tui-vae --help` lists the commands that run without one")
+    _size_from_the_terminal(os.environ, sys.stdout)
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.tui.keymap import default_keymap_path
     from tui_vae.workspace import Workspace

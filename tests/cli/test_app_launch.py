@@ -30,9 +30,16 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 @pytest.mark.parametrize("args", [[], ["--checkpoints", "mine"]], ids=["bare", "options"])
 def test_tui_vae_opens_the_explorer_and_quits(tmp_path, args):
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    # The terminal's own size counts, not COLUMNS and LINES: with COLUMNS=5 the app
+    # once drew in a strip five columns wide, where no tab name fits.
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "5", "LINES": "3"}
     pid, fd = pty.fork()
     if pid == 0:  # the child: the app, in the pseudo-terminal
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         os.chdir(tmp_path)
         os.execve(sys.executable, [sys.executable, "-m", "tui_vae", *args], env)
     try:
