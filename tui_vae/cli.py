@@ -1204,7 +1204,7 @@ def _from_ctrl_c(exc: BaseException) -> bool:
 def main() -> None:
     """Runs the command line and turns errors into one line (`entry.main` calls it)."""
     from tui_vae.cpu_share import adapt_to_load
-    from tui_vae.errors import TuiVaeError
+    from tui_vae.errors import TuiVaeError, debugging
 
     global _AS_COMMAND
     _AS_COMMAND = True
@@ -1232,13 +1232,13 @@ def main() -> None:
         err.print(interrupted_line(sys.argv[1:]), markup=False)
         sys.exit(130)
     except OSError as exc:  # the file system's refusal, where a command has not worded it
-        if os.environ.get("TUI_VAE_DEBUG"):
+        if debugging():
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         err.print(f"error: {where}{exc.strerror or exc}", markup=False)
         sys.exit(1)
     except Exception as exc:  # the promise is: never a traceback, unless asked for
-        if os.environ.get("TUI_VAE_DEBUG"):
+        if debugging():
             raise
         err.print(f"error: unexpected {type(exc).__name__}: {exc} "
                   f"(set TUI_VAE_DEBUG=1 for the traceback)", markup=False)

@@ -23,3 +23,15 @@ class DeviceError(TuiVaeError):
 
 class TrainingError(TuiVaeError):
     """Training cannot start or had to stop (for example a non-finite loss)."""
+
+
+DEBUG_ENV = "TUI_VAE_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether the user asked to see tracebacks (TUI_VAE_DEBUG set to anything but
+    empty, 0, false, no or off: TUI_VAE_DEBUG=0 once turned them on)."""
+    import os
+
+    value = os.environ.get(DEBUG_ENV, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")

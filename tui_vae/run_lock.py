@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tui_vae.errors import TrainingError
 from tui_vae.safe_files import open_for_writing
+from tui_vae.wording import printable
 
 try:
     import fcntl
@@ -52,7 +53,10 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                owner = os.read(fd, 200).decode("utf-8", "replace").strip() or "another run"
+                # Its text is another process's (or anyone's): escaped, so that the
+                # refusal stays one line.
+                owner = printable(os.read(fd, 200).decode("utf-8", "replace").strip()
+                                  or "another run")
                 os.close(fd)
                 raise TrainingError(
                     f"{self.checkpoint} is being written by {owner}; wait for it to finish, "

@@ -118,3 +118,14 @@ def test_plural_counts():
     assert plural(0, "checkpoint") == "0 checkpoints"
     assert plural(1000, "image") == "1,000 images"
     assert plural(2, "class", "classes") == "2 classes"
+
+
+@pytest.mark.parametrize("value, on", [("", False), ("0", False), ("false", False), ("No", False),
+                                       ("off", False), ("1", True), ("yes", True),
+                                       ("true", True)])
+def test_tui_vae_debug_0_means_off(monkeypatch, value, on):
+    """TUI_VAE_DEBUG=0 once showed 50-line tracebacks."""
+    from tui_vae.errors import debugging
+
+    monkeypatch.setenv("TUI_VAE_DEBUG", value)
+    assert debugging() is on

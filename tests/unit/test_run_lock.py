@@ -41,3 +41,22 @@ def test_a_folder_named_like_a_temporary_is_left_and_blocks_nothing(tmp_path):
     with RunLock(tmp_path / "d.safetensors"):
         pass
     assert (folder / "inside").read_text() == "kept"
+
+
+def test_a_held_locks_owner_text_is_told_on_one_line(tmp_path):
+    """The owner's text is whatever the lock file holds: a line break in it made the
+    refusal two lines."""
+    import pytest
+
+    from tui_vae.errors import TrainingError
+
+    held = RunLock(tmp_path / "run.safetensors")
+    held.acquire()
+    try:
+        with open(held.path, "w") as planted:  # the same inode, still locked
+            planted.write("pid 1\nerror: forged second line")
+        with pytest.raises(TrainingError) as info:
+            RunLock(tmp_path / "run.safetensors").acquire()
+    finally:
+        held.release()
+    assert "\n" not in str(info.value) and "pid 1\\nerror: forged" in str(info.value)

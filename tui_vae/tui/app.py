@@ -813,7 +813,7 @@ class TuiVaeApp(App):
         super()._handle_exception(error)
 
     def _print_error_renderables(self) -> None:
-        from tui_vae.tui.crash import debugging
+        from tui_vae.errors import debugging
 
         if self.crash is not None and self.crash_log is not None and not debugging():
             self._exit_renderables.clear()  # the traceback is in the log, not on screen

@@ -16,12 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-DEBUG_ENV = "TUI_VAE_DEBUG"
-
-
-def debugging() -> bool:
-    """Whether the user asked to see tracebacks on the terminal."""
-    return bool(os.environ.get(DEBUG_ENV))
+from tui_vae.errors import DEBUG_ENV
 
 
 def log_folder() -> Path:
