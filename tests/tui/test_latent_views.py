@@ -283,6 +283,20 @@ async def test_export_writes_the_grid_on_screen_as_a_png(checkpoints, make_app, 
         assert len(list((tmp_path / "exports").glob("*.png"))) == 1
 
 
+async def test_a_file_where_the_exports_folder_goes_is_said_in_words(checkpoints, make_app,
+                                                                     tmp_path):
+    app = make_app(checkpoints)
+    (tmp_path / "exports").write_text("a file")
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        said = [n for n in notices(app) if "export failed" in n]
+        assert said == [f"export failed: {tmp_path / 'exports'} is a file, not a folder"], said
+    assert (tmp_path / "exports").read_text() == "a file"
+
+
 async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make_app, tmp_path,
                                                                 monkeypatch):
     """Textual's own saved to ~/Downloads and failed where there is none."""

@@ -102,6 +102,15 @@ def sweep_outcome(configs, finished: set[int], started: int, failed: set[int],
     return f"sweep {'stopped' if stopped else 'ended'}: {said} (of {plural(len(configs), 'run')})"
 
 
+def _make_folder(folder: Path) -> None:
+    """Make the exports folder; a file in its place is said in words (OSError), not
+    as "[Errno 17] File exists"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OSError(f"{folder} is a file, not a folder") from None
+
+
 class TuiVaeApp(App):
     """Train and explore VAEs: one mode per view in VIEWS (Train, Models, ... Draw)."""
 
@@ -634,7 +643,7 @@ class TuiVaeApp(App):
             return
         path = self.workspace.export_path(screen.TITLE)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(path.parent)
             save_png(path, picture)
         except OSError as exc:
             self.notify(f"export failed: {exc}", title="export", severity="error")
@@ -655,7 +664,7 @@ class TuiVaeApp(App):
 
         target = self.workspace.export_path("screenshot", ".svg")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(target.parent)
             write_bytes(target, self.export_screenshot().encode())
         except OSError as exc:
             self.notify(f"screenshot failed: {exc}", title="screenshot", severity="error")
