@@ -232,8 +232,11 @@ def _check_progress(path: Path, progress: Any) -> None:
                               f"out of range")
     partial = progress.get("partial", {})
     if not isinstance(partial, dict) or not set(partial) <= _PARTIAL_KEYS or not all(
-            _is_number(v) for v in partial.values()):
+            _is_number(v) and math.isfinite(v) for v in partial.values()):
         raise CheckpointError(f"{path}: metadata progress.partial is malformed")
+    count = partial.get("count", 0)  # images summed so far in the epoch under way
+    if not _is_int(count) or not 0 <= count <= step * MAX_BATCH or partial.get("seconds", 0) < 0:
+        raise CheckpointError(f"{path}: metadata progress.partial is out of range")
 
 
 def _check_history(path: Path, history: Any) -> None:

@@ -111,6 +111,10 @@ def rewrite_meta(path, edit):
     (lambda m, h: h["model.fc_mu.weight"].update(dtype="F99"), "dtype"),
     (lambda m, h: h["model.fc_mu.weight"].update(dtype="I32"), "holds I32 values, not floating"),
     (lambda m, h: m.update(dataset="kmnist"), "names two datasets"),
+    # A resumed epoch reported "train 0.00" from a crafted count of 1e300.
+    (lambda m, h: m["progress"].update(step=3, partial={"count": 1e300}), "partial"),
+    (lambda m, h: m["progress"].update(step=3, partial={"count": 10**12}), "partial"),
+    (lambda m, h: m["progress"].update(step=3, partial={"recon": 1e309}), "partial"),
     (lambda m, h: m["progress"].update(average_steps="many"), "average_steps"),
     (lambda m, h: m["progress"].update(average_steps=-1), "average_steps"),
     (lambda m, h: m["progress"].update(average_every=0), "average_every"),
