@@ -6,6 +6,8 @@ is what `tui_vae.load(path)` returns and what the CLI and the TUI use.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Sequence
 
@@ -20,6 +22,8 @@ from tui_vae.objective import gaussian_kl
 
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 
+
+MAX_SAMPLES = 100_000  # images one sample() call draws (28x28: 314 MB of float32)
 
 class TrainedModel:
     """A trained VAE or cVAE ready for inference (evaluation mode, no gradients)."""
@@ -58,7 +62,10 @@ class TrainedModel:
             return None
         if labels is None:
             raise ValueError("this model is a cVAE; pass the class labels")
-        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        given = torch.as_tensor(labels)
+        if given.is_floating_point() and not bool((given == given.round()).all()):
+            raise ValueError("labels must be whole class numbers")  # 3.5 was read as 3
+        y = given.to(torch.long).reshape(-1)
         if y.numel() == 1 and n != 1:
             y = y.expand(n)
         if y.numel() != n:
@@ -127,7 +134,17 @@ class TrainedModel:
         temperature: float = 1.0,
         seed: int | None = None,
     ) -> torch.Tensor:
-        """n images decoded from z ~ N(0, temperature^2 I) (the prior at temperature 1)."""
+        """n images decoded from z ~ N(0, temperature^2 I) (the prior at temperature 1).
+
+        At most MAX_SAMPLES a call (draw more in batches): 10**12 once asked torch for
+        terabytes."""
+        if (isinstance(n, bool) or not isinstance(n, numbers.Integral)
+                or not 1 <= n <= MAX_SAMPLES):
+            raise ValueError(f"n must be a whole number from 1 to {MAX_SAMPLES:,}, not {n!r}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+                or not 0 <= temperature < math.inf):
+            raise ValueError(f"temperature must be a finite number >= 0, not {temperature!r}")
+        n, temperature = int(n), float(temperature)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn((n, self.config.latent_dim), generator=generator) * temperature
         return self.decode(z, labels)

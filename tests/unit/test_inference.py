@@ -54,6 +54,24 @@ def test_cvae_needs_labels_and_samples_reproducibly(checkpoints):
     assert not torch.equal(a, model.sample(4, labels=7, seed=2))
 
 
+def test_sample_refuses_sizes_temperatures_and_labels_it_cannot_honour(checkpoints):
+    """sample(10**12) asked torch for terabytes; sample(-1) and labels=3.5 gave torch's
+    own errors or a silent 3; a NaN temperature drew NaN images."""
+    import numpy as np
+
+    model = tui_vae.load(checkpoints["cvae"])
+    for n in (10**12, -1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="n must be a whole number"):
+            model.sample(n, labels=1)
+    for temperature in (float("nan"), -1.0, float("inf"), "hot"):
+        with pytest.raises(ValueError, match="temperature"):
+            model.sample(2, labels=1, temperature=temperature)
+    with pytest.raises(ValueError, match="whole class numbers"):
+        model.sample(2, labels=3.5)
+    assert model.sample(np.int64(2), labels=np.float32(3.0), temperature=np.float32(0.5),
+                        seed=0).shape == (2, 1, 28, 28)
+
+
 def test_interpolation_paths_start_and_end_at_the_codes():
     z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
     for path in (lerp(z0, z1, 5), slerp(z0, z1, 5)):
