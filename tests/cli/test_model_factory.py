@@ -158,7 +158,7 @@ def test_the_explorer_opens_on_the_users_model(trained, tmp_path):
                                    str(tmp_path / "mine"), "--model-factory",
                                    "tiny_vae:build_sample", "--weights", str(trained)], env)
     try:
-        screen = _read_until(fd, f"{trained.name} · VAE z=8".encode(), timeout=90)
+        screen = _read_until(fd, f"{trained.stem} · VAE z=8".encode(), timeout=90)
         assert b"Traceback" not in screen
         os.write(fd, b"q")
         deadline = time.monotonic() + 30

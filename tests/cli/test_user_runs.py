@@ -84,13 +84,13 @@ def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sample_fallback"] and report["test_size"] == 1000
-    assert report["test_data"].startswith("bundled sample")
+    assert report["test_data"].endswith("bundled sample")
     assert report["checkpoint"] == str(REPO / "checkpoints" / "vae.safetensors")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "MNIST is not on disk" in result.stderr
     from tui_vae.report import format_report
 
-    assert "test images: the bundled sample" in format_report(report)  # the text form says it too
+    assert "test images: the 1,000-digit bundled sample" in format_report(report)  # the text form says it too
 
 
 def test_train_without_mnist_offline_says_how_and_leaves_no_empty_runs_folder(tmp_path):
