@@ -133,7 +133,7 @@ def test_the_app_opens_on_the_shipped_vae(installed):
     state = json.loads(result.stdout.strip().splitlines()[-1])
     assert state["package"].startswith(str(installed["site"]))  # the wheel, not the checkout
     assert state["active"] == str(installed["site"] / "tui_vae" / "shipped" / "vae.safetensors")
-    assert state["loaded"] and state["header"].startswith("vae.safetensors · VAE z=20")
+    assert state["loaded"] and state["header"].startswith("vae · VAE z=20")
 
 
 def test_sample_finds_a_shipped_model_by_its_bare_name(installed):
