@@ -90,7 +90,8 @@ def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
     assert "MNIST is not on disk" in result.stderr
     from tui_vae.report import format_report
 
-    assert "test images: the 1,000-digit bundled sample" in format_report(report)  # the text form says it too
+    # the text form says it too
+    assert "test images: the 1,000-digit bundled sample" in format_report(report)
 
 
 def test_train_without_mnist_offline_says_how_and_leaves_no_empty_runs_folder(tmp_path):

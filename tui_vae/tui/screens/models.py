@@ -19,15 +19,18 @@ from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.checkpoint_table import CheckpointTable, Column
 from tui_vae.wording import metric, plural, printable_lines
 
+# The metrics before the hidden widths: a narrow table leaves columns out from the
+# end, and at 80 columns it left out KL (what beta trades) to keep "hidden" (which
+# the details below say too).
 COLUMNS = (Column("", 3), Column("checkpoint", 24), Column("kind", 4), Column("z", 3, True),
-           Column("hidden", 6, True), Column("beta", 4, True), Column("data", 13),
-           Column("epochs", 6, True), Column("test -ELBO", 10, True), Column("recon", 7, True),
-           Column("KL", 6, True), Column("MB", 5, True), Column("from", 7))
+           Column("beta", 4, True), Column("data", 13), Column("epochs", 6, True),
+           Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 6, True),
+           Column("hidden", 6, True), Column("MB", 5, True), Column("from", 7))
 SURGERY_IMAGES = 2000  # ELBO surgery (s) on this many test images
 NAME_WIDTH = (10, 40)  # the checkpoint column fits the longest name within these
 # On a narrow screen the name gives way (cut with "…"; the details below show it
-# whole), so that the columns up to the test -ELBO stay on screen.
-KEPT_COLUMNS = 9
+# whole), so that the columns up to KL stay on screen.
+KEPT_COLUMNS = 10
 
 
 # The training settings a checkpoint records, as a reader would name them.
@@ -170,10 +173,10 @@ class ModelsScreen(ViewScreen):
         m, test = entry.model_config, entry.final_test or {}
         return (
             marks, name, m["model"], str(m["latent_dim"]),
-            ModelConfig.from_dict(m).hidden_text,
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             metric(test.get("loss"), ".2f"), metric(test.get("recon"), ".2f"),
-            metric(test.get("kl"), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
+            metric(test.get("kl"), ".2f"), ModelConfig.from_dict(m).hidden_text,
+            f"{entry.size_bytes / 1e6:.1f}",
             "shipped" if entry.path in app.shipped else "yours")
 
     def selected(self):
