@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # torch stays out of the import: the app's views import this 
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): a unit is active if Cov_x(E_q[z_d]) > 0.01
 TRAVERSAL_SPAN = 3.0  # traversals run from -3 to +3 prior standard deviations
+# A prior sample lies in a hole of the aggregate posterior where q(z) < HOLE_RATIO p(z).
+HOLE_RATIO = 0.01
 
 
 @dataclass(frozen=True)
@@ -228,28 +230,28 @@ def prior_contours(projection: Projection, radii=(1.0, 2.0, 3.0),
     return np.concatenate([centre + r * (root @ unit).T for r in radii])
 
 
-def prior_samples_in_holes(codes: np.ndarray, count: int = 300, seed: int = 0,
-                           reference: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """`count` prior samples z (count, D) and whether each lies in a hole of the codes.
+def prior_samples_in_holes(mu: np.ndarray, logvar: np.ndarray, count: int = 300,
+                           seed: int = 0, ratio: float = HOLE_RATIO
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """`count` prior samples z (count, D) and whether each lies in a hole of the
+    aggregate posterior q(z): where q's density is below `ratio` times the prior's.
 
-    A sample is in a hole when its nearest code is farther than 99% of the codes
-    are from their own nearest other code (measured on `reference` of them): where
-    the prior puts mass and the data's codes do not reach.
+    q(z) is the 50-Gaussian mixture of aggregate.py fitted to one draw z ~ q(z|x)
+    from each posterior given (their widths count: a draw, not the mean). Nearest
+    posterior means, relative to the means' own spacing, once stood in for it: a
+    beta = 0 model, whose codes are spread far beyond the prior, showed no holes.
     """
+    import torch
+
+    from tui_vae.aggregate import fit_mixture
+
     rng = np.random.default_rng(seed)
-    codes = np.asarray(codes, np.float64)
-    z = rng.standard_normal((count, codes.shape[1]))
-    if len(codes) < 2:
+    mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
+    z = rng.standard_normal((count, mu.shape[1]))
+    if len(mu) == 0:
         return z, np.ones(count, dtype=bool)
-    subset = codes[rng.permutation(len(codes))[:reference]]
-    within = _nearest(subset, subset, exclude_self=True)
-    threshold = np.quantile(within, 0.99)
-    return z, _nearest(z, codes) > threshold
-
-
-def _nearest(points: np.ndarray, codes: np.ndarray, exclude_self: bool = False) -> np.ndarray:
-    """Each point's distance to its nearest code."""
-    sq = (points**2).sum(1)[:, None] - 2 * points @ codes.T + (codes**2).sum(1)[None, :]
-    if exclude_self:
-        np.fill_diagonal(sq, np.inf)
-    return np.sqrt(np.clip(sq.min(axis=1), 0, None))
+    draws = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
+    mixture = fit_mixture(torch.from_numpy(draws), seed=seed)
+    log_q = mixture.log_density(torch.from_numpy(z)).numpy()
+    log_p = -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * np.log(2 * np.pi)
+    return z, log_q - log_p < np.log(ratio)

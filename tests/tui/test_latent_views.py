@@ -153,13 +153,14 @@ async def test_latent_map_shows_the_priors_rings_and_its_samples_in_the_holes(
         assert [colour for _, colour in latent_map.overlay] == [CONTOUR]
         assert [list(strip) for strip in latent_map._build()] != before
         assert "prior's 1, 2, 3 sigma" in str(screen.query_one("#latent-info").render())
-        await pilot.press("p")  # and 300 prior samples, marked near a code or in a hole
+        await pilot.press("p")  # and 300 prior samples, marked in a hole of q(z) or not
         colours = [colour for _, colour in latent_map.overlay]
         assert colours == [CONTOUR, NEAR, HOLE]
         assert sum(len(points) for points, _ in latent_map.overlay[1:]) == 300
         holes, total = screen.holes
         assert total == 300 and len(latent_map.overlay[2][0]) == holes
-        assert "in a hole" in str(screen.query_one("#latent-info").render())
+        assert "in a hole of it, q(z) < p(z)/100" in str(
+            screen.query_one("#latent-info").render())
         await pilot.press("p")
         assert latent_map.overlay == []
 
@@ -424,7 +425,8 @@ async def test_without_colour_the_classes_are_told_apart_by_character(
         drawn = "".join(latent_map.render_line(y).text for y in range(latent_map.size.height))
         assert "." in drawn and {"+", "@"} & set(drawn)
         info = str(screen.query_one("#latent-info").render())
-        assert "dotted rings" in info and "+ near a code, @ in a hole" in info
+        assert "dotted rings" in info and "+ where the codes' aggregate posterior" in info
+        assert "@ in a hole" in info
 
 
 async def test_a_map_of_part_of_the_test_set_says_how_much(checkpoints, make_app, monkeypatch):

@@ -157,9 +157,16 @@ def test_prior_samples_fall_in_holes_only_where_the_codes_do_not_reach():
     from tui_vae.latent import prior_samples_in_holes
 
     rng = np.random.default_rng(1)
-    covering = rng.standard_normal((5000, 2))  # codes that fill the prior
-    _, holes = prior_samples_in_holes(covering, count=400)
-    assert holes.mean() < 0.1
-    far = rng.standard_normal((2000, 2)) * 0.1 + 4  # codes in one far corner
-    _, holes = prior_samples_in_holes(far, count=400)
+    # Posteriors whose mixture is the prior: means N(0, 0.9), variances 0.1.
+    covering = rng.standard_normal((5000, 8)) * np.sqrt(0.9)
+    narrow = np.full_like(covering, np.log(0.1))
+    _, holes = prior_samples_in_holes(covering, narrow, count=400)
+    assert holes.mean() < 0.05
+    far = rng.standard_normal((2000, 8)) * 0.1 + 4  # codes in one far corner
+    _, holes = prior_samples_in_holes(far, np.full_like(far, np.log(0.01)), count=400)
+    assert holes.mean() > 0.95
+    # beta = 0: point-like posteriors spread far beyond the prior. The nearest-mean
+    # rule (relative to the means' own spacing) found no holes here at all.
+    spread = rng.standard_normal((5000, 8)) * 10
+    _, holes = prior_samples_in_holes(spread, np.full_like(spread, -36.0), count=400)
     assert holes.mean() > 0.95

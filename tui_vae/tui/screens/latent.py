@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from tui_vae.latent import HOLE_RATIO
 from tui_vae.render import CLASS_COLORS, class_symbol
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
@@ -56,6 +57,16 @@ class EncodedCache:
         self.encoded = None
         self.projection = None
         self.xy = None
+        self._holes = None
+
+    def holes(self):
+        """300 prior samples and which lie in holes of the aggregate posterior, fitted
+        once per model (a mixture fit: a few tenths of a second)."""
+        from tui_vae.latent import prior_samples_in_holes
+
+        if self._holes is None:
+            self._holes = prior_samples_in_holes(self.encoded.mu, self.encoded.logvar)
+        return self._holes
 
     def get(self, model, split):
         from tui_vae.latent import encode_split, pca
@@ -64,6 +75,7 @@ class EncodedCache:
             self.encoded = encode_split(model, split, MAP_POINTS)
             self.projection = pca(self.encoded.mu)
             self.xy = self.projection.to_plane(self.encoded.mu)
+            self._holes = None
             self._for = model
         return self
 
@@ -181,14 +193,14 @@ class LatentScreen(ViewScreen):
 
     def _prior_layers(self, cache) -> list:
         """The prior's 1-2-3 sigma contours and, on request, prior samples (holes marked)."""
-        from tui_vae.latent import prior_contours, prior_samples_in_holes
+        from tui_vae.latent import prior_contours
         from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR
 
         if not self.prior:
             return []
         layers = [(prior_contours(cache.projection), CONTOUR)]
         if self.prior == 2:
-            z, holes = prior_samples_in_holes(cache.encoded.mu)
+            z, holes = cache.holes()
             xy = cache.projection.to_plane(z)
             layers += [(xy[~holes], NEAR), (xy[holes], HOLE)]
             self.holes = (int(holes.sum()), len(holes))
@@ -233,7 +245,9 @@ class LatentScreen(ViewScreen):
             prior = f"\n{'dotted' if plain else 'grey'} rings: the prior's 1, 2, 3 sigma"
             if self.prior == 2:
                 near, hole = ("+", "@") if plain else ("light grey", "white")
-                prior += (f"\nprior samples: {near} near a code, {hole} in a hole "
+                prior += (f"\nprior samples: {near} where the codes' aggregate posterior "
+                          f"q(z) has mass, {hole} in a hole of it, q(z) < "
+                          f"p(z)/{1 / HOLE_RATIO:g} "
                           f"({self.holes[0]} of {self.holes[1]})")
         # The map draws a subset (MAP_POINTS) where the test set is larger: say both,
         # since the caption names the whole set.
