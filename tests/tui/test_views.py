@@ -430,10 +430,17 @@ async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
         for side in ("a", "b"):
             label = app.screen.query_one(f"#{side}-title")
             lines = str(label.render()).splitlines()
-            assert len(lines) == 3 and "KL(q(z)||p(z))" in lines[2]
+            assert len(lines) == 5 and "KL(q(z)||p(z))" in lines[4]
             for line in lines[1:]:  # the figures' lines (the first is the name)
                 room = label.parent.content_region.width - label.styles.padding.width
                 assert cell_len(line) <= room, (line, room)
+            # The surgery's parts add up to its own rate, on its own images: the
+            # whole test set's KL above them did not (443.6 against 7.6 + 409.9).
+            rate = float(lines[2].split("rate ")[1])
+            mi = float(lines[3].split("I(x;z) ")[1].split()[0])
+            gap = float(lines[4].split("KL(q(z)||p(z)) ")[1])
+            assert "images)" in lines[2] and "log N" in lines[3]
+            assert abs(rate - (mi + gap)) <= 0.11, (rate, mi, gap)
 
 
 def _assert_a_dialog_over_the_view(app) -> None:

@@ -222,8 +222,15 @@ class CompareScreen(ViewScreen):
             # "A  " leads the line: the rest of the label's width is the description's.
             room = self.query_one(f"#{side}-title", Label).size.width - 3
             title = describe(info, max(room, 0)) if info else Path(path).name
-            title += (f"\nI(x;z) {_figure(surgery['mutual_information'])} + "
-                      f"KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
+            # The surgery's own rate and image count beside its parts: the rate in the
+            # line above is the whole test set's, and I(x;z) is capped at log N
+            # (7.6 for 2,000 images), which both sides may reach.
+            # Three short lines: a side is half of 80 columns.
+            title += (f"\nsurgery ({surgery['surgery_images']:,} images): rate "
+                      f"{_figure(surgery['rate'])}"
+                      f"\n= I(x;z) {_figure(surgery['mutual_information'])} (<= log N "
+                      f"{surgery['mutual_information_bound']:.1f})"
+                      f"\n+ KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
             self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
         self.set_status(f"{caption(configs)} · space new draw · x swap · "
                         "choose A/B in Models (m)")

@@ -219,12 +219,15 @@ class RunsScreen(ViewScreen):
         s = message.surgery
         caption = self.query_one("#runs-pictures-caption", Label)
         full = (f"{message.path.stem}: rate {s['rate']:.1f} nats ({s['surgery_images']:,} "
-                f"images)\n= I(x;z) {s['mutual_information']:.1f} + KL(q(z)||p(z)) "
+                f"images)\n= I(x;z) {s['mutual_information']:.1f} (at most log N = "
+                f"{s['mutual_information_bound']:.1f}) + KL(q(z)||p(z)) "
                 f"{s['marginal_kl']:.1f}\noriginal | reconstruction, and samples")
         # A narrow column (80x24) gets the figures on lines of their own rather than
         # a figure cut at the edge (the name may be cut: the table has it whole).
-        narrow = (f"{message.path.stem}\nrate {s['rate']:.1f} = I(x;z) "
-                  f"{s['mutual_information']:.1f}\n+ KL(q(z)||p(z)) {s['marginal_kl']:.1f}")
+        narrow = (f"{message.path.stem}\nrate {s['rate']:.1f} ({s['surgery_images']:,} "
+                  f"images)\n= I(x;z) {s['mutual_information']:.1f} (<= log N "
+                  f"{s['mutual_information_bound']:.1f})\n+ KL(q(z)||p(z)) "
+                  f"{s['marginal_kl']:.1f}")
         width = caption.size.width
         fits = not width or max(len(line) for line in full.splitlines()) <= width
         caption.update(Text(printable_lines(full if fits else narrow)))
