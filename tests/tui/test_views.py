@@ -266,6 +266,16 @@ async def test_a_view_that_cannot_redraw_says_so_once_while_the_cause_lasts(chec
             type(screen).redraw = healthy
 
 
+async def test_reconstructs_captions_say_which_loss_they_are_at_80x24(checkpoints, make_app):
+    """The captions' numbers (recon at z = mu + KL, below the sampled -ELBO) were named
+    only in the status's last part, which 80 columns leave out: bare numbers."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "r")
+        status = app.screen.query_one("#status").render().plain
+        assert "under each: #index, class, recon at z=mu + KL (nats)" in status, status
+
+
 async def test_the_header_leaves_parts_out_whole_at_80_columns(checkpoints, make_app):
     """At 80 columns the header ended "MNIST test set (1…": it now leaves out its last
     parts whole (the device first), and says all of them again when there is room."""
