@@ -729,9 +729,9 @@ def evaluate(
     test, source = _eval_test_set(model.config, data_dir)
     train = None  # the aggregate posterior's mixture is fitted to the training codes
     if quality and not source["sample_fallback"]:
-        from tui_vae.data import load_for_model
+        from tui_vae.data import load_for_model, training_images_as_seen
 
-        train = load_for_model(model.config, data_dir).train
+        train = training_images_as_seen(load_for_model(model.config, data_dir))
     judged, skipped = None, None
     if quality and (model.config.dataset not in ("mnist", "mnist-binary", "mnist-sample")
                     or tuple(model.config.image_shape) != (1, 28, 28)):

@@ -384,6 +384,17 @@ def _load_cached(name: str, root: Path, download: bool, image_size: int, channel
 
 
 BINARY_TEST_SEED = 0  # one fixed binarisation of the test set, so every run scores the same
+BINARY_TRAIN_SEED = 1  # one fixed binarisation of the training set, where one is needed
+
+
+def training_images_as_seen(dataset: Dataset) -> Split:
+    """The training split as a model of `dataset` saw it: for a binarised dataset one
+    seeded draw of binary images (the trainer draws afresh each batch), else as read.
+    `eval` fits the aggregate posterior to their codes; a binarised model's were once
+    the grey images' codes, which it never saw."""
+    if dataset.spec.binarize:
+        return binarize_split(dataset.train, BINARY_TRAIN_SEED)
+    return dataset.train
 
 
 def binarize_split(split: Split, seed: int) -> Split:

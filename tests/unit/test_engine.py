@@ -228,6 +228,22 @@ def test_binarised_mnist_draws_binary_pixels_at_the_grey_levels(sample_dataset):
     assert torch.equal(once.images[grey.images == 0], grey.images[grey.images == 0])
 
 
+def test_the_aggregate_posterior_of_a_binarised_model_is_fitted_to_binary_images(
+        sample_dataset):
+    """`eval` fitted a binarised model's aggregate posterior to the codes of the grey
+    training images, which the model never saw."""
+    from tui_vae.data import Dataset, binarize_split, training_images_as_seen
+    from tui_vae.datasets import dataset_spec
+
+    binary = Dataset(dataset_spec("mnist-binary"), sample_dataset.train,
+                     binarize_split(sample_dataset.test, 0), None)
+    seen = training_images_as_seen(binary)
+    assert set(seen.images.unique().tolist()) == {0, 255}
+    assert torch.equal(seen.images, training_images_as_seen(binary).images)  # seeded
+    assert torch.equal(seen.labels, sample_dataset.train.labels)
+    assert training_images_as_seen(sample_dataset) is sample_dataset.train  # grey: as read
+
+
 def test_training_on_binarised_data_draws_each_batch_afresh(
         tiny_train_config, sample_dataset, monkeypatch):
     from tui_vae.data import Dataset, binarize_split
