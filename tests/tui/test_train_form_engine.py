@@ -127,3 +127,29 @@ def test_a_sweep_s_end_says_how_each_run_stands(tmp_path):
         "sweep stopped: 1 stopped with nothing saved, 3 not started (of 4 runs)")
     assert sweep_outcome(runs, {0, 1, 3}, 4, {2}, stopped=False) == (
         "sweep ended: 3 finished, 1 failed (of 4 runs)")
+
+
+async def test_sweep_betas_no_sweep_can_run_are_a_notice_not_a_crash(checkpoints, make_app):
+    """Two betas alike to six digits, or 1,001 of them, raised through the form's start
+    and crashed the explorer; a pasted 10,000-digit value filled the screen."""
+    from textual.widgets import Input
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "t")
+        screen = app.screen
+        fill(screen, dataset="mnist-sample", epochs=1)
+        for betas, words in (("1.0000001,1.0000002", "would both be"),
+                             (",".join(map(str, range(1001))), "at most 1000"),):
+            screen.query_one("#sweep_betas", Input).value = betas
+            await pilot.press("s")
+            await pilot.pause()
+            said = [n.message for n in app._notifications if n.title == "cannot start"]
+            assert said and words in said[-1] and len(said[-1]) <= 300, said
+            assert app.is_running and not app.monitor.active
+        screen.query_one("#sweep_betas", Input).value = ""
+        screen.query_one("#latent_dim", Input).value = "9" * 10_000
+        await pilot.press("s")
+        await pilot.pause()
+        said = [n.message for n in app._notifications if n.title == "cannot start"]
+        assert len(said[-1]) <= 300 and said[-1].endswith("…"), said[-1][:80]

@@ -14,11 +14,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
 from tui_vae.config import field_choices, field_default
+from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.loss_chart import LossChart, Series
 from tui_vae.tui.widgets.ordered_input import OrderedInput
 from tui_vae.tui.widgets.select import PageSafeSelect
+from tui_vae.wording import printable
 
 SAMPLE_DATASET = "mnist-sample"  # bundled: trains with no data folder and no network
 
@@ -53,6 +55,7 @@ def _shown(value) -> str:
 # Lines the run's column needs for everything at once: progress 3, charts at their
 # minimum height 2 x 6, the previews' caption 1 and two rows of half-size tiles 2 x 7.
 RUN_LINES_FOR_ALL = 3 + 2 * 6 + 1 + 2 * 7
+MAX_NOTICE = 300  # characters of a refusal's notice (it may quote what was typed)
 REFRESH_S = 0.5  # how often the charts and progress read the monitor while running
 
 
@@ -349,8 +352,13 @@ class TrainScreen(ViewScreen):
             config = build_config(self.form_values(), workspace.checkpoint_dir,
                                   workspace.data_dir)
             runs = sweep_configs(config, betas, workspace.checkpoint_dir) if betas else None
-        except (ValueError, OSError) as exc:
-            self.notify(str(exc), title="cannot start", severity="error")
+        except (ValueError, OSError, TuiVaeError) as exc:
+            # A sweep's list that names one run twice or too many runs is a TuiVaeError
+            # (it crashed the explorer); a pasted 10,000-digit value is quoted back
+            # in part, not over the whole screen.
+            said = printable(str(exc))
+            self.notify(said if len(said) <= MAX_NOTICE else said[:MAX_NOTICE - 1] + "…",
+                        title="cannot start", severity="error", markup=False)
             return
         self.set_focus(None)
         if runs:
