@@ -647,7 +647,9 @@ def _restart_from_checkpoint(out: Path, env: dict[str, str], was_sharing: bool) 
     err.print(f"{why}; restarting from {out.name}", markup=False)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "tui_vae", *args], env)
+    from tui_vae.entry import own_command
+
+    os.execve(sys.executable, own_command(*args), env)
 
 
 def _say_dataset_note(config) -> None:

@@ -19,3 +19,11 @@ def main() -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     run()
+
+
+def own_command(*args: str) -> list[str]:
+    """The command line that runs this tui-vae again (a run's process, a sweep's runs,
+    a browser tab's explorer): this Python with -P, so that a `tui_vae` folder in the
+    working folder is never imported in place of the installed package (a planted
+    one ran its code; an old clone trained with its own)."""
+    return [sys.executable, "-P", "-m", "tui_vae", *args]

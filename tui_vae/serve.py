@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 import socket
-import sys
 
 INSTALL_HINT = 'tui-vae serve needs textual-serve: pip install "tui-vae[serve]"'
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -21,7 +20,9 @@ class ServeMissing(ImportError):
 
 def app_command(app_args: list[str]) -> str:
     """The shell command each browser session runs: this Python's explorer with `app_args`."""
-    return shlex.join([sys.executable, "-m", "tui_vae", *app_args])
+    from tui_vae.entry import own_command
+
+    return shlex.join(own_command(*app_args))
 
 
 def public_url(host: str, port: int) -> str:

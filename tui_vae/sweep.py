@@ -18,7 +18,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from tui_vae.checkpoints import SUFFIX, read_info
 from tui_vae.cpu_share import share_cores
 from tui_vae.errors import TuiVaeError
 from tui_vae.safe_files import open_for_writing
+from tui_vae.wording import plural
 
 # The settings a sweep may vary, with how each value is written in a run's name.
 SWEPT = {"beta": "beta", "latent_dim": "latent", "hidden_dim": "hidden", "seed": "seed",
@@ -45,8 +45,9 @@ class SweepRun:
     args: tuple[str, ...]  # after `tui-vae train`, --out included
 
     def command(self, resume: bool = False) -> list[str]:
-        return [sys.executable, "-m", "tui_vae", "train", *self.args,
-                *(["--resume"] if resume else [])]
+        from tui_vae.entry import own_command
+
+        return own_command("train", *self.args, *(["--resume"] if resume else []))
 
     def shell(self) -> str:
         """The command a person or a job runner would type."""
@@ -231,12 +232,17 @@ class Sweep:
                 if code is None:
                     continue
                 del running[name]
-                # A run that ended as the stop came may have trained to its end: its
-                # checkpoint says (read only where a stop could have cut it short).
-                done = code == 0 and (not self.stop.is_set()
-                                      or self._finished(name))
+                # Finished is what its checkpoint says: a run that ended as the stop
+                # came may have trained to its end, and one that exited 0 without
+                # saving (not tui-vae's train) was once counted as finished.
+                done = code == 0 and self._finished(name)
                 if done:
                     self.report(f"{name}: finished")
+                elif code == 0 and not self.stop.is_set():
+                    unfinished += 1
+                    self.failed.append(name)
+                    self.report(f"{name}: failed: it ended without saving all "
+                                f"{plural(self.epochs, 'epoch')}")
                 else:
                     unfinished += 1
                     word = f"failed ({code})"

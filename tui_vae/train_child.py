@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -30,10 +29,11 @@ from tui_vae.events import Event, Failed, Finished, event_from_json
 
 def train_command(config) -> list[str]:
     """The `tui-vae train` command line that runs exactly this TrainConfig."""
+    from tui_vae.entry import own_command
     from tui_vae.sweep import train_args
 
     m = config.model
-    return [sys.executable, "-m", "tui_vae", "train", *train_args(config),
+    return [*own_command("train"), *train_args(config),
             "--beta", repr(m.beta), "--image-size", str(m.image_size),
             "--channels", str(m.channels), "--epochs", str(config.epochs),
             "--gradients", config.step, "--log-every", str(config.log_every),

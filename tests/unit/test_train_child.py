@@ -182,3 +182,24 @@ def test_the_childs_stdout_holds_only_events(tmp_path):
     lines = out.stdout.splitlines()
     assert lines and all(event_from_json(line) is not None for line in lines)
     assert json.loads(lines[0])["event"] == "Started"
+
+
+def test_runs_started_by_tui_vae_never_import_a_tui_vae_folder_in_the_working_folder(
+        tmp_path):
+    """`python -m tui_vae` looks in the working folder first: a sweep, the Train view's
+    run and each browser tab ran a planted tui_vae/ package's code."""
+    import subprocess
+
+    from tui_vae.entry import own_command
+    from tui_vae.sweep import SweepRun
+
+    planted = tmp_path / "tui_vae"
+    planted.mkdir()
+    (planted / "__init__.py").write_text(f"open({str(tmp_path / 'PWNED')!r}, 'w')\n")
+    (planted / "__main__.py").write_text("")
+    run = SweepRun("r", tmp_path / "r.safetensors", ("--epochs", "1"))
+    assert run.command()[:4] == own_command()[:4]
+    result = subprocess.run(own_command("--version"), cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("tui-vae"), result.stderr
+    assert not (tmp_path / "PWNED").exists()
