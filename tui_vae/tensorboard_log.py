@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,7 +62,15 @@ def make_run_folder(folder: Path) -> None:
                                            f"through it (remove it or choose another path)")
     if folder.exists() and not folder.is_dir():
         raise UnsafePathError(errno.ENOTDIR, f"{folder} is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # torch's SummaryWriter opens its event file by a predictable name with a plain
+    # open(): in a run folder other users can write (or own), a link planted under
+    # that name received the events, overwriting what it pointed at.
+    info = folder.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & stat.S_IWOTH:
+        raise UnsafePathError(errno.EACCES, f"{folder} can be written by other users; a "
+                                            f"file planted there would receive the event "
+                                            f"files (give a folder only you can write)")
 
 
 class TensorBoardLogger:

@@ -118,3 +118,21 @@ def test_a_link_in_place_of_the_run_folder_is_refused_and_nothing_written(tmp_pa
     (tmp_path / "tb" / "file").write_text("not a folder")
     with pytest.raises(OSError, match="not a folder"):
         TensorBoardLogger(tmp_path / "tb" / "file")
+
+
+def test_a_run_folder_others_can_write_is_refused(tmp_path):
+    """torch opens the event file by a predictable name with a plain open(): in a run
+    folder others can write, a link planted under that name received the events."""
+    shared = tmp_path / "tb" / "run"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    with pytest.raises(OSError, match="can be written by other users"):
+        TensorBoardLogger(shared)
+    assert list(shared.iterdir()) == []
+    mine = tmp_path / "tb" / "new-run"
+    old_umask = os.umask(0)  # even so, a folder tui-vae makes is not others'
+    try:
+        TensorBoardLogger(mine).close()
+    finally:
+        os.umask(old_umask)
+    assert not mine.stat().st_mode & 0o002
