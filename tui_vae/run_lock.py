@@ -40,6 +40,7 @@ class RunLock:
         self.checkpoint = Path(checkpoint)
         self.path = lock_path(checkpoint)
         self._fd: int | None = None
+        self.owner = ""  # who holds it, once acquire() found it held
 
     def acquire(self) -> None:
         if fcntl is None:
@@ -58,6 +59,7 @@ class RunLock:
                 owner = printable(os.read(fd, 200).decode("utf-8", "replace").strip()
                                   or "another run")
                 os.close(fd)
+                self.owner = owner
                 raise TrainingError(
                     f"{self.checkpoint} is being written by {owner}; wait for it to finish, "
                     f"stop it, or choose another --out") from None

@@ -252,11 +252,27 @@ class Workspace:
         if self._user_entry is not None and path == self._user_entry.path:
             raise CheckpointError(f"{path.name} holds the weights of your own model "
                                   f"(--model-factory); tui-vae leaves it alone")
+        from tui_vae.errors import TrainingError
+        from tui_vae.run_lock import RunLock
+
+        # Held while deleting: a run of another process (a `tui-vae train`) holds it
+        # while it trains, and would save the file again at its next epoch, its
+        # metrics cut to the epochs after the delete.
+        lock = RunLock(path)
+        try:
+            lock.acquire()
+        except TrainingError as exc:
+            if lock.owner:
+                raise CheckpointError(f"cannot delete {path.name}: it is being trained by "
+                                      f"{lock.owner}; stop that run first") from None
+            raise CheckpointError(f"cannot delete {path.name}: {exc}") from None
         try:
             path.unlink()
             metrics_path(path).unlink(missing_ok=True)
         except OSError as exc:
             raise CheckpointError(f"cannot delete {path}: {exc.strerror or exc}") from None
+        finally:
+            lock.release()
         with self._lock:
             self._models = {k: v for k, v in self._models.items()
                             if k[0] != os.path.realpath(path)}

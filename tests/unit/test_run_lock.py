@@ -60,3 +60,27 @@ def test_a_held_locks_owner_text_is_told_on_one_line(tmp_path):
     finally:
         held.release()
     assert "\n" not in str(info.value) and "pid 1\\nerror: forged" in str(info.value)
+
+
+def test_a_checkpoint_another_process_trains_is_not_deleted(tmp_path):
+    """Models' delete removed a `tui-vae train` run's checkpoint mid-run: the run saved
+    it again at its next epoch, its metrics cut to the epochs after the delete."""
+    import pytest
+
+    from tui_vae.errors import CheckpointError
+    from tui_vae.workspace import Workspace
+
+    path = tmp_path / "zz-cli.safetensors"
+    path.write_bytes(b"a checkpoint")
+    (tmp_path / "zz-cli.metrics.jsonl").write_text("{}\n")
+    workspace = Workspace(tmp_path, None, "cpu", shipped_dir=None)
+    training = RunLock(path)
+    training.acquire()
+    try:
+        with pytest.raises(CheckpointError, match="being trained by pid .*; stop that run"):
+            workspace.delete(path)
+        assert path.exists() and (tmp_path / "zz-cli.metrics.jsonl").exists()
+    finally:
+        training.release()
+    workspace.delete(path)  # the run is over: deleted, and no lock file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
