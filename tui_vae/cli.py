@@ -74,8 +74,13 @@ class SafeConsole(Console):
     a file name holding an escape sequence shows as text, never acts on the terminal."""
 
     def print(self, *objects, **kwargs) -> None:
-        super().print(*(printable_lines(o) if isinstance(o, str) else o for o in objects),
-                      **kwargs)
+        super().print(*(_safe(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def _safe(text: str) -> str:
+    """Control characters escaped; in an error, line breaks too: an error is one line
+    (a data folder named with a newline in it made two)."""
+    return printable(text) if text.startswith("error: ") else printable_lines(text)
 
 
 def echo(text: str) -> None:

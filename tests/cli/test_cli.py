@@ -300,3 +300,14 @@ def test_escape_sequences_in_file_names_never_reach_the_terminal(workdir, tmp_pa
     reporter(Finished(1, True, f"new{odd}.safetensors"))
     assert "\x1b" not in written.getvalue()
     assert written.getvalue().count("newred\\x1b[31mX.safetensors") == 3
+
+
+def test_an_error_naming_a_path_with_a_line_break_stays_one_line(tmp_path):
+    """A data folder named with a newline in it made the offline error two lines."""
+    from tui_vae.cli import err
+
+    with err.capture() as captured:
+        err.print("error: MNIST is not in /tmp/x\ny\x1b[31m", markup=False)
+        err.print("note: two\nlines", markup=False)
+    lines = captured.get().splitlines()
+    assert lines == ["error: MNIST is not in /tmp/x\\ny\\x1b[31m", "note: two", "lines"]

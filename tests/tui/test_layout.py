@@ -305,3 +305,20 @@ async def test_a_table_too_narrow_leaves_its_last_columns_out_whole():
                             table._format(rows[0]))
         assert len(line) <= width and header.split()[-1] == columns[shown - 1].title, header
         assert line.split()[1:] == list(rows[0][1:shown]), (width, line)
+
+
+def test_an_endpoint_that_is_no_number_is_said_in_words():
+    """Interpolate's From/To: "²" passed str.isdigit() and int() failed on it; 10,000
+    digits hit Python's 4,300-digit limit; both reached the notice as Python's words."""
+    import numpy as np
+    import pytest
+
+    from tui_vae.tui.screens.interpolate import parse_endpoint
+
+    labels, rng = np.arange(100) % 10, np.random.default_rng(0)
+    assert parse_endpoint("42", labels, rng) == 42
+    assert labels[parse_endpoint("c7", labels, rng)] == 7
+    for text in ("²", "c²", "9" * 10_000, "c" + "9" * 10_000, "100", "-1", "c"):
+        with pytest.raises(ValueError, match="give an index 0-99 or a class") as info:
+            parse_endpoint(text, labels, rng)
+        assert len(str(info.value)) < 100

@@ -19,14 +19,21 @@ MIN_STEPS, MAX_STEPS = 3, 24
 def parse_endpoint(text: str, labels: np.ndarray, rng: np.random.Generator) -> int:
     """An index ("123") or a class ("c7": a random test image of class 7)."""
     text = text.strip().lower()
-    if text.startswith("c") and text[1:].isdigit():
+
+    def whole(digits: str) -> bool:
+        # ASCII digits, and few: "²" is a digit to str.isdigit() but not to int(), and
+        # int() refuses 4,300 digits and more with a message about Python's limit.
+        return 0 < len(digits) <= 9 and all("0" <= c <= "9" for c in digits)
+
+    if text.startswith("c") and whole(text[1:]):
         members = np.flatnonzero(labels == int(text[1:]))
         if not len(members):
             raise ValueError(f"no test image of class {text[1:]}")
         return int(rng.choice(members))
-    if text.isdigit() and int(text) < len(labels):
+    if whole(text) and int(text) < len(labels):
         return int(text)
-    raise ValueError(f"{text!r}: give an index 0-{len(labels) - 1} or a class as c0-c9")
+    shown = text if len(text) <= 20 else text[:19] + "…"
+    raise ValueError(f"{shown!r}: give an index 0-{len(labels) - 1} or a class as c0-c9")
 
 
 class InterpolateScreen(ViewScreen):
