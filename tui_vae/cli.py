@@ -258,6 +258,20 @@ def _size_from_the_terminal(environ, output) -> None:
             environ.pop(name, None)
 
 
+def _bounded_browser_size(environ) -> None:
+    """A browser tab's explorer (textual-serve) starts at the size its URL asks for,
+    in COLUMNS and ROWS: held within the largest screen the app takes (20,000 x
+    20,000 grew one process to 2.7 GB)."""
+    if "TEXTUAL_DRIVER" not in environ:
+        return
+    from tui_vae.tui.app import MAX_COLUMNS, MAX_ROWS
+
+    for name, largest, default in (("COLUMNS", MAX_COLUMNS, 80), ("ROWS", MAX_ROWS, 24)):
+        text = environ.get(name, "")
+        value = int(text) if text.isdecimal() and len(text) < 10 else default
+        environ[name] = str(min(max(value, 1), largest))
+
+
 def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: Path | None = None,
                    device: DeviceName = DeviceName.auto, truecolor: bool = False,
                    keymap: Path | None = None, model_factory: str | None = None,
@@ -275,6 +289,7 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
         raise TuiVaeError("the explorer needs a terminal (its input and output are not one); "
                           "`tui-vae --help` lists the commands that run without one")
     _size_from_the_terminal(os.environ, sys.stdout)
+    _bounded_browser_size(os.environ)
     from tui_vae.tui.app import TuiVaeApp
     from tui_vae.tui.keymap import default_keymap_path
     from tui_vae.workspace import Workspace

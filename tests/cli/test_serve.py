@@ -213,3 +213,40 @@ def test_a_public_url_that_is_not_a_web_address_is_refused(tmp_path):
     assert result.returncode == 1, (result.stdout, result.stderr)
     [line] = result.stderr.splitlines()
     assert "http:// or https://" in line and "Serving" not in result.stdout
+
+
+def test_a_browser_tab_asking_for_a_huge_or_negative_screen_gets_a_bounded_one():
+    """A tab's URL sized the explorer at 20,000 x 20,000 (2.7 GB); a resize to -10 x -10
+    crashed it."""
+    from tui_vae.cli import _bounded_browser_size
+    from tui_vae.tui.app import MAX_COLUMNS, MAX_ROWS
+
+    for columns, rows, expected in (("20000", "20000", (str(MAX_COLUMNS), str(MAX_ROWS))),
+                                    ("-10", "x", ("80", "24")), ("0", "0", ("1", "1")),
+                                    ("120", "40", ("120", "40"))):
+        env = {"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver",
+               "COLUMNS": columns, "ROWS": rows}
+        _bounded_browser_size(env)
+        assert (env["COLUMNS"], env["ROWS"]) == expected, (columns, rows, env)
+    terminal = {"COLUMNS": "20000"}  # not a browser tab: left as it is
+    _bounded_browser_size(terminal)
+    assert terminal == {"COLUMNS": "20000"}
+
+
+async def test_an_absurd_resize_is_ignored_not_drawn(tmp_path):
+    from textual import events
+    from textual.geometry import Size
+
+    from tui_vae.tui.app import TuiVaeApp
+    from tui_vae.workspace import Workspace
+
+    app = TuiVaeApp(Workspace(tmp_path / "runs", tmp_path, "cpu", shipped_dir=None), None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for size in (Size(-10, -10), Size(20_000, 20_000), Size(0, 5)):
+            app.post_message(events.Resize(size, size))
+            await pilot.pause()
+            assert app.size == Size(80, 24) and app.is_running
+        app.post_message(events.Resize(Size(100, 30), Size(100, 30)))
+        await pilot.pause()
+        assert app.size == Size(100, 30)

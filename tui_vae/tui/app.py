@@ -51,6 +51,9 @@ POLL_S = 1.0
 # previous one is applied once the size holds still this long.
 STALE_KEY_S = 0.5
 RESIZE_SETTLE_S = 0.2
+# The largest screen the app takes (cells): a browser tab can ask for any size, and
+# one asked for 20,000 x 20,000 (2.7 GB); a negative one crashed the compositor.
+MAX_COLUMNS, MAX_ROWS = 1000, 500
 HEADER_SIDES = 18  # cells of the header that are not its title: the icon (8) and the clock's (10)
 # Once keys and resizes have paused this long, the C heap's freed memory goes back
 # to the system (tui/heap.py): after a storm, memory returns to what is in use.
@@ -724,6 +727,11 @@ class TuiVaeApp(App):
         return {key.strip() for key in quit_keys.split(",")} | {"ctrl+c", "escape"}
 
     async def _on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        if not (1 <= width <= MAX_COLUMNS and 1 <= height <= MAX_ROWS):
+            event.prevent_default()  # no screen is that size: the app keeps its own
+            event.stop()
+            return
         self._set_header(self._header, event.size.width)  # fitted to the new width
         # Textual's handler (8.2.8) lays out and redraws every view at the new
         # size. In a terminal being dragged (or a storm of SIGWINCH), the first
