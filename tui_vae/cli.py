@@ -305,7 +305,8 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
         err.print(crash_line(explorer.crash, explorer.crash_log, explorer.crash_log_error),
                   markup=False)
         sys.exit(1)
-    if explorer.stopped_by_quit is not None:  # the screen is gone: say where the run went
+    if explorer.stopped_by_quit is not None or explorer.sweep_unstarted:
+        # The screen is gone: say where the run went, and what of a sweep never ran.
         err.print(quit_note(explorer.stopped_by_quit, data_dir, explorer.sweep_unstarted),
                   markup=False)
     if explorer.return_code:
@@ -315,9 +316,12 @@ def _open_explorer(checkpoints: Path = Path(DEFAULT_CHECKPOINT_DIR), data_dir: P
 # --------------------------------------------------------------------------- train
 
 
-def quit_note(out: Path, data_dir: Path | None, unstarted: int = 0) -> str:
-    """Said once the explorer's screen is gone, after a quit stopped its run (and,
-    in a sweep, left `unstarted` runs never begun)."""
+def quit_note(out: Path | None, data_dir: Path | None, unstarted: int = 0) -> str:
+    """Said once the explorer's screen is gone, after a quit stopped its run (`out`;
+    None where no run was part-way: one had just finished, or the next not begun)
+    and, in a sweep, left `unstarted` runs never begun."""
+    if out is None:
+        return f"the sweep was stopped: {plural(unstarted, 'more run')} of it did not start"
     data = f" --data-dir {shlex.quote(str(data_dir))}" if data_dir else ""
     note = (f"the run in training was stopped and saved in {out}; continue it with: "
             f"tui-vae train --out {shlex.quote(str(out))} --resume{data}")

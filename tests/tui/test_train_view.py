@@ -246,6 +246,9 @@ async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints,
     assert note.endswith(f"tui-vae train --out {path} --resume --data-dir 'my data'")
     assert quit_note(path, None).endswith("--resume")
     assert quit_note(path, None, 2).endswith("--resume; 2 more runs of its sweep did not start")
+    # A quit between two runs of a sweep: nothing to resume, and the rest said (it said
+    # nothing, or offered to resume the run that had finished).
+    assert quit_note(None, None, 5) == "the sweep was stopped: 5 more runs of it did not start"
 
 
 async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample(

@@ -839,7 +839,10 @@ class TuiVaeApp(App):
 
     async def action_quit(self) -> None:
         if self.monitor.active or self.sweep_stop is not None:  # runs save before leaving
-            training = self.monitor.snapshot()[0].path
+            progress = self.monitor.snapshot()[0]
+            # A run that had finished (a sweep between two runs) has nothing to resume.
+            training = (progress.path if progress.state in ("starting", "running", "stopping")
+                        else None)
             self.stop_training()
             # Each worker on its own: WorkerManager.wait_for_complete (Textual 8.2.8)
             # raises at the first one cancelled meanwhile (a preview replaced by a
