@@ -66,7 +66,7 @@ def test_the_child_command_rebuilds_the_same_config(tmp_path):
     assert sum(isinstance(e, EpochEnded) for e in seen) == 2
     assert sum(isinstance(e, StepLogged) for e in seen) == 2 * 2  # 8 steps, every 4th
     assert (tmp_path / "child.safetensors").is_file()
-    assert train_command(config)[1:4] == ["-m", "tui_vae", "train"]
+    assert train_command(config)[1:5] == ["-P", "-m", "tui_vae", "train"]  # never a cwd copy
 
 
 def test_a_child_that_fails_is_one_line(tmp_path):
