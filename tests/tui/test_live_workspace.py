@@ -143,3 +143,26 @@ async def test_a_listing_that_arrives_while_the_app_closes_is_dropped(checkpoint
     assert app.entries == entries[:1]
     app._changed()  # a model loaded, or a run's event, as late: nothing raises either
     app._refresh_train()
+
+
+async def test_an_exit_that_is_not_quits_stops_and_saves_the_run(checkpoints, make_app):
+    """A browser tab closed sends textual-serve's quit (ExitApp, not the Quit action):
+    the run went on training unseen to its last epoch."""
+    from textual import messages
+
+    from tui_vae.checkpoints import read_info
+
+    app = make_app(checkpoints)
+    path = checkpoints / "unseen.safetensors"  # 500 tiny epochs: half a minute
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        app.start_training(tiny_run(checkpoints, path.name, epochs=500))
+        await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 1, timeout=60)
+        seen = len(app.monitor.curves.epoch)
+        process = app._child._process  # the run's own `tui-vae train` process
+        app.post_message(messages.ExitApp())
+        await pilot.pause()
+    # The run saves after its step and ends: an epoch or two later at most. Before,
+    # it trained on to its 500th epoch, the app gone.
+    process.wait(timeout=60)
+    assert read_info(path).epochs_done <= seen + 2, (seen, read_info(path).epochs_done)

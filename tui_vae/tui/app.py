@@ -803,6 +803,13 @@ class TuiVaeApp(App):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
+    async def _on_exit_app(self) -> None:
+        # Textual's handler (8.2.8) for an exit that is not Quit's: a browser tab
+        # closed (textual-serve sends a quit). The run went on training unseen to
+        # its end; it now stops after its step and saves, as on a quit or hang-up.
+        self.stop_training()
+        await super()._on_exit_app()
+
     def _hang_up(self, number: int) -> None:
         if self._child is not None:  # at once: the run saves even if the UI cannot draw
             self._child.stop()
