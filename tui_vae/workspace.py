@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # The shipped models: the installed package's copy, else the checkout's
 # checkpoints/ (None when neither is there). User runs never go here.
 SHIPPED_DIR = paths.shipped_dir()
-SAMPLE_SOURCE = "1,000-digit bundled sample"  # of the MNIST test set; short for 80 columns
+SAMPLE_SOURCE = "1,000 bundled digits"  # of the MNIST test set; short for 80 columns
 
 Entry = CheckpointInfo | BadCheckpoint
 

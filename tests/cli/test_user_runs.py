@@ -84,14 +84,14 @@ def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sample_fallback"] and report["test_size"] == 1000
-    assert report["test_data"].endswith("bundled sample")
+    assert report["test_data"].endswith("bundled digits")
     assert report["checkpoint"] == str(REPO / "checkpoints" / "vae.safetensors")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "MNIST is not on disk" in result.stderr
     from tui_vae.report import format_report
 
     # the text form says it too
-    assert "test images: the 1,000-digit bundled sample" in format_report(report)
+    assert "test images: the 1,000 bundled digits" in format_report(report)
 
 
 def test_train_without_mnist_offline_says_how_and_leaves_no_empty_runs_folder(tmp_path):

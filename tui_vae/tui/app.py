@@ -417,7 +417,10 @@ class TuiVaeApp(App):
         self._header = active
         run = self.monitor.headline()
         text = f"{run} · active: {active}" if run else active
-        room = (width or self.size.width) - HEADER_SIDES - len(f"{self.title} — ")
+        # The header shows the view's title before it: room for the longest one, so
+        # that switching views never cuts what was fitted.
+        longest = max(len(title) for _, title in VIEWS.values())
+        room = (width or self.size.width) - HEADER_SIDES - longest - len(" — ")
         # A file name's control characters escaped, as in every notice.
         self.sub_title = printable(fit_status(text, room, lines=1) if room > 0 else text)
 
