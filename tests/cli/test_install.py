@@ -149,7 +149,7 @@ def test_eval_reports_sample_quality_offline_on_the_bundled_sample(installed):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert report["checkpoint"].startswith(str(installed["site"]))
-    assert report["sample_fallback"] and "bundled sample" in report["test_data"]
+    assert report["sample_fallback"] and "bundled digits" in report["test_data"]
     assert report["test_size"] == 1000
     assert math.isfinite(report["frechet_distance"]) and report["frechet_distance"] > 0
     assert "quality_skipped" not in report
