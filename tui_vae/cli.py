@@ -90,6 +90,7 @@ def echo(text: str) -> None:
 
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
+
 def _file_path(value) -> Path:
     """A path option or argument naming a file (its parser): never empty, never a folder.
 

@@ -244,6 +244,7 @@ def prior_samples_in_holes(mu: np.ndarray, logvar: np.ndarray, count: int = 300,
     import torch
 
     from tui_vae.aggregate import fit_mixture
+    from tui_vae.objective import LOG_2PI
 
     rng = np.random.default_rng(seed)
     mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
@@ -253,5 +254,5 @@ def prior_samples_in_holes(mu: np.ndarray, logvar: np.ndarray, count: int = 300,
     draws = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)
     mixture = fit_mixture(torch.from_numpy(draws), seed=seed)
     log_q = mixture.log_density(torch.from_numpy(z)).numpy()
-    log_p = -0.5 * (z**2).sum(1) - 0.5 * z.shape[1] * np.log(2 * np.pi)
+    log_p = -0.5 * ((z**2).sum(1) + z.shape[1] * LOG_2PI)
     return z, log_q - log_p < np.log(ratio)

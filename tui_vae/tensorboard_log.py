@@ -66,8 +66,8 @@ def make_run_folder(folder: Path) -> None:
     # torch's SummaryWriter opens its event file by a predictable name with a plain
     # open(): in a run folder other users can write (or own), a link planted under
     # that name received the events, overwriting what it pointed at.
-    info = folder.stat()
-    if info.st_uid != os.geteuid() or info.st_mode & stat.S_IWOTH:
+    info, me = folder.stat(), getattr(os, "geteuid", lambda: None)()  # None: no owners
+    if (me is not None and info.st_uid != me) or info.st_mode & stat.S_IWOTH:
         raise UnsafePathError(errno.EACCES, f"{folder} can be written by other users; a "
                                             f"file planted there would receive the event "
                                             f"files (give a folder only you can write)")

@@ -23,9 +23,10 @@ from tui_vae.checkpoints import (
     metrics_path,
 )
 from tui_vae.datasets import dataset_spec
-from tui_vae.errors import CheckpointError, DataError
+from tui_vae.errors import CheckpointError, DataError, TrainingError
 from tui_vae.listing import CachedListing, SubFolders
 from tui_vae.paths import is_shipped_model, runs_dir
+from tui_vae.run_lock import RunLock
 
 if TYPE_CHECKING:
     from tui_vae.data import Split
@@ -252,9 +253,6 @@ class Workspace:
         if self._user_entry is not None and path == self._user_entry.path:
             raise CheckpointError(f"{path.name} holds the weights of your own model "
                                   f"(--model-factory); tui-vae leaves it alone")
-        from tui_vae.errors import TrainingError
-        from tui_vae.run_lock import RunLock
-
         # Held while deleting: a run of another process (a `tui-vae train`) holds it
         # while it trains, and would save the file again at its next epoch, its
         # metrics cut to the epochs after the delete.

@@ -119,9 +119,7 @@ class RatePlane(BuiltLines):
             taken.add((row, col))
             self.placed[index] = (col, row)
         self.labelled = set()
-        on_top = {cell: index for index, cell in self.placed.items() if index != self.cursor}
-        on_top.update({cell: index for index, cell in self.placed.items()
-                       if index == self.cursor})
+        on_top = {self.placed[index]: index for index in order}  # the last drawn wins
         for index in reversed(order):
             p, (col, row) = self.points[index], self.placed[index]
             if on_top[(col, row)] != index:  # its marker is under another's: no label
