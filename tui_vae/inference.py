@@ -106,7 +106,9 @@ class TrainedModel:
         """Per-image (reconstruction NLL at z = mu, KL to the prior), nats, each (N,).
 
         Deterministic (no sampled z), so a view can rank images by how badly
-        they are reconstructed; their sum is the negative ELBO without noise.
+        they are reconstructed. Their sum is not the negative ELBO: the reconstruction
+        term at the mean is not its expectation over q(z|x) (usually lower), so the
+        sum bounds nothing.
         """
         x = self._images(images)
         y = self._labels(labels, x.shape[0])

@@ -111,8 +111,11 @@ class Gaussian(Likelihood):
 
     A learned scale rather than a fixed one lets the ELBO weigh reconstruction
     against KL by itself (Rybkin et al. 2021, "Simple and effective VAE
-    training with calibrated decoders"). log sigma is kept in [-6, 2]: pixels
-    are 8-bit, and an unbounded scale would let the density grow without end.
+    training with calibrated decoders"). log sigma is kept in [-6, 2]: an
+    unbounded scale would let the density grow without end. The floor (sigma
+    0.0025) is finer than one grey level, so it bounds the density, not the
+    degeneracy: without dequantisation this is a density at 256 points, not a
+    likelihood of 8-bit images (README, Likelihoods).
     """
 
     LOG_SCALE_MIN, LOG_SCALE_MAX = -6.0, 2.0

@@ -15,7 +15,7 @@ from tui_vae.gallery import TEMPERATURES
 from tui_vae.inference import TrainedModel
 from tui_vae.judge import Judge
 from tui_vae.sample_quality import conditional_accuracy, sample_frechet_distance
-from tui_vae.surgery import elbo_surgery
+from tui_vae.surgery import elbo_surgery, near_cap
 
 FD_SAMPLES = 10_000
 SURGERY_IMAGES = 10_000  # ELBO surgery on at most this many test images (all of MNIST's)
@@ -74,6 +74,24 @@ def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: 
     return result
 
 
+def iwae_label(result: dict) -> str:
+    """What the IWAE figure estimates: -log p(x) only where the likelihood is one for
+    these pixels (Bernoulli on binary pixels); otherwise says what it is instead."""
+    from tui_vae.datasets import dataset_spec
+    from tui_vae.errors import DataError
+
+    likelihood = result["model"].get("likelihood", "bernoulli")
+    try:
+        binary = dataset_spec(result["dataset"]).binarize
+    except DataError:
+        binary = False
+    if likelihood == "bernoulli":
+        return ("NLL (IWAE)" if binary else
+                "IWAE -log p(x) (Bernoulli on grey levels: not a normalised likelihood)")
+    return ("IWAE -log density (at the 256 grey levels, not dequantised: not a likelihood "
+            "of 8-bit images)")
+
+
 def format_report(result: dict) -> str:
     """The dict from `evaluate_model` as lines for people."""
     lines = [f"{result.get('checkpoint', 'model')} on the {result['test_size']:,} "
@@ -90,12 +108,15 @@ def format_report(result: dict) -> str:
         lines.append(f"  rate (the KL) = I(x; z) {info:.3f} "
                      f"(at most log N = {result['mutual_information_bound']:.3f}) "
                      f"+ KL(q(z) || p(z)) {gap:.3f}  "
-                     f"[ELBO surgery, {result['surgery_images']:,} images, "
-                     f"+/- {result['surgery_stderr']:.3f}]")
+                     f"[ELBO surgery on N = {result['surgery_images']:,} images; "
+                     f"+/- {result['surgery_stderr']:.3f} Monte Carlo error at this N]")
+        if near_cap(result):
+            lines.append("    I(x; z) is near log N: it is a lower bound on the model's, so the "
+                         "prior gap reads high at this N (a larger N gives a smaller one)")
     if "nll_iw" in result:
         where = ("the whole test set" if result["iw_whole_test_set"]
                  else f"SUBSET: the first {result['iw_images']:,} test images only")
-        lines.append(f"  NLL (IWAE, K={result['iw_samples']}) {result['nll_iw']:.3f}  "
+        lines.append(f"  {iwae_label(result)}, K={result['iw_samples']}: {result['nll_iw']:.3f}  "
                      f"[{where}; {result['iw_seconds']:.1f} s]")
     if "frechet_distance" in result:
         lines.append(f"  Frechet distance, judge features, {result['frechet_samples']:,} prior "

@@ -306,8 +306,13 @@ async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make
     app.workspace.export_dir = tmp_path / "exports"
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        app.action_screenshot()
-        await pilot.pause()
+        # Through the palette's own command: it called Textual's writer, not ours.
+        [command] = [c for c in app.get_system_commands(app.screen) if c.title == "Screenshot"]
+        command.callback()
+        for _ in range(20):
+            await pilot.pause(0.05)
+            if list((tmp_path / "exports").glob("screenshot-*.svg")):
+                break
         [svg] = list((tmp_path / "exports").glob("screenshot-*.svg"))
         assert svg.read_text().lstrip().startswith("<svg")
         assert any(f"saved {svg}" in n for n in notices(app)), notices(app)
@@ -440,3 +445,20 @@ async def test_a_map_of_part_of_the_test_set_says_how_much(checkpoints, make_app
         await open_view(app, pilot, "l", "vae.safetensors")
         info = str(app.screen.query_one("#latent-info").render())
         assert info.startswith(f"60 of the {len(app.images.split):,} test images\n"), info
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_manifold_zoomed_still_draws_a_whole_grid(with_2d, make_app, size):
+    """Zoomed (z), the manifold kept its half-size tiles, 2 x 2 of them no longer
+    fitted, and the grid drew nothing; it now shrinks them until 2 x 2 fit whole."""
+    app = make_app(with_2d)
+    async with app.run_test(size=size) as pilot:
+        await open_view(app, pilot, "l", "vae-2d.safetensors")
+        await pilot.press("space", "z")
+        await settle(app, pilot)
+        manifold = grid(app, "#manifold")
+        n = int(np.sqrt(len(manifold.images)))
+        assert n >= 2 and len(manifold.images) == n * n
+        first, fit, total = manifold.rows()
+        assert fit == total == n, (first, fit, total)  # every row on screen, whole
+        assert len(manifold.tile_regions()) == n * n

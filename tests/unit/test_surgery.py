@@ -67,3 +67,42 @@ def test_the_report_never_prints_a_negative_zero():
               "marginal_kl": -4e-5, "surgery_images": 2000, "surgery_stderr": 0.01}
     line = next(li for li in format_report(result).splitlines() if "I(x; z)" in li)
     assert "I(x; z) 0.000" in line and "KL(q(z) || p(z)) 0.000" in line and "-0.000" not in line
+
+
+def test_the_estimate_grows_with_n_and_the_report_flags_its_cap():
+    """I(x; z) from N images is a lower bound on the model's: with codes that tell
+    every image apart it sits at log N, and the prior gap it leaves shrinks as N
+    grows. The report says so when the estimate is near its cap, and not otherwise."""
+    from tui_vae.report import format_report
+    from tui_vae.surgery import near_cap
+
+    generator = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(4000, 8, generator=generator), torch.full((4000, 8), -6.0)
+    small, large = (surgery_from_posteriors(mu[:n], logvar[:n]) for n in (500, 4000))
+    assert small["mutual_information"] < large["mutual_information"]
+    assert small["marginal_kl"] > large["marginal_kl"] + 1.0
+    assert near_cap(small) and near_cap(large)
+    wide = surgery_from_posteriors(mu[:500], torch.zeros(500, 8))  # posteriors that overlap
+    assert not near_cap(wide)
+    base = {"dataset": "mnist", "model": {"likelihood": "bernoulli"}, "test_size": 500,
+            "test_loss": 1.0, "recon": 1.0, "kl": 1.0}
+    flagged, plain = (format_report({**base, **r}) for r in (small, wide))
+    assert "near log N" in flagged and "near log N" not in plain
+    assert "Monte Carlo error at this N" in plain
+
+
+@pytest.mark.parametrize("dataset, likelihood, label", [
+    ("mnist-binary", "bernoulli", "NLL (IWAE)"),
+    ("mnist", "bernoulli", "not a normalised likelihood"),
+    ("mnist", "gaussian", "not a likelihood of 8-bit images"),
+    ("mnist", "continuous-bernoulli", "not a likelihood of 8-bit images"),
+])
+def test_the_iwae_figure_is_called_an_nll_only_where_it_is_one(dataset, likelihood, label):
+    from tui_vae.report import format_report
+
+    result = {"dataset": dataset, "model": {"likelihood": likelihood}, "test_size": 10,
+              "test_loss": 1.0, "recon": 1.0, "kl": 1.0, "nll_iw": 0.5, "iw_samples": 5,
+              "iw_images": 10, "iw_whole_test_set": True, "iw_seconds": 0.1}
+    line = next(li for li in format_report(result).splitlines() if "K=5" in li)
+    assert label in line
+    assert ("NLL" in line) == (dataset == "mnist-binary")

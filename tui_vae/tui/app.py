@@ -883,7 +883,15 @@ class TuiVaeApp(App):
                             "Look at every checkpoint file again (the folders are watched)",
                             self._palette_rescan)
         yield SystemCommand("Help", "Keys and views (?)", self.action_help)
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Textual's Screenshot calls its own writer, not action_screenshot: it saved
+            # to ~/Downloads and failed where there is none. Ours, after the palette
+            # has closed (as Textual waits), so that it is not in the picture.
+            if command.title == "Screenshot":
+                command = SystemCommand(command.title, "Save an SVG of the screen beside "
+                                        "the exports", lambda: self.set_timer(
+                                            0.1, lambda: self.action_screenshot()))
+            yield command
 
     def _palette_start(self) -> None:
         async def start() -> None:

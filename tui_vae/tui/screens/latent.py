@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tui_vae.latent import HOLE_RATIO
 from tui_vae.render import CLASS_COLORS, class_symbol
 from tui_vae.tui.screens.view import ViewScreen
-from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
+from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
 from tui_vae.tui.widgets.latent_map import LatentMap
 
 MAP_POINTS = 5000  # test images encoded for the map: more than a terminal can tell apart
@@ -151,9 +151,14 @@ class LatentScreen(ViewScreen):
 
             # Small tiles (14 or 16 pixels: half a 28x28 or 32x32 image, a quarter
             # of a 64x64 one): a terminal fits few full-size images, and the grid
-            # is about the layout of the plane more than about detail.
-            factor = 4 if manifold.base[0] > 32 else 2
-            columns, rows = manifold.fit(shrunk(manifold.base, factor), captions=False)
+            # is about the layout of the plane more than about detail. Smaller still
+            # where 2 x 2 would not fit whole (zoomed at 80x24 it drew nothing).
+            preferred = 4 if manifold.base[0] > 32 else 2
+            factors = [f for f in shrink_factors(manifold.base[0]) if f >= preferred]
+            for factor in factors or [preferred]:
+                columns, rows = manifold.fit(shrunk(manifold.base, factor), captions=False)
+                if min(columns, rows) >= 2:
+                    break
             if not columns and self._awaited_size < 10:
                 # Shown just now: the grid has no size until a layout after this
                 # one (it was drawn 2 x 2 in a corner on returning to the view).

@@ -208,7 +208,7 @@ class ModelsScreen(ViewScreen):
 
     @work(thread=True, group="models-surgery", exit_on_error=False)
     def _compute_surgery(self, path: Path) -> None:
-        from tui_vae.surgery import elbo_surgery
+        from tui_vae.surgery import elbo_surgery, near_cap
         from tui_vae.tui.app import use_one_torch_thread
 
         use_one_torch_thread()
@@ -219,7 +219,9 @@ class ModelsScreen(ViewScreen):
             text = (f"ELBO surgery on {s['surgery_images']:,} test images: rate {s['rate']:.2f}"
                     f" = I(x;z) {s['mutual_information']:.2f} (at most log N = "
                     f"{s['mutual_information_bound']:.2f}) + KL(q(z)||p(z)) "
-                    f"{s['marginal_kl']:.2f} nats")
+                    f"{s['marginal_kl']:.2f} nats"
+                    + (" (I(x;z) near its cap: the prior gap reads high at this N)"
+                       if near_cap(s) else ""))
         except Exception as exc:  # a file that cannot load says why, here
             text = f"ELBO surgery: cannot load {path.name}: {exc}"
         self.app.call_from_thread(self._surgery_done, path, text)

@@ -105,11 +105,11 @@ class ReconstructScreen(ViewScreen):
             (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
              if self.draws else "left original, right reconstruction (d: draws of z)")
             # Which loss the captions give, second: at 80x24 they were bare numbers. It
-            # is not the -ELBO (z is not sampled), and lies below it.
+            # is not the -ELBO (z is not sampled), and usually lies below it.
             + f" · under each: #index, class, recon at z=mu + KL (nats) · {which} · "
             f"{plural(len(order), 'image')} · {'worst first' if self.worst else 'in order'} · "
-            f"page {self.page + 1}/{pages} · mean {mean:.1f} nats (z=mu, not sampled: below "
-            f"the -ELBO, and no bound)")
+            f"page {self.page + 1}/{pages} · mean {mean:.1f} nats (z=mu, not sampled: usually "
+            f"below the -ELBO, and no bound)")
 
     def action_page(self, step: int) -> None:
         self.page += step

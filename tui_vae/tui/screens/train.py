@@ -174,7 +174,11 @@ class TrainScreen(ViewScreen):
                 yield Label("", id="progress-text")
                 yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="progress")
                 yield LossChart("train loss per step (smoothed), nats", "step", id="chart-steps")
-                yield LossChart("loss per epoch, nats", "epoch", id="chart-epochs")
+                # The two curves are not one quantity at two places: train is the mean
+                # over the epoch as it trained, test the saved (averaged) weights after.
+                yield LossChart("loss per epoch, nats (train: mean over the epoch as it "
+                                "trained; test: the saved weights at its end)", "epoch",
+                                id="chart-epochs")
                 with Vertical(id="previews"):
                     yield Label("last epoch: original | model, and samples", classes="dim")
                     yield ImageGrid(id="preview-recon", classes="preview")
