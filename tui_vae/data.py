@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tui_vae.datasets import IMAGE_SIZE, DatasetSpec, dataset_spec
+from tui_vae.datasets import IMAGE_SIZE, OFFLINE_HINT, DatasetSpec, dataset_spec
 from tui_vae.errors import DataError
 
 DATA_DIR_ENV = "TUI_VAE_DATA_DIR"
@@ -267,7 +267,7 @@ def _download(root: Path, spec: DatasetSpec) -> None:
         f"(expects DIR/{spec.folder}/raw/train-images-idx3-ubyte and the other three files)"
     )
     if spec.folder == "MNIST":  # MNIST and binarised MNIST: the bundled digits work offline
-        hint += "; or train offline on the 1,000 bundled digits: --dataset mnist-sample"
+        hint += OFFLINE_HINT
     # The folders a failed download leaves empty are removed again: a mistyped
     # --data-dir must not leave a tree behind (or one at the filesystem's root).
     where = Path(root).absolute()

@@ -174,6 +174,18 @@ def folder_spec(name: str) -> DatasetSpec:
                        image_sizes=(28, 32, 64), path=path, class_folders=classes)
 
 
+# Said where MNIST is missing and cannot be downloaded. The Train view, which has
+# no flags, says it in its own words (`in_the_forms_words`).
+OFFLINE_HINT = "; or train offline on the 1,000 bundled digits: --dataset mnist-sample"
+FORM_OFFLINE_HINT = ('; or train offline on the 1,000 bundled digits: choose "MNIST sample" '
+                     'as the dataset')
+
+
+def in_the_forms_words(message: str) -> str:
+    """A failure's message as the Train form says it: its choices, not the flags."""
+    return message.replace(OFFLINE_HINT, FORM_OFFLINE_HINT)
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     """The spec for `name` (a registered name or `folder:PATH`); DataError names the known."""
     from tui_vae.errors import DataError

@@ -462,3 +462,23 @@ async def test_the_manifold_zoomed_still_draws_a_whole_grid(with_2d, make_app, s
         first, fit, total = manifold.rows()
         assert fit == total == n, (first, fit, total)  # every row on screen, whole
         assert len(manifold.tile_regions()) == n * n
+
+
+async def test_reconstructs_posterior_draws_export_at_the_models_size(checkpoints, make_app):
+    """`d` (the posterior's draws) showed its tiles shrunk at 80x24 and `e` saved them
+    so (71 x 30 px): the pairs exported at full size, the draws did not."""
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "r", "vae.safetensors")
+        await pilot.press("d")
+        await settle(app, pilot)
+        shown = grid(app, "#pairs")
+        tile = shown.images[0].shape
+        assert tile[0] < 28, tile  # shrunk on screen
+        picture = shown.exportable()
+        factor = 28 // tile[0]
+        assert picture.shape[0] >= 28 and picture.shape[1] >= tile[1] * factor - factor
+        # the original, at the model's size, is the export's first 28 x 28
+        pooled = picture[:28, :28].astype(float).reshape(
+            tile[0], factor, tile[0], factor).mean(axis=(1, 3))
+        assert np.abs(pooled - shown.images[0][:, :tile[0]]).max() <= 1.0

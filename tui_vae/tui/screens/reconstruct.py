@@ -87,9 +87,11 @@ class ReconstructScreen(ViewScreen):
         losses = self.losses()
         classes = self.images.classes
         split = self.images.split
-        full = None  # the draws' spread is made at its shown size; exported so
         if self.draws:
             tiles = gallery.posterior_spread(self.model, split, shown, DRAWS, factor=factor)
+            # Exported at the model's own size, made again unshrunk (a page's few decodes).
+            full = (gallery.posterior_spread(self.model, split, shown, DRAWS, factor=1)
+                    if factor > 1 else None)
         else:
             originals = gallery.images_of(split, shown)
             recons = gallery.reconstructions(self.model, split, shown)

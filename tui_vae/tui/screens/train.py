@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
 from tui_vae.config import field_choices, field_default
+from tui_vae.datasets import in_the_forms_words
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid
@@ -235,7 +236,7 @@ class TrainScreen(ViewScreen):
         done = min(progress.epoch * progress.steps + progress.step, total)
         text = {
             "idle": "No run yet: set the options, press s.",
-            "failed": f"Failed: {progress.message}",
+            "failed": f"Failed: {in_the_forms_words(progress.message)}",
         }.get(progress.state)
         place = self.app.sweep_place
         if text is None and progress.state in ("starting", "stopping") and not progress.steps:
