@@ -13,12 +13,14 @@ never loads pickles, so no `torch.save`.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 import torch
 from safetensors.torch import save_file
 from tiny_vae import build, build_conditional_sample, build_sample
 
-from tui_vae import load_dataset
+from tui_vae import TuiVaeError, load_dataset
 
 
 def main() -> None:
@@ -37,18 +39,25 @@ def main() -> None:
         parser.error("--conditional goes with --sample")
     model = build_conditional_sample() if args.conditional else (
         build_sample() if args.sample else build())
-    train = load_dataset(model.dataset).train
+    try:
+        train = load_dataset(model.dataset).train
+    except TuiVaeError as exc:  # no MNIST and no network, say: one line, not a traceback
+        sys.exit(f"error: {exc} (this script trains offline with --sample)")
     images, labels = train.floats(), train.labels  # (N, 1, 28, 28) in [0, 1]; (N,)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     for epoch in range(1, args.epochs + 1):
-        total = 0.0
+        total, seen, said = 0.0, 0, time.monotonic()
         for batch in torch.randperm(len(images)).split(128):
             loss = model.loss(images[batch], labels[batch])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             total += loss.item() * len(batch)
-        print(f"epoch {epoch}: -ELBO {total / len(images):.2f} nats per image")
+            seen += len(batch)
+            if time.monotonic() - said > 5:  # a full-MNIST epoch takes a minute or more
+                print(f"  epoch {epoch}: {seen:,}/{len(images):,} images", flush=True)
+                said = time.monotonic()
+        print(f"epoch {epoch}: -ELBO {total / len(images):.2f} nats per image", flush=True)
     save_file(model.state_dict(), args.out)
     print(f"saved {args.out}")
 

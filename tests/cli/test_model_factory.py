@@ -180,3 +180,19 @@ def test_the_explorer_opens_on_the_users_model(trained, tmp_path):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_the_examples_script_without_mnist_offline_is_one_line(tmp_path):
+    """It ended in a traceback where the CLI says one line."""
+    import os
+
+    dead = "http://127.0.0.1:9"  # nothing listens there: a download fails at once
+    env = {**os.environ, "TUI_VAE_DATA_DIR": str(tmp_path / "nowhere"),
+           "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead}
+    result = subprocess.run([sys.executable, "train_tiny_vae.py", "--epochs", "1",
+                             "--out", str(tmp_path / "x.safetensors")], cwd=EXAMPLES,
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: MNIST is not in") and line.endswith("--sample)")
+    assert not (tmp_path / "x.safetensors").exists()
