@@ -502,7 +502,7 @@ def train(
     device: DeviceOption = DeviceName.auto,
     out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", parser=_file_path, metavar="<file>")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
-    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs: pip install \"tui-vae[tensorboard]\").", parser=_folder_path)] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs the tensorboard extra: pip install \"tui-vae[tensorboard]\", from a clone pip install \".[tensorboard]\", with pipx: pipx inject tui-vae tensorboard).", parser=_folder_path)] = None,
     log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
     events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout, and stop when a piped stdin closes (how the app runs and stops its run).")] = False,
     check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
@@ -730,7 +730,7 @@ def _finite_or_null(value):
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", parser=_file_path)],
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
     iw_samples: Annotated[int | None, typer.Option(min=1, max=MAX_IW_SAMPLES, help="Also estimate -log p(x) with K importance samples (Burda et al. 2015); the literature's binarised-MNIST figures use 5000, and 1000 reads a little higher.")] = None,
     iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
     judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", parser=_file_path, metavar="<file>")] = None,
@@ -861,7 +861,7 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 
 @app.command()
 def sample(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint.", parser=_file_path)],
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
     digit: Annotated[int | None, typer.Option(min=0, max=MAX_FOLDER_CLASSES - 1, help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shlex
 import socket
 
-INSTALL_HINT = 'tui-vae serve needs textual-serve: pip install "tui-vae[serve]"'
+INSTALL_HINT = ('tui-vae serve needs textual-serve: pip install "tui-vae[serve]" (from a '
+                'clone: pip install ".[serve]"; with pipx: pipx inject tui-vae textual-serve)')
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 

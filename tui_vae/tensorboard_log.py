@@ -30,7 +30,8 @@ from tui_vae.events import CheckpointSaved, EpochEnded, Failed, Finished, Starte
 from tui_vae.safe_files import UnsafePathError
 
 INSTALL_HINT = ('--tensorboard needs the tensorboard package: '
-                'pip install "tui-vae[tensorboard]" (or: pip install tensorboard)')
+                'pip install "tui-vae[tensorboard]" (or: pip install tensorboard; with pipx: '
+                'pipx inject tui-vae tensorboard)')
 STEP_TAGS = ("loss", "recon", "kl", "kl_weight", "lr", "samples_per_s")
 EPOCH_PARTS = ("loss", "recon", "kl")
 SAMPLE_SEED = 0  # the same z every epoch

@@ -341,11 +341,15 @@ async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints
         assert screen.spherical and "spherical" in str(
             screen.query_one("#path-title").render())
         assert grid(app, "#sweep").display and len(grid(app, "#sweep").images) == 11
+        # The fields name the pair shown from the start (their placeholders suggested
+        # another); a field's text is selected as it takes the keys, so typing replaces it.
+        assert [screen.query_one(f"#{n}").value for n in ("from", "to")] == ["0", "1"]
         await pilot.press("f")
-        await pilot.press(*"c3", "enter")
-        await pilot.press(*"17", "enter")
+        await pilot.press(*"c3", "tab", *"17", "enter")
         assert int(app.images.split.labels[screen.a]) == 3 and screen.b == 17
         assert path._captions[-1] == "B #17"
+        await pilot.pause()
+        assert screen.query_one("#from").value == str(screen.a)  # the 3 it drew
         await pilot.press("f", *"c99", "enter")
         assert any("c0-c9" in n or "class 99" in n for n in notices(app))
         await pilot.press("escape", "space")

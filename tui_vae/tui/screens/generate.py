@@ -95,8 +95,8 @@ class GenerateScreen(ViewScreen):
         # What the aggregate posterior is comes after the rows' scroll hint: at 80x24
         # it pushed the hint out of the status's two lines.
         source = "the aggregate posterior" if self.aggregate else "the prior N(0, I)"
-        fitted = (" · the aggregate posterior: a 50-Gaussian mixture over the test images' "
-                  "codes" if self.aggregate else "")
+        fitted = (" · a 50-Gaussian mixture over the test images' posterior means"
+                  if self.aggregate else "")
         self.set_status(f"Samples from {source}: {what}{fitted} · "
                         f"temperature {self.temperature:g} · "
                         f"draw {self.seed} · {keys}space new · +/- temperature · p "

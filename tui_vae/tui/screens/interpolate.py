@@ -75,6 +75,12 @@ class InterpolateScreen(ViewScreen):
 
         split, classes = self.images.split, self.images.classes
         self.a, self.b = min(self.a, len(split) - 1), min(self.b, len(split) - 1)
+        # The fields name the pair shown (the first one too: empty, their placeholders
+        # suggested another), except one being typed into.
+        for field_id, index in (("from", self.a), ("to", self.b)):
+            field = self.query_one(f"#{field_id}", Input)
+            if not field.has_focus and field.value != str(index):
+                field.value = str(index)
         ends = gallery.images_of(split, [self.a, self.b])
         path = gallery.interpolation(self.model, split, self.a, self.b, self.steps,
                                      self.spherical)
@@ -153,6 +159,9 @@ class InterpolateScreen(ViewScreen):
             self.query_one("#to", Input).focus()
         else:
             self.set_focus(None)
+            # "c7" (a random 7) now names the index it drew.
+            self.query_one("#from", Input).value = str(self.a)
+            self.query_one("#to", Input).value = str(self.b)
         self.sync(force=True)
 
     def action_random(self) -> None:
@@ -164,9 +173,7 @@ class InterpolateScreen(ViewScreen):
                         severity="warning")
             return
         self.a, self.b = (int(i) for i in self.rng.choice(n, size=2, replace=False))
-        # The fields name the new pair: left as typed, they contradicted the title.
-        self.query_one("#from", Input).value = str(self.a)
-        self.query_one("#to", Input).value = str(self.b)
+        self.set_focus(None)  # the fields then name the new pair (redraw)
         self.sync(force=True)
 
     def action_toggle_slerp(self) -> None:
