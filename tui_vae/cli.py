@@ -940,9 +940,8 @@ def models(
     workspace = Workspace(folder if folder is not None or not given_runs else runs)
     # Without a folder: runs/ when there is one, and the shipped models from anywhere.
     folders = [folder] if folder else [f for f in workspace.folders() if f.is_dir()]
-    label = workspace.label  # a run in a sub-folder of runs/ as beta/b0.5.safetensors
     found = sorted((item for f in folders for item in list_checkpoints(f)),
-                   key=lambda item: (not workspace.is_shipped(item.path), label(item.path)))
+                   key=lambda item: workspace.list_order(item.path))
     if model_factory is not None:  # your own model (imports torch and the factory)
         workspace.set_user_model(model_factory, weights)
         user = workspace.open_user_model()

@@ -160,6 +160,11 @@ class Workspace:
         show and `sample`, `eval` and `tui_vae.load` take (`beta/b0.5`, `vae`)."""
         return self.label(path).removesuffix(SUFFIX)
 
+    def list_order(self, path: Path) -> tuple[bool, str]:
+        """Where `path` goes in the lists: shipped models first, then by the name shown
+        (by file name, "vae.safetensors" came after "vae-binary.safetensors")."""
+        return not self.is_shipped(path), self.list_name(path)
+
     def is_shipped(self, path: Path) -> bool:
         """Whether `path` is a shipped model: in the shipped folder and one of its names.
 
@@ -182,8 +187,7 @@ class Workspace:
             if user is not None:  # first; its weights file is not listed twice
                 entries = [user, *(e for e in entries if e.path.absolute() != user.path)]
             self._entries = sorted(entries, key=lambda e: (e is not user,
-                                                           not self.is_shipped(e.path),
-                                                           self.label(e.path)))
+                                                           *self.list_order(e.path)))
         return self._entries
 
     @property

@@ -194,3 +194,14 @@ def test_a_runs_folder_of_thousands_of_sub_folders_lists_a_bounded_number(tmp_pa
         (runs / f"d{k:04d}").mkdir(parents=True)
     folders = Workspace(runs, None, "cpu", shipped_dir=None).folders()
     assert len(folders) == 1 + listing.MAX_SUB_FOLDERS and folders[1] == runs / "d0000"
+
+
+def test_lists_order_runs_by_the_names_they_show(tmp_path, tiny):
+    """By file name "vae.safetensors" came after "vae-binary.safetensors" ('-' before
+    '.'): the lists now order by the name shown, so vae comes before vae-2d."""
+    folder = tmp_path / "runs"
+    fill(folder, tiny, ["vae-binary.safetensors", "vae.safetensors", "vae-2d.safetensors",
+                        "cvae.safetensors"])
+    workspace = Workspace(folder, shipped_dir=None)
+    names = [workspace.list_name(e.path) for e in workspace.scan()]
+    assert names == ["cvae", "vae", "vae-2d", "vae-binary"]

@@ -339,7 +339,8 @@ class TuiVaeApp(App):
         except Exception as exc:  # listed as unreadable, as a scan would
             entry = BadCheckpoint(path, str(exc))
         entries = [e for e in self.entries if e.path != path]
-        insort(entries, entry, key=lambda e: (e.path not in self.shipped, e.path.name))
+        user = self.workspace.user_entry
+        insort(entries, entry, key=lambda e: (e is not user, *self.workspace.list_order(e.path)))
         self.set_entries(entries)
         self.rescan()  # the listing's cache catches up in the background
 
