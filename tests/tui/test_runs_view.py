@@ -231,3 +231,30 @@ async def test_losses_no_chart_can_place_leave_the_explorer_running(checkpoints,
         assert app.is_running and app.crash is None
         plane = screen.query_one(RatePlane)
         assert all(abs(p.rate) <= 1e15 and abs(p.distortion) <= 1e15 for p in plane.points)
+
+
+async def test_a_run_far_above_the_others_is_not_overlaid_at_first(checkpoints, make_app):
+    """The shipped beta = 0 run (507 nats against about 100) set the chart's axis to
+    600 and flattened every other curve into one band: it starts off the chart."""
+    from tests.unit.test_checkpoints import rewrite_meta
+
+    far = checkpoints / "zz-far.safetensors"
+    shutil.copyfile(checkpoints / "vae.safetensors", far)
+
+    def five_times(meta, header):
+        for record in meta["history"]:
+            record["test"]["loss"] *= 5
+
+    rewrite_meta(far, five_times)
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await open_view(app, pilot, "u")
+        screen = app.screen
+        chart = screen.query_one("#runs-chart", LossChart)
+        shown = {s.name for s in chart.series}
+        assert "zz-far" not in shown and "vae" in shown, shown
+        table = screen.query_one(CheckpointTable)
+        table.move_cursor(row=[r.name for r in screen.runs].index("zz-far"))
+        await pilot.press("space")  # still there to add
+        assert "zz-far" in {s.name for s in chart.series}

@@ -10,6 +10,8 @@ cursor's run is highlighted and its pictures load beside it.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 from rich.text import Text
@@ -36,6 +38,7 @@ COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 
            Column("test -ELBO", 10, True), Column("recon", 7, True), Column("KL", 7, True),
            Column("time", 7, True), Column("dataset", 12))
 MAX_OVERLAID = len(COLOURS)
+FAR_ABOVE = 2.0  # a run's final loss this many times the best's is not overlaid at first
 SURGERY_IMAGES = 2000  # ELBO surgery beside the plane: on this many test images (fast)
 
 
@@ -111,9 +114,15 @@ class RunsScreen(ViewScreen):
             # To begin with, the first runs comparable with the first one (its data and
             # likelihood): a folder's or a Gaussian run's losses, in other units or
             # far larger, would flatten every other curve.
+            # Nor, at first, a run whose loss ends over FAR_ABOVE times the best's (the
+            # beta = 0 run's 507 nats set an axis to 600 under curves near 100).
             key = self.runs[0].plane_key
-            alike = [r.path for r in self.runs if r.plane_key == key]
-            self.overlaid = set(alike[:self.max_overlaid()])
+            alike = [r for r in self.runs if r.plane_key == key]
+            best = min((r.test_loss for r in alike if r.test_loss is not None
+                        and math.isfinite(r.test_loss) and r.test_loss > 0), default=None)
+            near = [r.path for r in alike if best is None or r.test_loss is None
+                    or not r.test_loss > FAR_ABOVE * best]
+            self.overlaid = set(near[:self.max_overlaid()])
         self.overlaid &= set(paths)
         cursor = paths.index(before) if before in paths else None
         # The run column fits the longest name (within bounds; it narrows again on
