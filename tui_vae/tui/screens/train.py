@@ -165,9 +165,11 @@ class TrainScreen(ViewScreen):
                         yield Label("beta 0: no KL term (the report's run)", classes="dim")
                 with Horizontal(classes="field"):
                     yield Label("sweep betas")
-                    yield OrderedInput("", placeholder="0,0.5,1", compact=True, id="sweep_betas")
-                yield Label("sweep: one run per beta, in turn (Runs, u, shows them)",
-                            classes="dim")
+                    # "e.g.": a bare "0,0.5,1" in grey read as a value that s would run.
+                    yield OrderedInput("", placeholder="e.g. 0,0.5,1", compact=True,
+                                       id="sweep_betas")
+                yield Label("empty: one run; a list: one run per beta, in turn (Runs, u, "
+                            "shows them)", classes="dim")
                 with Horizontal(id="buttons"):
                     yield Button("Start s", id="start", variant="success", compact=True)
                     yield Button("Stop x", id="stop", variant="error", compact=True)
