@@ -477,7 +477,7 @@ async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints,
         assert isinstance(screen, ModelsScreen)
         table = screen.query_one("#checkpoints")
         assert table.row_count == 3
-        await pilot.press("down", "enter")  # the second row: vae-beta0
+        await pilot.press("down", "down", "enter")  # the third row: cvae, vae, vae-beta0
         await settle(app, pilot)
         assert app.active.name == "vae-beta0.safetensors" and app.model.config.beta == 0
         await pilot.press("a")

@@ -35,7 +35,7 @@ def test_workspace_lists_shipped_first_and_picks_defaults(tmp_path):
     _save(shipped / "vae-beta0.safetensors", beta=0.0)
     ws = Workspace(mine, tmp_path / "nodata", "cpu", shipped_dir=shipped)
     entries = ws.scan()
-    assert [e.path.name for e in entries] == ["vae-beta0.safetensors", "vae.safetensors",
+    assert [e.path.name for e in entries] == ["vae.safetensors", "vae-beta0.safetensors",
                                               "a-mine.safetensors"]
     assert all(isinstance(e, CheckpointInfo) for e in entries)
     assert ws.default_checkpoint(entries) == shipped / "vae.safetensors"

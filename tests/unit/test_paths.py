@@ -53,7 +53,7 @@ def test_only_the_real_shipped_files_are_shipped_and_they_set_compares_pair(tmp_
     assert workspace.is_shipped(vae) and workspace.is_shipped(beta0)
     assert not workspace.is_shipped(stray) and not workspace.is_shipped(namesake)
     entries = workspace.scan()
-    assert [e.path for e in entries[:2]] == [beta0, vae]  # shipped first
+    assert [e.path for e in entries[:2]] == [vae, beta0]  # shipped first, by name
     assert workspace.default_pair(entries) == (vae, beta0)
     assert workspace.default_checkpoint(entries) == vae
     # Protected: the shipped models cannot be deleted; the user's own files can.
