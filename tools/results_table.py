@@ -30,7 +30,7 @@ def row(path: Path) -> str:
 
 
 def main() -> None:
-    print("| checkpoint | model | test -ELBO | recon | KL | IWAE NLL, K=1000 (time) "
+    print("| checkpoint | model | test -ELBO | recon | KL | IWAE -log p(x), K=1000 (time) "
           "| Frechet distance | cond. accuracy T=1 / T=0.8 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in sys.argv[1:]:
