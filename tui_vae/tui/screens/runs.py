@@ -11,7 +11,6 @@ cursor's run is highlighted and its pictures load beside it.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 from rich.text import Text
