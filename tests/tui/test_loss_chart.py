@@ -202,3 +202,17 @@ async def test_a_run_name_holding_an_escape_sequence_is_drawn_escaped():
     text = "\n".join(lines)
     assert "evil\\x1b[31mred\\x1b]0;PWNED\\x07" in text
     assert "\x1b" not in text and "\x07" not in text
+
+
+@pytest.mark.parametrize("width, expected", [
+    (40, "loss per epoch, nats"),
+    (100, "loss per epoch, nats (train: its mean as it trained; test: at its end)")])
+async def test_a_title_too_long_leaves_its_aside_out_whole(width, expected):
+    """At 80x24 the Train view's epoch chart read "(train: its mean as…", an aside cut
+    half-way: a title that does not fit leaves its parenthesised asides out."""
+    app = ChartApp("loss per epoch, nats (train: its mean as it trained; test: at its end)")
+    async with app.run_test(size=(width, 12)) as pilot:
+        chart = app.query_one(LossChart)
+        chart.series = step_series(50)
+        await pilot.pause()
+        assert screen_lines(app)[0].strip() == expected

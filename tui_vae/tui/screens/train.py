@@ -179,9 +179,8 @@ class TrainScreen(ViewScreen):
                 yield LossChart("train loss per step (smoothed), nats", "step", id="chart-steps")
                 # The two curves are not one quantity at two places: train is the mean
                 # over the epoch as it trained, test the saved (averaged) weights after.
-                yield LossChart("loss per epoch, nats (train: mean over the epoch as it "
-                                "trained; test: the saved weights at its end)", "epoch",
-                                id="chart-epochs")
+                yield LossChart("loss per epoch, nats (train: its mean as it trained; "
+                                "test: at its end)", "epoch", id="chart-epochs")
                 with Vertical(id="previews"):
                     yield Label("last epoch: original | model, and samples", classes="dim")
                     yield ImageGrid(id="preview-recon", classes="preview")

@@ -304,6 +304,8 @@ class LossChart(BuiltLines):
             if len(title + note) > width:  # the note matters more than the title's asides
                 title = re.sub(r" \([^)]*\)", "", title)
             title += note
+        elif len(title) > width:  # an aside cut half-way says less than none at all
+            title = re.sub(r" \([^)]*\)", "", title)
         title = fit_words(title, width)
         dashed = self.app.no_color
         self.y_ticks, self.x_ticks, self.legend_height = [], [], 0
