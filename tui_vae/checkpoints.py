@@ -29,6 +29,7 @@ from tui_vae.config import (
     LR_SCHEDULES,
     MAX_BATCH,
     MAX_EPOCHS,
+    MAX_LATENT,
     MAX_SEED,
     MAX_WIDTH,
     MODEL_KINDS,
@@ -180,7 +181,7 @@ def _check_model_config(path: Path, model: Any) -> None:
     if not is_known_dataset(model["dataset"]):
         raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
     for key in ("latent_dim", "hidden_dim", "num_classes"):
-        if not 1 <= model[key] <= MAX_WIDTH:
+        if not 1 <= model[key] <= (MAX_LATENT if key == "latent_dim" else MAX_WIDTH):
             raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
     _check_class_count(path, model)
     if not 0 <= model["beta"] < float("inf"):

@@ -11,7 +11,7 @@ view, `eval` and `sample` then work on it unchanged.
 
 The protocol (`UserVAE`): the factory returns a `torch.nn.Module` with
 
-    latent_dim: int              size of z (1..65,536)
+    latent_dim: int              size of z (1..1,024)
     image_shape: (C, H, W)       C in (1, 3), H == W in (28, 32, 64)
     num_classes: int             0 for a plain VAE; else a conditional VAE over
                                  this many classes (the dataset's class count)
@@ -66,7 +66,14 @@ from tui_vae.checkpoints import (
     _check_tensor_entry,
     read_header_bytes,
 )
-from tui_vae.config import IMAGE_CHANNELS, IMAGE_SIZES, LIKELIHOODS, MAX_WIDTH, ModelConfig
+from tui_vae.config import (
+    IMAGE_CHANNELS,
+    IMAGE_SIZES,
+    LIKELIHOODS,
+    MAX_LATENT,
+    MAX_WIDTH,
+    ModelConfig,
+)
 from tui_vae.errors import CheckpointError, TuiVaeError
 
 if TYPE_CHECKING:
@@ -182,8 +189,8 @@ def protocol_config(module, spec: str) -> ModelConfig:
             raise UserModelError(f"{where} {name} is missing (the protocol: latent_dim, "
                                  f"image_shape, num_classes, likelihood, dataset, encode, decode)")
     latent, shape, classes = module.latent_dim, module.image_shape, module.num_classes
-    if not _is_int(latent) or not 1 <= latent <= MAX_WIDTH:
-        raise UserModelError(f"{where} latent_dim must be a whole number in 1..{MAX_WIDTH:,}, "
+    if not _is_int(latent) or not 1 <= latent <= MAX_LATENT:
+        raise UserModelError(f"{where} latent_dim must be a whole number in 1..{MAX_LATENT:,}, "
                              f"not {latent!r}")
     try:
         shape = tuple(shape)

@@ -211,7 +211,18 @@ def test_a_width_beyond_what_checkpoints_hold_is_refused_up_front(tmp_path):
                      "70000", "--latent-dim", "1", "--device", "cpu", "--out", "x.safetensors",
                      cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == "error: latent and hidden sizes must be at most 65,536"
+    assert result.stderr.strip() == "error: the hidden size must be at most 65,536"
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_latent_size_the_views_cannot_hold_is_refused_up_front(tmp_path):
+    """z = 65,536 trained, then the Latent view's PCA asked for 32 GiB and `eval`'s
+    surgery ran out of memory: z is at most 1,024, for a run and for a checkpoint."""
+    result = run_cli("train", "--dataset", "mnist-sample", "--epochs", "1", "--latent-dim",
+                     "1025", "--hidden-dim", "8", "--device", "cpu", "--out", "x.safetensors",
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: the latent size must be at most 1,024"
     assert not (tmp_path / "x.safetensors").exists()
 
 

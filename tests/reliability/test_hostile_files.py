@@ -54,8 +54,8 @@ def zoo(tmp_path_factory):
         "wrong-types": lambda m, h: m["model"].update(hidden_dim="wide"),
         "future-version": lambda m, h: m.update(format_version=99),
         "history-not-a-list": lambda m, h: m.update(history={"epoch": 1}),
-        # A 627 kB file claiming 805 million parameters: refused before any allocation.
-        "huge-model": lambda m, h: m["model"].update(latent_dim=4096, hidden_dim=65536),
+        # A 627 kB file claiming 304 million parameters: refused before any allocation.
+        "huge-model": lambda m, h: m["model"].update(latent_dim=1024, hidden_dim=65536),
     }
     for name, edit in edits.items():
         path = bad / f"{name}.safetensors"

@@ -66,7 +66,7 @@ def test_an_ordinary_eval_fits_the_limit(tiny):
 
 
 @pytest.mark.parametrize("latent, hidden, words", [
-    (4096, 65536, "parameters"),  # 805 million parameters: over the ceiling
+    (1024, 65536, "parameters"),  # 304 million parameters: over the ceiling
     (20, 65536, "do not match"),  # 105 million: under it, but the file holds 50 thousand
 ], ids=["over-ceiling", "not-in-the-file"])
 def test_metadata_never_sizes_an_allocation(tiny, tmp_path, latent, hidden, words):
@@ -81,9 +81,9 @@ def test_metadata_never_sizes_an_allocation(tiny, tmp_path, latent, hidden, word
 @pytest.mark.parametrize("flags, code", [
     (["--hidden-dim", str(10**9)], 2),
     (["--hidden-dim", "2000000"], 2),
-    (["--latent-dim", "65536", "--hidden-dim", "65536"], 2),
+    (["--latent-dim", "1024", "--hidden-dim", "65536"], 2),
     (["--batch-size", "16000000"], 2),
-], ids=["hidden-1e9", "hidden-2e6", "both-65536", "batch-16e6"])
+], ids=["hidden-1e9", "hidden-2e6", "both-largest", "batch-16e6"])
 def test_flags_that_size_a_model_are_checked_up_front(tmp_path, flags, code):
     result = limited("train", "--epochs", "1", "--dataset", "mnist-sample", "--device", "cpu",
                      *flags, "--out", "x.safetensors", cwd=tmp_path)

@@ -120,6 +120,8 @@ def rewrite_meta(path, edit):
     (lambda m, h: m["progress"].update(average_every=0), "average_every"),
     (lambda m, h: m["progress"].update(average_every=2.5), "average_every"),
     (lambda m, h: m["training"].update(average=1.5), "training.average"),
+    # z beyond what the views and eval handle whole (their PCA and surgery tables).
+    (lambda m, h: m["model"].update(latent_dim=1025), "latent_dim = 1025 is out of range"),
 ])
 def test_bad_metadata_is_a_one_line_error(tmp_path, edit, message):
     path = tmp_path / "m.safetensors"

@@ -159,7 +159,7 @@ def test_a_conditional_model_gets_one_hot_rows_and_soft_mixes(tmp_path, factory)
     ("answer = 42", "answer", "answer is not a function"),
     ("class NoLatent(Model):\n    def __init__(self):\n        super().__init__()\n"
      "        self.latent_dim = 0\ndef f():\n    return NoLatent()", "f",
-     "latent_dim must be a whole number in 1..65,536, not 0"),
+     "latent_dim must be a whole number in 1..1,024, not 0"),
     ("del Model.dataset\ndef f():\n    return Model()", "f",
      "dataset is missing"),
     ("class Big(Model):\n    image_shape = (1, 27, 27)\ndef f():\n    return Big()", "f",
