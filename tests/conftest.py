@@ -62,6 +62,9 @@ LONG_TESTS = (
     "tests/cli/test_sweep.py::test_values_that_would_name_one_run_twice",
     "tests/cli/test_user_runs.py::test_train_without_mnist_offline_says_how",
     "tests/cli/test_user_runs.py::test_a_sweeps_sub_folder_of_runs_is_listed",
+    # Process-level output failures (a reader that leaves, /dev/full), added with them.
+    "tests/reliability/test_interruptions.py::test_a_reader_that_leaves_stops_the_run",
+    "tests/reliability/test_interruptions.py::test_an_output_that_takes_no_lines_leaves",
 )
 
 

@@ -579,7 +579,8 @@ def train(
     _stop_on_signals(stop, signalled)
     if events_json:
         _stop_when_stdin_closes(stop)
-    reporter = JsonEventWriter(on_gone=stop.set) if events_json else ConsoleReporter()
+    reporter = (JsonEventWriter(on_gone=stop.set) if events_json
+                else ConsoleReporter(on_gone=stop.set))
     from tui_vae.cpu_share import CompanyWatch, ThreadShare
     from tui_vae.events import EpochEnded, Finished
 
@@ -621,8 +622,13 @@ def train(
         reporter.close()
         if board is not None:
             board.close()
+    if make_runs and not out.exists():  # stopped before its first step: nothing saved
+        with contextlib.suppress(OSError):
+            out.parent.rmdir()
     if restart.is_set() and not stop.is_set():
         _restart_from_checkpoint(out, watch.restart_environment(), watch.sharing)
+    if getattr(reporter, "gone", False) and finished.stopped:
+        raise typer.Exit(1)  # stopped because its output went away: said on stderr
     if signalled.is_set() and finished.stopped:
         # Stopped, not finished: a script's `train ... && next` goes no further (as
         # `sweep` after a stop). The app's own stop (stdin closed) is no signal.

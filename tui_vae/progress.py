@@ -6,6 +6,9 @@ events the training service emits.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import shlex
 
 from rich.console import Console
@@ -67,12 +70,25 @@ def progress_columns(width: int) -> list:
     return [*columns, TextColumn("ETA"), TimeRemainingColumn()]
 
 
+class _ReportingConsole(Console):
+    """Rich's Console, but a closed pipe is an error the reporter handles: Rich's own
+    handling exits the process (status 1, not a word), which lost the run's progress
+    since its last save."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 class ConsoleReporter:
     """Callable that renders training events; a live bar only on a terminal."""
 
-    def __init__(self, console: Console | None = None):
-        self.console = console or Console()
+    def __init__(self, console: Console | None = None, on_gone=None):
+        self.console = console or _ReportingConsole()
         self.live = self.console.is_terminal
+        # Called once if the output stops taking writes (a closed pipe, a full disk):
+        # the command then stops the run after its step, and it saves (as on SIGHUP).
+        self.on_gone = on_gone
+        self.gone = False
         self.progress: Progress | None = None
         self.task = None
         self.saved: t.CheckpointSaved | None = None  # this run's last save
@@ -90,8 +106,31 @@ class ConsoleReporter:
         # names come from the user and from files. soft_wrap: no line breaks of
         # Rich's own (it assumes 80 columns off a terminal), so a log holds each
         # line whole and a resume command pastes back as one.
-        (self.progress.console if self.progress else self.console).print(
-            printable(text), highlight=False, markup=False, soft_wrap=True)
+        try:
+            (self.progress.console if self.progress else self.console).print(
+                printable(text), highlight=False, markup=False, soft_wrap=True)
+        except OSError as exc:  # `train | head -3`: the reader left; or `> /dev/full`
+            self._output_gone(exc)
+            self.console.print(printable(text), highlight=False, markup=False,
+                               soft_wrap=True)
+
+    def _output_gone(self, exc: OSError) -> None:
+        """The output failed: say so on stderr, which then takes every later line."""
+        if self.gone:
+            raise exc
+        self.gone = True
+        self.progress = None  # its display wrote to the output that failed
+        with contextlib.suppress(OSError):  # later flushes (at exit) must not fail again
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.console.file.fileno())
+            os.close(devnull)
+        self.console = Console(stderr=True)
+        self.live = False
+        self.console.print(printable(f"the output stopped taking lines ({exc.strerror or exc}): "
+                                     f"the run stops after this step and saves"),
+                           highlight=False, markup=False, soft_wrap=True)
+        if self.on_gone is not None:
+            self.on_gone()
 
     def _on_Started(self, event: t.Started) -> None:
         c = event.config

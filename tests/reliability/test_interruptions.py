@@ -559,3 +559,34 @@ def test_a_finished_command_is_not_killed_by_a_late_ctrl_c(tmp_path):
     result = subprocess.run([sys.executable, "-c", FINISHED_COMMAND], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["0", "True", "True"], result.stderr
+
+
+def test_a_reader_that_leaves_stops_the_run_and_it_saves(tmp_path):
+    """`tui-vae train | head -3`: the run ended at once with status 1 and not a word
+    (Rich's own exit on a broken pipe), its progress since the last save lost. It now
+    says so on stderr, stops after its step, saves and says how to go on."""
+    process = start(tmp_path, "--epochs", "200", "--out", "run.safetensors")
+    for _ in range(3):  # the start line, the network line, epoch 1
+        assert process.stdout.readline()
+    process.stdout.close()  # the reader leaves
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("the output stopped taking lines (Broken pipe)"), err
+    assert "state saved to run.safetensors" in lines[-1] and "--resume" in lines[-1]
+    assert "Traceback" not in err
+    epochs = read_info(tmp_path / "run.safetensors").epochs_done
+    assert 1 <= epochs < 200
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_output_that_takes_no_lines_leaves_nothing_behind(tmp_path):
+    """`> /dev/full`: the run said "No space left on device" as if its checkpoint's disk
+    were full. It now names its output, and leaves no runs/ folder behind."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "tui_vae", "train", *TINY, "--epochs",
+                                 "2"], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("the output stopped taking lines (No space left on device)")
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
