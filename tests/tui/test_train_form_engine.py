@@ -153,3 +153,23 @@ async def test_sweep_betas_no_sweep_can_run_are_a_notice_not_a_crash(checkpoints
         await pilot.pause()
         said = [n.message for n in app._notifications if n.title == "cannot start"]
         assert len(said[-1]) <= 300 and said[-1].endswith("…"), said[-1][:80]
+
+
+async def test_a_burst_of_typed_keys_stops_at_the_fields_length(checkpoints, make_app):
+    """A paste the terminal sends key by key (no bracketed paste) cost time growing with
+    the square of the text: 200,000 digits held the UI for minutes. A field now takes
+    at most MAX_TYPED characters, the sweep list SWEEP_TEXT."""
+    from textual.widgets import Input
+
+    from tui_vae.tui.screens.train import SWEEP_TEXT
+    from tui_vae.tui.widgets.ordered_input import MAX_TYPED
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "t")
+        field = app.screen.query_one("#latent_dim", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*["9"] * (MAX_TYPED + 50))
+        assert field.value == "9" * MAX_TYPED
+        assert app.screen.query_one("#sweep_betas", Input).max_length == SWEEP_TEXT

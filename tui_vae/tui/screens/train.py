@@ -57,6 +57,7 @@ def _shown(value) -> str:
 # minimum height 2 x 6, the previews' caption 1 and two rows of half-size tiles 2 x 7.
 RUN_LINES_FOR_ALL = 3 + 2 * 6 + 1 + 2 * 7
 MAX_NOTICE = 300  # characters of a refusal's notice (it may quote what was typed)
+SWEEP_TEXT = 4000  # the sweep field's longest list (its values, commas between)
 REFRESH_S = 0.5  # how often the charts and progress read the monitor while running
 
 
@@ -167,7 +168,7 @@ class TrainScreen(ViewScreen):
                     yield Label("sweep betas")
                     # "e.g.": a bare "0,0.5,1" in grey read as a value that s would run.
                     yield OrderedInput("", placeholder="e.g. 0,0.5,1", compact=True,
-                                       id="sweep_betas")
+                                       id="sweep_betas", max_length=SWEEP_TEXT)
                 yield Label("empty: one run; a list: one run per beta, in turn (Runs, u, "
                             "shows them)", classes="dim")
                 with Horizontal(id="buttons"):

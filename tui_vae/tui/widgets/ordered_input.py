@@ -15,8 +15,17 @@ from textual import events
 from textual.widgets import Input
 
 
+# The longest value a field takes. A paste that the terminal sends key by key (no
+# bracketed paste) costs Input time that grows with the square of the text:
+# 200,000 digits held the UI for minutes and grew it to 3.5 GB.
+MAX_TYPED = 200
+
+
 class OrderedInput(Input):
     """Input whose own key bindings run when their key arrives, before later keys."""
+
+    def __init__(self, *args, max_length: int = MAX_TYPED, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
 
     async def _on_key(self, event: events.Key) -> None:
         if not event.is_printable:
