@@ -298,6 +298,24 @@ async def test_a_file_where_the_exports_folder_goes_is_said_in_words(checkpoints
     assert (tmp_path / "exports").read_text() == "a file"
 
 
+async def test_a_link_where_the_exports_folder_goes_is_not_followed(checkpoints, make_app,
+                                                                    tmp_path):
+    """An `exports` link planted in a shared working folder sent every export where it
+    pointed, and the notice said "saved exports/...": it is refused, in words."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "exports").symlink_to(elsewhere)
+    app = make_app(checkpoints)
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        said = [n for n in notices(app) if "export failed" in n]
+        assert said and "is a link, not a folder" in said[0], notices(app)
+    assert list(elsewhere.iterdir()) == []
+
+
 async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make_app, tmp_path,
                                                                 monkeypatch):
     """Textual's own saved to ~/Downloads and failed where there is none."""

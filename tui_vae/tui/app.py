@@ -107,7 +107,11 @@ def sweep_outcome(configs, finished: set[int], started: int, failed: set[int],
 
 def _make_folder(folder: Path) -> None:
     """Make the exports folder; a file in its place is said in words (OSError), not
-    as "[Errno 17] File exists"."""
+    as "[Errno 17] File exists". A link in its place is refused: planted in a shared
+    working folder (or a served one), it sent every export elsewhere."""
+    if folder.is_symlink():
+        raise OSError(f"{folder} is a link, not a folder: exports go into a folder of "
+                      f"their own only (remove the link, or start tui-vae elsewhere)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
