@@ -65,6 +65,7 @@ LONG_TESTS = (
     # Process-level output failures (a reader that leaves, /dev/full), added with them.
     "tests/reliability/test_interruptions.py::test_a_reader_that_leaves_stops_the_run",
     "tests/reliability/test_interruptions.py::test_an_output_that_takes_no_lines_leaves",
+    "tests/reliability/test_interruptions.py::test_a_crash_whose_log_cannot_be_written",
 )
 
 

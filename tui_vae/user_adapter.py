@@ -11,6 +11,8 @@ likelihood, so `eval`'s figures mean what they mean for the project's models.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +20,7 @@ from torch import nn
 from tui_vae.config import ModelConfig
 from tui_vae.likelihoods import build_likelihood
 from tui_vae.models import VAE
+from tui_vae.user_models import UserModelError
 
 
 class UserModelAdapter(nn.Module):
@@ -52,15 +55,43 @@ class UserModelAdapter(nn.Module):
             return labels.to(like.dtype)
         return F.one_hot(labels.long(), self.config.num_classes).to(like.dtype)
 
+    def _call(self, what: str, method, *args):
+        """The user's `method`, its failures (SystemExit too) a UserModelError naming it.
+
+        The load's check ran encode and decode on two images; a model can still fail
+        on other batch sizes (a `squeeze()` on one image, a fixed batch size), and
+        that read as tui-vae's bug or, for sys.exit, quietly ended tui-vae."""
+        try:
+            return method(*args)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            raise UserModelError(f"your model's {what} ({self.factory}) failed on a batch "
+                                 f"of {len(args[0])}: {detail}") from None
+
+    def _expect(self, what: str, t, n: int, shape: tuple[int, ...]) -> None:
+        if (not isinstance(t, torch.Tensor) or t.shape[:1] != (n,)
+                or t.numel() != n * math.prod(shape)):
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise UserModelError(f"your model's {what} ({self.factory}) gave {got} for a "
+                                 f"batch of {n}, not {(n, *shape)}")
+
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         """q(z|x): (mu, logvar), each (N, latent_dim)."""
         images = self._images(x)
-        mu, logvar = self.user.encode(images, self.condition(labels, images))
-        return mu, logvar
+        pair = self._call("encode", self.user.encode, images, self.condition(labels, images))
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise UserModelError(f"your model's encode ({self.factory}) must return "
+                                 f"(mu, logvar), not {type(pair).__name__}")
+        for name, t in zip(("mu", "logvar"), pair):
+            self._expect(f"encode's {name}", t, len(images), (self.config.latent_dim,))
+        return pair[0], pair[1]
 
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The user's decoder output, (N, C, H, W): what the likelihood reads."""
-        out = self.user.decode(z, self.condition(labels, z))
+        out = self._call("decode", self.user.decode, z, self.condition(labels, z))
+        self._expect("decode", out, len(z), self.config.image_shape)
         return out.reshape(-1, *self.config.image_shape)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

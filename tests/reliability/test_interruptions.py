@@ -294,6 +294,25 @@ def test_a_crash_of_the_app_exits_1_with_one_line_naming_its_log(checkpoints, tm
         assert len(lines) == 1, stderr
 
 
+def test_a_crash_whose_log_cannot_be_written_is_still_one_line(checkpoints, tmp_path):
+    """With no place for the log, Textual's whole traceback (locals and tensors, some 200
+    lines) came on the terminal before the one line."""
+    from tests.reliability.pty_app import PtyApp
+
+    (tmp_path / "state").write_text("a file where the state folder goes")
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TUI_VAE_DEBUG": ""}
+    app = PtyApp(["--checkpoints", str(checkpoints)], cwd=tmp_path, env=env,
+                 code=CRASHING_APP)
+    try:
+        assert app.wait(timeout=90) == 1
+    finally:
+        app.close()
+    lines = app.after_exit().strip().splitlines()
+    assert len(lines) == 1, lines[:5]
+    assert "the explorer crashed (ZeroDivisionError: a view fell over); no log written" \
+        in lines[0]
+
+
 async def test_a_hang_up_while_the_app_trains_saves_the_run_and_ends_the_app(
         checkpoints, make_app):
     from tui_vae.models import ModelConfig

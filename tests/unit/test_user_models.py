@@ -362,3 +362,31 @@ def test_checking_a_factory_value_imports_neither_torch_nor_textual():
             "import tui_vae.user_adapter\nassert 'textual' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    # passes the two-image check, breaks on one image (the Traversal view crashed)
+    ("def encode(self, x, y):\n    mu, lv = Model.encode(self, x, y)\n"
+     "    return mu.squeeze(), lv.squeeze()",
+     ("encode's mu (", ") gave (3,) for a batch of 1, not (1, 3)")),
+    # fails on any batch but two (the Latent view crashed; sample exited 0, no file)
+    ("def decode(self, z, y):\n    import sys\n    if len(z) != 2:\n        sys.exit(0)\n"
+     "    return Model.decode(self, z, y)",
+     ("decode (", ") failed on a batch of 1: SystemExit: 0")),
+])
+def test_the_users_model_is_checked_at_every_call_not_only_at_load(tmp_path, factory, extra,
+                                                                   message):
+    import torch
+
+    body = textwrap.indent(textwrap.dedent(extra), "    ")
+    name = factory(f"class Fragile(Model):\n{body}\ndef f():\n    return Fragile()")
+    path = good_weights(tmp_path, name)
+    model = load_user_model(f"{name}:f", path, search=tmp_path)  # passes the check
+    adapter = model.module if hasattr(model, "module") else model
+    x = torch.rand(1, 1, 28, 28)
+    with pytest.raises(UserModelError) as caught:
+        z, _ = adapter.encode(x)
+        adapter.decode(z)
+    said = str(caught.value)
+    assert said.startswith("your model's ") and all(part in said for part in message), said
+    assert f"{name}:f" in said

@@ -847,8 +847,10 @@ class TuiVaeApp(App):
     def _print_error_renderables(self) -> None:
         from tui_vae.errors import debugging
 
-        if self.crash is not None and self.crash_log is not None and not debugging():
-            self._exit_renderables.clear()  # the traceback is in the log, not on screen
+        if self.crash is not None and not debugging():
+            # The traceback is in the log, not on screen; where no log could be written,
+            # the command's one line says so and how to see it (TUI_VAE_DEBUG=1).
+            self._exit_renderables.clear()
             return
         super()._print_error_renderables()
 

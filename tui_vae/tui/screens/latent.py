@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from tui_vae.errors import TuiVaeError
 from tui_vae.latent import HOLE_RATIO
 from tui_vae.render import CLASS_COLORS, class_symbol
 from tui_vae.tui.screens.view import ViewScreen
@@ -230,7 +231,12 @@ class LatentScreen(ViewScreen):
         model = self.model
         conditional = model.config.conditional
         decoded = self.query_one("#decoded", ImageGrid)
-        image = decode_at(model, z, self.label)
+        try:
+            image = decode_at(model, z, self.label)
+        except TuiVaeError as exc:  # your own model failing on one image: said, not a crash
+            decoded.clear("(cannot decode here)")
+            self.notify(str(exc), severity="error")
+            return
         factor = decoded.reduction(captions=False)  # smaller where it would not fit whole
         from tui_vae.gallery import shrink
 

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Static
 
+from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.sized import AppSizedScreen
 from tui_vae.tui.widgets.footer import ViewFooter
 from tui_vae.tui.widgets.image_grid import ImageGrid
@@ -155,7 +156,8 @@ class ViewScreen(AppSizedScreen):
                 grid.first_row = 0 if another else grid.first_row
         try:
             self.redraw()
-        except (ValueError, RuntimeError, OSError) as exc:
+        except (ValueError, RuntimeError, OSError, TuiVaeError) as exc:
+            # TuiVaeError: your own model failing on a batch its check did not try.
             said = f"{self.TITLE}: {exc}"
             if said != self._said:  # once, not at every poll while the cause lasts
                 self.notify(said, severity="error")

@@ -14,7 +14,6 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
-
 # The longest value a field takes. A paste that the terminal sends key by key (no
 # bracketed paste) costs Input time that grows with the square of the text:
 # 200,000 digits held the UI for minutes and grew it to 3.5 GB.
