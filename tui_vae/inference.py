@@ -46,13 +46,15 @@ class TrainedModel:
 
     def _images(self, images: ArrayLike) -> torch.Tensor:
         """Images as (N, C, H, W) in the model's own shape; (N, H, W) for a grey model."""
-        x = torch.as_tensor(images, dtype=torch.float32)
+        x = _tensor(images, "images")
         shape = tuple(self.config.image_shape)
         if x.dim() == 3 and shape[0] == 1:
             x = x.unsqueeze(1)
         if x.dim() != 4 or tuple(x.shape[1:]) != shape:
             raise ValueError(f"images must have shape (N, {', '.join(map(str, shape))}), "
                              f"got {tuple(x.shape)}")
+        if not len(x):
+            raise ValueError("no images given (N is 0)")
         return x.to(self.device)
 
     def _labels(self, labels: ArrayLike | int | None, n: int) -> torch.Tensor | None:
@@ -62,7 +64,7 @@ class TrainedModel:
             return None
         if labels is None:
             raise ValueError("this model is a cVAE; pass the class labels")
-        given = torch.as_tensor(labels)
+        given = _tensor(labels, "labels", dtype=None)
         if given.is_floating_point() and not bool((given == given.round()).all()):
             raise ValueError("labels must be whole class numbers")  # 3.5 was read as 3
         y = given.to(torch.long).reshape(-1)
@@ -85,11 +87,15 @@ class TrainedModel:
     @torch.no_grad()
     def decode(self, z: ArrayLike, labels: ArrayLike | None = None) -> torch.Tensor:
         """Images E[x|z] (N, C, H, W) in [0, 1] for latent codes z of shape (N, latent_dim)."""
-        z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
-        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(f"z must have shape (N, {self.config.latent_dim}), "
-                             f"got {tuple(z.shape)}")
+        z = self._codes(z)
         return self.module.decode(z, self._labels(labels, z.shape[0]))
+
+    def _codes(self, z: ArrayLike) -> torch.Tensor:
+        z = _tensor(z, "z").to(self.device)
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim or not len(z):
+            raise ValueError(f"z must have shape (N, {self.config.latent_dim}) with N >= 1, "
+                             f"got {tuple(z.shape)}")
+        return z
 
     # -- what the views show
 
@@ -122,10 +128,11 @@ class TrainedModel:
         """cVAE only: decode z under a soft condition, rows of class weights (N, classes)."""
         if not self.config.conditional:
             raise ValueError("this model is a plain VAE; it takes no condition")
-        w = torch.as_tensor(weights, dtype=torch.float32).to(self.device)
-        if w.dim() != 2 or w.shape[1] != self.config.num_classes:
-            raise ValueError(f"weights must have shape (N, {self.config.num_classes})")
-        z = torch.as_tensor(z, dtype=torch.float32).to(self.device)
+        w = _tensor(weights, "weights").to(self.device)
+        z = self._codes(z)
+        if w.dim() != 2 or w.shape != (len(z), self.config.num_classes):
+            raise ValueError(f"weights must have shape ({len(z)}, {self.config.num_classes}): "
+                             f"a row of class weights for each z, got {tuple(w.shape)}")
         return self.module.decode(z, w)
 
     @torch.no_grad()
@@ -146,10 +153,22 @@ class TrainedModel:
         if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
                 or not 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a finite number >= 0, not {temperature!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or not 0 <= seed < 2**64):
+            raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, not {seed!r}")
         n, temperature = int(n), float(temperature)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn((n, self.config.latent_dim), generator=generator) * temperature
         return self.decode(z, labels)
+
+
+def _tensor(value: ArrayLike, what: str, dtype=torch.float32) -> torch.Tensor:
+    """`value` as a tensor, or a ValueError naming `what` (a string, a ragged list)."""
+    try:
+        return torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{what} must be numbers (an array or a tensor): "
+                         f"{str(exc).splitlines()[0]}") from None
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
@@ -181,8 +200,13 @@ def interpolate(
     `images` holds the two end points. For a cVAE the condition moves along
     with z (a soft mix of the two labels), so both ends reconstruct their image.
     """
+    if (isinstance(steps, bool) or not isinstance(steps, numbers.Integral)
+            or not 2 <= steps <= MAX_SAMPLES):  # 10**12 asked torch for terabytes
+        raise ValueError(f"steps must be a whole number from 2 to {MAX_SAMPLES:,}, not {steps!r}")
     mu, _ = model.encode(images, labels)
-    path = (slerp if spherical else lerp)(mu[0].cpu(), mu[1].cpu(), steps)
+    if len(mu) != 2:
+        raise ValueError(f"interpolate takes two images, the path's ends, not {len(mu)}")
+    path = (slerp if spherical else lerp)(mu[0].cpu(), mu[1].cpu(), int(steps))
     if not model.config.conditional:
         return model.decode(path)
     return model.decode_mixed(path, condition_path(model, labels[0], labels[1], steps))

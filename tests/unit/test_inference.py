@@ -72,6 +72,29 @@ def test_sample_refuses_sizes_temperatures_and_labels_it_cannot_honour(checkpoin
                         seed=0).shape == (2, 1, 28, 28)
 
 
+def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpoints):
+    """seed=1.5, labels="7", no images, z or weights of the wrong shape gave torch's own
+    RuntimeError or TypeError; interpolate(steps=10**12) asked for terabytes."""
+    from tui_vae.inference import interpolate
+
+    model = tui_vae.load(checkpoints["cvae"])
+    calls = {
+        "seed": lambda: model.sample(2, labels=1, seed=1.5),
+        "labels must be numbers": lambda: model.sample(2, labels="7"),
+        "no images": lambda: model.encode(torch.zeros(0, 1, 28, 28), []),
+        "z must be numbers": lambda: model.decode("z", [1]),
+        "z must have shape": lambda: model.decode_mixed(torch.zeros(3, 5), torch.zeros(3, 10)),
+        "a row of class weights for each z": lambda: model.decode_mixed(
+            torch.zeros(3, model.config.latent_dim), torch.zeros(2, 10)),
+        "steps must be a whole number": lambda: interpolate(
+            model, torch.rand(2, 28, 28), [1, 2], steps=10**12),
+        "takes two images": lambda: interpolate(model, torch.rand(3, 28, 28), [1, 2, 3]),
+    }
+    for words, call in calls.items():
+        with pytest.raises(ValueError, match=words):
+            call()
+
+
 def test_interpolation_paths_start_and_end_at_the_codes():
     z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
     for path in (lerp(z0, z1, 5), slerp(z0, z1, 5)):
