@@ -56,6 +56,7 @@ import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -370,12 +371,33 @@ def load_user_model(spec: str, weights: str | os.PathLike, device: str = "cpu",
     parse_factory(spec)
     path = Path(weights).absolute()
     read_weights_header(path)  # a bad file is said before the user's code runs
-    module = build_user_module(spec, search)
-    config = protocol_config(module, spec)
-    load_weights(module, path)
-    adapter = UserModelAdapter(module, config, spec).eval()
-    check_protocol(adapter, spec)
+    with _working_folder_kept():
+        module = build_user_module(spec, search)
+        config = protocol_config(module, spec)
+        load_weights(module, path)
+        adapter = UserModelAdapter(module, config, spec).eval()
+        check_protocol(adapter, spec)
     return TrainedModel(adapter, user_model_info(path, config, spec), device)
+
+
+@contextmanager
+def _working_folder_kept():
+    """The user's code runs here; whatever folder it moves to, tui-vae stays where it
+    was: a factory that called os.chdir("/") sent `sample --out rel.png` to /rel.png."""
+    try:
+        here = os.getcwd()
+    except OSError:  # the working folder was removed: nothing to keep
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            moved = os.getcwd() != here
+        except OSError:
+            moved = True
+        if moved:
+            os.chdir(here)
 
 
 def is_user_model(model) -> bool:

@@ -390,3 +390,17 @@ def test_the_users_model_is_checked_at_every_call_not_only_at_load(tmp_path, fac
     said = str(caught.value)
     assert said.startswith("your model's ") and all(part in said for part in message), said
     assert f"{name}:f" in said
+
+
+def test_a_factory_that_moves_the_working_folder_moves_nothing_of_tui_vaes(
+        tmp_path, factory, monkeypatch):
+    """A factory calling os.chdir("/") sent `sample --out rel.png` to /rel.png."""
+    import os
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    name = factory(f"import os\ndef f():\n    os.chdir({str(elsewhere)!r})\n    return Model()")
+    path = good_weights(tmp_path, name)
+    monkeypatch.chdir(tmp_path)
+    load_user_model(f"{name}:f", path, search=tmp_path)
+    assert os.getcwd() == str(tmp_path)
