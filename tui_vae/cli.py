@@ -799,6 +799,9 @@ def evaluate(
         typer.echo(json.dumps(_finite_or_null(result), indent=2, allow_nan=False))
     else:
         echo(format_report(result))
+    if not np.isfinite(result["test_loss"]):  # reported, and a failure (sample refuses it)
+        raise TuiVaeError(f"{checkpoint}: its test -ELBO is not a finite number "
+                          f"({result['test_loss']}): the model's weights or outputs are broken")
 
 
 def _eval_test_set(config, data_dir: Path | None) -> tuple:
