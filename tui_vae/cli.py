@@ -821,10 +821,12 @@ def _eval_test_set(config, data_dir: Path | None) -> tuple:
     if dataset == "mnist" and not dataset_available(dataset, data_dir):
         try:
             test = load_for_model(config, data_dir).test
-        except DataError:
-            err.print(f"note: MNIST is not on disk and could not be downloaded: evaluating on "
-                      f"the {SAMPLE_SOURCE}, not the full test set (--data-dir DIR or "
-                      f"TUI_VAE_DATA_DIR=DIR points at a full copy)", markup=False)
+        except DataError as exc:
+            # Why, too: a data folder that is a file or a link loop read as "offline".
+            reason = str(exc).split(";")[0]
+            err.print(f"note: MNIST is not on disk and could not be downloaded ({reason}): "
+                      f"evaluating on the {SAMPLE_SOURCE}, not the full test set (--data-dir "
+                      f"DIR or TUI_VAE_DATA_DIR=DIR points at a full copy)", markup=False)
             return load_sample(), {"test_data": SAMPLE_SOURCE, "sample_fallback": True}
     else:
         test = load_for_model(config, data_dir).test

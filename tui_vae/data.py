@@ -132,11 +132,14 @@ class Dataset:
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Where datasets live: the argument, else $TUI_VAE_DATA_DIR, else a user cache."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
+    given = data_dir or os.environ.get(DATA_DIR_ENV)
+    if given:
+        try:
+            return Path(given).expanduser()
+        except RuntimeError:  # "~nobody/data": Python cannot find that user's home
+            where = "" if data_dir else f" ({DATA_DIR_ENV})"
+            raise DataError(f"cannot use {given} as the data folder{where}: no such "
+                            f"user's home folder") from None
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("tui-vae")) / "data"

@@ -97,6 +97,14 @@ def test_data_dir_resolution_order(tmp_path, monkeypatch):
     assert "tui-vae" in str(data.resolve_data_dir(None))
 
 
+def test_a_data_folder_in_an_unknown_users_home_is_one_line(monkeypatch):
+    """TUI_VAE_DATA_DIR=~nobody/x gave "unexpected RuntimeError: Could not determine
+    home directory"."""
+    monkeypatch.setenv(data.DATA_DIR_ENV, "~no-such-user-of-tui-vae/data")
+    with pytest.raises(DataError, match="no such user's home folder"):
+        data.resolve_data_dir(None)
+
+
 def test_failed_download_names_both_ways_to_local_files(tmp_path, monkeypatch):
     import torchvision.datasets
 
