@@ -54,7 +54,7 @@ class MLP:
         return flat if one_hot is None else torch.cat((flat, one_hot), dim=1)
 
 
-def _levels(size: int) -> int:
+def conv_levels(size: int) -> int:
     """Stride-2 stages from `size` down to at most 8 pixels (28 -> 7, 32 -> 8, 64 -> 8)."""
     levels = 0
     while size > 8:
@@ -74,7 +74,7 @@ class Conv:
 
     @staticmethod
     def _shape(config: ModelConfig) -> tuple[int, int]:
-        levels = _levels(config.image_size)
+        levels = conv_levels(config.image_size)
         return levels, config.image_size >> levels
 
     @classmethod
