@@ -627,8 +627,10 @@ def train(
             out.parent.rmdir()
     if restart.is_set() and not stop.is_set():
         _restart_from_checkpoint(out, watch.restart_environment(), watch.sharing)
-    if getattr(reporter, "gone", False) and finished.stopped:
-        raise typer.Exit(1)  # stopped because its output went away: said on stderr
+    if isinstance(reporter, ConsoleReporter) and reporter.gone and finished.stopped:
+        # Stopped because its output went away (said on stderr). The app's own run
+        # (--events-json) whose reader left was stopped by the app: that is no failure.
+        raise typer.Exit(1)
     if signalled.is_set() and finished.stopped:
         # Stopped, not finished: a script's `train ... && next` goes no further (as
         # `sweep` after a stop). The app's own stop (stdin closed) is no signal.
