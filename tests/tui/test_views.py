@@ -808,3 +808,21 @@ async def test_delete_on_a_shipped_model_says_why_not_and_asks_on_yours(
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
+
+
+@pytest.mark.parametrize("width, named", [(80, False), (120, True), (160, True)])
+async def test_the_tab_bar_names_every_view_where_the_names_fit(checkpoints, make_app, width,
+                                                                 named):
+    """At 120 columns the bar read "t  m  u  r  g Generate  i  c  l  v  d": nine letters
+    that said nothing to a newcomer. Where the names fit, with shorter hints, they show;
+    at 80 columns only the current view's does."""
+    from tui_vae.tui.app import VIEWS
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await settle(app, pilot)
+        tabs = str(app.screen.query_one("#tabs").render())
+        assert len(tabs.rstrip()) <= width
+        titles = [title for _, title in VIEWS.values()]
+        assert all(f" {title}" in tabs for title in titles) == named, tabs
+        assert "? help" in tabs and "Generate" in tabs

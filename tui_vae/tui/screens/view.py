@@ -92,21 +92,27 @@ class ViewScreen(AppSizedScreen):
         from tui_vae.tui.app import VIEWS
 
         keys = {mode: self.key_for(f"view.{mode}", key) for mode, (key, _) in VIEWS.items()}
-        hints = (f"  {self.key_for('app.zoom', 'z')} zoom  "
-                 f"{self.key_for('app.help', 'question_mark')} help  ^p commands")
+        help_key = self.key_for("app.help", "question_mark")
+        hints = f"  {self.key_for('app.zoom', 'z')} zoom  {help_key} help  ^p commands"
 
-        def build(compact: bool) -> Text:
+        def build(compact: bool, tight: bool = False, hint: str = hints) -> Text:
             tabs = Text()
             for mode, (_, title) in VIEWS.items():
                 current = title == self.TITLE
                 tabs.append(f" {keys[mode]} ", "bold reverse" if current else "bold")
                 if current or not compact:
-                    tabs.append(f"{title} ", "reverse" if current else "")
-            tabs.append(hints, "dim")
+                    # Tight: no space after a name but the current one's (its highlight).
+                    end = "" if tight and not current else " "
+                    tabs.append(f"{title}{end}", "reverse" if current else "")
+            tabs.append(hint, "dim")
             return tabs
 
-        full = build(compact=False)
-        return full if width is None or full.cell_len <= width else build(compact=True)
+        # Every view named where they fit: at 120 columns, with the shortest hints (the
+        # keys alone named nine views by a letter each, which said nothing to a newcomer).
+        for tabs in (build(compact=False), build(False, True, f"  {help_key} help  ^p")):
+            if width is None or tabs.cell_len <= width:
+                return tabs
+        return build(compact=True)
 
     def on_resize(self) -> None:
         self.refresh_tabs()
