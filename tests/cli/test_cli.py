@@ -60,20 +60,25 @@ def test_eval_json_reproduces_the_recorded_test_loss(workdir):
     assert 0 <= report["mutual_information"] <= report["mutual_information_bound"] + 1e-9
 
 
+def scaled_copy(source: Path, name: str, factor: float, out: Path) -> Path:
+    """A copy of the checkpoint `source` with its tensor `name` multiplied by `factor`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(source), "pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(source))
+    tensors[name] = tensors[name] * factor
+    save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
 def test_eval_of_a_model_whose_elbo_is_not_a_number_fails_after_its_report(workdir,
                                                                             tmp_path):
     """Reported, and a failure: eval exited 0 on a -ELBO of NaN, as if all was well
     (`sample` refuses the same model)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    source = workdir / "vae.safetensors"
-    with safe_open(str(source), "pt") as handle:
-        metadata = handle.metadata()
-    tensors = load_file(str(source))
-    tensors["model.decoder.2.weight"] = tensors["model.decoder.2.weight"] * 1e38
-    broken = tmp_path / "overflowing.safetensors"
-    save_file(tensors, str(broken), metadata=metadata)
+    broken = scaled_copy(workdir / "vae.safetensors", "model.decoder.2.weight", 1e38,
+                         tmp_path / "overflowing.safetensors")
     result = run_cli("eval", str(broken), "--json", "--no-quality", cwd=workdir)
     assert result.returncode == 1, result.stderr
     [line] = result.stderr.strip().splitlines()
@@ -84,16 +89,8 @@ def test_eval_of_a_model_whose_elbo_is_not_a_number_fails_after_its_report(workd
 
 def test_eval_json_of_a_model_with_absurd_weights_is_strict_json(workdir, tmp_path):
     """NaN is not JSON: figures a broken model cannot give are null."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    source = workdir / "vae.safetensors"
-    with safe_open(str(source), "pt") as handle:
-        metadata = handle.metadata()
-    tensors = load_file(str(source))
-    tensors["model.fc_logvar.weight"] = tensors["model.fc_logvar.weight"] * 1e30
-    broken = tmp_path / "broken.safetensors"
-    save_file(tensors, str(broken), metadata=metadata)
+    broken = scaled_copy(workdir / "vae.safetensors", "model.fc_logvar.weight", 1e30,
+                         tmp_path / "broken.safetensors")
     result = run_cli("eval", str(broken), "--json", "--no-quality", cwd=workdir)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))

@@ -268,19 +268,24 @@ main()
 """
 
 
-@pytest.mark.parametrize("debug", [False, True], ids=["plain", "TUI_VAE_DEBUG"])
-def test_a_crash_of_the_app_exits_1_with_one_line_naming_its_log(checkpoints, tmp_path, debug):
+def crashed(checkpoints, tmp_path, env: dict) -> str:
+    """Run the crashing app in a pseudo-terminal; the terminal's text after it exited 1."""
     from tests.reliability.pty_app import PtyApp
 
-    state = tmp_path / "state"
-    env = {"XDG_STATE_HOME": str(state), "TUI_VAE_DEBUG": "1" if debug else ""}
     app = PtyApp(["--checkpoints", str(checkpoints)], cwd=tmp_path, env=env,
                  code=CRASHING_APP)
     try:
         assert app.wait(timeout=90) == 1
     finally:
         app.close()
-    stderr = app.after_exit()  # the terminal after the app left the alternate screen
+    return app.after_exit()  # the terminal after the app left the alternate screen
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "TUI_VAE_DEBUG"])
+def test_a_crash_of_the_app_exits_1_with_one_line_naming_its_log(checkpoints, tmp_path, debug):
+    state = tmp_path / "state"
+    stderr = crashed(checkpoints, tmp_path, {"XDG_STATE_HOME": str(state),
+                                             "TUI_VAE_DEBUG": "1" if debug else ""})
     lines = stderr.strip().splitlines()
     assert "the explorer crashed (ZeroDivisionError: a view fell over)" in lines[-1]
     log = Path(lines[-1].rsplit(" ", 1)[1])
@@ -297,17 +302,9 @@ def test_a_crash_of_the_app_exits_1_with_one_line_naming_its_log(checkpoints, tm
 def test_a_crash_whose_log_cannot_be_written_is_still_one_line(checkpoints, tmp_path):
     """With no place for the log, Textual's whole traceback (locals and tensors, some 200
     lines) came on the terminal before the one line."""
-    from tests.reliability.pty_app import PtyApp
-
     (tmp_path / "state").write_text("a file where the state folder goes")
-    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "TUI_VAE_DEBUG": ""}
-    app = PtyApp(["--checkpoints", str(checkpoints)], cwd=tmp_path, env=env,
-                 code=CRASHING_APP)
-    try:
-        assert app.wait(timeout=90) == 1
-    finally:
-        app.close()
-    lines = app.after_exit().strip().splitlines()
+    lines = crashed(checkpoints, tmp_path, {"XDG_STATE_HOME": str(tmp_path / "state"),
+                                            "TUI_VAE_DEBUG": ""}).strip().splitlines()
     assert len(lines) == 1, lines[:5]
     assert "the explorer crashed (ZeroDivisionError: a view fell over); no log written" \
         in lines[0]
