@@ -111,7 +111,9 @@ class ModelConfig:
     arch: str = field(default="mlp", metadata={"help": "Network", "choices": ARCHITECTURES})
     likelihood: str = field(default="bernoulli",
                             metadata={"help": "Likelihood p(x|z)", "choices": LIKELIHOODS})
-    latent_dim: int = field(default=20, metadata={"help": "Size of z"})  # the report's 20
+    # The report's 20; at most MAX_LATENT (checked with the rest in problems(), so a
+    # refusal is one line, as the others are).
+    latent_dim: int = field(default=20, metadata={"help": "Size of z, 1 to 1,024"})
     hidden_dim: int = field(default=400, metadata={"help": "Hidden width"})
     # Several hidden layers, from the image inward (the MLP's layers, the conv net's
     # dense layers); empty means one layer of hidden_dim, which then equals the last.

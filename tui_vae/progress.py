@@ -127,7 +127,7 @@ class ConsoleReporter:
         self.console = Console(stderr=True)
         self.live = False
         self.console.print(printable(f"the output stopped taking lines ({exc.strerror or exc}): "
-                                     f"the run stops after this step and saves"),
+                                     f"the run stops after this step, saving what it trained"),
                            highlight=False, markup=False, soft_wrap=True)
         if self.on_gone is not None:
             self.on_gone()

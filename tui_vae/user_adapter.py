@@ -20,7 +20,7 @@ from torch import nn
 from tui_vae.config import ModelConfig
 from tui_vae.likelihoods import build_likelihood
 from tui_vae.models import VAE
-from tui_vae.user_models import UserModelError
+from tui_vae.user_models import UserModelError, working_folder_kept
 
 
 class UserModelAdapter(nn.Module):
@@ -62,7 +62,8 @@ class UserModelAdapter(nn.Module):
         on other batch sizes (a `squeeze()` on one image, a fixed batch size), and
         that read as tui-vae's bug or, for sys.exit, quietly ended tui-vae."""
         try:
-            return method(*args)
+            with working_folder_kept():  # its os.chdir would move `--out` and exports
+                return method(*args)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:

@@ -371,7 +371,7 @@ def load_user_model(spec: str, weights: str | os.PathLike, device: str = "cpu",
     parse_factory(spec)
     path = Path(weights).absolute()
     read_weights_header(path)  # a bad file is said before the user's code runs
-    with _working_folder_kept():
+    with working_folder_kept():
         module = build_user_module(spec, search)
         config = protocol_config(module, spec)
         load_weights(module, path)
@@ -381,7 +381,7 @@ def load_user_model(spec: str, weights: str | os.PathLike, device: str = "cpu",
 
 
 @contextmanager
-def _working_folder_kept():
+def working_folder_kept():
     """The user's code runs here; whatever folder it moves to, tui-vae stays where it
     was: a factory that called os.chdir("/") sent `sample --out rel.png` to /rel.png."""
     try:

@@ -151,3 +151,42 @@ async def test_a_factory_that_fails_is_one_notice_and_the_app_goes_on(checkpoint
         await settle(missing, pilot)
         assert missing.is_running and missing.model is not None
         assert any("cannot import no_such_module_here" in n for n in missing.notices)
+
+
+async def test_a_model_that_fails_on_large_batches_is_a_notice_in_every_view(
+        checkpoints, tmp_path, weights, monkeypatch):
+    """Its check (two images) passes; the Latent map encodes a thousand and Generate's
+    `p` fits a mixture to them. The map crashed the explorer and `p` waited on
+    "fitting..." for ever; both now say why, and the app goes on."""
+    import os
+
+    (tmp_path / "fragile_vae.py").write_text(
+        "import os\nimport tiny_vae\n\n"
+        "class Fragile(tiny_vae.TinyVAE):\n"
+        "    def encode(self, x, y):\n"
+        "        if len(x) > 64:\n"
+        "            raise MemoryError('too many images at once')\n"
+        "        return super().encode(x, y)\n\n"
+        "    def decode(self, z, y):\n"
+        "        os.chdir('/')  # every call: tui-vae must stay where it was\n"
+        "        return super().decode(z, y)\n\n"
+        "def build():\n"
+        "    return Fragile(dataset='mnist-sample')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    app = make(checkpoints, tmp_path, "fragile_vae:build", weights / "build_sample.safetensors")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.active.name == "build_sample.safetensors"
+        await pilot.press("l")
+        await settle(app, pilot)
+        await pilot.press("g", "p")
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert app.is_running
+        said = [n for n in app.notices if "too many images at once" in n]
+        assert any(n.startswith("Latent: your model's encode") for n in said), app.notices
+        assert any(n.startswith("cannot fit the aggregate posterior") for n in said)
+        assert not app.screen.aggregate  # back on the prior, drawn
+        assert shown_images(app, "#samples")
+        assert os.getcwd() == str(tmp_path)

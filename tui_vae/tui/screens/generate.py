@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 
+from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 
@@ -147,7 +148,20 @@ class GenerateScreen(ViewScreen):
         from tui_vae.tui.app import use_one_torch_thread
 
         use_one_torch_thread()
-        self.post_message(MixtureReady(model, aggregate_posterior(model, split)))
+        try:
+            mixture = aggregate_posterior(model, split)
+        except (TuiVaeError, ValueError, RuntimeError) as exc:  # your own model, failing
+            self.app.call_from_thread(self._fit_failed, model, str(exc))
+            return
+        self.post_message(MixtureReady(model, mixture))
+
+    def _fit_failed(self, model, why: str) -> None:
+        """Said, and back to the prior (it waited on "fitting..." for ever)."""
+        self.notify(f"cannot fit the aggregate posterior: {why}", severity="error")
+        if self._fitting_for is model:
+            self._fitting_for = None
+            self.aggregate = False
+            self.sync(force=True)
 
     def on_mixture_ready(self, message: MixtureReady) -> None:
         self._mixture = (message.model, message.mixture)

@@ -217,6 +217,17 @@ class LatentScreen(ViewScreen):
         self.sync(force=True)
 
     def _show_cursor(self) -> None:
+        """The image at the cursor; a model that fails (your own, on a batch its check
+        did not try: the map encodes a thousand images) is a notice, not a crash."""
+        try:
+            self._show_cursor_now()
+        except (TuiVaeError, ValueError, RuntimeError) as exc:
+            said = f"{self.TITLE}: {exc}"
+            if said != self._said:
+                self.notify(said, severity="error")
+            self._said = said
+
+    def _show_cursor_now(self) -> None:
         from tui_vae.latent import decode_at
 
         cache = self.cache.get(self.model, self.images.split)  # this model's, never another's
@@ -231,12 +242,7 @@ class LatentScreen(ViewScreen):
         model = self.model
         conditional = model.config.conditional
         decoded = self.query_one("#decoded", ImageGrid)
-        try:
-            image = decode_at(model, z, self.label)
-        except TuiVaeError as exc:  # your own model failing on one image: said, not a crash
-            decoded.clear("(cannot decode here)")
-            self.notify(str(exc), severity="error")
-            return
+        image = decode_at(model, z, self.label)
         factor = decoded.reduction(captions=False)  # smaller where it would not fit whole
         from tui_vae.gallery import shrink
 
