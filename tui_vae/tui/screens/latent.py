@@ -222,10 +222,7 @@ class LatentScreen(ViewScreen):
         try:
             self._show_cursor_now()
         except (TuiVaeError, ValueError, RuntimeError) as exc:
-            said = f"{self.TITLE}: {exc}"
-            if said != self._said:
-                self.notify(said, severity="error")
-            self._said = said
+            self.tell_once(exc)
 
     def _show_cursor_now(self) -> None:
         from tui_vae.latent import decode_at

@@ -164,12 +164,16 @@ class ViewScreen(AppSizedScreen):
             self.redraw()
         except (ValueError, RuntimeError, OSError, TuiVaeError) as exc:
             # TuiVaeError: your own model failing on a batch its check did not try.
-            said = f"{self.TITLE}: {exc}"
-            if said != self._said:  # once, not at every poll while the cause lasts
-                self.notify(said, severity="error")
-            self._said = said
+            self.tell_once(exc)
         else:
             self._said = ""
+
+    def tell_once(self, exc: Exception) -> None:
+        """A drawing error as a notice: once, not at every poll while its cause lasts."""
+        said = f"{self.TITLE}: {exc}"
+        if said != self._said:
+            self.notify(said, severity="error")
+        self._said = said
 
     def show_waiting(self) -> None:
         """The loading (or nothing-to-show) state."""
