@@ -610,6 +610,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _standalone(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor on the CPU, contiguous and owning its memory: a view into a
+    larger buffer (the trainer's flat layout, flat_params.py) is copied, since
+    safetensors refuses tensors that share memory."""
+    tensor = tensor.detach().cpu()
+    if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+        return tensor.clone().contiguous()
+    return tensor.contiguous()
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: VAE,
@@ -623,17 +633,17 @@ def save_checkpoint(
     from safetensors.torch import save as save_tensors
 
     path = Path(path)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": _standalone(v) for k, v in model.state_dict().items()}
     meta = dict(meta)
     if optimizer_state is not None:
         meta["optimizer_groups"] = optimizer_state["param_groups"]
         for index, state in optimizer_state["state"].items():
             for name, value in state.items():
-                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+                tensors[f"optim.{index}.{name}"] = _standalone(value)
     for name, value in (rng_state or {}).items():
-        tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
+        tensors[f"rng.{name}"] = _standalone(value)
     for name, value in (live_weights or {}).items():
-        tensors[f"live.{name}"] = value.detach().cpu().contiguous()
+        tensors[f"live.{name}"] = _standalone(value)
     data = save_tensors(tensors, metadata={META_KEY: json.dumps(meta)})
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > MAX_HEADER_BYTES:  # refused before writing: the saved file stays

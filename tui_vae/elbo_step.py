@@ -37,6 +37,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tui_vae.flat_params import joined
 from tui_vae.models import INPUT_DIM, VAE
 
 # softplus(l) = relu(l) - log(sigmoid(|l|)), and sigmoid(|l|) = max(s, 1 - s)
@@ -76,19 +77,57 @@ class ElboStep:
         self.encoder = _linear(model.encoder_shared, 0)
         self.decoder_in = _linear(model.decoder, 0)
         self.decoder_out = _linear(model.decoder, 2)
-        self.latent_dim = latent = model.fc_mu.out_features
-        for p in model.parameters():
-            p.grad = torch.zeros_like(p)
-        # fc_mu and fc_logvar read the same h: one product of the stacked heads
-        # serves both, forward and backward, and their gradients are halves of
-        # one buffer.
-        weight = model.fc_mu.weight
-        self._heads_weight_grad = weight.new_zeros(2 * latent, weight.shape[1])
-        self._heads_bias_grad = weight.new_zeros(2 * latent)
-        model.fc_mu.weight.grad = self._heads_weight_grad[:latent]
-        model.fc_logvar.weight.grad = self._heads_weight_grad[latent:]
-        model.fc_mu.bias.grad = self._heads_bias_grad[:latent]
-        model.fc_logvar.bias.grad = self._heads_bias_grad[latent:]
+        self.latent_dim = model.fc_mu.out_features
+        self._bind()
+
+    def _bind(self) -> None:
+        """Gradient buffers for every parameter that has none, and the heads' views.
+
+        fc_mu and fc_logvar read the same h: one product of the stacked heads
+        serves both, forward and backward, and their gradients are halves of
+        one buffer: the flat layout's own stretch where `parameter_order` laid
+        them out (then the heads are not copied each step), else a buffer of
+        its own. Done again whenever the heads' tensors move (`_bound`)."""
+        model, latent = self.model, self.latent_dim
+        for p in model.parameters():  # kept where they are (laid out flat, say)
+            if p.grad is None or p.grad.shape != p.shape:
+                p.grad = torch.zeros_like(p)
+        mu, logvar = model.fc_mu, model.fc_logvar
+        self._heads_weight = joined(mu.weight, logvar.weight)
+        self._heads_bias = joined(mu.bias, logvar.bias)
+        self._heads_weight_grad = joined(mu.weight.grad, logvar.weight.grad)
+        self._heads_bias_grad = joined(mu.bias.grad, logvar.bias.grad)
+        if self._heads_weight_grad is None:
+            self._heads_weight_grad = mu.weight.new_zeros(2 * latent, mu.weight.shape[1])
+            mu.weight.grad = self._heads_weight_grad[:latent]
+            logvar.weight.grad = self._heads_weight_grad[latent:]
+        if self._heads_bias_grad is None:
+            self._heads_bias_grad = mu.bias.new_zeros(2 * latent)
+            mu.bias.grad = self._heads_bias_grad[:latent]
+            logvar.bias.grad = self._heads_bias_grad[latent:]
+        self._binding = self._heads_tensors()
+
+    def _heads_tensors(self) -> tuple:
+        heads = (self.model.fc_mu.weight, self.model.fc_logvar.weight,
+                 self.model.fc_mu.bias, self.model.fc_logvar.bias)
+        return tuple(p.grad for p in heads), tuple(p.data_ptr() for p in heads)
+
+    def _bound(self) -> bool:
+        """Whether the heads' weights and gradients are where `_bind` found them."""
+        (grads, places), (bound_grads, bound_places) = self._heads_tensors(), self._binding
+        return places == bound_places and all(a is b for a, b in zip(grads, bound_grads))
+
+    @staticmethod
+    def parameter_order(model: VAE) -> list[nn.Parameter | tuple[nn.Parameter, ...]]:
+        """The model's parameters in the order a flat layout should hold them
+        (flat_params.flatten): each layer's weight and bias, the two heads'
+        weights end to end and then their biases, so that the stacked heads are
+        one stretch of memory."""
+        enc, dec_in, dec_out = (_linear(model.encoder_shared, 0), _linear(model.decoder, 0),
+                                _linear(model.decoder, 2))
+        mu, logvar = model.fc_mu, model.fc_logvar
+        return [enc.weight, enc.bias, (mu.weight, logvar.weight), (mu.bias, logvar.bias),
+                dec_in.weight, dec_in.bias, dec_out.weight, dec_out.bias]
 
     def __call__(
         self,
@@ -98,6 +137,8 @@ class ElboStep:
         generator: torch.Generator | None = None,
     ) -> tuple[float, float, float]:
         """(objective, recon, kl) of the batch; the gradients land in `.grad`."""
+        if not self._bound():
+            self._bind()
         # Parameters are updated in place by the optimiser and gradients written
         # with out=, so no tensor made here outlives the step: inference mode
         # skips autograd's bookkeeping altogether.
@@ -114,8 +155,11 @@ class ElboStep:
         enc, dec_in, dec_out = self.encoder, self.decoder_in, self.decoder_out
         n = x.shape[0]
         pixels = x.reshape(n, INPUT_DIM)
-        heads_weight = torch.cat((model.fc_mu.weight, model.fc_logvar.weight))
-        heads_bias = torch.cat((model.fc_mu.bias, model.fc_logvar.bias))
+        heads_weight, heads_bias = self._heads_weight, self._heads_bias
+        if heads_weight is None:
+            heads_weight = torch.cat((model.fc_mu.weight, model.fc_logvar.weight))
+        if heads_bias is None:
+            heads_bias = torch.cat((model.fc_mu.bias, model.fc_logvar.bias))
 
         # Forward.
         x_in = model.encoder_input(x, labels)

@@ -10,7 +10,9 @@ kernels torch's `_fused_adam` would call (the step counts' `_foreach_add_` and
 `_fused_adam_`/`_fused_adamw_`) with the lists gathered once, skipping its
 per-call regrouping by device and dtype; anything else takes the functional
 path. tests/unit/test_optim.py checks that both move the weights and the state
-exactly as `optimizer.step()` does.
+exactly as `optimizer.step()` does. `AdamUpdate.flatten` goes further still for
+the hand-derived step: one kernel call over all the parameters laid end to end
+(tui_vae/flat_params.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 
 import torch
 from torch.optim.adam import adam as functional_adam
+
+from tui_vae.flat_params import FlatAdam, flatten
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -47,7 +51,23 @@ class AdamUpdate:
         self.group = optimizer.param_groups[0]
         self._state: tuple[list[torch.Tensor], ...] | None = None
         self._direct: bool | None = None  # whether the kernels can be called as they are
+        self._flat: FlatAdam | None = None
         self._initialise(only_trainable=True)
+
+    def flatten(self, order: list[torch.nn.Parameter | tuple[torch.nn.Parameter, ...]]) -> bool:
+        """Lay the parameters (in `order`), their gradients and the moments out flat
+        (flat_params.flatten), so that each call updates them all with one kernel;
+        whether it applied. For a step that writes `.grad` in place, as the
+        hand-derived one does; one that sets `.grad` afresh (autograd's) makes
+        each call fall back to the per-parameter kernels."""
+        group = self.group
+        if not all(isinstance(v, (int, float))
+                   for v in (group["weight_decay"], group["eps"], *group["betas"])):
+            return False
+        self._initialise()
+        self._flat = flatten(self.optimizer, order)
+        self._state = None  # collected afresh: the state tensors are views now
+        return self._flat is not None
 
     def _collect(self) -> tuple[list[torch.Tensor], ...] | None:
         params = self.group["params"]
@@ -82,6 +102,14 @@ class AdamUpdate:
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     def __call__(self) -> None:
+        flat, group = self._flat, self.group
+        if flat is not None and isinstance(group["lr"], (int, float)) and flat.intact():
+            beta1, beta2 = group["betas"]
+            with torch.no_grad():
+                flat.step(lr=group["lr"], beta1=beta1, beta2=beta2,
+                          weight_decay=group["weight_decay"], eps=group["eps"],
+                          maximize=group["maximize"], decoupled=group["decoupled_weight_decay"])
+            return
         params = self.group["params"]
         grads = [p.grad for p in params]
         if self._state is None and all(g is not None for g in grads):

@@ -41,8 +41,8 @@ def _results(model: VAE, config: TrainConfig, dataset: Dataset, device: torch.de
              ) -> list[torch.Tensor]:
     """Everything one step per batch size and the evaluation compute, on copies."""
     model = copy.deepcopy(model)
-    step = choose_step(model, config.step)
     update = AdamUpdate(make_optimizer(model, config.lr, device))
+    step = choose_step(model, config.step, update)  # as the run: laid out flat where it is
     out: list[torch.Tensor] = []
     for size in _sizes(len(dataset.train), config.batch_size):
         x = to_floats(dataset.train.images[:size]).to(device)

@@ -20,6 +20,7 @@ from tui_vae.elbo_step import ElboStep
 from tui_vae.likelihoods import Bernoulli
 from tui_vae.models import CVAE, VAE
 from tui_vae.objective import gaussian_kl
+from tui_vae.optim import AdamUpdate
 
 HAND_DERIVED = ElboStep.name
 AUTOGRAD = "autograd"
@@ -85,8 +86,14 @@ def hand_derived_applies(model: nn.Module) -> str | None:
     return None
 
 
-def choose_step(model: VAE, prefer: str = "auto"):
-    """The step for `model`: hand-derived where it provably applies (and `prefer` is "auto")."""
+def choose_step(model: VAE, prefer: str = "auto", update: AdamUpdate | None = None):
+    """The step for `model`: hand-derived where it provably applies (and `prefer` is "auto").
+
+    With the hand-derived step, `update` (the run's optimizer step, if given)
+    lays the parameters out flat first, in the order the step wants them
+    (optim.AdamUpdate.flatten); the step is built after, on that layout."""
     if prefer == "auto" and hand_derived_applies(model) is None:
+        if update is not None:
+            update.flatten(ElboStep.parameter_order(model))
         return ElboStep(model)
     return AutogradStep(model)

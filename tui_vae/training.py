@@ -460,7 +460,8 @@ class Trainer:
         n = len(dataset.train)
         steps = math.ceil(n / config.batch_size)
         # The hand-derived step where it provably applies, autograd elsewhere.
-        elbo_step, update = choose_step(model, config.step), AdamUpdate(optimizer)
+        update = AdamUpdate(optimizer)
+        elbo_step = choose_step(model, config.step, update)
         self.gradients = elbo_step.name
         share = self.share if device.type == "cpu" else None
         if share is not None:

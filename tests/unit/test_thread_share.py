@@ -229,8 +229,8 @@ def test_the_probe_catches_numbers_that_depend_on_the_thread_count(
     threads = torch.get_num_threads()
     real = thread_probe.choose_step
 
-    def drifting(model, prefer):
-        step = real(model, prefer)
+    def drifting(model, prefer, update=None):
+        step = real(model, prefer, update)
 
         def call(*args):
             objective, recon, kl = step(*args)
