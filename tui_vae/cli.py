@@ -917,6 +917,8 @@ def sample(
     from tui_vae.render import HalfBlockImage, channels_last, tile
 
     console = Console()
+    if console.width < images.shape[3]:  # COLUMNS=0 or 5 printed blank or cropped lines
+        console = Console(width=images.shape[3])  # one whole tile a row at least
     fit = max(1, (console.width + 1) // (images.shape[3] + 1))  # tiles of W cells, a gap
     pictures = channels_last(images.numpy())  # grey (N, H, W) or colour (N, H, W, 3)
     console.print(HalfBlockImage(tile(pictures, min(columns or fit, fit))))

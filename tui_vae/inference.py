@@ -133,6 +133,8 @@ class TrainedModel:
         if w.dim() != 2 or w.shape != (len(z), self.config.num_classes):
             raise ValueError(f"weights must have shape ({len(z)}, {self.config.num_classes}): "
                              f"a row of class weights for each z, got {tuple(w.shape)}")
+        if not torch.isfinite(w).all():
+            raise ValueError("weights must be finite numbers (found NaN or infinity)")
         return self.module.decode(z, w)
 
     @torch.no_grad()
@@ -157,7 +159,8 @@ class TrainedModel:
                                  or not 0 <= seed < 2**64):
             raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, not {seed!r}")
         n, temperature = int(n), float(temperature)
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        # int(): torch's manual_seed refuses numpy's integers (np.int64(3)).
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         z = torch.randn((n, self.config.latent_dim), generator=generator) * temperature
         return self.decode(z, labels)
 
@@ -203,6 +206,8 @@ def interpolate(
     if (isinstance(steps, bool) or not isinstance(steps, numbers.Integral)
             or not 2 <= steps <= MAX_SAMPLES):  # 10**12 asked torch for terabytes
         raise ValueError(f"steps must be a whole number from 2 to {MAX_SAMPLES:,}, not {steps!r}")
+    if spherical not in (True, False):  # "no" would read as true
+        raise ValueError(f"spherical must be True or False, not {spherical!r}")
     mu, _ = model.encode(images, labels)
     if len(mu) != 2:
         raise ValueError(f"interpolate takes two images, the path's ends, not {len(mu)}")

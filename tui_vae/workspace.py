@@ -9,6 +9,7 @@ its first paint does not wait for torch.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,18 @@ from tui_vae.errors import CheckpointError, DataError, TrainingError
 from tui_vae.listing import CachedListing, SubFolders
 from tui_vae.paths import is_shipped_model, runs_dir
 from tui_vae.run_lock import RunLock
+
+# Numbers as runs' names hold them, a sweep's included (beta0.25, lr1e-05).
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
+
+
+def natural_key(name: str) -> tuple:
+    """A sort key reading numbers as numbers: "run9" < "run10" < "Run11", and
+    "beta0.25" < "beta0.5" < "beta2". Ties (names that differ only in case or
+    in how a number is written) fall back to the name."""
+    parts = _NUMBER.split(name)
+    return tuple((1, float(part), "") if index % 2 else (0, 0, part.casefold())
+                 for index, part in enumerate(parts)) + ((-1, 0, name),)
 
 if TYPE_CHECKING:
     from tui_vae.data import Split
@@ -160,10 +173,11 @@ class Workspace:
         show and `sample`, `eval` and `tui_vae.load` take (`beta/b0.5`, `vae`)."""
         return self.label(path).removesuffix(SUFFIX)
 
-    def list_order(self, path: Path) -> tuple[bool, str]:
+    def list_order(self, path: Path) -> tuple:
         """Where `path` goes in the lists: shipped models first, then by the name shown
-        (by file name, "vae.safetensors" came after "vae-binary.safetensors")."""
-        return not self.is_shipped(path), self.list_name(path)
+        (by file name, "vae.safetensors" came after "vae-binary.safetensors"),
+        numbers by value (run9 before run10) and letters regardless of case."""
+        return not self.is_shipped(path), natural_key(self.list_name(path))
 
     def is_shipped(self, path: Path) -> bool:
         """Whether `path` is a shipped model: in the shipped folder and one of its names.

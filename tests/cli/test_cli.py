@@ -136,6 +136,15 @@ def test_sample_to_png_npy_and_terminal(workdir):
     shown = run_cli("sample", "vae.safetensors", "-n", "3", cwd=workdir,
                     env={"COLORTERM": "truecolor", "TERM": "xterm-256color"})
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 14  # 28 rows / 2
+    # COLUMNS=0 printed nothing and COLUMNS=5 a blank strip: one whole tile a row instead
+    for columns in ("0", "5"):
+        narrow = run_cli("sample", "vae.safetensors", "-n", "2", cwd=workdir,
+                         env={"COLORTERM": "truecolor", "TERM": "xterm-256color",
+                              "COLUMNS": columns})
+        lines = narrow.stdout.splitlines()
+        # two tiles, one above the other: 14 rows each and a gap, each row a whole tile
+        assert narrow.returncode == 0 and len(lines) == 29, narrow.stdout
+        assert {len(line) for line in lines} <= {0, 28} and len(set("".join(lines))) > 2
 
 
 def test_models_lists_checkpoints_with_metrics(workdir):

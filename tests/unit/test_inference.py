@@ -70,6 +70,9 @@ def test_sample_refuses_sizes_temperatures_and_labels_it_cannot_honour(checkpoin
         model.sample(2, labels=3.5)
     assert model.sample(np.int64(2), labels=np.float32(3.0), temperature=np.float32(0.5),
                         seed=0).shape == (2, 1, 28, 28)
+    # numpy's integers as seeds: torch's manual_seed refused them with a TypeError
+    assert torch.equal(model.sample(2, labels=1, seed=np.int64(5)),
+                       model.sample(2, labels=1, seed=5))
 
 
 def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpoints):
@@ -89,6 +92,10 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
         "steps must be a whole number": lambda: interpolate(
             model, torch.rand(2, 28, 28), [1, 2], steps=10**12),
         "takes two images": lambda: interpolate(model, torch.rand(3, 28, 28), [1, 2, 3]),
+        "weights must be finite": lambda: model.decode_mixed(
+            torch.zeros(1, model.config.latent_dim), torch.full((1, 10), float("nan"))),
+        "spherical must be True or False": lambda: interpolate(
+            model, torch.rand(2, 28, 28), [1, 2], spherical="no"),
     }
     for words, call in calls.items():
         with pytest.raises(ValueError, match=words):

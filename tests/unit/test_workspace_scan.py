@@ -205,3 +205,16 @@ def test_lists_order_runs_by_the_names_they_show(tmp_path, tiny):
     workspace = Workspace(folder, shipped_dir=None)
     names = [workspace.list_name(e.path) for e in workspace.scan()]
     assert names == ["cvae", "vae", "vae-2d", "vae-binary"]
+
+
+def test_lists_read_numbers_in_names_by_value(tmp_path, tiny):
+    """By code point "run10" came before "run9", and "Run11" before both; a sweep's
+    beta2 came before beta0.5 and lr1e-05 after lr0.001."""
+    folder = tmp_path / "runs"
+    fill(folder, tiny, [f"{name}.safetensors" for name in (
+        "run10", "run9", "Run11", "run", "s-beta2", "s-beta0.5", "s-beta0.25", "s-lr0.001",
+        "s-lr1e-05")])
+    workspace = Workspace(folder, shipped_dir=None)
+    names = [workspace.list_name(e.path) for e in workspace.scan()]
+    assert names == ["run", "run9", "run10", "Run11", "s-beta0.25", "s-beta0.5", "s-beta2",
+                     "s-lr1e-05", "s-lr0.001"]
