@@ -397,17 +397,54 @@ def metrics_path(checkpoint_path: str | os.PathLike) -> Path:
 
 
 def new_checkpoint_path(folder: str | os.PathLike, model: str, dataset: str) -> Path:
-    """A fresh file name for a new run: `<folder>/<model>-<dataset>-<time>.safetensors`."""
+    """A fresh file name for a new run: `<folder>/<model>-<dataset>-<time>.safetensors`,
+    numbered (-2, -3, ...) past names a checkpoint or another run's lock holds.
+    Two runs that choose in the same second can still choose alike: the one
+    that starts claims it (`claim_checkpoint_path`), the other moves on."""
+    from tui_vae.run_lock import lock_path
+
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     # "folder:~/my pictures" names a path: "folder-my-pictures" in the file name.
     kind, _, where = dataset.partition(":")
     dataset = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{kind}-{Path(where).name}" if where else kind)
-    path = Path(folder) / f"{model}-{dataset}-{stamp}{SUFFIX}"
-    counter = 1
-    while path.exists():  # two runs started within the same second
-        counter += 1
-        path = Path(folder) / f"{model}-{dataset}-{stamp}-{counter}{SUFFIX}"
-    return path
+    return next(path for path in _numbered(Path(folder) / f"{model}-{dataset}-{stamp}{SUFFIX}")
+                if not path.exists() and not lock_path(path).exists())
+
+
+def _numbered(path: Path):
+    """`path`, then the same name numbered -2, -3, ... (at most MAX_NUMBERED)."""
+    yield path
+    stem = path.name.removesuffix(SUFFIX)
+    for counter in range(2, MAX_NUMBERED + 1):
+        yield path.with_name(f"{stem}-{counter}{SUFFIX}")
+    raise CheckpointError(f"{path.parent}: {MAX_NUMBERED} runs already hold names like {path.name}")
+
+
+MAX_NUMBERED = 1000
+
+
+def claim_checkpoint_path(path: Path):
+    """`path` (a name `new_checkpoint_path` chose), or the first numbered one after it
+    that no checkpoint has and no live run holds, with its run lock held (a
+    RunLock, for the Trainer to hold on to). Where two runs chose one name in
+    the same second, the lock decides which one keeps it, atomically."""
+    from tui_vae.errors import TrainingError
+    from tui_vae.run_lock import RunLock
+
+    for candidate in _numbered(path):
+        if candidate.exists():
+            continue
+        lock = RunLock(candidate)
+        try:
+            lock.acquire()
+        except TrainingError:  # another live run holds it
+            if not lock.owner:  # not held: the lock cannot be made (a read-only folder)
+                raise
+            continue
+        if candidate.exists():  # its run finished between our look and our lock
+            lock.release()
+            continue
+        return candidate, lock
 
 
 def _split_tensors(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

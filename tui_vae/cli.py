@@ -535,19 +535,18 @@ def train(
             raise typer.BadParameter("--resume needs --out PATH, the checkpoint to continue",
                                      param_hint="--resume")
         given = _resume_settings(out, given)
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from tui_vae.checkpoints import new_checkpoint_path
     from tui_vae.config import ModelConfig, TrainConfig
     from tui_vae.datasets import fit_to_dataset
-    from tui_vae.progress import ConsoleReporter
-    from tui_vae.training import Trainer
 
     # The config's dataclasses hold the defaults; the help texts are derived from them.
     defaults = {**asdict(ModelConfig()), **TrainConfig().training_dict()}
     s = {k: (v if v is not None else defaults[k]) for k, v in given.items()}
     shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
     # By default a run is the user's: runs/ in the working folder, never the shipped models'.
+    named_for_us = out is None  # then claimed, and numbered on, where another run took it
     out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
     # runs/ is made just before training, and taken away again if the run fails
     # before saving anything into it (no data, say): no empty folder left behind.
@@ -570,6 +569,34 @@ def train(
     _refuse_oversized(config)
     if check_only:
         return
+    if make_runs:
+        out.parent.mkdir(exist_ok=True)
+    lock = None
+    if named_for_us:  # two runs started in the same second chose one name: one keeps it
+        from tui_vae.checkpoints import claim_checkpoint_path
+
+        try:
+            out, lock = claim_checkpoint_path(out)
+        except BaseException:
+            if make_runs:
+                with contextlib.suppress(OSError):
+                    out.parent.rmdir()
+            raise
+        config = replace(config, out=str(out))
+    try:
+        _train_in_this_process(config, out, resume, make_runs, lock, tensorboard, events_json)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, lock,
+                           tensorboard: Path | None, events_json: bool) -> None:
+    """`train`'s run, once its settings are checked and its checkpoint named (and
+    claimed: `lock`, held, where the name was of the run's own choosing)."""
+    from tui_vae.progress import ConsoleReporter
+    from tui_vae.training import Trainer
+
     if _AS_COMMAND:  # for what an abort (a second Ctrl-C) says: main()
         global _RUN_OUT
         _RUN_OUT = Path(config.out)
@@ -608,12 +635,12 @@ def train(
     from tui_vae.optim import skip_compiler_import
 
     skip_compiler_import()  # this process compiles nothing: no 1.6 s compiler import
-    if make_runs:
-        out.parent.mkdir(exist_ok=True)
     try:
         finished = Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
-                           share=share).run()
+                           share=share, lock=lock).run()
     except BaseException:
+        if lock is not None:  # its file goes too: runs/ can be taken away if empty
+            lock.release()
         if make_runs:
             with contextlib.suppress(OSError):  # not empty (a save was made), or gone
                 out.parent.rmdir()
@@ -622,6 +649,8 @@ def train(
         reporter.close()
         if board is not None:
             board.close()
+    if lock is not None:
+        lock.release()
     if make_runs and not out.exists():  # stopped before its first step: nothing saved
         with contextlib.suppress(OSError):
             out.parent.rmdir()

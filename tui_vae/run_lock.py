@@ -43,7 +43,7 @@ class RunLock:
         self.owner = ""  # who holds it, once acquire() found it held
 
     def acquire(self) -> None:
-        if fcntl is None:
+        if fcntl is None or self._fd is not None:  # held already: it stays held
             return
         while True:
             try:  # never through a link planted at the lock's name (it would be truncated)

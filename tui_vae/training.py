@@ -242,11 +242,16 @@ class Trainer:
         resume: bool = False,
         dataset: Dataset | None = None,
         share: ThreadShare | None = None,
+        lock: RunLock | None = None,
     ):
         self.config = config
         # Where given, the run's thread count follows the other work on the
         # machine (cpu_share.ThreadShare; the command passes one).
         self.share = share
+        # The checkpoint's run lock where the caller holds it already (a name the
+        # command chose and claimed: checkpoints.claim_checkpoint_path); released
+        # when the run ends.
+        self.lock = lock
         self.emit = on_event or (lambda event: None)
         self.stop = stop or _NeverStop()
         self.resume = resume
@@ -426,7 +431,7 @@ class Trainer:
             if self.out is None:
                 return self._run()
             check_writable(self.out, self.resume, self._checkpoint_bytes())
-            with RunLock(self.out):  # one run per checkpoint
+            with self.lock or RunLock(self.out):  # one run per checkpoint
                 return self._run()
         except KeyboardInterrupt:  # aborted (a second Ctrl-C): what was saved stays
             self._drop_empty_metrics()

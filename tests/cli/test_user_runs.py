@@ -102,3 +102,33 @@ def test_train_without_mnist_offline_says_how_and_leaves_no_empty_runs_folder(tm
     assert len(lines) == 1 and "downloading it failed" in lines[0]
     assert lines[0].endswith("train offline on the 1,000 bundled digits: --dataset mnist-sample")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_runs_started_in_the_same_second_take_numbered_names(tmp_path):
+    """Two default-named runs started within one second chose one name, and the second
+    was refused ("being written by pid ..."). Here this process holds the lock of
+    every name the run could choose in the next minute: it must number on."""
+    from datetime import datetime, timedelta
+
+    from tui_vae.checkpoints import SUFFIX
+    from tui_vae.run_lock import RunLock
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    start = datetime.now()
+    held = []
+    for second in range(60):
+        stamp = (start + timedelta(seconds=second)).strftime("%Y%m%d-%H%M%S")
+        lock = RunLock(runs / f"vae-mnist-sample-{stamp}{SUFFIX}")
+        lock.acquire()
+        held.append(lock)
+    try:
+        result = run_cli("train", "--epochs", "1", *TINY, cwd=tmp_path)
+    finally:
+        for lock in held:
+            lock.release()
+    assert result.returncode == 0, result.stderr
+    saved = [p.name for p in runs.glob(f"*{SUFFIX}")]
+    assert len(saved) == 1 and saved[0].endswith(f"-2{SUFFIX}"), saved
+    assert saved[0] in result.stdout
+    assert not list(runs.glob(".*.lock"))  # its own lock went with the run, ours with us
