@@ -30,6 +30,8 @@ LONG_TESTS = (
     "tests/reliability/test_hostile_files.py::test_every_bad_file_is_one_line",
     "tests/cli/test_sweep.py::test_a_sweep_trains_every_run",
     "tests/cli/test_sweep.py::test_ctrl_c_stops_every_run",
+    "tests/cli/test_sweep.py::test_a_sweep_whose_output_goes_away",
+    "tests/cli/test_user_runs.py::test_runs_started_in_the_same_second",
     "tests/cli/test_sweep.py::test_resume_refuses_a_setting_changed_since",
     "tests/reliability/test_interruptions.py::test_kill_9_at_random_moments",
     "tests/reliability/test_interruptions.py::test_signals_save_the_exact_state",

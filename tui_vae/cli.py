@@ -9,12 +9,14 @@ exit with status 1, never a traceback (TUI_VAE_DEBUG=1 shows it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -89,6 +91,52 @@ def echo(text: str) -> None:
 
 
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _SweepLines:
+    """The sweep's report, a line at a time on stderr. Where stderr stops taking
+    lines (a closed pipe: `tui-vae sweep ... 2>&1 | head`), Rich exited the
+    process at once, and the runs it had started went on training with nobody
+    to see or stop them. Now `on_gone` is called (the sweep stops its runs, each
+    saving its state) and later lines go nowhere. `check` notices a pipe whose
+    reader has gone between lines (runs can train for hours without one)."""
+
+    class _Console(SafeConsole):
+        def on_broken_pipe(self) -> None:  # Rich's own: exit at once
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    def __init__(self, on_gone: Callable[[], None]):
+        self.console = self._Console(stderr=True, highlight=False, soft_wrap=True)
+        self.on_gone = on_gone
+        self.gone = False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.console.print(line, markup=False)
+        except OSError:
+            self._went()
+
+    def check(self) -> None:
+        """A pipe's writing end reports an error once its reader has closed it."""
+        import select
+
+        if self.gone or not hasattr(select, "poll"):
+            return
+        poller = select.poll()
+        with contextlib.suppress(OSError, ValueError):
+            poller.register(self.console.file.fileno(), select.POLLOUT)
+            if any(events & select.POLLERR for _, events in poller.poll(0)):
+                self._went()
+
+    def _went(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError):  # later writes, and the flush at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.console.file.fileno())
+            os.close(devnull)
+        self.on_gone()
 
 
 def _file_path(value) -> Path:
@@ -1208,9 +1256,10 @@ def sweep(
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, request_stop)
-    job = Sweep(runs, epochs, jobs, resume, lambda line: err.print(line, markup=False), stop)
+    report = _SweepLines(on_gone=stop.set)
+    job = Sweep(runs, epochs, jobs, resume, report, stop, watch=report.check)
     left = job.run()
-    if job.failed:
+    if job.failed or report.gone:  # its output gone: stopped, not finished
         raise typer.Exit(1)
     if left:
         err.print(f"{left} of {plural(len(runs), 'run')} unfinished; the same command with --resume "

@@ -168,6 +168,9 @@ class Sweep:
     report: Callable[[str], None] = print
     stop: threading.Event = field(default_factory=threading.Event)
     failed: list[str] = field(default_factory=list)
+    # Called between polls of the runs: the command's check that its output is
+    # still there (it sets `stop` where it is not).
+    watch: Callable[[], None] | None = None
 
     def child_env(self) -> dict[str, str]:
         """The runs' environment: with several at once, idle OpenMP threads sleep."""
@@ -227,6 +230,8 @@ class Sweep:
                 unfinished += len(queue)
                 queue = []
             time.sleep(0.2)
+            if self.watch is not None:
+                self.watch()
             for name, proc in list(running.items()):
                 code = proc.poll()
                 if code is None:

@@ -216,3 +216,21 @@ def test_each_run_trains_on_the_exact_value_given_though_its_name_rounds_it():
     assert [run.name for run in runs] == ["beta1-lr0.00123457", "beta1-lr0.003"]
     assert [run.args[:4] for run in runs] == [("--beta", "1", "--lr", "0.0012345678"),
                                               ("--beta", "1", "--lr", "0.003")]
+
+
+def test_a_sweep_whose_output_goes_away_stops_its_runs_with_their_state_saved(tmp_path):
+    """`tui-vae sweep ... 2>&1 | head` ended the sweep at once (Rich's exit on a closed
+    pipe) and left its runs training, unseen. Now the sweep notices the reader gone,
+    even between lines, stops every run (each saves) and exits 1."""
+    args = [sys.executable, "-m", "tui_vae", "sweep", "--beta", "0,1", "--epochs", "2000",
+            "--jobs", "2", "--out-dir", "sw", *TINY]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    names = ("beta0-hidden16", "beta1-hidden16")
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / "sw" / f"{n}.safetensors").exists() for n in names):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.stderr.close()  # the reader goes; no line is due until a run ends
+    assert proc.wait(timeout=60) == 1
+    for name in names:  # stopped, not finished, its state saved
+        assert 1 <= read_info(tmp_path / "sw" / f"{name}.safetensors").epochs_done < 2000
