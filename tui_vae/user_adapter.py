@@ -77,6 +77,13 @@ class UserModelAdapter(nn.Module):
             got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise UserModelError(f"your model's {what} ({self.factory}) gave {got} for a "
                                  f"batch of {n}, not {(n, *shape)}")
+        if not t.is_floating_point():  # integers, bools, complex: no pixels, no codes
+            raise UserModelError(f"your model's {what} ({self.factory}) gave {t.dtype} "
+                                 f"numbers, not floating-point ones")
+
+    def _as_float(self, t: torch.Tensor) -> torch.Tensor:
+        """float32, as every view and metric reads (a float64 or float16 model too)."""
+        return t if t.dtype == torch.float32 else t.float()
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         """q(z|x): (mu, logvar), each (N, latent_dim)."""
@@ -87,13 +94,13 @@ class UserModelAdapter(nn.Module):
                                  f"(mu, logvar), not {type(pair).__name__}")
         for name, t in zip(("mu", "logvar"), pair):
             self._expect(f"encode's {name}", t, len(images), (self.config.latent_dim,))
-        return pair[0], pair[1]
+        return self._as_float(pair[0]), self._as_float(pair[1])
 
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The user's decoder output, (N, C, H, W): what the likelihood reads."""
         out = self._call("decode", self.user.decode, z, self.condition(labels, z))
         self._expect("decode", out, len(z), self.config.image_shape)
-        return out.reshape(-1, *self.config.image_shape)
+        return self._as_float(out).reshape(-1, *self.config.image_shape)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """E[x|z], (N, C, H, W) in [0, 1]."""

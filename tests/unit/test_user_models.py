@@ -373,6 +373,10 @@ def test_checking_a_factory_value_imports_neither_torch_nor_textual():
     ("def decode(self, z, y):\n    import sys\n    if len(z) != 2:\n        sys.exit(0)\n"
      "    return Model.decode(self, z, y)",
      ("decode (", ") failed on a batch of 1: SystemExit: 0")),
+    # integers on one image: no pixels (drawn as garbage, or torch's own error)
+    ("def decode(self, z, y):\n    out = Model.decode(self, z, y)\n"
+     "    return out.long() if len(z) == 1 else out",
+     ("decode (", ") gave torch.int64 numbers, not floating-point ones")),
 ])
 def test_the_users_model_is_checked_at_every_call_not_only_at_load(tmp_path, factory, extra,
                                                                    message):
@@ -390,6 +394,21 @@ def test_the_users_model_is_checked_at_every_call_not_only_at_load(tmp_path, fac
     said = str(caught.value)
     assert said.startswith("your model's ") and all(part in said for part in message), said
     assert f"{name}:f" in said
+
+
+def test_a_double_precision_model_is_read_in_single_precision(tmp_path, factory):
+    import torch
+
+    name = factory("class Double(Model):\n"
+                   "    def encode(self, x, y):\n"
+                   "        return tuple(t.double() for t in Model.encode(self, x, y))\n"
+                   "    def decode(self, z, y):\n"
+                   "        return Model.decode(self, z.float(), y).double()\n"
+                   "def f():\n    return Double()")
+    model = load_user_model(f"{name}:f", good_weights(tmp_path, name), search=tmp_path)
+    adapter = model.module if hasattr(model, "module") else model
+    mu, logvar = adapter.encode(torch.rand(3, 1, 28, 28))
+    assert mu.dtype == logvar.dtype == adapter.decode(mu).dtype == torch.float32
 
 
 def test_a_factory_that_moves_the_working_folder_moves_nothing_of_tui_vaes(
