@@ -148,7 +148,8 @@ class CompareScreen(ViewScreen):
             if isinstance(found, Exception):
                 reason = found if isinstance(found, (TuiVaeError, OSError)) else (
                     f"{type(found).__name__}: {found}")
-                self.notify(f"cannot load {Path(path).name}: {reason}", severity="error",
+                # "show", not "load": a model of your own may load and fail to run
+                self.notify(f"cannot show {Path(path).name}: {reason}", severity="error",
                             markup=False)
         self.sync(force=True)
 
@@ -193,7 +194,7 @@ class CompareScreen(ViewScreen):
         for side, path in zip(SIDES, pair):
             if isinstance(loaded[path], Exception):  # said in a notice when it failed
                 self.query_one(f"#{side}-title", Label).update(
-                    Text(printable(f"{side.upper()}  cannot load {Path(path).name}")))
+                    Text(printable(f"{side.upper()}  cannot show {Path(path).name}")))
                 continue
             model, images, surgery = loaded[path]
             split = images.split

@@ -222,8 +222,8 @@ class ModelsScreen(ViewScreen):
                     f"{s['marginal_kl']:.2f} nats"
                     + (" (I(x;z) near its cap: the prior gap reads high at this N)"
                        if near_cap(s) else ""))
-        except Exception as exc:  # a file that cannot load says why, here
-            text = f"ELBO surgery: cannot load {path.name}: {exc}"
+        except Exception as exc:  # a file that cannot load (or a model that fails) says why
+            text = f"ELBO surgery: cannot measure {path.name}: {exc}"
         self.app.call_from_thread(self._surgery_done, path, text)
 
     def _surgery_done(self, path: Path, text: str) -> None:
