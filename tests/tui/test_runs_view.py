@@ -258,3 +258,11 @@ async def test_a_run_far_above_the_others_is_not_overlaid_at_first(checkpoints, 
         table.move_cursor(row=[r.name for r in screen.runs].index("zz-far"))
         await pilot.press("space")  # still there to add
         assert "zz-far" in {s.name for s in chart.series}
+        # Taking every run off leaves none on (the first choice came back before).
+        for index, run in enumerate(list(screen.runs)):
+            if run.path in screen.overlaid:
+                table.move_cursor(row=index)
+                await pilot.press("space")
+        await pilot.pause()
+        assert not screen.overlaid and not chart.series
+        assert "space adds" in "".join(strip.text for strip in chart.build(80, 10))

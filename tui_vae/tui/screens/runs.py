@@ -74,6 +74,7 @@ class RunsScreen(ViewScreen):
         super().__init__()
         self.runs: list[Run] = []
         self.overlaid: set[Path] = set()
+        self._chose_at_first = False  # the first choice is made once: then the user's
         self.metric = "test_loss"
         self.plane = False
         self._drawn = None  # the app's entries when last drawn
@@ -109,7 +110,8 @@ class RunsScreen(ViewScreen):
         self._drawn = self.app.entries
         self.runs = runs_from(self.app.entries, self.app.workspace.list_name)
         paths = [r.path for r in self.runs]
-        if not self.overlaid and self.runs:
+        if not self._chose_at_first and self.runs:
+            self._chose_at_first = True  # a user who takes every run off keeps none
             # To begin with, the first runs comparable with the first one (its data and
             # likelihood): a folder's or a Gaussian run's losses, in other units or
             # far larger, would flatten every other curve.
@@ -162,6 +164,8 @@ class RunsScreen(ViewScreen):
                 xs, ys = run.curve(self.metric)
                 series.append(Series(run.name, self._colour(run.path), xs, ys))
         chart.series = tuple(series)
+        chart.empty_text = ("no run overlaid: space adds the one under the cursor"
+                            if not self.overlaid and self.runs else "no data yet")
         chart.refresh()
 
     def _plane_runs(self) -> list[Run]:

@@ -271,6 +271,7 @@ class LossChart(BuiltLines):
         self.x_ticks: list[tuple[int, str]] = []  # (column, label)
         self.legend_height = 0  # lines the legend takes above the plot
         self.plot_top = 0  # first line of the plot
+        self.empty_text = "no data yet"  # said where there is nothing to draw
 
     def watch_series(self) -> None:
         self.invalidate()
@@ -311,7 +312,7 @@ class LossChart(BuiltLines):
         self.y_ticks, self.x_ticks, self.legend_height = [], [], 0
         if not drawn or not any(len(v) for v in finite):
             return [self._text_line([(title, bold)], width),
-                    self._text_line([("no data yet", dim)], width)]
+                    self._text_line([(fit_words(self.empty_text, width), dim)], width)]
         # Without colour, every curve in the terminal's own foreground: the
         # monochrome filter would turn some colours (magenta, blue) into faint greys.
         # A run's name is a file name: its control characters are drawn escaped.
