@@ -26,10 +26,20 @@ async def test_the_form_offers_every_registered_choice_and_trains_a_conv_gaussia
             # No MNIST in this app's data folder: the form starts on the bundled sample.
             default = "mnist-sample" if name == "dataset" else field_default(name)
             assert offered == list(field_choices(name)) and select.value == default
+        # ... and says why under the field (a notice covered the form at 80x24 for 8 s)
+        note = screen.query_one("#dataset-note")
+        assert note.display and "no MNIST in the data folder" in str(note.render())
+        assert not [n for n in app._notifications if "data folder" in n.message]
         fill(screen, model="cvae", dataset="mnist-sample", latent_dim=2, hidden_dim=16,
              epochs=1, batch_size=100)
         screen.query_one("#arch", Select).value = "conv"
         screen.query_one("#likelihood", Select).value = "gaussian"
+        await pilot.pause()
+        assert note.display  # still the sample: still said
+        screen.query_one("#dataset", Select).value = "shapes"
+        await pilot.pause()
+        assert not note.display  # another dataset chosen: said its piece
+        screen.query_one("#dataset", Select).value = "mnist-sample"
         await pilot.press("s")
         await wait_for(pilot, lambda: not app.monitor.active)
         await app.workers.wait_for_complete()

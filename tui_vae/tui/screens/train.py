@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -157,6 +158,10 @@ class TrainScreen(ViewScreen):
                              for c in field_choices(name).values()],
                             value=field_default(name), allow_blank=False,
                             compact=True, id=name)
+                    if name == "dataset":  # why the form starts on the sample, when it does
+                        note = Label("", id="dataset-note", classes="dim")
+                        note.display = False
+                        yield note
                 for name, label, kind in NUMBER_FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label)
@@ -212,9 +217,19 @@ class TrainScreen(ViewScreen):
             return
         select.value = SAMPLE_DATASET
         title = field_choices("dataset")[default].help
-        self.notify(f"{title} is not in the data folder: the form starts on the bundled "
-                    f"sample. Choose {title} to download it, or start tui-vae with "
-                    f"--data-dir DIR", markup=False, timeout=8)
+        # Beside the field, for as long as it matters: a notice covered the form's
+        # values for 8 s at 80x24, and was gone by the time one looked for it.
+        note = self.query_one("#dataset-note", Label)
+        note.update(Text(f"no {title} in the data folder: choose it to download, or "
+                         f"start with --data-dir DIR"))
+        note.display = True
+        self._note_for = SAMPLE_DATASET
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "dataset" and getattr(self, "_note_for", None) is not None:
+            if event.value != self._note_for:  # another dataset chosen: said its piece
+                self.query_one("#dataset-note", Label).display = False
+                self._note_for = None
 
     def redraw(self) -> None:
         self.set_status("Tab moves through the settings, escape leaves them · s start · "
