@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from tui_vae.checkpoints import CheckpointInfo, load_checkpoint
 from tui_vae.devices import resolve_device
+from tui_vae.memory import check_inference_memory
 from tui_vae.models import VAE, ModelConfig
 from tui_vae.objective import gaussian_kl
 
@@ -55,6 +56,7 @@ class TrainedModel:
                              f"got {tuple(x.shape)}")
         if not len(x):
             raise ValueError("no images given (N is 0)")
+        check_inference_memory(self.config, len(x))
         return x.to(self.device)
 
     def _labels(self, labels: ArrayLike | int | None, n: int) -> torch.Tensor | None:
@@ -95,6 +97,7 @@ class TrainedModel:
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim or not len(z):
             raise ValueError(f"z must have shape (N, {self.config.latent_dim}) with N >= 1, "
                              f"got {tuple(z.shape)}")
+        check_inference_memory(self.config, len(z), "codes")
         return z
 
     # -- what the views show

@@ -97,6 +97,24 @@ def training_bytes(config) -> tuple[int, int]:
     return params, 16 * params + step + evaluation + BASE_BYTES
 
 
+def inference_bytes(model_config, rows: int) -> int:
+    """Estimated bytes for one forward pass of `rows` images or codes through a model
+    (no gradients): each layer's outputs, twice over for the temporaries."""
+    widths = (_prod(model_config.image_shape) + sum(model_config.widths)
+              + model_config.latent_dim + feature_map_floats(model_config))
+    return 4 * rows * 2 * widths
+
+
+def check_inference_memory(model_config, rows: int, what: str = "images") -> None:
+    """Raise ValueError where `rows` images or codes at once would not fit in the memory
+    available: a code tensor expanded to 10**8 rows (a few bytes) asked the
+    allocator for 300 GiB of pictures."""
+    needed, room = inference_bytes(model_config, rows), available_bytes()
+    if room is not None and needed > room:
+        raise ValueError(f"{rows:,} {what} at once need about {_fmt(needed)} of memory, more than "
+                         f"the {_fmt(room)} available; pass them in smaller batches")
+
+
 def check_training_memory(config) -> None:
     """Raise TrainingError, naming the estimate, if `config` cannot be trained here."""
     from tui_vae.checkpoints import MAX_MODEL_PARAMETERS

@@ -94,6 +94,11 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
         "takes two images": lambda: interpolate(model, torch.rand(3, 28, 28), [1, 2, 3]),
         "weights must be finite": lambda: model.decode_mixed(
             torch.zeros(1, model.config.latent_dim), torch.full((1, 10), float("nan"))),
+        # a few bytes expanded to 10**8 rows asked the allocator for hundreds of GiB
+        "100,000,000 codes at once need about": lambda: model.decode(
+            torch.zeros(1, model.config.latent_dim).expand(10**8, -1), 1),
+        "100,000,000 images at once need about": lambda: model.encode(
+            torch.zeros(1, 28, 28).expand(10**8, -1, -1), 1),
         "spherical must be True or False": lambda: interpolate(
             model, torch.rand(2, 28, 28), [1, 2], spherical="no"),
     }
