@@ -221,6 +221,37 @@ async def test_keys_typed_in_one_burst_edit_a_setting_in_the_order_typed(
         assert field.value == "42"
 
 
+async def test_keys_typed_after_tab_in_one_burst_go_to_the_field_tab_moved_to(
+        checkpoints, make_app):
+    """Tab moves the focus once its key reached the app, and keys behind it in the
+    burst were already on their way to the field it left: "Tab 7 Tab 8" from LR
+    warm-up wrote 78 there and left seed and sweep betas as they were."""
+    from textual import events
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("t")
+        screen = app.screen
+        fields = [screen.query_one(f"#{name}", Input)
+                  for name in ("lr_warmup", "seed", "sweep_betas")]
+        before = fields[0].value
+        for field in fields[1:]:
+            field.value = ""
+        fields[0].focus()
+        await pilot.pause()
+        for key, character in (("tab", None), ("7", "7"), ("tab", None), ("8", "8")):
+            app.post_message(events.Key(key, character))  # all queued before any is handled
+        await pilot.pause(0.3)
+        assert [f.value for f in fields] == [before, "7", "8"]
+        assert app.focused is fields[2]
+        for key, character in (("shift+tab", None), ("5", "5")):  # and back
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.3)
+        # a field Tab reaches has its text selected, so typing replaces it, as unhurried
+        assert [f.value for f in fields] == [before, "5", "8"] and app.focused is fields[1]
+
+
 async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints, make_app):
     """q stops the run (it saves) and leaves; the command then names the checkpoint
     and how to go on (the screen that could have said so is gone)."""
@@ -254,7 +285,8 @@ async def test_quitting_while_training_saves_the_run_and_says_where(checkpoints,
 async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample(
         checkpoints, make_app, tmp_path):
     """No MNIST in the data folder (and perhaps no network): s trains at once on the
-    sample rather than failing on a download; a notice says how to get MNIST."""
+    sample rather than failing on a download; a note under the field says how to get
+    MNIST."""
     from tui_vae.workspace import Workspace
 
     app = make_app(checkpoints)  # an empty data folder
@@ -263,7 +295,8 @@ async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query_one("#dataset", Select).value
                        == "mnist-sample", timeout=30)
-        assert any("--data-dir" in str(n.message) for n in app._notifications)
+        note = app.screen.query_one("#dataset-note")
+        assert note.display and "--data-dir" in str(note.render())
 
     # With MNIST on disk the default stays.
     root = tmp_path / "data" / "MNIST" / "raw"
@@ -280,6 +313,7 @@ async def test_without_the_default_dataset_the_form_starts_on_the_bundled_sample
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen.query_one("#dataset", Select).value == "mnist"
+        assert not app.screen.query_one("#dataset-note").display
 
 
 async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):

@@ -7,6 +7,13 @@ typing over SSH, a terminal that sends a line at once) then apply out of order:
 "400", then End, Backspace, Backspace, "2" gave "40", the second Backspace
 deleting the "2" typed after it. This Input runs its own bindings the moment it
 receives their key, so every key applies in turn.
+
+Tab is the same kind of key: the screen's binding moves the focus only once
+the key has reached the app, and the keys behind it in the burst were already
+on their way to the field it leaves ("Tab 7 Tab 8" wrote 78 into one field
+instead of 7 and 8 into the next two). So this Input moves the focus itself
+when its Tab arrives, and hands on every later key that reaches it while
+another widget has the focus, in the order they came.
 """
 
 from __future__ import annotations
@@ -27,6 +34,22 @@ class OrderedInput(Input):
         super().__init__(*args, max_length=max_length, **kwargs)
 
     async def _on_key(self, event: events.Key) -> None:
+        # The screen's own record: `has_focus` follows only once the Blur arrives.
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            # Typed after a Tab that moved the focus on, and queued here before it moved.
+            event.stop()
+            event.prevent_default()
+            focused._forward_event(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "tab":
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
+            return
         if not event.is_printable:
             for binding in self._bindings.key_to_bindings.get(event.key, ()):
                 if self.check_action(binding.action, ()) is False:
