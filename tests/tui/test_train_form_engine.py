@@ -86,6 +86,8 @@ async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_a
         await wait_for(pilot, note, timeout=120)
         assert seen == {"sweep 1/2", "sweep 2/2", "header"}, seen
         assert app.sweep_place is None
+        await pilot.pause()
+        assert not (app.sub_title or "").startswith("training"), app.sub_title
         assert "finished after 1 epoch" in str(progress.render())
         runs = sorted(checkpoints.glob("sweep-*.safetensors"))
         assert [p.name.split("-")[-1] for p in runs] == ["beta0.safetensors",
@@ -93,6 +95,54 @@ async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_a
         assert [read_info(p).model_config["beta"] for p in runs] == [0, 2]
         assert all(read_info(p).epochs_done == 1 for p in runs)
         await wait_for(pilot, lambda: sum(e.path in runs for e in app.entries) == 2, timeout=5)
+
+
+async def test_a_sweep_value_no_run_takes_is_refused_before_any_run_starts(
+        checkpoints, make_app):
+    """Sweep betas 0,1e7: the beta 0 run trained, then the second failed on its beta."""
+    from textual.widgets import Input
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "t")
+        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=1,
+             batch_size=200)
+        app.screen.query_one("#sweep_betas", Input).value = "0,1e7"
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.sweep_stop is None and not app.monitor.active
+        [said] = [n.message for n in app._notifications if n.title == "cannot start"]
+        assert said.startswith("sweep beta 1e+07: beta must be"), said
+        assert not list(checkpoints.glob("sweep-*"))
+
+
+async def test_after_a_sweep_whose_last_run_failed_the_header_names_no_run(
+        checkpoints, make_app, monkeypatch):
+    """It read "training a new run" on every view until the app was quit."""
+    from textual.widgets import Input
+
+    from tui_vae.errors import TrainingError
+    from tui_vae.train_child import ChildRun
+
+    real = ChildRun.run
+
+    def second_fails(self):
+        if "beta2" in str(self.config.out):
+            raise TrainingError("the run failed")
+        return real(self)
+
+    monkeypatch.setattr(ChildRun, "run", second_fails)
+    app = make_app(checkpoints)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_view(app, pilot, "t")
+        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=1,
+             batch_size=200)
+        app.screen.query_one("#sweep_betas", Input).value = "0,2"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.sweep_stop is not None, timeout=5)
+        await wait_for(pilot, lambda: app.sweep_stop is None, timeout=120)
+        await pilot.pause()
+        assert not (app.sub_title or "").startswith("training"), app.sub_title
 
 
 async def test_a_sweep_stopped_from_the_form_saves_its_run_and_starts_no_more(

@@ -533,7 +533,13 @@ class TuiVaeApp(App):
             self.call_from_thread(self.notify, said, title="sweep")
         finally:
             self.sweep_stop, self.sweep_place = None, None
-            self.call_from_thread(self._refresh_train)
+            self.call_from_thread(self._sweep_ended)
+
+    def _sweep_ended(self) -> None:
+        # The header named the sweep's run until the end: "training a new run"
+        # stayed on every view after a sweep whose last run failed.
+        self._set_header(self._header)
+        self._refresh_train()
 
     def _next_sweep_run(self, number: int, count: int) -> None:
         self.sweep_place = (number, count)

@@ -83,9 +83,15 @@ def sweep_configs(config, betas: str, folder) -> list:
         raise ValueError("sweep betas must be finite numbers >= 0")
     prefix = time.strftime("sweep-%Y%m%d-%H%M%S-")
     runs = plan({"beta": values}, [], Path(folder), prefix)
-    return [dataclasses.replace(config, out=str(run.out),
-                                model=dataclasses.replace(config.model, beta=beta))
-            for run, beta in zip(runs, values)]
+    configs = [dataclasses.replace(config, out=str(run.out),
+                                   model=dataclasses.replace(config.model, beta=beta))
+               for run, beta in zip(runs, values)]
+    for beta, each in zip(values, configs):  # every run checked before any starts
+        try:
+            each.validate()
+        except TuiVaeError as exc:  # beta 1e7: its run failed after the others trained
+            raise ValueError(f"sweep beta {beta:g}: {exc}") from None
+    return configs
 
 
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
