@@ -17,8 +17,9 @@ class CheckpointError(TuiVaeError):
     """A checkpoint cannot be read, written or trusted."""
 
 
-class DeviceError(TuiVaeError):
-    """The requested compute device is not available on this machine."""
+class DeviceError(TuiVaeError, ValueError):
+    """The requested compute device is not available on this machine (a ValueError
+    too: the Python API's `load(..., device="bogus")` is a bad argument)."""
 
 
 class TrainingError(TuiVaeError):

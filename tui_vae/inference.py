@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from tui_vae.checkpoints import CheckpointInfo, load_checkpoint
 from tui_vae.devices import resolve_device
+from tui_vae.errors import CheckpointError
 from tui_vae.memory import check_inference_memory
 from tui_vae.models import VAE, ModelConfig
 from tui_vae.objective import gaussian_kl
@@ -57,7 +58,7 @@ class TrainedModel:
         if not len(x):
             raise ValueError("no images given (N is 0)")
         check_inference_memory(self.config, len(x))
-        return x.to(self.device)
+        return _finite(x, "images").to(self.device)
 
     def _labels(self, labels: ArrayLike | int | None, n: int) -> torch.Tensor | None:
         if not self.config.conditional:
@@ -93,12 +94,12 @@ class TrainedModel:
         return self.module.decode(z, self._labels(labels, z.shape[0]))
 
     def _codes(self, z: ArrayLike) -> torch.Tensor:
-        z = _tensor(z, "z").to(self.device)
+        z = _tensor(z, "z")
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim or not len(z):
             raise ValueError(f"z must have shape (N, {self.config.latent_dim}) with N >= 1, "
                              f"got {tuple(z.shape)}")
         check_inference_memory(self.config, len(z), "codes")
-        return z
+        return _finite(z, "z").to(self.device)
 
     # -- what the views show
 
@@ -131,14 +132,12 @@ class TrainedModel:
         """cVAE only: decode z under a soft condition, rows of class weights (N, classes)."""
         if not self.config.conditional:
             raise ValueError("this model is a plain VAE; it takes no condition")
-        w = _tensor(weights, "weights").to(self.device)
+        w = _tensor(weights, "weights")
         z = self._codes(z)
         if w.dim() != 2 or w.shape != (len(z), self.config.num_classes):
             raise ValueError(f"weights must have shape ({len(z)}, {self.config.num_classes}): "
                              f"a row of class weights for each z, got {tuple(w.shape)}")
-        if not torch.isfinite(w).all():
-            raise ValueError("weights must be finite numbers (found NaN or infinity)")
-        return self.module.decode(z, w)
+        return self.module.decode(z, _finite(w, "weights").to(self.device))
 
     @torch.no_grad()
     def sample(
@@ -169,12 +168,27 @@ class TrainedModel:
 
 
 def _tensor(value: ArrayLike, what: str, dtype=torch.float32) -> torch.Tensor:
-    """`value` as a tensor, or a ValueError naming `what` (a string, a ragged list)."""
+    """`value` as a tensor, or a ValueError naming `what` (a string, a ragged list, a
+    meta tensor holding no numbers, complex numbers)."""
+    if isinstance(value, torch.Tensor) and value.is_meta:  # torch: NotImplementedError
+        raise ValueError(f"{what} must hold numbers: a tensor on the meta device has none")
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.dtype in (
+            torch.complex64, torch.complex128, torch.complex32, np.complex64, np.complex128):
+        raise ValueError(f"{what} must be real numbers, not complex")  # torch: cast, warned
     try:
-        return torch.as_tensor(value, dtype=dtype)
+        tensor = torch.as_tensor(value, dtype=dtype)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{what} must be numbers (an array or a tensor): "
                          f"{str(exc).splitlines()[0]}") from None
+    return tensor
+
+
+def _finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
+    """`tensor`, or a ValueError where it holds NaN or infinity (checked after the
+    memory check: on an expanded tensor the check itself allocates every row)."""
+    if not bool(tensor.isfinite().all()):
+        raise ValueError(f"{what} must be finite numbers (found NaN or infinity)")
+    return tensor
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
@@ -217,7 +231,8 @@ def interpolate(
     path = (slerp if spherical else lerp)(mu[0].cpu(), mu[1].cpu(), int(steps))
     if not model.config.conditional:
         return model.decode(path)
-    return model.decode_mixed(path, condition_path(model, labels[0], labels[1], steps))
+    start, end = model._labels(labels, 2).tolist()  # one label for both ends, or one each
+    return model.decode_mixed(path, condition_path(model, start, end, steps))
 
 
 def condition_path(model: TrainedModel, start: int, end: int, steps: int) -> torch.Tensor:
@@ -239,5 +254,9 @@ def load(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
 
     from tui_vae.paths import find_checkpoint
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file or a model's name, not {path!r}")
+    if not os.fspath(path):  # Path("") is ".", which read as "not a file"
+        raise CheckpointError("an empty name names no file")
     checkpoint = load_checkpoint(find_checkpoint(Path(path)))
     return TrainedModel(checkpoint.model, checkpoint.info, device)

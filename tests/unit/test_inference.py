@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tui_vae
+from tui_vae.errors import CheckpointError
 from tui_vae.inference import lerp, slerp
 from tui_vae.models import ModelConfig
 from tui_vae.training import TrainConfig, Trainer
@@ -70,6 +71,19 @@ def test_sample_refuses_sizes_temperatures_and_labels_it_cannot_honour(checkpoin
         model.sample(2, labels=3.5)
     assert model.sample(np.int64(2), labels=np.float32(3.0), temperature=np.float32(0.5),
                         seed=0).shape == (2, 1, 28, 28)
+    # one label for both ends of a cVAE's path, as sample() takes one for all (it
+    # was a TypeError: 'int' object is not subscriptable)
+    from tui_vae.inference import interpolate
+
+    pair = torch.rand(2, 1, 28, 28)
+    assert torch.equal(interpolate(model, pair, labels=3, steps=4),
+                       interpolate(model, pair, labels=[3, 3], steps=4))
+    # a bad device is a bad argument: a ValueError as every other; an empty name is
+    # said as the command says it ("." is not a file, it read)
+    with pytest.raises(ValueError, match="unknown device"):
+        tui_vae.load(checkpoints["cvae"], device="bogus")
+    with pytest.raises(CheckpointError, match="an empty name names no file"):
+        tui_vae.load("")
     # numpy's integers as seeds: torch's manual_seed refused them with a TypeError
     assert torch.equal(model.sample(2, labels=1, seed=np.int64(5)),
                        model.sample(2, labels=1, seed=5))
@@ -99,6 +113,14 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
             torch.zeros(1, model.config.latent_dim).expand(10**8, -1), 1),
         "100,000,000 images at once need about": lambda: model.encode(
             torch.zeros(1, 28, 28).expand(10**8, -1, -1), 1),
+        "a tensor on the meta device has none": lambda: model.decode(
+            torch.zeros(2, model.config.latent_dim, device="meta"), [1, 2]),
+        "must be real numbers, not complex": lambda: model.decode(
+            torch.zeros(2, model.config.latent_dim, dtype=torch.complex64), [1, 2]),
+        "images must be finite numbers": lambda: model.encode(
+            torch.full((2, 28, 28), float("nan")), [1, 2]),
+        "z must be finite numbers": lambda: model.decode(
+            torch.full((2, model.config.latent_dim), float("inf")), [1, 2]),
         "spherical must be True or False": lambda: interpolate(
             model, torch.rand(2, 28, 28), [1, 2], spherical="no"),
     }
