@@ -31,6 +31,7 @@ LONG_TESTS = (
     "tests/cli/test_sweep.py::test_a_sweep_trains_every_run",
     "tests/cli/test_sweep.py::test_ctrl_c_stops_every_run",
     "tests/cli/test_sweep.py::test_a_sweep_whose_output_goes_away",
+    "tests/cli/test_sweep.py::test_a_dry_run_prints_what_the_sweep_would_run_now",
     "tests/cli/test_user_runs.py::test_runs_started_in_the_same_second",
     "tests/cli/test_sweep.py::test_resume_refuses_a_setting_changed_since",
     "tests/reliability/test_interruptions.py::test_kill_9_at_random_moments",

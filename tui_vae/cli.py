@@ -1202,7 +1202,7 @@ def sweep(
     epochs: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, help="Epochs for every run.")] = 10,
     jobs: Annotated[int, typer.Option(min=1, max=64, help="Runs at once on this machine.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep: continue unfinished runs, skip finished ones.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each run's `tui-vae train` command and exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each run's `tui-vae train` command (with --resume: those left to run, as they resume), make --out-dir for them, and exit.")] = False,
 ) -> None:
     """Train the cartesian product of the given lists, JOBS runs at a time.
 
@@ -1242,9 +1242,13 @@ def sweep(
             train_command.invoke(check)
         finally:
             _checking_run = ""
-    if dry_run:
-        for run in runs:
-            echo(run.shell())
+    if dry_run:  # what the sweep would run now: with --resume, what is left, as it resumes
+        # The folder the lines write into is made now: `... --dry-run | parallel`
+        # failed on every line ("folder sw does not exist"), as `train` makes none.
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report = _SweepLines(on_gone=lambda: None)
+        for run, again in Sweep(runs, epochs, resume=resume, report=report).pending():
+            echo(run.shell(resume=again))
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()

@@ -49,9 +49,9 @@ class SweepRun:
 
         return own_command("train", *self.args, *(["--resume"] if resume else []))
 
-    def shell(self) -> str:
+    def shell(self, resume: bool = False) -> str:
         """The command a person or a job runner would type."""
-        return shlex.join(["tui-vae", "train", *self.args])
+        return shlex.join(["tui-vae", "train", *self.args, *(["--resume"] if resume else [])])
 
 
 def _flag(key: str) -> str:
@@ -191,6 +191,23 @@ class Sweep:
     def _log_of(self, name: str) -> Path:
         return self._run_named(name).out.with_suffix(".log")
 
+    def _say_in_log(self, name: str, line: str) -> None:
+        """A line in a stopped run's log where the run left none: one stopped while it
+        was still starting (before its own handlers) wrote nothing at all."""
+        path = self._log_of(name)
+        try:
+            if path.stat().st_size:
+                return
+            fd = _open_log(path)
+        except (OSError, TuiVaeError):
+            return  # the log is the run's record, not a reason to fail the sweep
+        try:
+            os.write(fd, f"{line}\n".encode())
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
     def pending(self) -> list[tuple[SweepRun, bool]]:
         """(run, needs --resume) for every run not done; refuses to overwrite without resume."""
         todo = []
@@ -254,6 +271,9 @@ class Sweep:
                     if self.stop.is_set():
                         saved = self._run_named(name).out.exists()
                         word = "stopped, state saved" if saved else "stopped, nothing saved yet"
+                        self._say_in_log(name, "stopped by the sweep before it began "
+                                               "training: nothing saved" if not saved else
+                                               "stopped by the sweep: its state saved")
                     if code != 0 and not self.stop.is_set():
                         self.failed.append(name)
                         reason = last_line(self._log_of(name))

@@ -25,7 +25,9 @@ def test_dry_run_prints_one_plain_train_command_per_combination(tmp_path):
                and "--epochs 3" in line for line in lines)
     assert "tui-vae train --beta 0.5 --latent-dim 20 --seed 1 --model cvae --epochs 3 " \
            "--out sw/beta0.5-latent20-seed1.safetensors" in lines
-    assert not (tmp_path / "sw").exists()
+    # the folder they write into is there for them (`... --dry-run | parallel` failed
+    # on every line), and nothing else
+    assert (tmp_path / "sw").is_dir() and not list((tmp_path / "sw").iterdir())
 
 
 def test_bad_values_and_unknown_options_exit_2_before_anything_runs(tmp_path):
@@ -234,3 +236,40 @@ def test_a_sweep_whose_output_goes_away_stops_its_runs_with_their_state_saved(tm
     assert proc.wait(timeout=60) == 1
     for name in names:  # stopped, not finished, its state saved
         assert 1 <= read_info(tmp_path / "sw" / f"{name}.safetensors").epochs_done < 2000
+
+
+def test_a_run_stopped_while_it_starts_says_so_in_its_log(tmp_path):
+    """Stopped before its own handlers were in place, a run wrote nothing: its log
+    was empty and nothing said why."""
+    args = [sys.executable, "-m", "tui_vae", "sweep", "--beta", "0", "--epochs", "2000",
+            "--out-dir", "sw", *TINY]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while "started" not in proc.stderr.readline():
+        assert time.monotonic() < deadline
+    proc.send_signal(signal.SIGINT)  # at once: the run is still importing torch
+    proc.communicate(timeout=60)
+    log = (tmp_path / "sw" / "beta0-hidden16.log").read_text()
+    assert log.strip(), "the log says nothing"  # the run's own words, or the sweep's:
+    assert "stopped" in log and not (tmp_path / "sw" / "beta0-hidden16.safetensors").exists()
+
+
+def test_a_dry_run_prints_what_the_sweep_would_run_now(tmp_path):
+    """With --resume it listed every run, finished ones too, and none with --resume:
+    its lines failed on the runs already saved."""
+    import shlex
+
+    args = ["sweep", "--beta", "0,1,2", "--epochs", "2", "--out-dir", "sw", *TINY,
+            "--latent-dim", "2", "--batch-size", "500"]
+    plan = run_cli(*args, "--dry-run", cwd=tmp_path).stdout.splitlines()
+    assert len(plan) == 3
+    for line, epochs in zip(plan[:2], ("2", "1")):  # beta 0 finished, beta 1 half-way
+        words = shlex.split(line)[2:]
+        words[words.index("--epochs") + 1] = epochs
+        assert run_cli("train", *words, cwd=tmp_path).returncode == 0
+    again = run_cli(*args, "--dry-run", "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [plan[1] + " --resume", plan[2]]
+    assert "beta0-" in again.stderr and "done already" in again.stderr
+    refused = run_cli(*args, "--dry-run", cwd=tmp_path)  # as the sweep itself would be
+    assert refused.returncode != 0 and "pass --resume" in refused.stderr
