@@ -6,6 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Select
 
 from tui_vae.tui.screens.train import TrainScreen, build_config
@@ -134,6 +135,14 @@ def test_build_config_reads_the_form(tmp_path):
         except ValueError:
             continue
         raise AssertionError(f"{field}={bad} was accepted")
+    # A model too large for this machine or for checkpoints is refused before a run
+    # starts, in the form's words: it failed in the child, "lower --hidden or
+    # --latent-dim", after the run had begun.
+    for huge in ({"hidden_dim": "65536,65536,65536"}, {"batch_size": "16000000"}):
+        with pytest.raises(ValueError) as refused:
+            build_config({**values, **huge}, tmp_path, None)
+        said = str(refused.value)
+        assert "--" not in said and ("hidden widths" in said or "batch size" in said), said
 
 
 async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, make_app):

@@ -6,6 +6,7 @@ not stop it; this screen reads the App's RunMonitor a few times a second.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.text import Text
@@ -50,6 +51,21 @@ NUMBER_FIELDS = (
     ("lr_warmup", "LR warm-up", "number"),
     ("seed", "seed", "integer"),
 )
+
+
+# The command's flags, as the form names the same settings: a run's refusal or
+# failure ("lower --hidden or --latent-dim") is said in the form's words.
+FLAG_LABELS = {"--" + name.replace("_", "-"): label
+               for name, label, *_ in (*CHOICE_FIELDS, *NUMBER_FIELDS)} | {
+    "--hidden": "hidden widths"}
+
+
+def form_words(message: str) -> str:
+    """A refusal's or failure's message with the form's names for the flags it cites."""
+    message = in_the_forms_words(message)
+    for flag, label in FLAG_LABELS.items():  # "--lr" leaves "--lr-warmup" alone
+        message = re.sub(rf"{re.escape(flag)}(?![\w-])", label, message)
+    return message
 
 
 def _shown(value) -> str:
@@ -99,6 +115,7 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     from tui_vae.checkpoints import new_checkpoint_path
     from tui_vae.config import ModelConfig, TrainConfig, hidden_fields, parse_hidden
     from tui_vae.errors import TrainingError
+    from tui_vae.memory import check_training_memory
 
     def number(name: str, kind):
         text = values.get(name, _shown(field_default(name))).strip()
@@ -131,8 +148,11 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
         log_every=5)
     try:
         config.validate()
+        # The memory estimate too, as `tui-vae train` checks it before it starts: in
+        # the child it failed after the run had begun, in the command's words.
+        check_training_memory(config)
     except TrainingError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(form_words(str(exc))) from None
     return config
 
 
@@ -259,7 +279,7 @@ class TrainScreen(ViewScreen):
         done = min(progress.epoch * progress.steps + progress.step, total)
         text = {
             "idle": "No run yet: set the options, press s.",
-            "failed": f"Failed: {in_the_forms_words(progress.message)}",
+            "failed": f"Failed: {form_words(progress.message)}",
         }.get(progress.state)
         place = self.app.sweep_place
         if text is None and progress.state in ("starting", "stopping") and not progress.steps:
