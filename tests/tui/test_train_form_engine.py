@@ -48,6 +48,10 @@ async def test_the_form_offers_every_registered_choice_and_trains_a_conv_gaussia
         assert progress.gradients == "autograd" and progress.model == "cVAE conv/gaussian z=2"
         saved = [e for e in app.entries if e.path.name.startswith("cvae-mnist-sample-")]
         assert saved and saved[0].model_config["likelihood"] == "gaussian"
+        # named as Models names it: the suffix cut the line mid-word at 80x24
+        await pilot.pause(0.6)
+        text = str(screen.query_one("#progress-text").render())
+        assert text.endswith(f"saved {saved[0].path.stem}"), text
 
 
 async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_app):

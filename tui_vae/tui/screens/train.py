@@ -291,7 +291,9 @@ class TrainScreen(ViewScreen):
             # The ETA leads the first line, so a narrow column (80x24) cuts only the
             # tail of a line, never the time left; the checkpoint's name goes last (its
             # folder is in the notice at the end and in Models).
-            name = Path(progress.path).name if progress.path else ""
+            # As Models names it, without ".safetensors": at 80x24 the suffix cut the
+            # line mid-word ("saved vae-shapes-20261207-204930.safeten…").
+            name = Path(progress.path).name.removesuffix(".safetensors") if progress.path else ""
             # While other work shares the cores, the run says on how many threads
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
