@@ -176,14 +176,15 @@ def check_writable(out: Path, resume: bool, checkpoint_bytes: int = 1 << 20) -> 
     checkpoint or its metrics go is refused too.
     """
     if not out.parent.is_dir():
-        raise TrainingError(f"cannot write {out}: folder {out.parent} does not exist")
+        what = "is not a folder" if os.path.lexists(out.parent) else "does not exist"
+        raise TrainingError(f"cannot write {out}: {out.parent} {what}")
     try:
         refuse_if_not_regular(out)
         refuse_if_not_regular(metrics_path(out))
         _probe_write(out.parent, checkpoint_bytes)
     except OSError as exc:
-        raise TrainingError(f"cannot write {out}: {exc.strerror or exc} "
-                            f"(in {out.parent})") from None
+        where = f" (in {out.parent})" if str(out.parent) != "." else ""  # "(in .)" said nothing
+        raise TrainingError(f"cannot write {out}: {exc.strerror or exc}{where}") from None
     if out.exists() and not resume:
         raise TrainingError(f"{out} already exists; pass --resume to continue it "
                             f"or choose another --out")

@@ -171,14 +171,17 @@ def test_nan_loss_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path, sam
 
 
 def test_unwritable_outputs_are_refused_before_training(tmp_path):
-    cases = [(tmp_path / "missing" / "x.safetensors", "does not exist")]
+    (tmp_path / "a-file").write_text("")
+    cases = [(tmp_path / "missing" / "x.safetensors", "missing does not exist"),
+             # a file where the folder goes: it said the folder "does not exist"
+             (tmp_path / "a-file" / "x.safetensors", "a-file is not a folder")]
     if Path("/sys/kernel").is_dir():  # Linux: sysfs refuses new files, even to root
         cases.append((Path("/sys/x.safetensors"), "Permission denied"))
     for out, reason in cases:
         result = run_cli("train", *TINY, "--epochs", "1", "--out", str(out), cwd=tmp_path)
         assert result.returncode == 1 and reason in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "a-file"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
