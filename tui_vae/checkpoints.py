@@ -349,6 +349,8 @@ def read_header_bytes(path: Path, kind: str = "checkpoint") -> tuple[bytes, int]
                 raise CheckpointError(f"{path} is not {bad} or is truncated")
             return handle.read(header_len), size
     except FileNotFoundError:
+        if os.path.islink(path):  # listed (it is there), so "models lists them" misled
+            raise CheckpointError(f"{path} is a link to a file that does not exist") from None
         hint = "; `tui-vae models` lists them" if kind == "checkpoint" else ""
         raise CheckpointError(f"{path}: no such {missing}{hint}") from None
     except OSError as exc:

@@ -1063,6 +1063,11 @@ def models(
     console = SafeConsole()
     if not console.is_terminal:  # scripts and pipes get the whole table, unwrapped
         console = SafeConsole(width=200)
+    if not rows:  # every one unreadable: an empty table said nothing
+        echo(f"no readable checkpoints in {names}")
+        for item in unreadable:
+            console.print(f"unreadable: {item.reason}", markup=False, highlight=False)
+        return
     shown = list(columns)
     table = _models_table(names, shown, columns, rows)
     # A narrow terminal: the least needed columns go, whole, rather than every

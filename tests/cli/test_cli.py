@@ -159,6 +159,19 @@ def test_models_lists_checkpoints_with_metrics(workdir):
     assert "mlp" in row and "bernoulli" in row
 
 
+def test_models_says_so_when_no_checkpoint_is_readable(tmp_path):
+    """Every one unreadable printed an empty table; a dangling link was "no such
+    checkpoint; `tui-vae models` lists them", naming the command being run."""
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    (tmp_path / "dangling.safetensors").symlink_to(tmp_path / "gone.safetensors")
+    result = run_cli("models", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "no readable checkpoints in ." and "┃" not in result.stdout, lines
+    assert "unreadable: dangling.safetensors is a link to a file that does not exist" in lines
+    assert any(line.startswith("unreadable: junk.safetensors") for line in lines)
+
+
 def test_models_lists_the_folder_the_root_checkpoints_option_names(workdir, tmp_path):
     """`tui-vae --checkpoints DIR models` lists DIR (as the explorer would), not ./runs;
     a DIR that is not there is said to be missing."""
