@@ -77,7 +77,7 @@ async def test_train_in_the_app_with_live_charts_and_a_stop(checkpoints, make_ap
         await pilot.pause(0.6)  # the view reads the monitor twice a second
         # The file's name, which a narrow column can hold (its folder is in the notice)
         text = str(screen.query_one("#progress-text").render())
-        assert text.splitlines()[1] == f"saved {saved[0].path.name}"
+        assert text.splitlines()[1] == f"saved {saved[0].path.stem}"  # as Models names it
         assert screen.check_action("start", ()) is True
 
 
