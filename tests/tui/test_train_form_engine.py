@@ -234,6 +234,10 @@ async def test_a_burst_of_typed_keys_stops_at_the_fields_length(checkpoints, mak
         field = app.screen.query_one("#latent_dim", Input)
         field.focus()
         field.value = ""
-        await pilot.press(*["9"] * (MAX_TYPED + 50))
+        from textual import events
+
+        for _ in range(MAX_TYPED + 50):  # as a terminal sends a paste: one burst
+            app.post_message(events.Key("9", "9"))
+        await pilot.pause(0.5)
         assert field.value == "9" * MAX_TYPED
         assert app.screen.query_one("#sweep_betas", Input).max_length == SWEEP_TEXT
