@@ -39,11 +39,14 @@ class FlatAdam:
 
     def __post_init__(self) -> None:
         self._count = self.steps[0]  # the kernel reads one count for the one buffer
+        self._places = [p.data_ptr() for p in self.order]
 
     def intact(self) -> bool:
-        """Whether every parameter's `.grad` is still its view (a step that sets
-        `.grad` afresh, as autograd's does, breaks the layout)."""
-        return all(p.grad is g for p, g in zip(self.order, self.grad_views))
+        """Whether every parameter's `.grad` is still its view and its data still in
+        the buffer (a step that sets `.grad` afresh, as autograd's does, or a
+        `load_state_dict(assign=True)` breaks the layout)."""
+        return (all(p.grad is g for p, g in zip(self.order, self.grad_views))
+                and [p.data_ptr() for p in self.order] == self._places)
 
     def step(self, *, lr: float, beta1: float, beta2: float, weight_decay: float, eps: float,
              maximize: bool, decoupled: bool) -> None:
