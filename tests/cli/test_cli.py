@@ -136,7 +136,10 @@ def test_sample_to_png_npy_and_terminal(workdir):
     shown = run_cli("sample", "vae.safetensors", "-n", "3", cwd=workdir,
                     env={"COLORTERM": "truecolor", "TERM": "xterm-256color"})
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 14  # 28 rows / 2
-    # COLUMNS=0 printed nothing and COLUMNS=5 a blank strip: one whole tile a row instead
+
+
+def test_sample_on_a_terminal_narrower_than_a_tile_prints_whole_tiles(workdir):
+    """COLUMNS=0 printed nothing and COLUMNS=5 a blank strip: one whole tile a row."""
     for columns in ("0", "5"):
         narrow = run_cli("sample", "vae.safetensors", "-n", "2", cwd=workdir,
                          env={"COLORTERM": "truecolor", "TERM": "xterm-256color",
