@@ -426,6 +426,17 @@ class Trainer:
 
     def run(self) -> Finished:
         """Train to `config.epochs`; returns the Finished event (also emitted)."""
+        # The run flushes denormals (_setup); the calling thread gets its own
+        # setting back after: left on, it made `0 < 1e-310` false in the caller's
+        # later Python code (the CPU's flags are per thread, and Python's floats
+        # use them).
+        flushing = not 5e-324 > 0.0
+        try:
+            return self._run_checked()
+        finally:
+            torch.set_flush_denormal(flushing)
+
+    def _run_checked(self) -> Finished:
         try:
             self.config.validate()
             check_training_memory(self.config)  # before a byte of the model is allocated

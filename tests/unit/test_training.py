@@ -365,3 +365,18 @@ def test_an_abort_before_the_first_save_leaves_no_metrics_file(
     with pytest.raises(KeyboardInterrupt):
         Trainer(config, stop=Abort(), dataset=sample_dataset).run()
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_run_gives_its_caller_back_its_own_handling_of_denormals(
+        sample_dataset, tiny_train_config):
+    """The run flushes denormal floats to zero and left it so: the caller's later
+    `0 < 1e-310` read False (a config check in the same process then took a 1e-310
+    learning rate for 0)."""
+    import torch
+
+    from tui_vae.training import Trainer
+
+    torch.set_flush_denormal(False)
+    Trainer(tiny_train_config, dataset=sample_dataset).run()
+    tiny = float("5e-324")
+    assert tiny > 0.0
