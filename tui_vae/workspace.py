@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 # checkpoints/ (None when neither is there). User runs never go here.
 SHIPPED_DIR = paths.shipped_dir()
 SAMPLE_SOURCE = "1,000 bundled digits"  # of the MNIST test set; short for 80 columns
+# What a model trained on the sample (--dataset mnist-sample) is shown: its test split.
+SAMPLE_TEST_SOURCE = "200 bundled test digits"
 
 Entry = CheckpointInfo | BadCheckpoint
 
@@ -347,6 +349,12 @@ class Workspace:
                         found = ViewImages(test, dataset,
                                            f"{spec.title} test set ({len(test):,})",
                                            spec.classes, loaded.note)
+                if found is None and dataset == "mnist-sample":
+                    # Its own test split: the other 800 of the 1,000 digits are what
+                    # a model of this dataset trained on (shown as "test" before).
+                    test = load_dataset("mnist-sample", self.data_dir, download=False).test
+                    found = ViewImages(test, "mnist", SAMPLE_TEST_SOURCE,
+                                       dataset_spec("mnist").classes, "")
                 if found is None:
                     sample = load_sample()
                     found = ViewImages(sample, "mnist", SAMPLE_SOURCE,

@@ -43,7 +43,7 @@ async def test_latent_map_cursor_decodes_live_and_shows_the_projection(checkpoin
         screen = app.screen
         assert isinstance(screen, LatentScreen)
         latent_map = screen.query_one("#map", LatentMap)
-        assert len(latent_map._xy) == len(app.images.split)  # the bundled sample, all of it
+        assert len(latent_map._xy) == len(app.images.split)  # the sample's test split, all of it
         info = str(screen.query_one("#latent-info").render())
         assert "PCA of the 4-D means" in info and "variance" in info
         assert info.startswith(f"{len(app.images.split):,} test images\n")

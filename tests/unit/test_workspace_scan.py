@@ -218,3 +218,21 @@ def test_lists_read_numbers_in_names_by_value(tmp_path, tiny):
     names = [workspace.list_name(e.path) for e in workspace.scan()]
     assert names == ["run", "run9", "run10", "Run11", "s-beta0.25", "s-beta0.5", "s-beta2",
                      "s-lr1e-05", "s-lr0.001"]
+
+
+def test_a_model_of_the_bundled_sample_is_shown_its_test_split(tmp_path):
+    """The views showed all 1,000 bundled digits as "test images" to a model that had
+    trained on 800 of them; `eval` used the 200 test digits."""
+    import torch
+
+    from tui_vae.data import load_dataset
+    from tui_vae.workspace import SAMPLE_SOURCE, SAMPLE_TEST_SOURCE
+
+    workspace = Workspace(tmp_path, None, "cpu", shipped_dir=None)
+    shown = workspace.images("mnist-sample")
+    test = load_dataset("mnist-sample", None, download=False).test
+    assert shown.source == SAMPLE_TEST_SOURCE and len(shown.split) == len(test) == 200
+    assert torch.equal(shown.split.images, test.images)
+    # a model of MNIST without MNIST on disk: all 1,000, all from MNIST's test set
+    assert workspace.images("mnist").source == SAMPLE_SOURCE
+    assert len(workspace.images("mnist").split) == 1000
