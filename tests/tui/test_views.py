@@ -758,7 +758,7 @@ async def test_unreadable_data_opens_the_model_on_the_sample_and_blames_the_data
     saying the checkpoint could not be loaded."""
     from tests.reliability.test_every_model import _train, tiny_mnist
     from tui_vae.tui.app import TuiVaeApp
-    from tui_vae.workspace import SAMPLE_SOURCE, Workspace
+    from tui_vae.workspace import Workspace
 
     root = tiny_mnist(tmp_path / "data", test_images=20)
     (tmp_path / "models").mkdir()
