@@ -227,3 +227,7 @@ def test_compare_calls_a_pair_the_reports_figure_1_only_for_one_network_with_and
     assert "Figure 1" not in caption([shapes, replace(vae, beta=0.0)])  # other networks
     assert "Figure 1" not in caption([replace(vae, arch="conv"), replace(vae, beta=0.0)])
     assert caption([vae, None]).startswith("A against B")
+    # each side on its own data: said, and that their figures do not compare (a run
+    # on the bundled sample beside one on MNIST read as "the same test images")
+    said = caption([replace(vae, dataset="mnist-sample"), vae])
+    assert said.startswith("A on MNIST sample, B on MNIST:") and "do not compare" in said

@@ -65,6 +65,17 @@ def caption(configs) -> str:
     if None in configs:
         return "A against B: the same test images reconstructed, and samples from the same z"
     a, b = configs
+    if a.dataset != b.dataset:  # each side is shown, and measured on, its own data
+        from tui_vae.datasets import dataset_spec
+
+        titles = []
+        for config in (a, b):
+            try:
+                titles.append(dataset_spec(config.dataset).title)
+            except TuiVaeError:
+                titles.append(config.dataset)
+        return (f"A on {titles[0]}, B on {titles[1]}: each side's own test images, so their "
+                f"figures do not compare; samples from the same z")
     same = all(getattr(a, key) == getattr(b, key) for key in SAME_NETWORK)
     if same and (a.beta == 0) != (b.beta == 0):
         return ("The report's Figure 1, live: without the KL term (beta = 0) "
