@@ -160,8 +160,9 @@ class RunMonitor:
     def active(self) -> bool:
         return self.progress.state in ("starting", "running", "stopping")
 
-    def headline(self) -> str | None:
-        """The run in a few words for the header, e.g. "training run-xyz (epoch 3/10)".
+    def headline(self, named: bool = True) -> str | None:
+        """The run in a few words for the header, e.g. "training run-xyz (epoch 3/10)";
+        without its name (`named=False`) where the header is too narrow for it.
 
         None when no run is going on. The epoch is the one being trained.
         """
@@ -171,9 +172,10 @@ class RunMonitor:
                 return None
             verb = "stopping" if p.state == "stopping" else "training"
             name = Path(p.path).name.removesuffix(SUFFIX) if p.path else "a new run"
+            said = f"{verb} {name}" if named or not p.path else verb
             if not p.epochs:
-                return f"{verb} {name}"
-            return f"{verb} {name} (epoch {min(p.epoch + 1, p.epochs)}/{p.epochs})"
+                return said
+            return f"{said} (epoch {min(p.epoch + 1, p.epochs)}/{p.epochs})"
 
     def snapshot(self) -> tuple[Progress, Curves]:
         """Copies of the progress and curves, safe to read while training goes on."""

@@ -81,6 +81,12 @@ async def test_header_names_the_running_run_beside_the_active_model(checkpoints,
         header = app.sub_title
         assert header.startswith("training run-xyz (epoch ") and "/500)" in header
         assert "active: cvae · cVAE" in header  # named as the lists name it
+        # At 80 columns a long run name was cut mid-way, epoch and all ("training
+        # vae-mnist-sample-20261207-212247 (epoch 34/5…"): the epoch is said whole.
+        app.monitor.progress.path = str(checkpoints / ("r" * 60 + ".safetensors"))
+        app._set_header(app._header, width=80)
+        assert app.sub_title.startswith("training (epoch ") and "/500)" in app.sub_title
+        app._set_header(app._header)
         # The run's first save is in Models already, marked as training.
         assert "run-xyz.safetensors" in names(app)
         await pilot.press("m")

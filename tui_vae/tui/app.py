@@ -420,12 +420,14 @@ class TuiVaeApp(App):
         from tui_vae.tui.screens.view import fit_status
 
         self._header = active
-        run = self.monitor.headline()
-        text = f"{run} · active: {active}" if run else active
         # The header shows the view's title before it: room for the longest one, so
         # that switching views never cuts what was fitted.
         longest = max(len(title) for _, title in VIEWS.values())
         room = (width or self.size.width) - HEADER_SIDES - longest - len(" — ")
+        run = self.monitor.headline()
+        if run and len(run) > room:  # the run's name cut mid-way (80x24): the epoch whole
+            run = self.monitor.headline(named=False)
+        text = f"{run} · active: {active}" if run else active
         # A file name's control characters escaped, as in every notice.
         self.sub_title = printable(fit_status(text, room, lines=1) if room > 0 else text)
 
