@@ -203,6 +203,28 @@ async def test_the_cursors_label_is_whole_among_crowded_points():
                    or f"{label} ◆" in text for text in lines), (label, lines)
 
 
+async def test_the_planes_scope_line_is_whole_words_at_any_width():
+    """At 80 columns it read "8 other runs not compar"."""
+    from textual.app import App
+
+    from tui_vae.tui.widgets.rd_plane import PlanePoint
+
+    class PlaneApp(App):
+        def compose(self):
+            yield RatePlane()
+
+    app = PlaneApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        plane = app.query_one(RatePlane)
+        plane.points = (PlanePoint("b=1", 20.0, 90.0, ""),)
+        plane.scope = "mnist-sample, bernoulli; 8 other runs not comparable"
+        await pilot.pause()
+        update = app.screen._compositor.render_update(full=True)
+        lines = ["".join(seg.text for seg in strip).rstrip() for strip in update.strips]
+    assert "mnist-sample, bernoulli" in lines, lines
+    assert not any("compar" in line for line in lines)
+
+
 async def test_losses_no_chart_can_place_leave_the_explorer_running(checkpoints, make_app):
     """A header's history of 1e308 and -1e308 (finite, so valid) crashed the explorer:
     the chart's axis overflowed on the overlay, the plane's on `p`."""

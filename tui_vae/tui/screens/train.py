@@ -214,7 +214,8 @@ class TrainScreen(ViewScreen):
                 yield LossChart("loss per epoch, nats (train: its mean as it trained; "
                                 "test: at its end)", "epoch", id="chart-epochs")
                 with Vertical(id="previews"):
-                    yield Label("last epoch: original | model, and samples", classes="dim")
+                    # short enough for the run's column at 80x24 (it lost its last "s")
+                    yield Label("last epoch: original | model; samples", classes="dim")
                     yield ImageGrid(id="preview-recon", classes="preview")
                     yield ImageGrid(id="preview-samples", classes="preview")
 

@@ -28,7 +28,7 @@ from tui_vae.tui.widgets.loss_chart import (
     log_ticks,
     plot_dots,
 )
-from tui_vae.wording import printable
+from tui_vae.wording import fit_words, printable
 
 Y_AXIS = 8
 MIN_RATE = 0.01  # rates below this sit on the plane's left edge
@@ -84,7 +84,11 @@ class RatePlane(BuiltLines):
                     Strip([Segment("no runs with a test evaluation yet", dim)])]
         heading = [Strip([Segment(title[:width], bold)])]
         if self.scope:
-            heading.append(Strip([Segment(printable(self.scope)[:width], dim)]))
+            # whole words (and "; N other runs not comparable" whole or not at all)
+            scope = printable(self.scope)
+            if len(scope) > width and "; " in scope:
+                scope = scope.split("; ")[0]
+            heading.append(Strip([Segment(fit_words(scope, width), dim)]))
         plot_w, plot_h = width - Y_AXIS - 1, height - 3 - len(heading)
         if plot_w < 10 or plot_h < 3:
             return [Strip([Segment("(too small for the plane)"[:width], dim)])]
