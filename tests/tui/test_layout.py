@@ -279,6 +279,11 @@ def test_a_cut_name_keeps_both_ends_so_names_that_share_a_beginning_still_differ
     assert all(len(c) == 12 and "…" in c for c in cut) and len(set(cut)) == 3, cut
     assert cut[0] == "vae-mn…61000"
     assert cut_middle("short", 12) == "short" and cut_middle("abcdefgh", 4) == "abc…"
+    # a sweep's runs in their folder: "beta/b…atent2" for both beta0 and beta1
+    assert [cut_middle(f"beta/beta{b}-latent2", 13) for b in (0, 1)] == [
+        "beta0-latent2", "beta1-latent2"]
+    assert cut_middle("beta/beta0-latent2", 15) == "…beta0-latent2"
+    assert cut_middle("runs/beta/beta0.25-latent20-hidden400", 12) == "beta0.…en400"
 
 
 async def test_a_table_too_narrow_leaves_its_last_columns_out_whole():

@@ -32,9 +32,16 @@ FAIR_YIELDING_WIDTH = 20  # ...and it narrows to this to keep a column more on s
 
 def cut_middle(text: str, width: int) -> str:
     """`text` in `width` characters, its middle replaced by "…": names that share
-    a beginning (vae-mnist-2026…) differ at their end (the time stamp)."""
+    a beginning (vae-mnist-2026…) differ at their end (the time stamp). A name in
+    a sub-folder loses the folder first."""
     if len(text) <= width:
         return text
+    folder, _, name = text.rpartition("/")
+    if folder and len(name) < len(text):
+        # A sub-folder's run (a sweep's beta/beta0-latent2): its own name tells it
+        # from its neighbours, which share the folder ("beta/b…atent2" hid the 0).
+        return ("…" + name if len(name) < width else
+                name if len(name) == width else cut_middle(name, width))
     if width < 5:
         return text[:max(0, width - 1)] + "…"
     tail = (width - 1) // 2
