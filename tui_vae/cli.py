@@ -1274,7 +1274,10 @@ def sweep(
         err.print(f"{left} of {plural(len(runs), 'run')} unfinished; the same command with --resume "
                   f"finishes them", markup=False)
         raise typer.Exit(130 if stop.is_set() else 1)
-    err.print(f"sweep done: {plural(len(runs), 'run')} in {out_dir}", markup=False)
+    # What next: the runs side by side (a table here, curves and the plane in the app).
+    err.print(f"sweep done: {plural(len(runs), 'run')} in {out_dir}; compare them with "
+              f"{shlex.join(['tui-vae', 'models', str(out_dir)])}, or in the explorer's "
+              f"Runs view (u)", markup=False)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -74,6 +74,8 @@ def test_a_sweep_trains_every_run_and_resume_finishes_only_what_is_unfinished(tm
             "--out-dir", "sw", *TINY]
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # and what next: "sweep done: 4 runs in sw" said nothing more
+    assert "sweep done: 4 runs in sw; compare them with tui-vae models sw" in result.stderr
     infos = {p.stem: read_info(p) for p in (tmp_path / "sw").glob("*.safetensors")}
     assert sorted(infos) == ["beta0-latent2-hidden16", "beta0-latent3-hidden16",
                              "beta1-latent2-hidden16", "beta1-latent3-hidden16"]
