@@ -70,6 +70,8 @@ async def test_a_new_run_appears_without_a_key(checkpoints, make_app):
         shutil.copy(checkpoints / "vae.safetensors", checkpoints / "vae-copy.safetensors")
         await _wait(pilot, lambda: len(screen.runs) == 4)
         assert "vae-copy" in [r.name for r in screen.runs]
+        # and on the chart: a run trained meanwhile was left off it
+        assert checkpoints / "vae-copy.safetensors" in screen.overlaid
 
 
 async def test_the_plane_holds_only_runs_in_the_same_units(checkpoints, make_app):

@@ -75,6 +75,8 @@ class RunsScreen(ViewScreen):
         self.runs: list[Run] = []
         self.overlaid: set[Path] = set()
         self._chose_at_first = False  # the first choice is made once: then the user's
+        self._key = None  # the data and likelihood the first choice compared
+        self._listed: set[Path] = set()  # the runs listed at the last redraw
         self.metric = "test_loss"
         self.plane = False
         self._drawn = None  # the app's entries when last drawn
@@ -112,18 +114,30 @@ class RunsScreen(ViewScreen):
         paths = [r.path for r in self.runs]
         if not self._chose_at_first and self.runs:
             self._chose_at_first = True  # a user who takes every run off keeps none
-            # To begin with, the first runs comparable with the first one (its data and
-            # likelihood): a folder's or a Gaussian run's losses, in other units or
-            # far larger, would flatten every other curve.
+            # To begin with, the first runs comparable with the active model's run
+            # (else the first run): its data and likelihood; a folder's or a Gaussian
+            # run's losses, in other units or far larger, would flatten every other
+            # curve. The active one first: a run just trained and put to use (U) was
+            # left off the chart behind the shipped ones.
             # Nor, at first, a run whose loss ends over FAR_ABOVE times the best's (the
             # beta = 0 run's 507 nats set an axis to 600 under curves near 100).
-            key = self.runs[0].plane_key
-            alike = [r for r in self.runs if r.plane_key == key]
+            anchor = next((r for r in self.runs if r.path == self.app.active), self.runs[0])
+            self._key = anchor.plane_key
+            alike = [r for r in self.runs if r.plane_key == self._key]
             best = min((r.test_loss for r in alike if r.test_loss is not None
                         and math.isfinite(r.test_loss) and r.test_loss > 0), default=None)
             near = [r.path for r in alike if best is None or r.test_loss is None
                     or not r.test_loss > FAR_ABOVE * best]
+            near.sort(key=lambda path: path != anchor.path)
             self.overlaid = set(near[:self.max_overlaid()])
+        elif self.runs:
+            # A run that appears while the app is open (one trained here, a sweep's)
+            # joins the chart where it compares with the first choice and there is room.
+            for r in self.runs:
+                if (r.path not in self._listed and r.plane_key == self._key
+                        and len(self.overlaid) < self.max_overlaid()):
+                    self.overlaid.add(r.path)
+        self._listed = set(paths)
         self.overlaid &= set(paths)
         cursor = paths.index(before) if before in paths else None
         # The run column fits the longest name (within bounds; it narrows again on
