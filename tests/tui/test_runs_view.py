@@ -174,20 +174,26 @@ async def test_runs_of_other_data_are_not_overlaid_at_first_and_the_table_names_
         assert row[-1] == "kmnist" and screen._cells(0)[-1] == screen.runs[0].dataset
 
 
+def plane_app():
+    """An app holding nothing but a rate-distortion plane."""
+    from textual.app import App
+
+    class PlaneApp(App):
+        def compose(self):
+            yield RatePlane()
+
+    return PlaneApp()
+
+
 async def test_the_cursors_label_is_whole_among_crowded_points():
     """At 120x40 the cursor's label ran into a neighbour's marker: "◆ b=● b=1"."""
-    from textual.app import App
 
     from tui_vae.tui.widgets.rd_plane import PlanePoint
 
     points = tuple(PlanePoint(f"b={beta:g}", rate, 100.0 - rate / 2, "")
                    for beta, rate in ((1, 20.0), (0.9, 21.0), (1.1, 19.5), (4, 3.0)))
 
-    class PlaneApp(App):
-        def compose(self):
-            yield RatePlane()
-
-    app = PlaneApp()
+    app = plane_app()
     async with app.run_test(size=(60, 20)) as pilot:
         plane = app.query_one(RatePlane)
         plane.points, plane.cursor = points, 0
@@ -207,15 +213,10 @@ async def test_the_cursors_label_is_whole_among_crowded_points():
 
 async def test_the_planes_scope_line_is_whole_words_at_any_width():
     """At 80 columns it read "8 other runs not compar"."""
-    from textual.app import App
 
     from tui_vae.tui.widgets.rd_plane import PlanePoint
 
-    class PlaneApp(App):
-        def compose(self):
-            yield RatePlane()
-
-    app = PlaneApp()
+    app = plane_app()
     async with app.run_test(size=(40, 20)) as pilot:
         plane = app.query_one(RatePlane)
         plane.points = (PlanePoint("b=1", 20.0, 90.0, ""),)

@@ -101,18 +101,24 @@ async def test_a_sweep_from_the_form_trains_one_run_per_beta(checkpoints, make_a
         await wait_for(pilot, lambda: sum(e.path in runs for e in app.entries) == 2, timeout=5)
 
 
+async def start_form_sweep(app, pilot, betas: str, epochs: int = 1) -> None:
+    """On the Train view: a tiny run on the bundled sample, `betas` in the sweep
+    field, and s."""
+    from textual.widgets import Input
+
+    await open_view(app, pilot, "t")
+    fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=epochs,
+         batch_size=200)
+    app.screen.query_one("#sweep_betas", Input).value = betas
+    await pilot.press("s")
+
+
 async def test_a_sweep_value_no_run_takes_is_refused_before_any_run_starts(
         checkpoints, make_app):
     """Sweep betas 0,1e7: the beta 0 run trained, then the second failed on its beta."""
-    from textual.widgets import Input
-
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "t")
-        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=1,
-             batch_size=200)
-        app.screen.query_one("#sweep_betas", Input).value = "0,1e7"
-        await pilot.press("s")
+        await start_form_sweep(app, pilot, "0,1e7")
         await pilot.pause()
         assert app.sweep_stop is None and not app.monitor.active
         [said] = [n.message for n in app._notifications if n.title == "cannot start"]
@@ -123,8 +129,6 @@ async def test_a_sweep_value_no_run_takes_is_refused_before_any_run_starts(
 async def test_after_a_sweep_whose_last_run_failed_the_header_names_no_run(
         checkpoints, make_app, monkeypatch):
     """It read "training a new run" on every view until the app was quit."""
-    from textual.widgets import Input
-
     from tui_vae.errors import TrainingError
     from tui_vae.train_child import ChildRun
 
@@ -138,11 +142,7 @@ async def test_after_a_sweep_whose_last_run_failed_the_header_names_no_run(
     monkeypatch.setattr(ChildRun, "run", second_fails)
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "t")
-        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=1,
-             batch_size=200)
-        app.screen.query_one("#sweep_betas", Input).value = "0,2"
-        await pilot.press("s")
+        await start_form_sweep(app, pilot, "0,2")
         await wait_for(pilot, lambda: app.sweep_stop is not None, timeout=5)
         await wait_for(pilot, lambda: app.sweep_stop is None, timeout=120)
         await pilot.pause()
@@ -151,15 +151,9 @@ async def test_after_a_sweep_whose_last_run_failed_the_header_names_no_run(
 
 async def test_a_sweep_stopped_from_the_form_saves_its_run_and_starts_no_more(
         checkpoints, make_app):
-    from textual.widgets import Input
-
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:
-        await open_view(app, pilot, "t")
-        fill(app.screen, dataset="mnist-sample", latent_dim=2, hidden_dim=8, epochs=500,
-             batch_size=200)
-        app.screen.query_one("#sweep_betas", Input).value = "0,1,2"
-        await pilot.press("s")
+        await start_form_sweep(app, pilot, "0,1,2", epochs=500)
         await wait_for(pilot, lambda: len(app.monitor.curves.epoch) >= 1)
         await pilot.press("x")
         await wait_for(pilot, lambda: app.sweep_stop is None, timeout=60)

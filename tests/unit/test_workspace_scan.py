@@ -228,7 +228,9 @@ def test_a_model_of_the_bundled_sample_is_shown_its_test_split(tmp_path):
     from tui_vae.data import load_dataset
     from tui_vae.workspace import SAMPLE_SOURCE, SAMPLE_TEST_SOURCE
 
-    workspace = Workspace(tmp_path, None, "cpu", shipped_dir=None)
+    empty = tmp_path / "no-data"  # no MNIST here, whatever TUI_VAE_DATA_DIR says
+    empty.mkdir()
+    workspace = Workspace(tmp_path, empty, "cpu", shipped_dir=None)
     shown = workspace.images("mnist-sample")
     test = load_dataset("mnist-sample", None, download=False).test
     assert shown.source == SAMPLE_TEST_SOURCE and len(shown.split) == len(test) == 200
