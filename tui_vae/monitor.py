@@ -47,11 +47,14 @@ class Progress:
 
     def ended(self) -> str:
         """How a run that ended stands: "finished after 3 epochs", "stopped after
-        2 epochs", "stopped in epoch 3" for a stop partway through an epoch
+        2 epochs", "stopped in epoch 3 (2 epochs complete)" for a stop partway through an epoch
         (its state saved there; "after 0 epochs" read as if nothing had trained),
         or "stopped before its first step" (nothing trained, nothing saved)."""
         if self.state == "stopped" and self.step > 0:
-            return f"stopped in epoch {self.epoch + 1}"
+            # and how many are whole: Models lists those ("stopped in epoch 83" beside
+            # "82 epochs" there read as a disagreement)
+            return (f"stopped in epoch {self.epoch + 1} "
+                    f"({plural(self.epoch, 'epoch')} complete)")
         if self.state == "stopped" and self.epoch == 0 and self.path is None:
             return "stopped before its first step"
         return f"{self.state} after {plural(self.epoch, 'epoch')}"

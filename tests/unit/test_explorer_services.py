@@ -132,7 +132,7 @@ def test_monitor_folds_events_into_progress_and_curves():
     monitor.record(Started(config, "cpu", 100, 10, 4, None))
     monitor.record(StepLogged(0, 2, 4, 2, 100.0, 80.0, 20.0, 1.0, 1e-3, 500.0))
     monitor.record(Finished(0, True, "x.safetensors"))
-    assert monitor.snapshot()[0].ended() == "stopped in epoch 1"
+    assert monitor.snapshot()[0].ended() == "stopped in epoch 1 (0 epochs complete)"
     monitor.reset()
     monitor.record(Started(config, "cpu", 100, 10, 4, None))
     monitor.record(Finished(2, False, "x.safetensors"))
