@@ -100,7 +100,7 @@ class GenerateScreen(ViewScreen):
                   if self.aggregate else "")
         self.set_status(f"Samples from {source}: {what}{fitted} · "
                         f"temperature {self.temperature:g} · "
-                        f"draw {self.seed} · {keys}space new · +/- temperature · p "
+                        f"seed {self.seed} · {keys}space new draw · +/- temperature · p "
                         f"{'prior' if self.aggregate else 'aggregate posterior'}")
         self.refresh_bindings()  # the row keys show only while rows are off screen
 
