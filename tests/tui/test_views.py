@@ -145,7 +145,8 @@ async def test_class_keys_show_and_work_only_for_a_cvae(checkpoints, make_app):
         await pilot.press("a")
         await activate(app, pilot, "vae.safetensors")
         assert not {"0", "a"} & footer_keys(app).keys()
-        assert footer_keys(app)["plus"] == "Temp +" and footer_keys(app)["minus"] == "Temp -"
+        # "+ Temp + - Temp -" read as a puzzle in the footer
+        assert footer_keys(app)["plus"] == "Hotter" and footer_keys(app)["minus"] == "Colder"
         await pilot.press("5", "a")
         assert app.screen.label == 0 and not app.screen.rows  # the keys do nothing
         await pilot.press("question_mark")

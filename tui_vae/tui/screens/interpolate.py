@@ -43,8 +43,8 @@ class InterpolateScreen(ViewScreen):
     BINDINGS = [
         Binding("space", "random", "Random pair", id="interp.random"),
         Binding("s", "toggle_slerp", "Lerp/slerp", id="interp.slerp"),
-        Binding("plus,equals_sign", "steps(1)", "Steps +", key_display="+", id="interp.more"),
-        Binding("minus", "steps(-1)", "Steps -", key_display="-", id="interp.fewer"),
+        Binding("plus,equals_sign", "steps(1)", "More steps", key_display="+", id="interp.more"),
+        Binding("minus", "steps(-1)", "Fewer steps", key_display="-", id="interp.fewer"),
         Binding("f", "focus_endpoints", "From/to", id="interp.edit"),
         Binding("down", "scroll_rows(1)", "Rows", key_display="↑↓", id="interp.row_down"),
         Binding("up", "scroll_rows(-1)", "Rows", key_display="↑↓", show=False,
