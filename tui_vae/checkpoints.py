@@ -413,6 +413,9 @@ def new_checkpoint_path(folder: str | os.PathLike, model: str, dataset: str) -> 
                 if not path.exists() and not lock_path(path).exists())
 
 
+MAX_NUMBERED = 1000  # names a fresh run may number on to (-2 ... -1000)
+
+
 def _numbered(path: Path):
     """`path`, then the same name numbered -2, -3, ... (at most MAX_NUMBERED)."""
     yield path
@@ -420,9 +423,6 @@ def _numbered(path: Path):
     for counter in range(2, MAX_NUMBERED + 1):
         yield path.with_name(f"{stem}-{counter}{SUFFIX}")
     raise CheckpointError(f"{path.parent}: {MAX_NUMBERED} runs already hold names like {path.name}")
-
-
-MAX_NUMBERED = 1000
 
 
 def claim_checkpoint_path(path: Path):

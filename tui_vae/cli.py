@@ -634,7 +634,7 @@ def train(
     try:
         _train_in_this_process(config, out, resume, make_runs, lock, tensorboard, events_json)
     finally:
-        if lock is not None:
+        if lock is not None:  # a failure before the Trainer took it over (it lets go)
             lock.release()
 
 
@@ -687,9 +687,7 @@ def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, loc
         finished = Trainer(config, on_event=on_event, stop=StopOrRestart(), resume=resume,
                            share=share, lock=lock).run()
     except BaseException:
-        if lock is not None:  # its file goes too: runs/ can be taken away if empty
-            lock.release()
-        if make_runs:
+        if make_runs:  # the Trainer let go of the lock: its file is gone too
             with contextlib.suppress(OSError):  # not empty (a save was made), or gone
                 out.parent.rmdir()
         raise
@@ -697,8 +695,6 @@ def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, loc
         reporter.close()
         if board is not None:
             board.close()
-    if lock is not None:
-        lock.release()
     if make_runs and not out.exists():  # stopped before its first step: nothing saved
         with contextlib.suppress(OSError):
             out.parent.rmdir()

@@ -176,11 +176,10 @@ def _tensor(value: ArrayLike, what: str, dtype=torch.float32) -> torch.Tensor:
             torch.complex64, torch.complex128, torch.complex32, np.complex64, np.complex128):
         raise ValueError(f"{what} must be real numbers, not complex")  # torch: cast, warned
     try:
-        tensor = torch.as_tensor(value, dtype=dtype)
+        return torch.as_tensor(value, dtype=dtype)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{what} must be numbers (an array or a tensor): "
                          f"{str(exc).splitlines()[0]}") from None
-    return tensor
 
 
 def _finite(tensor: torch.Tensor, what: str) -> torch.Tensor:

@@ -271,9 +271,9 @@ class Sweep:
                     if self.stop.is_set():
                         saved = self._run_named(name).out.exists()
                         word = "stopped, state saved" if saved else "stopped, nothing saved yet"
-                        self._say_in_log(name, "stopped by the sweep before it began "
-                                               "training: nothing saved" if not saved else
-                                               "stopped by the sweep: its state saved")
+                        self._say_in_log(name, "stopped by the sweep: its state saved" if saved
+                                         else "stopped by the sweep before it began "
+                                              "training: nothing saved")
                     if code != 0 and not self.stop.is_set():
                         self.failed.append(name)
                         reason = last_line(self._log_of(name))

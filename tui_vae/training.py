@@ -251,7 +251,7 @@ class Trainer:
         self.share = share
         # The checkpoint's run lock where the caller holds it already (a name the
         # command chose and claimed: checkpoints.claim_checkpoint_path); released
-        # when the run ends.
+        # when `run` returns or fails.
         self.lock = lock
         self.emit = on_event or (lambda event: None)
         self.stop = stop or _NeverStop()
@@ -435,6 +435,8 @@ class Trainer:
             return self._run_checked()
         finally:
             torch.set_flush_denormal(flushing)
+            if self.lock is not None:  # a claimed name's lock too, where a check failed
+                self.lock.release()
 
     def _run_checked(self) -> Finished:
         try:

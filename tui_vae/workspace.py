@@ -29,18 +29,6 @@ from tui_vae.listing import CachedListing, SubFolders
 from tui_vae.paths import is_shipped_model, runs_dir
 from tui_vae.run_lock import RunLock
 
-# Numbers as runs' names hold them, a sweep's included (beta0.25, lr1e-05).
-_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
-
-
-def natural_key(name: str) -> tuple:
-    """A sort key reading numbers as numbers: "run9" < "run10" < "Run11", and
-    "beta0.25" < "beta0.5" < "beta2". Ties (names that differ only in case or
-    in how a number is written) fall back to the name."""
-    parts = _NUMBER.split(name)
-    return tuple((1, float(part), "") if index % 2 else (0, 0, part.casefold())
-                 for index, part in enumerate(parts)) + ((-1, 0, name),)
-
 if TYPE_CHECKING:
     from tui_vae.data import Split
     from tui_vae.inference import TrainedModel
@@ -53,6 +41,18 @@ SAMPLE_SOURCE = "1,000 bundled digits"  # of the MNIST test set; short for 80 co
 SAMPLE_TEST_SOURCE = "200 bundled test digits"
 
 Entry = CheckpointInfo | BadCheckpoint
+
+# Numbers as runs' names hold them, a sweep's included (beta0.25, lr1e-05).
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?(?:e[-+]?\d+)?)")
+
+
+def natural_key(name: str) -> tuple:
+    """A sort key reading numbers as numbers: "run9" < "run10" < "Run11", and
+    "beta0.25" < "beta0.5" < "beta2". Ties (names that differ only in case or
+    in how a number is written) fall back to the name."""
+    parts = _NUMBER.split(name)
+    return tuple((1, float(part), "") if index % 2 else (0, 0, part.casefold())
+                 for index, part in enumerate(parts)) + ((-1, 0, name),)
 
 
 @dataclass(frozen=True)

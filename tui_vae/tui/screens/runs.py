@@ -74,8 +74,9 @@ class RunsScreen(ViewScreen):
         super().__init__()
         self.runs: list[Run] = []
         self.overlaid: set[Path] = set()
-        self._chose_at_first = False  # the first choice is made once: then the user's
-        self._key = None  # the data and likelihood the first choice compared
+        # The data and likelihood the first choice compared (None until it is made:
+        # it is made once, then the chart is the user's)
+        self._key: tuple[str, str] | None = None
         self._listed: set[Path] = set()  # the runs listed at the last redraw
         self.metric = "test_loss"
         self.plane = False
@@ -112,8 +113,7 @@ class RunsScreen(ViewScreen):
         self._drawn = self.app.entries
         self.runs = runs_from(self.app.entries, self.app.workspace.list_name)
         paths = [r.path for r in self.runs]
-        if not self._chose_at_first and self.runs:
-            self._chose_at_first = True  # a user who takes every run off keeps none
+        if self._key is None and self.runs:  # once: a user who takes every run off keeps none
             # To begin with, the first runs comparable with the active model's run
             # (else the first run): its data and likelihood; a folder's or a Gaussian
             # run's losses, in other units or far larger, would flatten every other

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select
 
+from tui_vae.checkpoints import SUFFIX
 from tui_vae.config import field_choices, field_default
 from tui_vae.datasets import in_the_forms_words
 from tui_vae.errors import TuiVaeError
@@ -159,6 +160,8 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
 class TrainScreen(ViewScreen):
     """Settings on the left; charts, progress and previews on the right."""
 
+    _note_for: str | None = None  # the dataset the note under the field is about
+
     TITLE = "Train"
     NEEDS_MODEL = False
     BINDINGS = [
@@ -253,7 +256,7 @@ class TrainScreen(ViewScreen):
         self._note_for = SAMPLE_DATASET
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "dataset" and getattr(self, "_note_for", None) is not None:
+        if event.select.id == "dataset" and self._note_for is not None:
             if event.value != self._note_for:  # another dataset chosen: said its piece
                 self.query_one("#dataset-note", Label).display = False
                 self._note_for = None
@@ -294,7 +297,7 @@ class TrainScreen(ViewScreen):
             # folder is in the notice at the end and in Models).
             # As Models names it, without ".safetensors": at 80x24 the suffix cut the
             # line mid-word ("saved vae-shapes-20261207-204930.safeten…").
-            name = Path(progress.path).name.removesuffix(".safetensors") if progress.path else ""
+            name = Path(progress.path).name.removesuffix(SUFFIX) if progress.path else ""
             # While other work shares the cores, the run says on how many threads
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
