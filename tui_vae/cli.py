@@ -1040,7 +1040,7 @@ def models(
         echo(f"no checkpoints (*.safetensors) in {names}")
         return
     columns = ("name", "model", "arch", "likelihood", "dataset", "z", "hidden", "beta",
-               "epochs", "test loss", "recon", "KL", "created", "from")
+               "epochs", "test -ELBO", "recon", "KL", "created", "from")
     rows = []
     unreadable = [item for item in found if not isinstance(item, CheckpointInfo)]
     for item in found:

@@ -205,7 +205,7 @@ def test_models_on_an_80_column_terminal_leaves_columns_out_whole_rather_than_cu
     text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
     lines = text.splitlines()
     assert all(len(line) <= 80 for line in lines) and "…" not in text
-    header = next(line for line in lines if "name" in line and "test loss" in line)
+    header = next(line for line in lines if "name" in line and "test -ELBO" in line)
     # the model and the data kept before the loss's parts (which its total sums)
     assert "model" in header and "dataset" in header and "created" not in header
     assert "not shown at this width:" in text and "created" in text
