@@ -61,6 +61,46 @@ async def test_runs_table_curves_and_plane(checkpoints, make_app):
         assert "I(x;z)" in caption and "KL(q(z)||p(z))" in caption  # ELBO surgery
 
 
+async def test_the_plane_says_what_its_marks_are_and_the_table_ties_rows_to_them(
+        checkpoints, make_app):
+    from rich.color import Color
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("u")
+        screen = app.screen
+        await pilot.pause()
+        table = screen.query_one(CheckpointTable)
+        # Each overlaid row's mark in its curve's colour; a row off the chart has none.
+        chart = screen.query_one("#runs-chart", LossChart)
+        for row, run in enumerate(screen.runs):
+            strip = table.render_line(row + 1)
+            mark = next(seg for seg in strip if seg.text.strip())
+            curve = next(s for s in chart.series if s.name == run.name)
+            assert mark.text.strip() == "■" and mark.style.color == Color.parse(curve.color)
+        await pilot.press("space")  # the cursor's run off the chart: its mark goes, uncoloured
+        row = table.render_line(1)
+        assert "■" not in row.text
+        assert not {seg.style.color for seg in row if seg.style} & {
+            Color.parse(s.color) for s in chart.series}
+        status = screen.query_one("#status")
+        assert "k metric" in str(status.render()) and screen.check_action("next_metric", ())
+        await pilot.press("p")
+        await pilot.pause()
+        plane = screen.query_one(RatePlane)
+        lines = [strip.text for strip in plane.build(plane.size.width, plane.size.height)]
+        assert any(line.startswith("◆ cursor's run · ● others") for line in lines), lines
+        # The curves' keys are not offered over the plane, nor said in its status line.
+        said = str(status.render())
+        assert "k metric" not in said and "y log" not in said and "p curves" in said
+        assert not screen.check_action("next_metric", ()) and not screen.check_action(
+            "toggle_log", ())
+        title = chart.title
+        await pilot.press("k")
+        assert chart.title == title
+
+
 async def test_a_new_run_appears_without_a_key(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -200,7 +240,7 @@ async def test_the_cursors_label_is_whole_among_crowded_points():
         await pilot.pause()
         update = app.screen._compositor.render_update(full=True)
         lines = ["".join(seg.text for seg in strip) for strip in update.strips]
-    drawn = next(text for text in lines if "◆" in text)
+    drawn = next(text for text in lines if "◆" in text and "cursor's run" not in text)
     assert 0 in plane.labelled
     if plane.placed[2] == plane.placed[0]:  # b=1.1 under the cursor's marker: unlabelled
         assert 2 not in plane.labelled and "b=1.1" not in "".join(lines)
@@ -291,3 +331,21 @@ async def test_a_run_far_above_the_others_is_not_overlaid_at_first(checkpoints, 
         await pilot.pause()
         assert not screen.overlaid and not chart.series
         assert "space adds" in "".join(strip.text for strip in chart.build(80, 10))
+
+
+def test_every_overlaid_run_has_a_colour_of_its_own_as_drawn():
+    # Textual draws ANSI colour names through its terminal theme, where red and
+    # magenta (and cyan and bright cyan, green and bright green) are one colour:
+    # ten named colours drew six, and two runs' curves and legends looked alike.
+    from rich.color import Color, ColorSystem
+    from textual._ansi_theme import DEFAULT_TERMINAL_THEME
+
+    from tui_vae.tui.screens.runs import COLOURS, MAX_OVERLAID
+
+    def drawn(colour, system):
+        rgb = Color.parse(colour).get_truecolor(DEFAULT_TERMINAL_THEME)
+        return Color.from_triplet(rgb).downgrade(system).triplet or rgb
+
+    assert len(COLOURS) >= MAX_OVERLAID
+    for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT):
+        assert len({drawn(c, system) for c in COLOURS}) == len(COLOURS), system

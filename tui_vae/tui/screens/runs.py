@@ -29,8 +29,13 @@ from tui_vae.tui.widgets.loss_chart import DASHES, LossChart, Series
 from tui_vae.tui.widgets.rd_plane import PlanePoint, RatePlane
 from tui_vae.wording import metric, plural, printable, printable_lines
 
-COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan",
-           "bright_magenta", "bright_yellow", "bright_green")
+# Given as RGB, not by ANSI name: Textual draws ANSI names through its terminal
+# theme, in which red and magenta are one colour, and so are cyan and bright
+# cyan, green and bright green (ten names gave six colours, so two runs' curves
+# and legend entries looked alike). Light enough for a dark background, and
+# still ten different colours in a 256-colour terminal (tests/tui/test_runs_view.py).
+COLOURS = ("#4fc3f7", "#ffa726", "#9ccc65", "#f06292", "#fff176", "#b39ddb", "#4db6ac",
+           "#ff8a65", "#7986cb", "#a1887f")
 RUN_WIDTH = (10, 40)  # the run column's width: the longest name, within these
 COLUMNS = (Column("", 2), Column("run", 22), Column("model", 5), Column("arch", 4),
            Column("likelihood", 10), Column("beta", 5, True), Column("epochs", 6, True),
@@ -87,7 +92,10 @@ class RunsScreen(ViewScreen):
     def body(self) -> ComposeResult:
         # The run column gives way on a narrow screen (names cut with …), whole columns
         # up to the test -ELBO first.
-        yield CheckpointTable(COLUMNS, id="runs-table", yielding=1, kept=8)
+        # The mark of a run on the chart is in its curve's colour (and its point's on
+        # the plane): which line or point is which row, whatever the legend can show.
+        yield CheckpointTable(COLUMNS, id="runs-table", yielding=1, kept=8,
+                              mark_colour=self._row_colour)
         with Horizontal(id="runs-bottom"):
             yield LossChart("", "epoch", id="runs-chart")
             yield RatePlane(id="runs-plane")
@@ -148,9 +156,18 @@ class RunsScreen(ViewScreen):
         self._draw_chart()
         self._draw_plane()
         label = METRICS[self.metric][0]
-        self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} overlaid · "
-                        f"space overlay · k metric ({label}) · y log · p "
-                        f"{'curves' if self.plane else 'rate-distortion plane'} · enter use")
+        if self.plane:  # the metric and the log scale are the curves': not offered here
+            self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} in "
+                            f"colour · space colour · p curves · enter use")
+        else:
+            self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} overlaid · "
+                            f"space overlay · k metric ({label}) · y log · p "
+                            f"rate-distortion plane · enter use")
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("next_metric", "toggle_log") and self.plane:
+            return False  # they change the curves, which the plane hides
+        return super().check_action(action, parameters)
 
     def max_overlaid(self) -> int:
         """As many runs as the chart can tell apart: a colour each, or without colour
@@ -160,6 +177,9 @@ class RunsScreen(ViewScreen):
     def _colour(self, path: Path) -> str:
         chosen = [r.path for r in self.runs if r.path in self.overlaid]
         return COLOURS[chosen.index(path) % len(COLOURS)] if path in chosen else ""
+
+    def _row_colour(self, row: int) -> str:
+        return self._colour(self.runs[row].path) if row < len(self.runs) else ""
 
     def _cells(self, row: int) -> tuple[str, ...]:
         if row >= len(self.runs):
@@ -318,6 +338,7 @@ class RunsScreen(ViewScreen):
     def action_toggle_plane(self) -> None:
         self.plane = not self.plane
         self._show_mode()
+        self.refresh_bindings()  # k and y belong to the curves
         self.sync(force=True)
 
     def action_activate(self) -> None:

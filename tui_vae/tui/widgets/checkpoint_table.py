@@ -86,12 +86,15 @@ class CheckpointTable(ScrollView, can_focus=True):
             self.row = row
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None,
-                 yielding: int | None = None, kept: int = 0) -> None:
+                 yielding: int | None = None, kept: int = 0,
+                 mark_colour: Callable[[int], str] | None = None) -> None:
         """`yielding`: the index of a column that narrows (its cells cut with "…") where
-        the table is too narrow for the first `kept` columns at their widths."""
+        the table is too narrow for the first `kept` columns at their widths.
+        `mark_colour(row)`: a colour for the row's first cell, or "" for none."""
         super().__init__(id=id)
         self.columns = list(columns)
         self.yielding, self.kept = yielding, kept
+        self.mark_colour = mark_colour
         self.cursor_row = 0
         self._count = 0
         self._cells: Callable[[int], Sequence[str]] = lambda row: ()
@@ -207,4 +210,11 @@ class CheckpointTable(ScrollView, can_focus=True):
             style = base + self.get_component_rich_style("checkpoint-table--cursor")
         elif row % 2:
             style = base + self.get_component_rich_style("checkpoint-table--even")
-        return Strip([Segment(self._lines[row], style)]).crop_extend(0, width, style)
+        line = self._lines[row]
+        colour = self.mark_colour(row) if self.mark_colour else ""
+        if colour:
+            first = self._widths()[0]
+            segments = [Segment(line[:first], style + Style(color=colour, bold=True)),
+                        Segment(line[first:], style)]
+            return Strip(segments).crop_extend(0, width, style)
+        return Strip([Segment(line, style)]).crop_extend(0, width, style)

@@ -146,8 +146,11 @@ class RatePlane(BuiltLines):
             labels.setdefault(line, format_tick(tick, ticks[1] - ticks[0] if len(ticks) > 1
                                                 else 1.0))
         levels = ", ".join(f"{c:g}" for c in self.levels)
-        strips = [*heading,
-                  Strip([Segment(f"dotted: -ELBO = D + R = {levels} nats"[:width], dim)])]
+        # What the marks are, then the lines; the levels give way first, whole.
+        key = f"◆ cursor's run · ● others · dotted: -ELBO = D + R = {levels} nats"
+        if len(key) > width:
+            key = "◆ cursor's run · ● others · dotted: equal -ELBO"
+        strips = [*heading, Strip([Segment(fit_words(key, width), dim)])]
         for line in range(plot_h):
             segments = [Segment(labels.get(line, "").rjust(Y_AXIS)[-Y_AXIS:], dim),
                         Segment("┤" if line in labels else "│", dim)]
