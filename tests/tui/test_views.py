@@ -603,6 +603,12 @@ async def test_command_palette_lists_the_views_and_training(checkpoints, make_ap
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Train view", "Compare view", "Start training", "Stop training"):
             assert title in titles
+        # Textual's keys panel is named as what it is: "Help" and "Keys" read as one twice.
+        assert "Keys" not in titles and "Keys panel" in titles and "Help" in titles
+        keys = next(c for c in app.get_system_commands(app.screen) if c.title == "Keys panel")
+        keys.callback()
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
 
 
 async def test_escape_closes_the_keys_panel(checkpoints, make_app):

@@ -906,6 +906,10 @@ class TuiVaeApp(App):
                 command = SystemCommand(command.title, "Save an SVG of the screen beside "
                                         "the exports", lambda: self.set_timer(
                                             0.1, lambda: self.action_screenshot()))
+            elif command.title == "Keys":  # beside Help, two entries read as one twice
+                command = SystemCommand("Keys panel", "A side panel of the keys that apply "
+                                        "here now (escape hides it); ? is the full help",
+                                        command.callback, command.discover)
             yield command
 
     def _palette_start(self) -> None:
