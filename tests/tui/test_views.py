@@ -343,7 +343,11 @@ async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints
         await pilot.press("s")
         assert screen.spherical and "spherical" in str(
             screen.query_one("#path-title").render())
-        assert grid(app, "#sweep").display and len(grid(app, "#sweep").images) == 11
+        sweep = grid(app, "#sweep")
+        # The sweep laid out as the path: A, the steps, a blank under B; step under step.
+        assert sweep.display and len(sweep.images) == len(path.images) == 13
+        assert sweep._captions[0] == path._captions[0] and sweep._captions[1:-1] == [
+            f"{t:.2f}" for t in np.linspace(0, 1, 11)] == path._captions[1:-1]
         # The fields name the pair shown from the start (their placeholders suggested
         # another); a field's text is selected as it takes the keys, so typing replaces it.
         assert [screen.query_one(f"#{n}").value for n in ("from", "to")] == ["0", "1"]
@@ -357,6 +361,22 @@ async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints
         assert any("c0-c9" in n or "class 99" in n for n in notices(app))
         await pilot.press("escape", "space")
         assert (screen.a, screen.b) != (0, 1)
+
+
+async def test_interpolates_path_and_condition_sweep_scroll_row_for_row(checkpoints, make_app):
+    # At 80x24 the sweep (two images fewer) ran out of rows first: at the path's
+    # third row it still showed its second.
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "i")
+        path, sweep = grid(app, "#path"), grid(app, "#sweep")
+        assert sweep.display
+        _, shown, total = path.rows()
+        assert total > shown  # rows off screen: there is scrolling to do
+        for _ in range(total):
+            await pilot.press("down")
+            assert path.rows()[0] == sweep.rows()[0]
+        assert path.rows()[0] == total - shown
 
 
 async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, make_app):

@@ -106,10 +106,15 @@ class InterpolateScreen(ViewScreen):
         sweep_title = self.query_one("#sweep-title", FittedLabel)
         if self.model.config.conditional:
             end = lb if lb != la else (la + 1) % len(classes)
-            # Captioned like the path (the condition's weight on the end class), so
-            # both grids have rows of one height and scroll together row for row.
+            # Laid out as the path is: A's original first, a blank tile where the path
+            # has B, and captioned with the condition's weight on the end class, so
+            # that each step stands under the path's step of the same t and the two
+            # grids have as many rows and scroll together, row for row (with two
+            # fewer images the sweep ran out of rows first and stopped scrolling).
             swept = gallery.condition_sweep(self.model, split, self.a, la, end, self.steps)
-            sweep.show(shrink(swept), [f"{t:.2f}" for t in ts], full=swept)
+            swept = np.concatenate((ends[:1], swept, np.zeros_like(swept[:1])))
+            sweep.show(shrink(swept), [f"A #{self.a}", *(f"{t:.2f}" for t in ts), ""],
+                       highlight={0}, full=swept)
             sweep_title.update(f"A's z, the condition moving from class {classes[la]} "
                                f"to {classes[end]}")
             sweep.display = sweep_title.display = True
