@@ -142,6 +142,10 @@ async def test_class_keys_show_and_work_only_for_a_cvae(checkpoints, make_app):
         await settle(app, pilot)
         status = str(app.screen.query_one("#status").render())
         assert "a row per class (0 to 9, top to bottom)" in status
+        samples = app.screen.query_one("#samples", ImageGrid)  # each row names its class
+        columns = len(samples.images) // 10
+        assert samples._captions[::columns] == [f"class {k}" for k in range(10)]
+        assert not any(c for i, c in enumerate(samples._captions) if i % columns)
         await pilot.press("a")
         await activate(app, pilot, "vae.safetensors")
         assert not {"0", "a"} & footer_keys(app).keys()

@@ -66,9 +66,12 @@ class GenerateScreen(ViewScreen):
         model, classes = self.model, self.images.classes
         # Full size where MIN_SAMPLES fit whole, else smaller (half size at 80x24, where
         # two full-size digits fit and ten half-size ones; z shows them full size).
-        factor = grid.spend_zoom(grid.reduction(captions=False, want=MIN_SAMPLES))
-        columns, rows = grid.fit(shrunk(grid.base, factor), captions=False)
         conditional = model.config.conditional
+        # A row per class names its class under its first image (the status's "0 to 9,
+        # top to bottom" did not say which row was which once they scrolled).
+        named = self.rows and conditional
+        factor = grid.spend_zoom(grid.reduction(captions=named, want=MIN_SAMPLES))
+        columns, rows = grid.fit(shrunk(grid.base, factor), captions=named)
         mixture = self.mixture()
         if self.aggregate and mixture is None:
             if self._fitting_for is not model:  # first use, or another model is active
@@ -78,10 +81,13 @@ class GenerateScreen(ViewScreen):
             self.set_status("Fitting the aggregate posterior (a Gaussian mixture over the "
                             "codes of the test images)...")
             return
-        if self.rows and conditional:
+        if named:
             images = gallery.class_rows(model, columns, self.temperature, self.seed, mixture)
-            grid.show(gallery.shrink(images, factor), columns=columns, full=images)
             count = model.config.num_classes
+            names = [f"class {classes[k]}" if k < len(classes) else f"class {k}"
+                     for k in range(count)]
+            captions = [names[k] if j == 0 else "" for k in range(count) for j in range(columns)]
+            grid.show(gallery.shrink(images, factor), captions, columns=columns, full=images)
             order = (f"{classes[0]} to {classes[count - 1]}, top to bottom"
                      if len(classes) >= count else "top to bottom")
             what = (f"a row per class ({order}), the same z down each column"
