@@ -224,6 +224,37 @@ async def test_draw_with_keys_and_mouse_updates_the_reconstruction_and_map(check
         assert grid(app, "#draw-classes").images == []  # a plain VAE: no class row
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_draw_zooms_the_canvas_and_reconstruction_together_where_they_fit(
+        checkpoints, make_app, size):
+    # z at 120x40 replaced the reconstruction with "no room for a whole row of
+    # images" and left the canvas at 1x above twenty empty lines.
+    from tui_vae.tui.widgets.draw_canvas import DrawCanvas
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=size) as pilot:
+        await open_view(app, pilot, "d", "vae.safetensors")
+        screen = app.screen
+        await pilot.press("o", "z")
+        await pilot.pause()
+        canvas, recon = screen.query_one(DrawCanvas), grid(app, "#recon")
+        status = str(screen.query_one("#status").render())
+        if size == (120, 40):  # room for both at 2x: 56 x 28 cells each, whole
+            assert canvas.scale == 2 and canvas.size == (56, 28) and recon.scale == 2
+            assert recon.tile_regions() and "zoomed it needs" not in status
+            # a pixel is two cells across and one down: the mouse lands on the pixel
+            screen.canvas.clear()
+            await pilot.click("#canvas", offset=(21, 9))
+            row, col = np.argwhere(screen.canvas.pixels > 0.5).mean(axis=0)
+            assert abs(row - 9.5) < 1.5 and abs(col - 10) < 1.5
+        else:  # no room: the drawing stays whole at 1x, and the status says why
+            assert canvas.scale == 1 and canvas.size == (28, 14) and recon.scale == 1
+            assert recon.tile_regions() and "zoomed it needs 116x36" in status
+        await pilot.press("z")
+        await pilot.pause()
+        assert canvas.scale == 1 and canvas.size == (28, 14)
+
+
 async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

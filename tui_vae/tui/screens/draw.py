@@ -19,6 +19,12 @@ from tui_vae.tui.widgets.draw_canvas import DrawCanvas
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.latent_map import LatentMap
 
+# Zoomed (z), the canvas and the reconstruction are 56 x 28 cells each, in panels
+# of 58 x 30; the screen needs that beside them (header, tabs, status, footer).
+# Smaller, Draw stays at 1x (and says so) rather than cut the canvas.
+ZOOM_ROOM = (2 * 58, 30 + 6)
+MIN_MAP_WIDTH = 20  # zoomed, the latent map shows only where it has this much room
+
 
 class DrawScreen(ViewScreen):
     """Canvas | reconstruction | map; the ten-class row below for a cVAE."""
@@ -70,6 +76,33 @@ class DrawScreen(ViewScreen):
                 yield LatentMap(id="draw-map")
             yield Static(id="draw-classes-title", classes="dim", markup=False)  # class names
             yield ImageGrid(id="draw-classes")
+
+    def set_scale(self, scale: int) -> None:
+        """The drawing and its reconstruction zoom together, where the screen has room
+        for both at 2x; the class row zooms as every view's grids do."""
+        width, height = self.size
+        zoomed = scale > 1 and width >= ZOOM_ROOM[0] and height >= ZOOM_ROOM[1]
+        self.query_one("#canvas", DrawCanvas).set_scale(2 if zoomed else 1)
+        self.set_class(zoomed, "zoomed")
+        self.query_one("#draw-map", LatentMap).display = (
+            not zoomed or width - ZOOM_ROOM[0] >= MIN_MAP_WIDTH)
+        super().set_scale(scale)
+
+    def grid_scale(self, grid: ImageGrid, scale: int) -> int:
+        if grid.id == "recon":  # with the canvas: 2x only where both have the room
+            return 2 if self.has_class("zoomed") else 1
+        return scale
+
+    def zoom_left_out(self) -> bool:
+        """Whether z asks for 2x and the screen is too small for Draw's."""
+        return self.app.scale > 1 and not self.has_class("zoomed")
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        before = self.has_class("zoomed")
+        self.set_scale(self.app.scale)
+        if self.has_class("zoomed") != before and self.is_current:
+            self.call_after_refresh(self._changed)
 
     def fits_canvas(self) -> bool:
         """Whether the active model reads images like the canvas: grey, SIZE x SIZE."""
@@ -155,9 +188,12 @@ class DrawScreen(ViewScreen):
         keys = f"{self.class_keys()} encode as class · " if conditional else ""
         if conditional and self.check_action("scroll_rows", ()):
             keys += "PgDn/PgUp class row · "
-        self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px): arrows move · space "
-                        f"pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test digit · "
-                        f"{keys}mouse: drag")
+        # Said first: the hints after it are cut at 80x24, where it applies.
+        small = (f"; 1x: zoomed it needs {ZOOM_ROOM[0]}x{ZOOM_ROOM[1]}"
+                 if self.zoom_left_out() else "")
+        self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px{small}): arrows move · "
+                        f"space pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test "
+                        f"digit · {keys}mouse: drag")
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -223,6 +259,10 @@ class DrawScreen(ViewScreen):
         self.canvas.load(images_of(split, [index])[0])
         self.label = int(split.labels[index]) if self.model.config.conditional else self.label
         self.loaded += 1
+        names = self.images.classes
+        label = int(split.labels[index])
+        self.notify(f"test image #{index} ({names[label] if label < len(names) else label}); "
+                    f"o loads the next", timeout=3)
         self._changed()
 
     def action_set_class(self, label: int) -> None:

@@ -256,10 +256,15 @@ class ViewScreen(AppSizedScreen):
         images reduced chooses their size again: ImageGrid.spend_zoom)."""
         changed = False
         for grid in self.query(ImageGrid):
-            if grid.scale != scale:
-                grid.scale, changed = scale, True
+            wanted = self.grid_scale(grid, scale)
+            if grid.scale != wanted:
+                grid.scale, changed = wanted, True
         if changed and self.is_current:
             self.sync(force=True)
+
+    def grid_scale(self, grid: ImageGrid, scale: int) -> int:
+        """The scale `grid` takes when the app's is `scale` (a view may keep one at 1x)."""
+        return scale
 
     def redraw(self) -> None:
         """Draw the view from the App's model and images."""
