@@ -121,6 +121,23 @@ async def test_showing_the_prior_keeps_the_cursor_on_its_plane_point(with_2d, ma
                 (latent_map.bounds[3] - latent_map.bounds[2]) / latent_map.size.height)
         after = latent_map.cursor_point()
         assert abs(after[0] - before[0]) <= cell[0] and abs(after[1] - before[1]) <= cell[1]
+        # Exactly the same point, decoded and said the same: within a cell, the
+        # coordinates shown still changed ((-0.05,-0.28) became (-0.03,-0.19)).
+        np.testing.assert_array_equal(after, before)
+        said = str(app.screen.query_one("#latent-info").render())
+        # A smaller terminal: the cells move under the cursor, its point stays (it
+        # kept its cell, which pointed at (-1.60,+1.52) instead).
+        await pilot.resize_terminal(80, 24)
+        await settle(app, pilot)
+        np.testing.assert_array_equal(latent_map.cursor_point(), before)
+        assert "cursor at (" + said.split("cursor at (")[1].split(")")[0] in str(
+            app.screen.query_one("#latent-info").render())
+        col, line = latent_map.cursor
+        centre = latent_map._centre(col, line)
+        await pilot.press("right")  # the arrows go on cell by cell from the cell it is in
+        assert latent_map.cursor == (col + 1, line)
+        np.testing.assert_allclose(latent_map.cursor_point(), latent_map._centre(col + 1, line))
+        assert latent_map.cursor_point()[0] > centre[0]
 
 
 async def test_the_manifold_fills_its_space_again_after_leaving_the_view(with_2d, make_app):

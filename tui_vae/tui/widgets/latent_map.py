@@ -44,6 +44,10 @@ class LatentMap(Widget):
         self._labels = np.zeros(0, dtype=np.int16)
         self.bounds = (-3.0, 3.0, -3.0, 3.0)
         self.cursor: tuple[int, int] | None = None
+        # The plane point the cursor decodes: kept as it is while the cells move
+        # under it (a resize, the prior's rings shown), so that what it decodes and
+        # the coordinates said stay the same; the arrows move it cell by cell.
+        self.point: np.ndarray | None = None
         self.marker: np.ndarray | None = None  # a plane point, or None
         self._lines: list[Strip] | None = None
         self.overlay: list[tuple[np.ndarray, int]] = []  # (points (N, 2), colour index)
@@ -69,11 +73,15 @@ class LatentMap(Widget):
         self.refresh()
 
     def place_cursor(self, point: np.ndarray) -> None:
-        """Put the cursor on the cell holding plane `point` (the nearest cell inside)."""
+        """Put the cursor on plane `point`, in the cell holding it; a point off the
+        map moves to the centre of the nearest cell inside."""
         width, height = self.pixels
         cols, rows = to_pixels(point, width, height, self.bounds)
-        self.cursor = (min(max(int(cols[0]), 0), max(self.size.width - 1, 0)),
-                       min(max(int(rows[0]) // 2, 0), max(self.size.height - 1, 0)))
+        col, row = int(cols[0]), int(rows[0])
+        self.cursor = (min(max(col, 0), max(self.size.width - 1, 0)),
+                       min(max(row // 2, 0), max(self.size.height - 1, 0)))
+        inside = 0 <= col < width and 0 <= row < height
+        self.point = np.asarray(point, np.float64) if inside else self._centre(*self.cursor)
         self.refresh()
 
     @property
@@ -82,18 +90,25 @@ class LatentMap(Widget):
         return self.size.width, 2 * self.size.height
 
     def move_cursor(self, d_col: int, d_line: int) -> None:
+        """Move the cursor by whole cells, onto the new cell's centre."""
         if not self.size.area:
             return  # not laid out yet: the cursor starts in the middle once it is
         col, line = self.cursor or (self.size.width // 2, self.size.height // 2)
         self.cursor = (min(max(col + d_col, 0), max(self.size.width - 1, 0)),
                        min(max(line + d_line, 0), max(self.size.height - 1, 0)))
+        self.point = self._centre(*self.cursor)
         self.refresh()
 
-    def cursor_point(self) -> np.ndarray:
-        """The plane point under the cursor (the centre of its cell)."""
+    def _centre(self, col: int, line: int) -> np.ndarray:
         width, height = self.pixels
-        col, line = self.cursor or (width // 2, height // 4)
         return from_pixel(col, 2 * line + 0.5, max(width, 1), max(height, 1), self.bounds)
+
+    def cursor_point(self) -> np.ndarray:
+        """The plane point the cursor decodes (at first the centre of the middle cell)."""
+        if self.point is not None:
+            return self.point
+        width, height = self.pixels
+        return self._centre(*(self.cursor or (width // 2, height // 4)))
 
     def set_marker(self, point: np.ndarray | None) -> None:
         self.marker = None if point is None else np.asarray(point, np.float64)
@@ -104,7 +119,10 @@ class LatentMap(Widget):
 
     def on_resize(self) -> None:
         self._lines = None
-        self.move_cursor(0, 0)  # place it, or keep it inside
+        if self.point is not None and self.size.area:
+            self.place_cursor(self.point)  # the same point, in the cell it now falls in
+        else:
+            self.move_cursor(0, 0)  # place it in the middle
         self.post_message(self.Resized())
 
     def _build(self) -> list[Strip]:
