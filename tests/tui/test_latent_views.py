@@ -543,3 +543,15 @@ async def test_reconstructs_posterior_draws_export_at_the_models_size(checkpoint
         pooled = picture[:28, :28].astype(float).reshape(
             tile[0], factor, tile[0], factor).mean(axis=(1, 3))
         assert np.abs(pooled - shown.images[0][:, :tile[0]]).max() <= 1.0
+
+
+def test_the_priors_three_greys_are_told_apart_in_256_colours():
+    # The samples near the codes (252) and those in holes (231) looked alike there.
+    from rich.color import Color, ColorSystem
+
+    from tui_vae.tui.widgets.latent_map import CONTOUR, HOLE, NEAR, OVERLAY_COLORS
+
+    greys = [Color.parse(OVERLAY_COLORS[k]).downgrade(ColorSystem.EIGHT_BIT).get_truecolor()
+             for k in (CONTOUR, NEAR, HOLE)]
+    levels = sorted(sum(rgb) / 3 for rgb in greys)
+    assert min(b - a for a, b in zip(levels, levels[1:])) >= 60, greys

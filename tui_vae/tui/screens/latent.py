@@ -256,9 +256,9 @@ class LatentScreen(ViewScreen):
         prior = ""
         if self.prior:
             plain = self.app.no_color
-            prior = f"\n{'dotted' if plain else 'grey'} rings: the prior's 1, 2, 3 sigma"
+            prior = f"\n{'dotted' if plain else 'dark grey'} rings: the prior's 1, 2, 3 sigma"
             if self.prior == 2:
-                near, hole = ("+", "@") if plain else ("light grey", "white")
+                near, hole = ("+", "@") if plain else ("grey", "white")
                 prior += (f"\nprior samples: {near} where the codes' aggregate posterior "
                           f"q(z) has mass, {hole} in a hole of it, q(z) < "
                           f"p(z)/{1 / HOLE_RATIO:g} "

@@ -22,7 +22,9 @@ from tui_vae.render import CLASS_COLORS, PLAIN, palette_lines, symbol_lines
 # Overlays drawn after the classes: the prior's contours, prior samples near the
 # codes, and prior samples in the codes' holes.
 CONTOUR, NEAR, HOLE = (len(CLASS_COLORS) + k for k in range(3))
-OVERLAY_COLORS = (*CLASS_COLORS, "#6c6c6c", "#d0d0d0", "#ffffff")
+# Three greys far enough apart to tell in 256 colours too (the samples near the
+# codes were 252 beside 231 for those in holes).
+OVERLAY_COLORS = (*CLASS_COLORS, "#5a5a5a", "#a0a0a0", "#ffffff")
 # The same without colour: dotted contours, prior samples as "+" near codes, "@" in holes.
 OVERLAY_SYMBOLS = {CONTOUR: ".", NEAR: "+", HOLE: "@"}
 # In the theme's text colour (the widget's style goes under them), so that both
