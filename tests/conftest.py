@@ -31,6 +31,7 @@ LONG_TESTS = (
     "tests/cli/test_sweep.py::test_a_sweep_trains_every_run",
     "tests/cli/test_sweep.py::test_ctrl_c_stops_every_run",
     "tests/cli/test_sweep.py::test_a_sweep_whose_output_goes_away",
+    "tests/cli/test_sweep.py::test_a_sweep_killed_outright",
     "tests/cli/test_sweep.py::test_a_run_stopped_while_it_starts_says_so",
     "tests/cli/test_cli.py::test_sample_on_a_terminal_narrower_than_a_tile",
     "tests/tui/test_train_form_engine.py::test_after_a_sweep_whose_last_run_failed",

@@ -553,6 +553,7 @@ def train(
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs the tensorboard extra: pip install \"tui-vae[tensorboard]\", from a clone pip install \".[tensorboard]\", with pipx: pipx inject tui-vae tensorboard).", parser=_folder_path)] = None,
     log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
     events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout, and stop when a piped stdin closes (how the app runs and stops its run).")] = False,
+    stop_on_eof: Annotated[bool, typer.Option("--stop-on-stdin-eof", hidden=True, help="Stop, saving the run's state, when a piped stdin closes (how a sweep's runs end with the sweep, even one killed outright).")] = False,
     check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
 ) -> None:
     """Train a VAE or cVAE headless, saving a checkpoint and a metrics JSONL beside it."""
@@ -632,14 +633,16 @@ def train(
             raise
         config = replace(config, out=str(out))
     try:
-        _train_in_this_process(config, out, resume, make_runs, lock, tensorboard, events_json)
+        _train_in_this_process(config, out, resume, make_runs, lock, tensorboard, events_json,
+                               stop_on_eof)
     finally:
         if lock is not None:  # a failure before the Trainer took it over (it lets go)
             lock.release()
 
 
 def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, lock,
-                           tensorboard: Path | None, events_json: bool) -> None:
+                           tensorboard: Path | None, events_json: bool,
+                           stop_on_eof: bool = False) -> None:
     """`train`'s run, once its settings are checked and its checkpoint named (and
     claimed: `lock`, held, where the name was of the run's own choosing)."""
     from tui_vae.progress import ConsoleReporter
@@ -652,7 +655,7 @@ def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, loc
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop, signalled = threading.Event(), threading.Event()
     _stop_on_signals(stop, signalled)
-    if events_json:
+    if events_json or stop_on_eof:
         _stop_when_stdin_closes(stop)
     reporter = (JsonEventWriter(on_gone=stop.set) if events_json
                 else ConsoleReporter(on_gone=stop.set))

@@ -233,10 +233,13 @@ class Sweep:
                 run, resume = queue.pop(0)
                 log = _open_log(run.out.with_suffix(".log"))
                 try:
+                    # Its stdin a pipe the sweep holds and never writes to: a sweep
+                    # that ends in any way (kill -9 too) closes it, and the run then
+                    # saves its state and stops, rather than train on unowned.
                     running[run.name] = subprocess.Popen(
-                        run.command(resume), stdout=log, stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL, start_new_session=True,
-                        env=self.child_env())
+                        [*run.command(resume), "--stop-on-stdin-eof"], stdout=log,
+                        stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                        start_new_session=True, env=self.child_env())
                 finally:
                     os.close(log)
                 self.report(f"{run.name}: {'resumed' if resume else 'started'} "
@@ -254,6 +257,7 @@ class Sweep:
                 if code is None:
                     continue
                 del running[name]
+                proc.stdin.close()
                 # Finished is what its checkpoint says: a run that ended as the stop
                 # came may have trained to its end, and one that exited 0 without
                 # saving (not tui-vae's train) was once counted as finished.

@@ -240,6 +240,38 @@ def test_a_sweep_whose_output_goes_away_stops_its_runs_with_their_state_saved(tm
         assert 1 <= read_info(tmp_path / "sw" / f"{name}.safetensors").epochs_done < 2000
 
 
+def test_a_sweep_killed_outright_leaves_no_run_training(tmp_path):
+    """kill -9 on the sweep left its runs training on their own, children of init,
+    holding their locks (a `--resume` was then refused). Each run's stdin is the
+    sweep's pipe: its end stops the run, which saves its state."""
+    args = [sys.executable, "-m", "tui_vae", "sweep", "--beta", "0,1", "--epochs", "2000",
+            "--jobs", "2", "--out-dir", "sw", *TINY]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    names = ("beta0-hidden16", "beta1-hidden16")
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / "sw" / f"{n}.safetensors").exists() for n in names):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait(timeout=10)
+    logs = [tmp_path / "sw" / f"{n}.log" for n in names]
+
+    def left() -> list[str]:  # processes still training into this sweep's folder
+        found = subprocess.run(["pgrep", "-f", str(tmp_path / "sw")], capture_output=True,
+                               text=True)
+        return found.stdout.split()
+
+    try:
+        deadline = time.monotonic() + 60
+        while left() or not all("stopped" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, [log.read_text()[-300:] for log in logs]
+            time.sleep(0.2)
+    finally:  # never leave orphans behind a failing test
+        subprocess.run(["pkill", "-KILL", "-f", str(tmp_path / "sw")], check=False)
+    for name in names:  # stopped, not finished, its state saved
+        assert 1 <= read_info(tmp_path / "sw" / f"{name}.safetensors").epochs_done < 2000
+
+
 def test_a_run_stopped_while_it_starts_says_so_in_its_log(tmp_path):
     """Stopped before its own handlers were in place, a run wrote nothing: its log
     was empty and nothing said why."""
