@@ -257,9 +257,12 @@ def _print_version(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
-    checkpoints: Annotated[Path, typer.Option(
+    # No default here: Click checks a default as if typed, and a file named `runs`
+    # in the folder then failed every command, ones that never use it too, about an
+    # option nobody gave. The explorer, `serve` and `models` fall back to `runs`.
+    checkpoints: Annotated[Path | None, typer.Option(
         "--checkpoints", help="Folder of your runs, where the Train view saves (the shipped models are listed too).",
-        parser=_folder_path, metavar="<dir>")] = Path(DEFAULT_CHECKPOINT_DIR),
+        parser=_folder_path, metavar="<dir>", show_default=DEFAULT_CHECKPOINT_DIR)] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
     truecolor: Annotated[bool, typer.Option(
@@ -281,15 +284,19 @@ def root(
     """
     if ctx.invoked_subcommand is not None:
         return
-    _open_explorer(checkpoints, data_dir, device, truecolor, keymap, model_factory, weights)
+    _open_explorer(checkpoints or Path(DEFAULT_CHECKPOINT_DIR), data_dir, device, truecolor,
+                   keymap, model_factory, weights)
 
 
 def _check_explorer_options(checkpoints: Path, keymap: Path | None, model_factory: str | None,
                             weights: Path | None) -> None:
     """Refuse (BadParameter) explorer options that cannot work, before its screen opens
     or `serve` listens."""
-    if checkpoints.exists() and not checkpoints.is_dir():
-        raise typer.BadParameter(f"{checkpoints} is not a folder", param_hint="--checkpoints")
+    if os.path.lexists(checkpoints) and not checkpoints.is_dir():
+        default = (" (the folder of your runs when --checkpoints is not given)"
+                   if checkpoints == Path(DEFAULT_CHECKPOINT_DIR) else "")
+        raise typer.BadParameter(f"{checkpoints}{default} is not a folder",
+                                 param_hint="--checkpoints")
     if (model_factory is None) != (weights is None):
         raise typer.BadParameter("--model-factory and --weights go together",
                                  param_hint="--model-factory" if weights else "--weights")
@@ -596,6 +603,11 @@ def train(
     shape = {"image_size": given["image_size"], "channels": given["channels"]}  # None: the data's
     # By default a run is the user's: runs/ in the working folder, never the shipped models'.
     named_for_us = out is None  # then claimed, and numbered on, where another run took it
+    runs = Path(DEFAULT_CHECKPOINT_DIR)
+    if named_for_us and os.path.lexists(runs) and not runs.is_dir():
+        raise typer.BadParameter(f"{runs} here is not a folder, and a run without --out saves "
+                                 f"in {runs}/; give --out, or move {runs} away",
+                                 param_hint="--out")
     out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
     # runs/ is made just before training, and taken away again if the run fails
     # before saving anything into it (no data, say): no empty folder left behind.
@@ -1151,8 +1163,8 @@ def _explorer_args(ctx: typer.Context) -> list[str]:
     # Checked here as the explorer checks them, so that a bad option is told once
     # at the command line, not in every browser tab that opens the page.
     options = root.command.make_context(root.info_name, list(tokens), parent=None).params
-    _check_explorer_options(options["checkpoints"], options["keymap"], options["model_factory"],
-                            options["weights"])
+    _check_explorer_options(options["checkpoints"] or Path(DEFAULT_CHECKPOINT_DIR),
+                            options["keymap"], options["model_factory"], options["weights"])
     return tokens
 
 

@@ -85,7 +85,9 @@ def test_the_bare_command_skips_typers_option_parsing(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "tui_vae"], capture_output=True,
                              text=True, cwd=tmp_path)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "error: Invalid value for --checkpoints: runs is not a folder"
+    assert refused.stderr.strip() == ("error: Invalid value for --checkpoints: runs (the folder "
+                                      "of your runs when --checkpoints is not given) is not a "
+                                      "folder")
 
 
 def test_without_a_terminal_the_explorer_says_so_instead_of_drawing_into_a_file(tmp_path):

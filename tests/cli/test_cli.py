@@ -357,3 +357,22 @@ def test_an_error_naming_a_path_with_a_line_break_stays_one_line(tmp_path):
         err.print("note: two\nlines", markup=False)
     lines = captured.get().splitlines()
     assert lines == ["error: MNIST is not in /tmp/x\\ny\\x1b[31m", "note: two", "lines"]
+
+
+def test_a_file_named_runs_troubles_only_what_would_save_into_runs(tmp_path):
+    # Click checked --checkpoints' default as if typed: every command (train --out,
+    # sample, eval, models DIR) failed with "Invalid value for '--checkpoints'".
+    (tmp_path / "runs").write_text("not a folder")
+    tiny = ["--dataset", "mnist-sample", "--hidden-dim", "8", "--latent-dim", "2",
+            "--epochs", "1"]
+    trained = run_cli("train", *tiny, "--out", "x.safetensors", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    sampled = run_cli("sample", "x.safetensors", "-n", "1", "--out", "s.png", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    listed = run_cli("models", ".", cwd=tmp_path)
+    assert listed.returncode == 0 and "x" in listed.stdout, listed.stderr
+    # A run with no --out would save in runs/: told so, in the option it needs.
+    refused = run_cli("train", *tiny, cwd=tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "runs here is not a folder" in refused.stderr and "--out" in refused.stderr
+    assert (tmp_path / "runs").read_text() == "not a folder"
