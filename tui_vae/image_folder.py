@@ -483,6 +483,9 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
         raise DataError(f"cannot use {printable(spec.path)} as an image folder: "
                         f"{printable(str(exc))}") from None
     shown = printable(str(folder))  # in messages: no control character reaches a terminal
+    if folder.parent == folder:  # "/" (or a drive's root): every image on the machine
+        raise DataError(f"{shown} is the file system's root, not an image folder: name the "
+                        f"folder that holds the images")
     unreadable: list[str] = []
     loose: list[Path] = []
     files, labels = list_images(folder, spec.class_folders or spec.classes, spec.labelled,

@@ -376,3 +376,14 @@ def test_a_folder_whose_classes_changed_says_so_in_whole_words(tmp_path):
     (tmp_path / "c").rmdir()
     [said] = dataset_problems(f"folder:{tmp_path}", "cvae", 1, 28, 2)
     assert "has 1 class (sub-folders) now" in said
+
+
+def test_the_file_systems_root_is_no_image_folder(tmp_path):
+    # A checkpoint whose metadata named folder:/ made `eval` read 555 images from
+    # all over the machine (and cache them), bounded only by the file limit.
+    for root in ("/", "/.", str(tmp_path / ".." / ".." / ".." / ".." / ".." / "..")):
+        if os.path.realpath(root) != "/":
+            continue
+        with pytest.raises(DataError, match="the file system's root, not an image folder"):
+            load(root, tmp_path)
+    assert not (tmp_path / "data" / "cache").exists()  # nothing read, nothing cached
