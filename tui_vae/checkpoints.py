@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui_vae.config import (
+    CHECKPOINT_SUFFIX,
     LR_SCHEDULES,
     MAX_BATCH,
     MAX_EPOCHS,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 FORMAT = "tui-vae-checkpoint"
 FORMAT_VERSION = 1
-SUFFIX = ".safetensors"
+SUFFIX = CHECKPOINT_SUFFIX
 META_KEY = "tui_vae"
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # a header this large is not one of ours
 MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: far beyond any model we build

@@ -159,6 +159,10 @@ class ModelConfig:
 
     def problems(self) -> list[str]:
         """Why no model could be built from this config (empty when it is fine)."""
+        kinds = _wrong_kinds(self, ("latent_dim", "hidden_dim", "num_classes", "channels",
+                                    "image_size"), ("beta",))
+        if kinds:  # the comparisons below assume numbers (1.0 was one of the channels)
+            return kinds
         checks = [
             (self.model not in MODEL_KINDS, f"unknown model {self.model!r} "
                                             f"(known: {', '.join(MODEL_KINDS)})"),
@@ -187,6 +191,16 @@ class ModelConfig:
                                          self.image_size, self.num_classes)
 
 
+def _wrong_kinds(config, whole: tuple[str, ...], real: tuple[str, ...]) -> list[str]:
+    """What a config holds of the wrong kind: `whole` fields must be int (not bool),
+    `real` ones int or float."""
+    found = [f"{name.replace('_', ' ')} must be a whole number, not {getattr(config, name)!r}"
+             for name in whole if type(getattr(config, name)) is not int]
+    found += [f"{name.replace('_', ' ')} must be a number, not {getattr(config, name)!r}"
+              for name in real if type(getattr(config, name)) not in (int, float)]
+    return found
+
+
 def _widths_fit(widths, hidden_dim: int) -> bool:
     if not widths:
         return True
@@ -202,6 +216,7 @@ MAX_SEED = 2**32 - 1
 # hold 16 MiB (checkpoints.MAX_HEADER_BYTES): 40,000 epochs stay well inside it.
 MAX_EPOCHS = 40_000
 MAX_BATCH = 1 << 24
+CHECKPOINT_SUFFIX = ".safetensors"  # a checkpoint's file name ends so (checkpoints.SUFFIX)
 # A KL weight far past any use; beyond float32's range the step's arithmetic overflows.
 MAX_BETA = 1e6
 # The least positive learning rate or beta: a training process flushes subnormal
@@ -247,6 +262,11 @@ class TrainConfig:
 
     def problems(self) -> list[str]:
         """Why no run could use these settings (empty when they are fine)."""
+        kinds = _wrong_kinds(self, ("epochs", "batch_size", "seed", "log_every",
+                                    "eval_batch_size"),
+                             ("lr", "lr_warmup", "kl_warmup", "average"))
+        if kinds:  # the Python API takes any value: 2.5 images per step sliced nothing
+            return self.model.problems() + kinds
         checks = [
             (self.epochs < 1, "epochs must be at least 1"),
             (self.batch_size < 1, "batch size must be at least 1"),
@@ -261,6 +281,11 @@ class TrainConfig:
             (not 0 <= self.seed <= MAX_SEED, f"the seed must be in 0..{MAX_SEED}"),
             (self.epochs > MAX_EPOCHS, f"epochs must be at most {MAX_EPOCHS:,}"),
             (self.batch_size > MAX_BATCH, f"batch size must be at most {MAX_BATCH:,}"),
+            # Below 1 the evaluation summed nothing and saved a test loss of 0.
+            (not 1 <= self.eval_batch_size <= MAX_BATCH,
+             f"the evaluation batch size must be 1 to {MAX_BATCH:,}"),
+            (self.out is not None and not str(self.out).endswith(CHECKPOINT_SUFFIX),
+             f"the checkpoint must be a {CHECKPOINT_SUFFIX} file (`models` lists only those)"),
         ]
         return self.model.problems() + [message for failed, message in checks if failed]
 

@@ -274,3 +274,39 @@ def test_a_subnormal_rate_or_beta_is_refused_not_saved_as_zero(lr, beta, words):
     assert any(words in problem for problem in problems), problems
     fine = TrainConfig(model=ModelConfig(dataset="mnist-sample", beta=0.0), lr=1e-30)
     assert fine.problems() == []
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"eval_batch_size": -3}, "evaluation batch size must be 1"),  # saved a test loss of 0
+    ({"eval_batch_size": 0}, "evaluation batch size must be 1"),  # failed after the epoch
+    ({"batch_size": 2.5}, "batch size must be a whole number"),  # slice indices TypeError
+    ({"epochs": 1.5}, "epochs must be a whole number"),
+    ({"seed": 1.5}, "seed must be a whole number"),  # manual_seed's RuntimeError
+    ({"batch_size": True}, "batch size must be a whole number"),
+    ({"lr": "0.1"}, "lr must be a number"),
+    ({"out": "r/x.txt"}, "must be a .safetensors file"),  # saved, and never listed
+])
+def test_the_python_api_refuses_settings_of_the_wrong_kind_before_training(
+        tmp_path, settings, words):
+    from tui_vae.config import ModelConfig, TrainConfig
+    from tui_vae.errors import TrainingError
+    from tui_vae.events import Failed
+    from tui_vae.training import Trainer
+
+    config = TrainConfig(model=ModelConfig(dataset="mnist-sample", hidden_dim=8), device="cpu",
+                         **{"epochs": 1, "out": str(tmp_path / "a.safetensors"), **settings})
+    assert any(words in problem for problem in config.problems()), config.problems()
+    with pytest.raises(TrainingError, match=words):
+        config.validate()
+    events = []
+    with pytest.raises(TrainingError):
+        Trainer(config, on_event=events.append).run()
+    assert isinstance(events[-1], Failed) and not list(tmp_path.iterdir())  # nothing saved
+
+
+def test_a_model_config_of_the_wrong_kind_is_one_problem_not_a_type_error():
+    from tui_vae.config import ModelConfig
+
+    assert ModelConfig(channels=1.0).problems() == ["channels must be a whole number, not 1.0"]
+    assert "latent dim must be a whole number" in ModelConfig(latent_dim="3").problems()[0]
+    assert "beta must be a number" in ModelConfig(beta=None).problems()[0]
