@@ -160,6 +160,27 @@ def _check_tensor_entry(path: Path, name: str, entry: Any, data_size: int) -> No
         raise CheckpointError(f"{path} is truncated or corrupt (tensor {name!r} out of bounds)")
 
 
+def _check_coverage(path: Path, header_bytes: bytes, spans: list[list[int]],
+                    data_size: int) -> None:
+    """As the safetensors reader checks before it loads anything: the header starts
+    with "{", and the tensors' bytes lie end to end over the whole data, with no
+    overlap, gap or bytes after them (`models` listed such files as healthy, and
+    `sample` then refused them)."""
+    if not header_bytes.startswith(b"{"):
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (its header does not "
+                              f"start with '{{')")
+    end = 0
+    for start, stop in sorted(spans):
+        if start != end:
+            word = "overlap" if start < end else "leave a gap between them"
+            raise CheckpointError(f"{path} is corrupt (its tensors' bytes {word})")
+        end = stop
+    if end != data_size:
+        extra = data_size - end
+        raise CheckpointError(f"{path} is corrupt ({extra:,} byte{'s' if extra != 1 else ''} "
+                              f"after its tensors)")
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -371,6 +392,8 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     data_size = size - 8 - len(header_bytes)
     for name, entry in header.items():
         _check_tensor_entry(path, name, entry, data_size)
+    _check_coverage(path, header_bytes, [entry["data_offsets"] for entry in header.values()],
+                    data_size)
     meta = _parse_json(path, extra[META_KEY], "metadata")
     shapes = {name: (entry["dtype"], tuple(entry["shape"])) for name, entry in header.items()}
     return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size, shapes)

@@ -132,6 +132,39 @@ def test_bad_metadata_is_a_one_line_error(tmp_path, edit, message):
     assert "\n" not in str(info.value)
 
 
+def _overlapping(path):
+    def edit(meta, header):  # the second tensor's bytes start inside the first's
+        first, second = sorted((e for k, e in header.items() if k != "__metadata__"),
+                               key=lambda e: e["data_offsets"][0])[:2]
+        size = second["data_offsets"][1] - second["data_offsets"][0]
+        second["data_offsets"] = [first["data_offsets"][0], first["data_offsets"][0] + size]
+    rewrite_meta(path, edit)
+
+
+def _with_bom(path):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    path.write_bytes(struct.pack("<Q", n + 3) + b"\xef\xbb\xbf" + raw[8:])
+
+
+@pytest.mark.parametrize("damage, words", [
+    (_overlapping, "overlap"),
+    (lambda path: path.write_bytes(path.read_bytes() + b"\0" * 64), "64 bytes after"),
+    (_with_bom, "does not start with"),
+])
+def test_a_file_safetensors_would_refuse_is_refused_by_the_listing_too(tmp_path, damage, words):
+    # `models` listed these three as healthy rows, with metrics; `sample` and `eval`
+    # then refused them ("incomplete metadata, file not fully covered").
+    path = tmp_path / "m.safetensors"
+    save_tiny(path)
+    ck.read_info(path)  # the file as saved is whole
+    damage(path)
+    with pytest.raises(CheckpointError, match=words):
+        ck.read_info(path)
+    (listed,) = ck.list_checkpoints(tmp_path)
+    assert isinstance(listed, ck.BadCheckpoint) and words in listed.reason
+
+
 @pytest.mark.parametrize("cut", [3, 8, 40, -100, -1])
 def test_truncated_files_are_refused(tmp_path, cut):
     path = tmp_path / "m.safetensors"
