@@ -86,8 +86,15 @@ def _safe(text: str) -> str:
 
 
 def echo(text: str) -> None:
-    """typer.echo, with control characters escaped as SafeConsole does."""
-    typer.echo(printable_lines(text))
+    """typer.echo, with control characters escaped as SafeConsole does. A reader that
+    has gone (`... | head -1`) took what it wanted: the command ends there, with
+    exit 0, as `models | head` does (Click exited 1 without a word)."""
+    try:
+        typer.echo(printable_lines(text))
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # Python's flush at exit must not fail
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
 
 
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)

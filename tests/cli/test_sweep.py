@@ -307,3 +307,18 @@ def test_a_dry_run_prints_what_the_sweep_would_run_now(tmp_path):
     assert "beta0-" in again.stderr and "done already" in again.stderr
     refused = run_cli(*args, "--dry-run", cwd=tmp_path)  # as the sweep itself would be
     assert refused.returncode != 0 and "pass --resume" in refused.stderr
+
+
+def test_a_dry_run_whose_reader_leaves_ends_quietly_with_exit_0(tmp_path):
+    # `sweep ... --dry-run | head -1` exited 1 with nothing said (Click's way with
+    # a closed pipe), where `models | head -1` exits 0.
+    betas = ",".join(str(k) for k in range(1, 301))
+    proc = subprocess.Popen([sys.executable, "-m", "tui_vae", "sweep", "--beta", betas,
+                             "--latent-dim", "1,2,3", *TINY,  # 900 lines: over a pipe's 64 KiB
+                             "--out-dir", "sw", "--dry-run"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes, as head does after its line
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and stderr == b"", stderr
+    assert first.startswith(b"tui-vae train --beta 1 --latent-dim 1 ")
