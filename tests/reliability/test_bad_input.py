@@ -310,3 +310,15 @@ def test_a_model_config_of_the_wrong_kind_is_one_problem_not_a_type_error():
     assert ModelConfig(channels=1.0).problems() == ["channels must be a whole number, not 1.0"]
     assert "latent dim must be a whole number" in ModelConfig(latent_dim="3").problems()[0]
     assert "beta must be a number" in ModelConfig(beta=None).problems()[0]
+
+
+def test_a_data_folder_from_the_environment_that_is_a_file_is_named_so(tmp_path):
+    # --data-dir FILE said "is not a folder"; TUI_VAE_DATA_DIR=FILE tried a download
+    # into it and said "[Errno 20] Not a directory".
+    (tmp_path / "afile").write_text("x")
+    result = run_cli("train", "--epochs", "1", "--out", "q.safetensors", cwd=tmp_path,
+                     env={"TUI_VAE_DATA_DIR": "afile"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: the data folder afile (TUI_VAE_DATA_DIR) is not "
+                                     "a folder")
+    assert (tmp_path / "afile").read_text() == "x" and not (tmp_path / "q.safetensors").exists()
