@@ -388,9 +388,11 @@ def read(spec: DatasetSpec, root: Path, download: bool):
     """The train and test splits of a colour dataset as (images, labels, None) triples,
     and a one-line note for the user ("" when there is nothing to say)."""
     if not available(spec, root):
-        if not download:
-            raise DataError(f"{spec.title} is not in {root}; {_where(spec, root)}, or point "
-                            f"{DATA_DIR_HINT} at a folder that holds it")
+        a_file = Path(root).exists() and not Path(root).is_dir()  # no download into it
+        if not download or a_file:
+            why = f" the data folder {root} is not a folder;" if a_file else ""
+            raise DataError(f"{spec.title} is not in {root};{why} {_where(spec, root)}, or "
+                            f"point {DATA_DIR_HINT} at a folder that holds it")
         try:
             _download(spec, root)
         except Exception as exc:  # network errors come in many types; all mean the same here

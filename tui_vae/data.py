@@ -30,7 +30,6 @@ import torch
 
 from tui_vae.datasets import IMAGE_SIZE, OFFLINE_HINT, DatasetSpec, dataset_spec
 from tui_vae.errors import DataError
-from tui_vae.wording import printable
 
 DATA_DIR_ENV = "TUI_VAE_DATA_DIR"
 SAMPLE_ASSET = "mnist_sample.npz"
@@ -135,16 +134,12 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Where datasets live: the argument, else $TUI_VAE_DATA_DIR, else a user cache."""
     given = data_dir or os.environ.get(DATA_DIR_ENV)
     if given:
-        where = "" if data_dir else f" ({DATA_DIR_ENV})"
         try:
-            folder = Path(given).expanduser()
+            return Path(given).expanduser()
         except RuntimeError:  # "~nobody/data": Python cannot find that user's home
+            where = "" if data_dir else f" ({DATA_DIR_ENV})"
             raise DataError(f"cannot use {given} as the data folder{where}: no such "
                             f"user's home folder") from None
-        if os.path.lexists(folder) and not folder.is_dir():
-            # Else a download was tried into it ("[Errno 20] Not a directory").
-            raise DataError(f"the data folder {printable(str(folder))}{where} is not a folder")
-        return folder
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("tui-vae")) / "data"
@@ -279,6 +274,9 @@ def _download(root: Path, spec: DatasetSpec) -> None:
     # The folders a failed download leaves empty are removed again: a mistyped
     # --data-dir must not leave a tree behind (or one at the filesystem's root).
     where = Path(root).absolute()
+    if os.path.lexists(where) and not where.is_dir():  # a download into it cannot work
+        raise DataError(f"{spec.title} is not in {root}: the data folder {root} is not a "
+                        f"folder; {hint}")
     made = [folder for folder in (where / spec.folder / "raw", where / spec.folder, where,
                                   *where.parents) if not folder.exists()]  # deepest first
     try:
