@@ -322,3 +322,12 @@ def test_a_data_folder_from_the_environment_that_is_a_file_is_named_so(tmp_path)
     assert "afile is not a folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "download" not in result.stderr
     assert (tmp_path / "afile").read_text() == "x" and not (tmp_path / "q.safetensors").exists()
+
+
+def test_an_infinite_warm_up_is_called_what_it_is():
+    # "inf" was told "KL warm-up must be >= 0 epochs", which it is.
+    from tui_vae.config import TrainConfig
+
+    for name in ("kl_warmup", "lr_warmup"):
+        (problem,) = TrainConfig(**{name: float("inf")}).problems()
+        assert "must be a finite number of epochs" in problem
