@@ -222,7 +222,7 @@ def interpolate(
     if (isinstance(steps, bool) or not isinstance(steps, numbers.Integral)
             or not 2 <= steps <= MAX_SAMPLES):  # 10**12 asked torch for terabytes
         raise ValueError(f"steps must be a whole number from 2 to {MAX_SAMPLES:,}, not {steps!r}")
-    if spherical not in (True, False):  # "no" would read as true
+    if not isinstance(spherical, (bool, np.bool_)):  # "no" would read as true; 1 == True
         raise ValueError(f"spherical must be True or False, not {spherical!r}")
     mu, _ = model.encode(images, labels)
     if len(mu) != 2:

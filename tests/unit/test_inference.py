@@ -123,6 +123,8 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
             torch.full((2, model.config.latent_dim), float("inf")), [1, 2]),
         "spherical must be True or False": lambda: interpolate(
             model, torch.rand(2, 28, 28), [1, 2], spherical="no"),
+        "spherical must be True or False, not 1": lambda: interpolate(
+            model, torch.rand(2, 28, 28), [1, 2], spherical=1),
     }
     for words, call in calls.items():
         with pytest.raises(ValueError, match=words):
