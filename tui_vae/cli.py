@@ -199,8 +199,10 @@ def _decay(value: float | None) -> float | None:
 
 
 def _temperature(value: float) -> float:
-    if not 0 < value <= 100:
-        raise typer.BadParameter("must be a number in (0, 100]")
+    from tui_vae.config import MAX_TEMPERATURE
+
+    if not 0 < value <= MAX_TEMPERATURE:
+        raise typer.BadParameter(f"must be a number in (0, {MAX_TEMPERATURE:g}]")
     return value
 
 

@@ -216,6 +216,9 @@ MAX_SEED = 2**32 - 1
 # hold 16 MiB (checkpoints.MAX_HEADER_BYTES): 40,000 epochs stay well inside it.
 MAX_EPOCHS = 40_000
 MAX_BATCH = 1 << 24
+# The largest sampling temperature (z's scale) the CLI and the Python API take: far
+# past any use, and well inside float32 (1e200 overflowed z to infinity).
+MAX_TEMPERATURE = 100.0
 CHECKPOINT_SUFFIX = ".safetensors"  # a checkpoint's file name ends so (checkpoints.SUFFIX)
 # A KL weight far past any use; beyond float32's range the step's arithmetic overflows.
 MAX_BETA = 1e6

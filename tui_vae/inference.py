@@ -6,7 +6,6 @@ is what `tui_vae.load(path)` returns and what the CLI and the TUI use.
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from tui_vae.checkpoints import CheckpointInfo, load_checkpoint
+from tui_vae.config import MAX_TEMPERATURE
 from tui_vae.devices import resolve_device
 from tui_vae.errors import CheckpointError
 from tui_vae.memory import check_inference_memory
@@ -155,8 +155,10 @@ class TrainedModel:
                 or not 1 <= n <= MAX_SAMPLES):
             raise ValueError(f"n must be a whole number from 1 to {MAX_SAMPLES:,}, not {n!r}")
         if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
-                or not 0 <= temperature < math.inf):
-            raise ValueError(f"temperature must be a finite number >= 0, not {temperature!r}")
+                or not 0 <= temperature <= MAX_TEMPERATURE):
+            # 1e200 was "finite" and overflowed z: "z must be finite numbers" misled.
+            raise ValueError(f"temperature must be a number from 0 to {MAX_TEMPERATURE:g}, "
+                             f"not {temperature!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
                                  or not 0 <= seed < 2**64):
             raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, not {seed!r}")

@@ -64,7 +64,8 @@ def test_sample_refuses_sizes_temperatures_and_labels_it_cannot_honour(checkpoin
     for n in (10**12, -1, 0, 2.5, True):
         with pytest.raises(ValueError, match="n must be a whole number"):
             model.sample(n, labels=1)
-    for temperature in (float("nan"), -1.0, float("inf"), "hot"):
+    # 1e200 was finite, and overflowed z: "z must be finite numbers" misled.
+    for temperature in (float("nan"), -1.0, float("inf"), "hot", 1e200, 100.5):
         with pytest.raises(ValueError, match="temperature"):
             model.sample(2, labels=1, temperature=temperature)
     with pytest.raises(ValueError, match="whole class numbers"):
