@@ -84,6 +84,8 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     """"512,256" -> (512, 256): hidden widths from the image inward; ValueError otherwise."""
     parts = [part.strip() for part in str(text).split(",")]
     try:
+        if not str(text).isascii() or "_" in str(text):  # int() reads "١٠" and "1_0" as 10
+            raise ValueError
         widths = tuple(int(part) for part in parts)
     except ValueError:
         raise ValueError(f"{text!r} is not a comma-separated list of widths, "

@@ -78,6 +78,8 @@ def parse_values(text: str, kind: type) -> list:
         raise ValueError(f"{text!r} has an empty entry; give values separated by single commas")
     if "_" in text:  # Python reads "1_0" as 10; in a list it is likelier a slip for "1,0"
         raise ValueError(f"{text!r}: write the numbers without underscores, separated by commas")
+    if not text.isascii():  # Python reads "١" as 1, where the other flags refuse it
+        raise ValueError(f"{text!r}: write the numbers in ASCII digits (0-9)")
     try:
         values = [kind(part) for part in parts if part.strip()]
     except ValueError:

@@ -322,3 +322,15 @@ def test_a_dry_run_whose_reader_leaves_ends_quietly_with_exit_0(tmp_path):
     stderr = proc.stderr.read()
     assert proc.wait(timeout=60) == 0 and stderr == b"", stderr
     assert first.startswith(b"tui-vae train --beta 1 --latent-dim 1 ")
+
+
+def test_a_list_in_other_digits_is_refused_as_the_other_flags_refuse_them():
+    # `--beta ١` ran beta 1 where `--epochs ١` is refused.
+    import pytest
+
+    from tui_vae.sweep import parse_values
+
+    for text in ("١", "1,٢"):
+        with pytest.raises(ValueError, match="ASCII digits"):
+            parse_values(text, float)
+    assert parse_values("1,2", float) == [1.0, 2.0]

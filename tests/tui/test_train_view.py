@@ -129,7 +129,10 @@ def test_build_config_reads_the_form(tmp_path):
     config = build_config(values, tmp_path, None)
     assert config.model.beta == 0 and config.model.latent_dim == 2 and config.kl_warmup == 2
     assert config.lr == 1e-3 and config.seed == 7 and config.out.startswith(str(tmp_path))
-    for field, bad in (("latent_dim", "x"), ("beta", "-1"), ("lr", "0")):
+    # "١" (an Arabic-Indic one) and "1_0" are numbers to Python's int(): a run
+    # started with them, where the command line refuses them.
+    for field, bad in (("latent_dim", "x"), ("beta", "-1"), ("lr", "0"), ("epochs", "١"),
+                       ("epochs", "1_0"), ("hidden_dim", "١٠"), ("hidden_dim", "6_4")):
         try:
             build_config({**values, field: bad}, tmp_path, None)
         except ValueError:

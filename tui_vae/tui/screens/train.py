@@ -121,6 +121,8 @@ def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     def number(name: str, kind):
         text = values.get(name, _shown(field_default(name))).strip()
         try:
+            if not text.isascii() or "_" in text:  # int() reads "١" as 1 and "1_0" as 10
+                raise ValueError
             return kind(text)
         except ValueError:
             raise ValueError(f"{name.replace('_', ' ')}: {text!r} is not a valid number") from None
