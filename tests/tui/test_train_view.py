@@ -160,12 +160,17 @@ async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, mak
         await pilot.press("t")
         screen = app.screen
         app.monitor.reset()
-        app.monitor.record(Started(TrainConfig(epochs=2), "cpu", 100, 10, 4, None))
+        name = "vae-mnist-20261207-230415-with-a-long-tail"
+        app.monitor.record(Started(TrainConfig(epochs=2, out=f"runs/{name}.safetensors"), "cpu",
+                                   100, 10, 4, None))
         app.monitor.record(StepLogged(0, 1, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 500.0))
         app.monitor.record(ThreadsChanged(1, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]
         assert line.startswith("running on 1 thread · 500 samples/s"), line
+        # The run's name whole or not at all: "samples/s ·…" said nothing at 80x24.
+        width = screen.query_one("#progress-text").size.width
+        assert len(line.rstrip()) <= width and line.rstrip().endswith(("samples/s", name)), line
         app.monitor.record(ThreadsChanged(2, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]

@@ -304,10 +304,13 @@ class TrainScreen(ViewScreen):
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
             state = f"sweep {place[0]}/{place[1]} · {state}" if place else state
+            second = f"{state} · {progress.samples_per_s:,.0f} samples/s"
+            width = self.query_one("#progress-text", Label).size.width
+            if name and (not width or len(second) + 3 + len(name) <= width):
+                second += f" · {name}"  # else left out whole: "samples/s ·…" said nothing
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
-                    f"step {progress.step}/{progress.steps}\n{state} · "
-                    f"{progress.samples_per_s:,.0f} samples/s · {name}")
+                    f"step {progress.step}/{progress.steps}\n{second}")
             if progress.state in ("finished", "stopped"):
                 saved = f"saved {name}" if progress.path else "nothing was saved"
                 text = f"{progress.ended()}\n{saved}"
