@@ -381,6 +381,11 @@ async def test_interpolates_path_and_condition_sweep_scroll_row_for_row(checkpoi
             await pilot.press("down")
             assert path.rows()[0] == sweep.rows()[0]
         assert path.rows()[0] == total - shown
+        await pilot.press("z")  # 2x has no room here: the grids say so, the status no rows
+        await pilot.pause()
+        status = str(app.screen.query_one("#status").render())
+        assert path.rows()[1] == 0 and "no room" in path.render_line(0).text
+        assert "rows" not in status and "row " not in status, status  # "rows 1-0 of 6"
 
 
 async def test_compare_defaults_to_the_vae_against_the_beta0_run(checkpoints, make_app):

@@ -92,7 +92,12 @@ class InterpolateScreen(ViewScreen):
         # Full size where the whole path fits, else half size (more of it on screen),
         # or a quarter where not even one half-size image fits whole.
         factor = 1 if path_grid.whole() >= len(images) else 2
-        factor = max(factor, path_grid.reduction())
+        # Zoomed, images shown reduced are drawn finer rather than larger (as Generate
+        # does): at 80x24 a cVAE's two grids had no room for one 2x tile, and said
+        # "rows 1-0 of 6" over two "no room" lines.
+        unzoomed = max(factor, path_grid.reduction())
+        factor = path_grid.spend_zoom(unzoomed)
+        self.query_one("#sweep", ImageGrid).spend_zoom(unzoomed)
 
         def shrink(images):
             return gallery.shrink(images, factor)

@@ -222,7 +222,7 @@ class ViewScreen(AppSizedScreen):
     def rows_note(grid: ImageGrid, keys: str = "↑/↓") -> str:
         """' · rows 3-4 of 10 (↑/↓ scroll)' where some rows of `grid` are off screen."""
         first, shown, total = grid.rows()
-        if total <= shown:
+        if total <= shown or not shown:  # none fits: the grid itself says so
             return ""
         rows = f"row {first + 1}" if shown == 1 else f"rows {first + 1}-{first + shown}"
         return f" · {rows} of {total} ({keys} scroll)"
