@@ -305,7 +305,11 @@ async def test_draw_exports_only_what_is_on_screen_at_80x24(checkpoints, make_ap
         await pilot.press("pagedown")
         await settle(app, pilot)
         assert classes.tile_regions()
-        assert app.screen.export_images().shape[0] > 28
+        picture = app.screen.export_images()
+        assert picture.shape[0] > 28
+        # The class row at the model's size, though shown at half size here (it was
+        # saved at 14 px beside the 28 px drawing).
+        assert classes.images[0].shape[0] < 28 and picture.shape[1] == 10 * (28 + 2) - 2
 
 
 def _png_size(path) -> tuple[int, int]:

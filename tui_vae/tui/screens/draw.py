@@ -166,6 +166,7 @@ class DrawScreen(ViewScreen):
             row = model.decode(np.repeat(mu.cpu().numpy(), k, axis=0), list(range(k)))
             row = row.cpu().numpy()[:, 0]
             columns, rows = classes.fit()
+            full = row  # what `e` saves: the model's own size, as every view's export
             if columns * rows < k:  # half size where the full-size row does not fit
                 from tui_vae.gallery import half_size
 
@@ -173,7 +174,7 @@ class DrawScreen(ViewScreen):
             # On a short screen the row has no room under the canvas until a key swaps them.
             key = self.key_for("draw.row_down", "pagedown")
             classes.no_room_hint = f"{'PgDn' if key == 'pgdn' else key} shows it"
-            classes.show(row, captions=list(names[:k]), columns=k)
+            classes.show(row, captions=list(names[:k]), columns=k, full=full)
             title.update(f"the drawing's code (encoded as {names[self.label]}) "
                          "decoded as every class")
         else:
