@@ -88,10 +88,8 @@ class GenerateScreen(ViewScreen):
                      for k in range(count)]
             captions = [names[k] if j == 0 else "" for k in range(count) for j in range(columns)]
             grid.show(gallery.shrink(images, factor), captions, columns=columns, full=images)
-            order = (f"{classes[0]} to {classes[count - 1]}, top to bottom"
-                     if len(classes) >= count else "top to bottom")
-            what = (f"a row per class ({order}), the same z down each column"
-                    + self.rows_note(grid))
+            # Each row is named under its first image: no "(0 to 9, top to bottom)".
+            what = "a row per class, the same z down each column" + self.rows_note(grid)
         else:
             grid.first_row = 0
             images = gallery.samples(model, columns * rows, self.label, self.temperature,
@@ -104,10 +102,11 @@ class GenerateScreen(ViewScreen):
         source = "the aggregate posterior" if self.aggregate else "the prior N(0, I)"
         fitted = (" · a 50-Gaussian mixture over the test images' posterior means"
                   if self.aggregate else "")
-        self.set_status(f"Samples from {source}: {what}{fitted} · "
-                        f"temperature {self.temperature:g} · "
-                        f"seed {self.seed} · {keys}space new draw · +/- temperature · p "
-                        f"{'prior' if self.aggregate else 'aggregate posterior'}")
+        # The temperature and the seed first, with what is drawn: at 80x24 the status's
+        # two lines cut its end, and they went unseen while + and - changed them.
+        self.set_status(f"Samples from {source} at temperature {self.temperature:g}, seed "
+                        f"{self.seed}: {what}{fitted} · {keys}space new draw · +/- "
+                        f"temperature · p {'prior' if self.aggregate else 'aggregate posterior'}")
         self.refresh_bindings()  # the row keys show only while rows are off screen
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
