@@ -339,7 +339,8 @@ class ImageGrid(Widget):
         columns, _, _, _ = self.tile_layout()
         first, fit, _ = self.rows()
         if not fit or cols > width:  # not one whole tile fits: say so rather than cut it
-            text = "(no room for a whole row of images" + (
+            what = "the image" if len(self._images) == 1 else "a whole row of images"
+            text = f"(no room for {what}" + (
                 "; z: back to 1x" if self._scale > 1 else "") + (
                 f"; {self.no_room_hint}" if self.no_room_hint else "") + ")"
             # Wrapped, where the grid has the lines: half of 80 columns cannot hold it.
