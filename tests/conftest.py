@@ -22,6 +22,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # They are marked `long`: `make test` leaves them out so the everyday suite stays
 # quick, and `make test-long` runs them; CI always runs both (.ci/run).
 LONG_TESTS = (
+    # This session's Pilot tests that open the app at two sizes or walk a view's rows
+    # (make test reached 4 min 50 s with them).
+    "tests/tui/test_latent_views.py::test_draw_zooms_the_canvas_and_reconstruction_together",
+    "tests/tui/test_runs_view.py::test_the_plane_says_what_its_marks_are",
+    "tests/tui/test_views.py::test_interpolates_path_and_condition_sweep_scroll_row_for_row",
     "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",
     "tests/reliability/test_ui_fuzz.py::test_five_thousand_random_keys",
     "tests/reliability/test_ui_fuzz.py::test_a_minute_of_keys_and_resizes",
