@@ -617,10 +617,10 @@ def train(
         raise typer.BadParameter(f"{runs} here is not a folder, and a run without --out saves "
                                  f"in {runs}/; give --out, or move {runs} away",
                                  param_hint="--out")
-    out = out or new_checkpoint_path(DEFAULT_CHECKPOINT_DIR, s["model"], s["dataset"])
+    out = out or new_checkpoint_path(runs, s["model"], s["dataset"])
     # runs/ is made just before training, and taken away again if the run fails
     # before saving anything into it (no data, say): no empty folder left behind.
-    make_runs = (out.parent == Path(DEFAULT_CHECKPOINT_DIR) and not resume
+    make_runs = (out.parent == runs and not resume
                  and not out.parent.exists())
 
     config = TrainConfig(

@@ -80,11 +80,18 @@ MAX_LATENT = 1024
 MAX_HIDDEN_LAYERS = 8  # the most hidden layers `--hidden` may list
 
 
+def written_plainly(text: str) -> bool:
+    """Whether a number's text is ASCII with no underscores: Python's int() and float()
+    also read "١" (an Arabic-Indic one) as 1 and "1_0" as 10, which the command's
+    other flags refuse."""
+    return text.isascii() and "_" not in text
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     """"512,256" -> (512, 256): hidden widths from the image inward; ValueError otherwise."""
     parts = [part.strip() for part in str(text).split(",")]
     try:
-        if not str(text).isascii() or "_" in str(text):  # int() reads "١٠" and "1_0" as 10
+        if not written_plainly(str(text)):
             raise ValueError
         widths = tuple(int(part) for part in parts)
     except ValueError:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_vae.checkpoints import SUFFIX, read_info
+from tui_vae.config import written_plainly
 from tui_vae.cpu_share import share_cores
 from tui_vae.errors import TuiVaeError
 from tui_vae.safe_files import open_for_writing
@@ -76,10 +77,9 @@ def parse_values(text: str, kind: type) -> list:
     parts = text.split(",")
     if len(parts) > 1 and not all(part.strip() for part in parts):
         raise ValueError(f"{text!r} has an empty entry; give values separated by single commas")
-    if "_" in text:  # Python reads "1_0" as 10; in a list it is likelier a slip for "1,0"
-        raise ValueError(f"{text!r}: write the numbers without underscores, separated by commas")
-    if not text.isascii():  # Python reads "١" as 1, where the other flags refuse it
-        raise ValueError(f"{text!r}: write the numbers in ASCII digits (0-9)")
+    if not written_plainly(text):  # "1_0" is likelier a slip for "1,0" than ten
+        raise ValueError(f"{text!r}: write the numbers in ASCII digits (0-9), without "
+                         f"underscores, separated by commas")
     try:
         values = [kind(part) for part in parts if part.strip()]
     except ValueError:

@@ -79,6 +79,7 @@ class RunsScreen(ViewScreen):
         super().__init__()
         self.runs: list[Run] = []
         self.overlaid: set[Path] = set()
+        self._colours: dict[Path, str] = {}  # each overlaid run's, in table order (redraw)
         # The data and likelihood the first choice compared (None until it is made:
         # it is made once, then the chart is the user's)
         self._key: tuple[str, str] | None = None
@@ -147,6 +148,9 @@ class RunsScreen(ViewScreen):
                     self.overlaid.add(r.path)
         self._listed = set(paths)
         self.overlaid &= set(paths)
+        # Worked out once here (the table asks for a row's colour every time it draws).
+        chosen = [path for path in paths if path in self.overlaid]
+        self._colours = {path: COLOURS[k % len(COLOURS)] for k, path in enumerate(chosen)}
         cursor = paths.index(before) if before in paths else None
         # The run column fits the longest name (within bounds; it narrows again on
         # a narrow screen, cut in the middle so the time stamps still differ).
@@ -175,8 +179,7 @@ class RunsScreen(ViewScreen):
         return len(DASHES) if self.app.no_color else MAX_OVERLAID
 
     def _colour(self, path: Path) -> str:
-        chosen = [r.path for r in self.runs if r.path in self.overlaid]
-        return COLOURS[chosen.index(path) % len(COLOURS)] if path in chosen else ""
+        return self._colours.get(path, "")
 
     def _row_colour(self, row: int) -> str:
         return self._colour(self.runs[row].path) if row < len(self.runs) else ""

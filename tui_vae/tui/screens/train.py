@@ -114,14 +114,20 @@ def sweep_configs(config, betas: str, folder) -> list:
 def build_config(values: dict[str, str], checkpoint_dir, data_dir):
     """A validated TrainConfig from the form's strings; raises ValueError with the reason."""
     from tui_vae.checkpoints import new_checkpoint_path
-    from tui_vae.config import ModelConfig, TrainConfig, hidden_fields, parse_hidden
+    from tui_vae.config import (
+        ModelConfig,
+        TrainConfig,
+        hidden_fields,
+        parse_hidden,
+        written_plainly,
+    )
     from tui_vae.errors import TrainingError
     from tui_vae.memory import check_training_memory
 
     def number(name: str, kind):
         text = values.get(name, _shown(field_default(name))).strip()
         try:
-            if not text.isascii() or "_" in text:  # int() reads "١" as 1 and "1_0" as 10
+            if not written_plainly(text):
                 raise ValueError
             return kind(text)
         except ValueError:
