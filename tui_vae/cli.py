@@ -180,6 +180,34 @@ DataDirOption = Annotated[
 DeviceOption = Annotated[DeviceName, typer.Option(help="Compute device.")]
 
 
+def _plain(kind: type, low: int | None = None, high: int | None = None) -> dict:
+    """typer.Option's keywords for an int or float flag (`**_plain(int, low=1)`): its text
+    must be written plainly, since Typer's own conversion reads "1_0" as 10 and "١" as 1,
+    which the Train form and the sweep's lists refuse. `low` and `high` bound the value
+    and show in the help (Typer does not apply its own bounds to a parsed value)."""
+    from tui_vae.config import written_plainly
+
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text):
+        if not isinstance(text, str):  # the default, already a number
+            return text
+        if not written_plainly(text):
+            raise typer.BadParameter(f"{printable(text)!r}: write {what} in ASCII digits "
+                                     f"(0-9), without underscores")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise typer.BadParameter(f"{printable(text)!r} is not {what}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = (f"{low:,} to {high:,}" if low is not None and high is not None
+                      else f">= {low:,}" if low is not None else f"<= {high:,}")
+            raise typer.BadParameter(f"must be {bounds}")
+        return value
+
+    return {"parser": parse, "min": low, "max": high}
+
+
 def _positive(value: float | None) -> float | None:
     if value is not None and not 0 < value < float("inf"):
         raise typer.BadParameter("must be a finite number greater than 0")
@@ -546,28 +574,28 @@ def train(
     model: Annotated[ModelKind | None, typer.Option(help=field_help("model"))] = None,
     arch: Annotated[Architecture | None, typer.Option(help=f"{field_help('arch')} {choices_help(ARCHITECTURES)}.")] = None,
     likelihood: Annotated[Likelihood | None, typer.Option(help=f"{field_help('likelihood')} {choices_help(LIKELIHOODS)}.")] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, max=MAX_EPOCHS, help=field_help("epochs"))] = None,
-    latent_dim: Annotated[int | None, typer.Option(min=1, help=field_help("latent_dim"))] = None,
+    epochs: Annotated[int | None, typer.Option(**_plain(int, low=1, high=MAX_EPOCHS), help=field_help("epochs"))] = None,
+    latent_dim: Annotated[int | None, typer.Option(**_plain(int, low=1), help=field_help("latent_dim"))] = None,
     hidden: Annotated[str | None, typer.Option(metavar="W[,W...]", callback=_hidden_widths, help=f"Hidden widths from the image inward, e.g. 400 or 512,256 [default: {field_default('hidden_dim')}].")] = None,
-    hidden_dim: Annotated[int | None, typer.Option(min=1, help="One hidden width (the same as --hidden W).")] = None,
-    beta: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("beta"))] = None,
-    kl_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("kl_warmup"))] = None,
-    lr_warmup: Annotated[float | None, typer.Option(callback=_non_negative, help=field_help("lr_warmup"))] = None,
-    average: Annotated[float | None, typer.Option(callback=_decay, help=field_help("average"))] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, max=MAX_BATCH, help=field_help("batch_size"))] = None,
-    lr: Annotated[float | None, typer.Option(callback=_positive, help=field_help("lr"))] = None,
+    hidden_dim: Annotated[int | None, typer.Option(**_plain(int, low=1), help="One hidden width (the same as --hidden W).")] = None,
+    beta: Annotated[float | None, typer.Option(**_plain(float), callback=_non_negative, help=field_help("beta"))] = None,
+    kl_warmup: Annotated[float | None, typer.Option(**_plain(float), callback=_non_negative, help=field_help("kl_warmup"))] = None,
+    lr_warmup: Annotated[float | None, typer.Option(**_plain(float), callback=_non_negative, help=field_help("lr_warmup"))] = None,
+    average: Annotated[float | None, typer.Option(**_plain(float), callback=_decay, help=field_help("average"))] = None,
+    batch_size: Annotated[int | None, typer.Option(**_plain(int, low=1, high=MAX_BATCH), help=field_help("batch_size"))] = None,
+    lr: Annotated[float | None, typer.Option(**_plain(float), callback=_positive, help=field_help("lr"))] = None,
     lr_schedule: Annotated[Schedule | None, typer.Option(help=f"{field_help('lr_schedule')} {choices_help(LR_SCHEDULES)}.")] = None,
-    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help=field_help("seed"))] = None,
+    seed: Annotated[int | None, typer.Option(**_plain(int, low=0, high=MAX_SEED), help=field_help("seed"))] = None,
     dataset: Annotated[str | None, typer.Option(metavar="NAME", callback=_dataset_name, help=f"{field_help('dataset')} One of {', '.join(DATASET_NAMES)}, or folder:PATH (a folder of images; its sub-folders are the classes).")] = None,
-    image_size: Annotated[int | None, typer.Option(callback=_one_of(IMAGE_SIZES), help="Image size in pixels, for datasets that resize (shapes, folder:PATH): 28, 32 or 64 [default: the dataset's].")] = None,
-    channels: Annotated[int | None, typer.Option(callback=_one_of(IMAGE_CHANNELS), help="1 grey or 3 colour, for folder:PATH [default: the dataset's].")] = None,
+    image_size: Annotated[int | None, typer.Option(**_plain(int), callback=_one_of(IMAGE_SIZES), help="Image size in pixels, for datasets that resize (shapes, folder:PATH): 28, 32 or 64 [default: the dataset's].")] = None,
+    channels: Annotated[int | None, typer.Option(**_plain(int), callback=_one_of(IMAGE_CHANNELS), help="1 grey or 3 colour, for folder:PATH [default: the dataset's].")] = None,
     gradients: Annotated[Gradients, typer.Option(help="auto: the hand-derived step where it provably applies (the report's MLP with a Bernoulli likelihood), autograd elsewhere; autograd: always the general path.")] = Gradients.auto,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
     out: Annotated[Path | None, typer.Option(help="Checkpoint path [default: runs/<model>-<dataset>-<time>.safetensors].", parser=_file_path, metavar="<file>")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out.")] = False,
     tensorboard: Annotated[Path | None, typer.Option("--tensorboard", metavar="DIR", help="Also write TensorBoard event files to DIR/<checkpoint name> (needs the tensorboard extra: pip install \"tui-vae[tensorboard]\", from a clone pip install \".[tensorboard]\", with pipx: pipx inject tui-vae tensorboard).", parser=_folder_path)] = None,
-    log_every: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, hidden=True, help="Steps between progress reports.")] = 10,
+    log_every: Annotated[int, typer.Option(**_plain(int, low=1, high=MAX_EPOCHS), hidden=True, help="Steps between progress reports.")] = 10,
     events_json: Annotated[bool, typer.Option("--events-json", hidden=True, help="Print each training event as a line of JSON on stdout, and stop when a piped stdin closes (how the app runs and stops its run).")] = False,
     stop_on_eof: Annotated[bool, typer.Option("--stop-on-stdin-eof", hidden=True, help="Stop, saving the run's state, when a piped stdin closes (how a sweep's runs end with the sweep, even one killed outright).")] = False,
     check_only: Annotated[bool, typer.Option("--check-only", hidden=True, help="Check the settings, the model's size against memory included, and stop (how `sweep` checks every run first).")] = False,
@@ -836,13 +864,13 @@ def _finite_or_null(value):
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
-    iw_samples: Annotated[int | None, typer.Option(min=1, max=MAX_IW_SAMPLES, help="Also estimate -log p(x) with K importance samples (Burda et al. 2015); the literature's binarised-MNIST figures use 5000, and 1000 reads a little higher.")] = None,
-    iw_subset: Annotated[int | None, typer.Option(min=1, help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
+    iw_samples: Annotated[int | None, typer.Option(**_plain(int, low=1, high=MAX_IW_SAMPLES), help="Also estimate -log p(x) with K importance samples (Burda et al. 2015); the literature's binarised-MNIST figures use 5000, and 1000 reads a little higher.")] = None,
+    iw_subset: Annotated[int | None, typer.Option(**_plain(int, low=1), help="Quick option: the IWAE NLL on the first N test images only (labelled as such).")] = None,
     judge: Annotated[Path | None, typer.Option(help="Judge classifier for sample quality [default: the shipped MNIST judge].", parser=_file_path, metavar="<file>")] = None,
     quality: Annotated[bool, typer.Option(help="Sample quality with the judge: Frechet distance, and a cVAE's conditional accuracy.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    seed: Annotated[int | None, typer.Option(min=0, max=MAX_SEED, help="Noise seed [default: the checkpoint's].")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 1000,
+    seed: Annotated[int | None, typer.Option(**_plain(int, low=0, high=MAX_SEED), help="Noise seed [default: the checkpoint's].")] = None,
+    batch_size: Annotated[int, typer.Option(**_plain(int, low=1))] = 1000,
     data_dir: DataDirOption = None,
     device: DeviceOption = DeviceName.auto,
     model_factory: FactoryOption = None,
@@ -972,13 +1000,13 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 @app.command()
 def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
-    digit: Annotated[int | None, typer.Option(min=0, max=MAX_FOLDER_CLASSES - 1, help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
-    n: Annotated[int, typer.Option("-n", "--n", min=1, max=10000, help="How many images.")] = 64,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Sampling seed (change it for other samples).")] = 0,
-    temperature: Annotated[float, typer.Option(callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
+    digit: Annotated[int | None, typer.Option(**_plain(int, low=0, high=MAX_FOLDER_CLASSES - 1), help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", **_plain(int, low=1, high=10000), help="How many images.")] = 64,
+    seed: Annotated[int, typer.Option(**_plain(int, low=0, high=MAX_SEED), help="Sampling seed (change it for other samples).")] = 0,
+    temperature: Annotated[float, typer.Option(**_plain(float), callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", parser=_file_path, metavar="<file>")] = None,
-    columns: Annotated[int | None, typer.Option(min=1, help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
-    scale: Annotated[int, typer.Option(min=1, max=32, help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
+    columns: Annotated[int | None, typer.Option(**_plain(int, low=1), help="Images per row [default: a square-ish grid, 16 -> 4 x 4].")] = None,
+    scale: Annotated[int, typer.Option(**_plain(int, low=1, high=32), help="Enlarge a .png grid N times (nearest neighbour, sharp pixels).")] = 1,
     model_factory: FactoryOption = None,
 ) -> None:
     """Draw samples from the prior: a PNG, a NPY array, or half-block images here."""
@@ -1181,7 +1209,7 @@ def _explorer_args(ctx: typer.Context) -> list[str]:
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface (a classroom).")] = "localhost",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(**_plain(int, low=1, high=65535), help="Port to listen on.")] = 8000,
     public_url: Annotated[str | None, typer.Option(help="The address browsers use, when it is not http://HOST:PORT (a proxy, a forwarded port).")] = None,
 ) -> None:
     """Serve the explorer to web browsers (needs the serve extra).
@@ -1228,8 +1256,8 @@ def sweep(
     seed: Annotated[str | None, typer.Option(callback=_values(int), help="Seeds, e.g. 0,1.")] = None,
     lr: Annotated[str | None, typer.Option(callback=_values(float), help="Learning rates.")] = None,
     kl_warmup: Annotated[str | None, typer.Option(callback=_values(float), help="KL warm-ups (epochs).")] = None,
-    epochs: Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, help="Epochs for every run.")] = 10,
-    jobs: Annotated[int, typer.Option(min=1, max=64, help="Runs at once on this machine.")] = 1,
+    epochs: Annotated[int, typer.Option(**_plain(int, low=1, high=MAX_EPOCHS), help="Epochs for every run.")] = 10,
+    jobs: Annotated[int, typer.Option(**_plain(int, low=1, high=64), help="Runs at once on this machine.")] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the sweep: continue unfinished runs, skip finished ones.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each run's `tui-vae train` command (with --resume: those left to run, as they resume), make --out-dir for them, and exit.")] = False,
 ) -> None:
