@@ -272,6 +272,29 @@ async def test_draw_zooms_the_canvas_and_reconstruction_together_where_they_fit(
         assert canvas.scale == 1 and canvas.size == (28, 14)
 
 
+async def test_draw_zoom_makes_room_for_the_keys_panel(checkpoints, make_app):
+    # The Keys panel narrows the body without resizing the screen: zoomed under it, the
+    # canvas stayed 2x and was cut at the panel's edge.
+    from tui_vae.tui.widgets.draw_canvas import DrawCanvas
+
+    app = make_app(checkpoints)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_view(app, pilot, "d", "vae.safetensors")
+        screen = app.screen
+        await pilot.press("o", "z")
+        await pilot.pause()
+        canvas = screen.query_one(DrawCanvas)
+        assert canvas.scale == 2
+        app.action_show_help_panel()
+        await settle(app, pilot)
+        assert canvas.scale == 1 and grid(app, "#recon").scale == 1
+        assert canvas.region.right <= screen.query_one("HelpPanel").region.x  # whole
+        assert "beside the Keys panel" in str(screen.query_one("#status").render())
+        await pilot.press("escape")  # hides the panel: the room is back
+        await settle(app, pilot)
+        assert canvas.scale == 2 and canvas.size == (56, 28)
+
+
 async def test_draw_with_a_cvae_shows_every_class(checkpoints, make_app):
     app = make_app(checkpoints)
     async with app.run_test(size=SIZE) as pilot:

@@ -26,6 +26,14 @@ ZOOM_ROOM = (2 * 58, 30 + 6)
 MIN_MAP_WIDTH = 20  # zoomed, the latent map shows only where it has this much room
 
 
+class DrawBody(Vertical):
+    """Draw's body. Its size changes where the screen's does not, as when the Keys
+    panel docks beside it, and the zoom must follow."""
+
+    def on_resize(self) -> None:
+        self.screen.fit_zoom()
+
+
 class DrawScreen(ViewScreen):
     """Canvas | reconstruction | map; the ten-class row below for a cVAE."""
 
@@ -65,7 +73,7 @@ class DrawScreen(ViewScreen):
         self.lower = False  # a short screen shows the class row in place of the canvas row
 
     def body(self) -> ComposeResult:
-        with Vertical():
+        with DrawBody():
             with Horizontal(id="draw-top"):
                 with Vertical(classes="draw-panel"):
                     yield Static("your drawing", classes="dim")
@@ -80,7 +88,7 @@ class DrawScreen(ViewScreen):
     def set_scale(self, scale: int) -> None:
         """The drawing and its reconstruction zoom together, where the screen has room
         for both at 2x; the class row zooms as every view's grids do."""
-        width, height = self.size
+        width, height = self.room()
         zoomed = scale > 1 and width >= ZOOM_ROOM[0] and height >= ZOOM_ROOM[1]
         self.query_one("#canvas", DrawCanvas).set_scale(2 if zoomed else 1)
         self.set_class(zoomed, "zoomed")
@@ -97,8 +105,20 @@ class DrawScreen(ViewScreen):
         """Whether z asks for 2x and the screen is too small for Draw's."""
         return self.app.scale > 1 and not self.has_class("zoomed")
 
+    def room(self) -> tuple[int, int]:
+        """The screen's size less the side panel's width (the Keys panel docks at the
+        right and narrows the body; zoomed under it the canvas was cut)."""
+        width, height = self.size
+        for panel in self.query("HelpPanel"):
+            width -= panel.outer_size.width
+        return width, height
+
     def on_resize(self) -> None:
         super().on_resize()
+        self.fit_zoom()
+
+    def fit_zoom(self) -> None:
+        """Zoom as far as the room allows now, and redraw if that changed."""
         before = self.has_class("zoomed")
         self.set_scale(self.app.scale)
         if self.has_class("zoomed") != before and self.is_current:
@@ -190,8 +210,10 @@ class DrawScreen(ViewScreen):
         if conditional and self.check_action("scroll_rows", ()):
             keys += "PgDn/PgUp class row · "
         # Said first: the hints after it are cut at 80x24, where it applies.
-        small = (f"; 1x: zoomed it needs {ZOOM_ROOM[0]}x{ZOOM_ROOM[1]}"
-                 if self.zoom_left_out() else "")
+        small = ""
+        if self.zoom_left_out():
+            beside = " beside the Keys panel" if self.query("HelpPanel") else ""
+            small = f"; 1x: zoomed it needs {ZOOM_ROOM[0]}x{ZOOM_ROOM[1]}{beside}"
         self.set_status(f"Draw ({pen}, {mode}, brush {c.brush:g} px{small}): arrows move · "
                         f"space pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test "
                         f"digit · {keys}mouse: drag")
