@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 
 import numpy as np
@@ -272,14 +273,20 @@ async def test_draw_zooms_the_canvas_and_reconstruction_together_where_they_fit(
         assert canvas.scale == 1 and canvas.size == (28, 14)
 
 
-async def test_draw_zoom_makes_room_for_the_keys_panel(checkpoints, make_app):
+async def test_draw_zoom_and_the_tabs_make_room_for_the_keys_panel(checkpoints, make_app):
     # The Keys panel narrows the body without resizing the screen: zoomed under it, the
-    # canvas stayed 2x and was cut at the panel's edge.
+    # canvas stayed 2x and was cut at the panel's edge, and the tab bar, fitted to the
+    # screen, was cut after "Compare". The panel listed "arrows  Move pen" four times
+    # and "0-9  Class" ten.
+    from rich.cells import cell_len
+    from rich.console import Console
+    from textual.widgets._key_panel import BindingsTable
+
     from tui_vae.tui.widgets.draw_canvas import DrawCanvas
 
     app = make_app(checkpoints)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_view(app, pilot, "d", "vae.safetensors")
+        await open_view(app, pilot, "d", "cvae.safetensors")
         screen = app.screen
         await pilot.press("o", "z")
         await pilot.pause()
@@ -290,6 +297,14 @@ async def test_draw_zoom_makes_room_for_the_keys_panel(checkpoints, make_app):
         assert canvas.scale == 1 and grid(app, "#recon").scale == 1
         assert canvas.region.right <= screen.query_one("HelpPanel").region.x  # whole
         assert "beside the Keys panel" in str(screen.query_one("#status").render())
+        tabs = screen.query_one("#tabs")
+        assert tabs.size.width < 100 and cell_len(screen._tabs_shown) <= tabs.size.width
+        assert "Draw" in screen._tabs_shown
+        console = Console(width=60, record=True, file=io.StringIO())
+        console.print(screen.query_one(BindingsTable).render_bindings_table())
+        keys = console.export_text()
+        lines = [" ".join(line.split()) for line in keys.splitlines()]
+        assert lines.count("arrows Move pen") == 1 and lines.count("0-9 Class") == 1, keys
         await pilot.press("escape")  # hides the panel: the room is back
         await settle(app, pilot)
         assert canvas.scale == 2 and canvas.size == (56, 28)

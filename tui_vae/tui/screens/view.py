@@ -7,6 +7,7 @@ changed while the view was hidden (the App bumps `generation`).
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -55,12 +56,42 @@ class StatusLine(Static):
         return Text(fit_status(self.text, self.size.width))
 
 
+def one_line_each(bindings: list) -> list:
+    """`bindings` with each family of keys shown as one (the four arrows that move the
+    pen, the ten class keys) listed once in Textual's Keys panel: that panel has a line
+    per action, and "arrows  Move pen" read four times. The family's first binding
+    stays; the others become system bindings, which only the panel leaves out."""
+    seen = set()
+    kept = []
+    for binding in bindings:
+        if isinstance(binding, Binding) and binding.key_display:
+            family = (binding.key_display, binding.description)
+            if family in seen:
+                binding = dataclasses.replace(binding, system=True)
+            seen.add(family)
+        kept.append(binding)
+    return kept
+
+
+class TabBar(Static):
+    """The views' tab bar: it fits its own width, which a side panel (the Keys panel)
+    narrows without the screen being resized."""
+
+    def on_resize(self) -> None:
+        self.screen.refresh_tabs()
+
+
 class ViewScreen(AppSizedScreen):
     """A view: subclasses compose `body()` and implement `redraw()`."""
 
     TITLE = ""
     NEEDS_MODEL = True  # False for views that work without a loaded model
     FOLLOWS_ENTRIES = False  # True: redrawn whenever the checkpoint list changes
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        if "BINDINGS" in cls.__dict__:
+            cls.BINDINGS = one_line_each(cls.BINDINGS)
+        super().__init_subclass__(**kwargs)
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +102,7 @@ class ViewScreen(AppSizedScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(self._tabs(), id="tabs")
+        yield TabBar(self._tabs(), id="tabs")
         yield StatusLine(id="status", classes="status")
         yield from self.body()
         # Compact, and without ^p (the tab bar names it): 80 columns fit more keys.
@@ -119,7 +150,7 @@ class ViewScreen(AppSizedScreen):
 
     def refresh_tabs(self, *_) -> None:
         """Redraw the tab bar if its text changed (the width, or the keymap's keys)."""
-        tabs = self._tabs(self.size.width)
+        tabs = self._tabs(self.query_one("#tabs").size.width or self.size.width)
         if tabs.plain != self._tabs_shown:
             self._tabs_shown = tabs.plain
             self.query_one("#tabs", Static).update(tabs, layout=False)  # one fixed line
