@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from tui_vae.data import Split
-from tui_vae.inference import TrainedModel, condition_path, interpolate
+from tui_vae.inference import TrainedModel, condition_path, interpolate, prior_noise
 from tui_vae.render import channels_last
 
 # The sampling temperatures the Generate view steps through with + and -
@@ -73,9 +73,15 @@ def samples(model: TrainedModel, n: int, label: int | None, temperature: float,
         return np.zeros((0, *picture_shape(model)), dtype=np.float32)
     labels = label if model.config.conditional else None
     if mixture is not None:
-        z = mixture.sample(n, torch.Generator().manual_seed(seed), temperature)
+        z = mixture_codes(mixture, n, torch.Generator().manual_seed(seed), temperature)
         return pictures(model.decode(z, labels))
     return pictures(model.sample(n, labels, temperature, seed))
+
+
+def mixture_codes(mixture, n: int, generator: torch.Generator, temperature: float):
+    """n codes from the mixture, drawn one at a time so that the first are the same
+    whatever n (as the prior's, inference.prior_noise)."""
+    return torch.cat([mixture.sample(1, generator, temperature) for _ in range(n)])
 
 
 def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int,
@@ -88,9 +94,9 @@ def class_rows(model: TrainedModel, columns: int, temperature: float, seed: int,
     classes = model.config.num_classes
     generator = torch.Generator().manual_seed(seed)
     if mixture is not None:
-        z = mixture.sample(columns, generator, temperature)
+        z = mixture_codes(mixture, columns, generator, temperature)
     else:
-        z = torch.randn((columns, model.config.latent_dim), generator=generator) * temperature
+        z = prior_noise(columns, model.config.latent_dim, generator) * temperature
     z = z.repeat(classes, 1)
     labels = torch.arange(classes).repeat_interleave(columns)
     return pictures(model.decode(z, labels))

@@ -236,7 +236,9 @@ async def test_generate_samples_the_aggregate_posterior_on_request(checkpoints, 
         shown = grid(app, "#samples").images
         assert len(shown) == len(prior) and not all(np.array_equal(a, b)
                                                     for a, b in zip(shown, prior))
-        z = mixture.sample(len(shown), torch.Generator().manual_seed(screen.seed), 1.0)
+        from tui_vae.gallery import mixture_codes
+
+        z = mixture_codes(mixture, len(shown), torch.Generator().manual_seed(screen.seed), 1.0)
         expected = app.model.decode(z).numpy()[:, 0]
         assert np.allclose(expected * 255, shown, atol=1)
         assert "aggregate posterior" in screen.query_one("#status").render().plain

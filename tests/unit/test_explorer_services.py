@@ -104,6 +104,30 @@ def test_gallery_shapes_and_class_rows(tmp_path):
     assert gallery.half_size(np.ones((2, 28, 28))).shape == (2, 14, 14)
 
 
+@pytest.mark.parametrize("with_mixture", [False, True])
+def test_more_samples_keep_the_first_ones_and_the_class_rows_match(with_mixture):
+    # At 80x24 Generate showed a class's 5 samples whose fifth was not the fifth of its
+    # 10, nor the fifth column of the row per class: torch draws a tensor's normals in
+    # blocks of 16, and 5 x 20 ends on a block drawn afresh.
+    import torch
+
+    from tui_vae import gallery
+    from tui_vae.aggregate import fit_mixture
+    from tui_vae.inference import TrainedModel
+
+    config = ModelConfig(model="cvae", latent_dim=20, hidden_dim=8, dataset="mnist-sample")
+    model = TrainedModel(build_model(config, seed=0))
+    mixture = (fit_mixture(torch.randn(300, 20), components=4, iterations=3)
+               if with_mixture else None)
+    five = gallery.samples(model, 5, 3, 0.9, seed=7, mixture=mixture)
+    ten = gallery.samples(model, 10, 3, 0.9, seed=7, mixture=mixture)
+    rows = gallery.class_rows(model, 5, 0.9, seed=7, mixture=mixture)
+    # (to the last bit but for the decoder's sums over batches of another size)
+    np.testing.assert_allclose(five, ten[:5], atol=1e-6)
+    np.testing.assert_allclose(rows[3 * 5:4 * 5], five, atol=1e-6)
+    assert not np.array_equal(ten[:5], ten[5:])
+
+
 def test_monitor_folds_events_into_progress_and_curves():
     monitor = RunMonitor()
     monitor.reset()
