@@ -1127,12 +1127,18 @@ def models(
     # parts before the model and the data: without those a newcomer could not tell a
     # cVAE from a VAE, or a run on the bundled sample from one on MNIST, beside its
     # -ELBO (the test loss, which stays).
-    for column in ("created", "likelihood", "hidden", "arch", "recon", "KL", "model",
-                   "dataset", "from"):
+    # Before the model goes, headers of two words stack ("test" over "-ELBO"): at 80
+    # columns the shipped models' table lost the model column for want of four.
+    stacked = False
+    for column in ("created", "likelihood", "hidden", "arch", "recon", "KL", "",
+                   "model", "dataset", "from"):
         if console.measure(table, options=unbounded).maximum <= console.width + foldable:
             break
-        shown.remove(column)
-        table = _models_table(names, shown, columns, rows)
+        if column:
+            shown.remove(column)
+        else:
+            stacked = True
+        table = _models_table(names, shown, columns, rows, stacked)
     left_out = [c for c in columns if c not in shown]
     if left_out:
         table.caption = Text(f"not shown at this width: {', '.join(left_out)} "
@@ -1142,8 +1148,10 @@ def models(
         console.print(f"unreadable: {item.reason}", markup=False, highlight=False)
 
 
-def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: list):
-    """The `models` table with the `shown` columns of `rows` (cells in `columns` order)."""
+def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: list,
+                  stacked: bool = False):
+    """The `models` table with the `shown` columns of `rows` (cells in `columns` order);
+    `stacked`: each header's words on lines of their own, for a narrow terminal."""
     from rich.table import Table
     from rich.text import Text
 
@@ -1153,7 +1161,8 @@ def _models_table(names: str, shown: list[str], columns: tuple[str, ...], rows: 
         # Every column but the names is kept whole (a figure cut short reads as
         # another); long names fold onto a second line instead.
         whole = max([len(str(row[index])) for row in rows] + [max(map(len, column.split()))])
-        table.add_column(column, overflow="fold", min_width=None if column == "name" else whole,
+        header = column.replace(" ", "\n") if stacked else column
+        table.add_column(header, overflow="fold", min_width=None if column == "name" else whole,
                          justify="left" if column in ("name", "arch", "likelihood", "created",
                                                       "from") else "right")
     for row in rows:
