@@ -1001,7 +1001,7 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
     digit: Annotated[int | None, typer.Option(**_plain(int, low=0, high=MAX_FOLDER_CLASSES - 1), help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
-    n: Annotated[int, typer.Option("-n", "--n", **_plain(int, low=1, high=10000), help="How many images.")] = 64,
+    n: Annotated[int | None, typer.Option("-n", "--n", **_plain(int, low=1, high=10000), help="How many images [default: 64 into --out; drawn here, as many as fill the screen].")] = None,
     seed: Annotated[int, typer.Option(**_plain(int, low=0, high=MAX_SEED), help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(**_plain(float), callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", parser=_file_path, metavar="<file>")] = None,
@@ -1022,6 +1022,9 @@ def sample(
         raise typer.BadParameter(f"{checkpoint} has {model.config.num_classes} classes, "
                                  f"0 to {model.config.num_classes - 1}; not {digit}",
                                  param_hint="--digit")
+    console = Console()
+    if n is None:  # 64 drawn here at 80 columns were 32 rows of two, 460 lines to scroll
+        n = 64 if out is not None else _screenful(console, model.config.image_shape)
     labels = None
     if model.config.conditional:
         import torch
@@ -1041,12 +1044,21 @@ def sample(
         return
     from tui_vae.render import HalfBlockImage, channels_last, tile
 
-    console = Console()
     if console.width < images.shape[3]:  # COLUMNS=0 or 5 printed blank or cropped lines
         console = Console(width=images.shape[3])  # one whole tile a row at least
     fit = max(1, (console.width + 1) // (images.shape[3] + 1))  # tiles of W cells, a gap
     pictures = channels_last(images.numpy())  # grey (N, H, W) or colour (N, H, W, 3)
     console.print(HalfBlockImage(tile(pictures, min(columns or fit, fit))))
+
+
+def _screenful(console: Console, image_shape) -> int:
+    """How many tiles of `image_shape` (C, H, W), a pixel column a cell and two pixel
+    rows a line, one apart, fill the console's screen less a line for the prompt:
+    at least one row of them."""
+    _, height, width = image_shape
+    across = max(1, (console.width + 1) // (width + 1))
+    down = max(1, (2 * (console.height - 1) + 1) // (height + 1))
+    return across * down
 
 
 # --------------------------------------------------------------------------- models

@@ -150,6 +150,20 @@ def test_sample_on_a_terminal_narrower_than_a_tile_prints_whole_tiles(workdir):
         assert {len(line) for line in lines} <= {0, 28} and len(set("".join(lines))) > 2
 
 
+@pytest.mark.parametrize("columns, lines, across, down", [(80, 24, 2, 1), (120, 40, 4, 2)])
+def test_sample_without_n_draws_a_screenful(workdir, columns, lines, across, down):
+    # 64 samples by default filled 460 lines at 80 columns; a file still gets 64.
+    shown = run_cli("sample", "vae.safetensors", cwd=workdir,
+                    env={"COLORTERM": "truecolor", "TERM": "xterm-256color",
+                         "COLUMNS": str(columns), "LINES": str(lines)})
+    drawn = shown.stdout.splitlines()
+    assert shown.returncode == 0 and len(drawn) == 15 * down - 1 < lines, shown.stdout
+    assert len(drawn[0]) == 29 * across - 1  # tiles of 28 cells, a cell apart
+    written = run_cli("sample", "vae.safetensors", "--out", "all.npy", cwd=workdir,
+                      env={"COLUMNS": str(columns), "LINES": str(lines)})
+    assert written.returncode == 0 and np.load(workdir / "all.npy").shape[0] == 64
+
+
 def test_models_lists_checkpoints_with_metrics(workdir):
     result = run_cli("models", ".", cwd=workdir)
     assert result.returncode == 0, result.stderr
