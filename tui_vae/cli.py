@@ -1030,12 +1030,12 @@ def sample(
         import torch
 
         labels = digit if digit is not None else torch.arange(n) % model.config.num_classes
-    images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
-    if not images.isfinite().all():  # weights that overflow: garbage, never a picture
-        from tui_vae.errors import TuiVaeError
+    from tui_vae.errors import TuiVaeError
 
-        raise TuiVaeError(f"{checkpoint}: its samples are not finite numbers (NaN or "
-                          f"infinite pixels): the model's weights are broken")
+    try:  # weights that overflow give garbage, never a picture
+        images = model.sample(n, labels, temperature=temperature, seed=seed).cpu()
+    except ValueError as exc:
+        raise TuiVaeError(f"{checkpoint}: {exc}") from None
     if out is not None:
         _write_samples(images, out, columns, scale)
         from tui_vae.wording import plural

@@ -25,6 +25,7 @@ from tui_vae.objective import gaussian_kl
 ArrayLike = torch.Tensor | np.ndarray | Sequence
 
 
+HUGE_Z = 1e4  # beyond it a NaN image is blamed on z (the prior's lie within ~6 of 0)
 MAX_SAMPLES = 100_000  # images one sample() call draws (28x28: 314 MB of float32)
 
 class TrainedModel:
@@ -91,7 +92,7 @@ class TrainedModel:
     def decode(self, z: ArrayLike, labels: ArrayLike | None = None) -> torch.Tensor:
         """Images E[x|z] (N, C, H, W) in [0, 1] for latent codes z of shape (N, latent_dim)."""
         z = self._codes(z)
-        return self.module.decode(z, self._labels(labels, z.shape[0]))
+        return _decoded(self.module.decode(z, self._labels(labels, z.shape[0])), z)
 
     def _codes(self, z: ArrayLike) -> torch.Tensor:
         z = _tensor(z, "z")
@@ -137,7 +138,7 @@ class TrainedModel:
         if w.dim() != 2 or w.shape != (len(z), self.config.num_classes):
             raise ValueError(f"weights must have shape ({len(z)}, {self.config.num_classes}): "
                              f"a row of class weights for each z, got {tuple(w.shape)}")
-        return self.module.decode(z, _finite(w, "weights").to(self.device))
+        return _decoded(self.module.decode(z, _finite(w, "weights").to(self.device)), z)
 
     @torch.no_grad()
     def sample(
@@ -193,6 +194,21 @@ def _tensor(value: ArrayLike, what: str, dtype=torch.float32) -> torch.Tensor:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{what} must be numbers (an array or a tensor): "
                          f"{str(exc).splitlines()[0]}") from None
+
+
+def _decoded(images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """`images`, or a ValueError where decoding `z` gave NaN or infinite pixels (z of
+    1e38 is finite, and overflowed the decoder's sums: NaN images, returned silently)."""
+    if not bool(images.isfinite().all()):
+        largest = float(z.abs().max())
+        if largest > HUGE_Z:
+            raise ValueError(f"z too large to decode (|z| up to {largest:.3g}; the prior's z "
+                             f"lie within a few units of 0): the pixels are not finite "
+                             f"numbers (NaN or infinite)")
+        raise ValueError(f"the model's weights are broken: decoding z (|z| up to "
+                         f"{largest:.3g}) gave pixels that are not finite numbers (NaN or "
+                         f"infinite)")
+    return images
 
 
 def _finite(tensor: torch.Tensor, what: str) -> torch.Tensor:

@@ -132,6 +132,21 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
             call()
 
 
+def test_a_z_that_overflows_the_decoder_is_a_value_error_not_nan_images():
+    # 1e38 is finite: the shipped models' decoders overflowed on it (inf - inf in the
+    # output layer) and returned NaN images without a word.
+    for name in ("vae", "cvae"):
+        model = tui_vae.load(name)
+        z = torch.full((2, model.config.latent_dim), 1e38)
+        labels = [1, 2] if model.config.conditional else None
+        with pytest.raises(ValueError, match=r"z too large to decode \(\|z\| up to 1e\+38"):
+            model.decode(z, labels)
+        if model.config.conditional:
+            with pytest.raises(ValueError, match="z too large to decode"):
+                model.decode_mixed(z, torch.eye(10)[:2])
+        assert model.decode(torch.zeros_like(z), labels).isfinite().all()
+
+
 def test_interpolation_paths_start_and_end_at_the_codes():
     z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
     for path in (lerp(z0, z1, 5), slerp(z0, z1, 5)):
