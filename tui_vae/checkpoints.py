@@ -189,6 +189,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _shown(number: int) -> str:
+    """A whole number for an error message: a 4,000-digit one as what it is, not whole."""
+    text = str(number)
+    digits = len(text.lstrip("-"))
+    return text if digits <= 20 else f"a {digits:,}-digit number"
+
+
 def _check_model_config(path: Path, model: Any) -> None:
     from tui_vae.datasets import is_known_dataset
 
@@ -204,7 +211,8 @@ def _check_model_config(path: Path, model: Any) -> None:
         raise CheckpointError(f"{path}: unknown dataset {model['dataset']!r}")
     for key in ("latent_dim", "hidden_dim", "num_classes"):
         if not 1 <= model[key] <= (MAX_LATENT if key == "latent_dim" else MAX_WIDTH):
-            raise CheckpointError(f"{path}: metadata model.{key} = {model[key]} is out of range")
+            raise CheckpointError(f"{path}: metadata model.{key} = {_shown(model[key])} is "
+                                  f"out of range")
     _check_class_count(path, model)
     if not 0 <= model["beta"] < float("inf"):
         raise CheckpointError(f"{path}: metadata model.beta must be a finite number >= 0")
@@ -241,7 +249,7 @@ def _check_progress(path: Path, progress: Any) -> None:
         raise CheckpointError(f"{path}: metadata 'progress' is missing or malformed")
     if not 0 <= progress["epochs_done"] <= MAX_EPOCHS:
         raise CheckpointError(f"{path}: metadata progress.epochs_done = "
-                              f"{progress['epochs_done']} is out of range")
+                              f"{_shown(progress['epochs_done'])} is out of range")
     step = progress.get("step", 0)
     if not _is_int(step) or not 0 <= step <= 1 << 40:
         raise CheckpointError(f"{path}: metadata progress.step is out of range")

@@ -152,8 +152,11 @@ def test_a_symlink_loop_as_the_data_folder_is_one_line(tmp_path):
     (lambda m: m["training"].update(seed=2**64), "training.seed"),
     (lambda m: m["training"].update(lr="fast"), "training.lr"),
     (lambda m: m.update(seed=-3), "seed"),
+    # a 4,000-digit number was quoted whole, a 4 kB "line"
+    (lambda m: m["progress"].update(epochs_done=10**3999), "= a 4,000-digit number is out"),
+    (lambda m: m["model"].update(latent_dim=10**3999), "= a 4,000-digit number is out"),
 ], ids=["epochs-negative", "epochs-absurd", "step-negative", "partial-keys", "training-seed",
-        "training-lr", "seed-negative"])
+        "training-lr", "seed-negative", "epochs-4000-digits", "latent-4000-digits"])
 def test_absurd_progress_in_metadata_is_refused_at_validation(workdir, tmp_path, edit, words):
     import shutil
 
@@ -167,6 +170,7 @@ def test_absurd_progress_in_metadata_is_refused_at_validation(workdir, tmp_path,
     assert result.returncode == 1, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "unexpected" not in lines[0], lines
+    assert len(lines[0]) < 300
 
 
 def test_torchvision_processed_pickles_are_never_read(tmp_path, monkeypatch):
