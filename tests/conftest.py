@@ -25,6 +25,10 @@ LONG_TESTS = (
     # This session's Pilot tests that open the app at two sizes or walk a view's rows
     # (make test reached 4 min 50 s with them).
     "tests/tui/test_latent_views.py::test_draw_zooms_the_canvas_and_reconstruction_together",
+    # 2026-12-08: a Pilot test at 120x40 and four sample processes (make test read 4 min
+    # 59 s with them, while other work ran).
+    "tests/tui/test_latent_views.py::test_draw_zoom_and_the_tabs_make_room_for_the_keys_panel",
+    "tests/cli/test_cli.py::test_sample_without_n_draws_a_screenful",
     "tests/tui/test_runs_view.py::test_the_plane_says_what_its_marks_are",
     "tests/tui/test_views.py::test_interpolates_path_and_condition_sweep_scroll_row_for_row",
     "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",
