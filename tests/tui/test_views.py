@@ -474,16 +474,26 @@ async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
     # A figure cut at the label's edge reads as another one ("KL 2" for 20.31).
     from rich.cells import cell_len
 
+    # A run's long name was cut at the side's edge, mid-word and with no "…" (the
+    # label measured itself, as wide as its last text, not the side).
+    import shutil
+
+    long = checkpoints / "vae-mnist-20261208-014533.safetensors"
+    shutil.copy(checkpoints / "vae.safetensors", long)
     app = make_app(checkpoints)
     async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.compare_pair = (long, app.compare_pair[1])
         await open_view(app, pilot, "c")
         for side in ("a", "b"):
             label = app.screen.query_one(f"#{side}-title")
             lines = str(label.render()).splitlines()
             assert len(lines) == 5 and "KL(q(z)||p(z))" in lines[4]
-            for line in lines[1:]:  # the figures' lines (the first is the name)
+            for line in lines:
                 room = label.parent.content_region.width - label.styles.padding.width
                 assert cell_len(line) <= room, (line, room)
+            if side == "a":  # cut in its middle: the time stamp that tells runs apart stays
+                assert "…" in lines[0] and lines[0].endswith("014533"), lines[0]
             # The surgery's parts add up to its own rate, on its own images: the
             # whole test set's KL above them did not (443.6 against 7.6 + 409.9).
             rate = float(lines[2].split("rate ")[1])

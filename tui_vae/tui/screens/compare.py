@@ -232,7 +232,9 @@ class CompareScreen(ViewScreen):
             sample_grid.show(shrink(pictures), full=pictures)
             info = infos.get(Path(path))
             # "A  " leads the line: the rest of the label's width is the description's.
-            room = self.query_one(f"#{side}-title", Label).size.width - 3
+            # (The side's width: the label's own is that of its last text, wider or not.)
+            label = self.query_one(f"#{side}-title", Label)
+            room = label.parent.content_size.width - label.styles.padding.width - 3
             title = describe(info, max(room, 0)) if info else Path(path).name
             # The surgery's own rate and image count beside its parts: the rate in the
             # line above is the whole test set's, and I(x;z) is capped at log N
@@ -243,7 +245,7 @@ class CompareScreen(ViewScreen):
                       f"\n= I(x;z) {_figure(surgery['mutual_information'])} (<= log N "
                       f"{surgery['mutual_information_bound']:.1f})"
                       f"\n+ KL(q(z)||p(z)) {_figure(surgery['marginal_kl'])}")
-            self.query_one(f"#{side}-title", Label).update(Text(f"{side.upper()}  {title}"))
+            label.update(Text(f"{side.upper()}  {title}"))
         self.set_status(f"{caption(configs)} · space new draw · x swap · "
                         "choose A/B in Models (m)")
 
