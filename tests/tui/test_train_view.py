@@ -343,11 +343,12 @@ async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
         await open_view(app, pilot, "t")
         screen = app.screen
         # As long as the real one: at 80x24 its last third (what to do) was cut.
-        message = ("MNIST is not in /root/.cache/tui-vae/data and downloading it failed "
-                   "(<urlopen error [Errno -3] Temporary failure in name resolution>); "
+        # Its path is wider than the column at 80x24: it was cut with "…" there.
+        message = ("Fashion-MNIST is not in /root/.cache/tui-vae/data and downloading it "
+                   "failed (<urlopen error [Errno -3] Temporary failure in name resolution>); "
                    "point tui-vae at local files with --data-dir DIR or TUI_VAE_DATA_DIR=DIR "
-                   "(expects DIR/MNIST/raw/train-images-idx3-ubyte and the other three "
-                   "files)" + OFFLINE_HINT)
+                   "(expects DIR/FashionMNIST/raw/train-images-idx3-ubyte and the other "
+                   "three files)" + OFFLINE_HINT)
         app.monitor.record(Failed(message))
         screen.refresh_run()
         await pilot.pause()
@@ -357,7 +358,8 @@ async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
                          (label.render_line(y) for y in range(label.size.height)))
         # In the form's words: it has a dataset choice, not flags.
         assert shown.endswith('bundled digits: choose "MNIST sample" as the dataset'), shown
-        assert "--dataset" not in shown
+        assert "--dataset" not in shown and "…" not in shown
+        assert "DIR/FashionMNIST/raw/train-images-idx3-ubyte" in "".join(shown.split())
 
 
 async def test_the_footer_offers_escape_while_a_setting_takes_the_letter_keys(
