@@ -171,6 +171,14 @@ async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, mak
         # The run's name whole or not at all: "samples/s ·…" said nothing at 80x24.
         width = screen.query_one("#progress-text").size.width
         assert len(line.rstrip()) <= width and line.rstrip().endswith(("samples/s", name)), line
+        # A sweep's run, fast: "sweep 1/2 · running on 1 thread · 19,937…" lost its unit.
+        app.sweep_place = (1, 2)
+        app.monitor.record(StepLogged(0, 2, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 19937.0))
+        screen.refresh_run()
+        line = str(screen.query_one("#progress-text").render()).splitlines()[1].rstrip()
+        assert len(line) <= width and line.endswith("19,937 img/s") and "…" not in line, line
+        app.sweep_place = None
+        app.monitor.record(StepLogged(0, 3, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 500.0))
         app.monitor.record(ThreadsChanged(2, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]

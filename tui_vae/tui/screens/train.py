@@ -310,8 +310,14 @@ class TrainScreen(ViewScreen):
             # it trains (cpu_share.ThreadShare): why its samples/s fell.
             state = progress.state + (f" on {progress.threads}" if progress.threads else "")
             state = f"sweep {place[0]}/{place[1]} · {state}" if place else state
-            second = f"{state} · {progress.samples_per_s:,.0f} samples/s"
+            speed = f"{progress.samples_per_s:,.0f}"
+            second = f"{state} · {speed} samples/s"
             width = self.query_one("#progress-text", Label).size.width
+            # A sweep's run on fewer threads, at 80x24: "19,937…" had lost its unit.
+            for shorter in (f"{state} · {speed} img/s",
+                            f"{state.replace('running on', 'on')} · {speed} img/s"):
+                if width and len(second) > width:
+                    second = shorter
             if name and (not width or len(second) + 3 + len(name) <= width):
                 second += f" · {name}"  # else left out whole: "samples/s ·…" said nothing
             text = (f"ETA {_duration(progress.eta_s)} · epoch "
