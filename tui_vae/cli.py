@@ -73,7 +73,12 @@ DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live
 
 class SafeConsole(Console):
     """A Console that prints plain strings with their control characters escaped:
-    a file name holding an escape sequence shows as text, never acts on the terminal."""
+    a file name holding an escape sequence shows as text, never acts on the terminal.
+    Nor are emoji codes replaced: a run saved to "r:x:.safetensors" was told to
+    resume from "r❌.safetensors"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{"emoji": False, **kwargs})
 
     def print(self, *objects, **kwargs) -> None:
         super().print(*(_safe(o) if isinstance(o, str) else o for o in objects), **kwargs)

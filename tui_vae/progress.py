@@ -75,6 +75,11 @@ class _ReportingConsole(Console):
     handling exits the process (status 1, not a word), which lost the run's progress
     since its last save."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Emoji codes left as typed: "r:x:.safetensors" read "r❌.safetensors" in the
+        # resume line, a command that then named no file.
+        super().__init__(*args, **{"emoji": False, **kwargs})
+
     def on_broken_pipe(self) -> None:
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
@@ -124,7 +129,7 @@ class ConsoleReporter:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self.console.file.fileno())
             os.close(devnull)
-        self.console = Console(stderr=True)
+        self.console = _ReportingConsole(stderr=True)
         self.live = False
         self.console.print(printable(f"the output stopped taking lines ({exc.strerror or exc}): "
                                      f"the run stops after this step, saving what it trained"),

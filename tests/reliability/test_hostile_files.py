@@ -302,6 +302,20 @@ def test_markup_in_names_and_metadata_is_shown_as_text_in_the_cli(zoo, tmp_path)
     assert "unknown dataset" in result.stdout
 
 
+def test_emoji_codes_in_names_are_printed_as_typed(tmp_path):
+    # Rich turned ":x:" into an emoji: a run saved to r:x:.safetensors was told to
+    # resume from "r❌.safetensors", a command that named no file.
+    from tests.cli.test_cli import TINY
+
+    missing = run_cli("eval", "zz:x:", cwd=tmp_path)
+    assert missing.returncode != 0 and "zz:x:: no such checkpoint" in missing.stderr
+    trained = run_cli("train", *TINY, "--epochs", "1", "--out", "r:x:.safetensors",
+                      cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    said = trained.stdout + trained.stderr
+    assert "checkpoint r:x:.safetensors" in said and "❌" not in said, said
+
+
 async def test_markup_in_names_and_metadata_is_shown_as_text_in_the_app(zoo, tmp_path):
     from textual.widgets import Static
 
