@@ -1328,6 +1328,16 @@ def sweep(
     if dry_run:  # what the sweep would run now: with --resume, what is left, as it resumes
         # The folder the lines write into is made now: `... --dry-run | parallel`
         # failed on every line ("folder sw does not exist"), as `train` makes none.
+        # A name with a control character (a newline, an escape) cannot be printed as
+        # a command that runs: escaped, 'd\x1bX' named another folder in the shell, and
+        # a newline split one run over two lines.
+        for run in runs:
+            odd = next((arg for arg in run.args if printable_lines(arg) != arg
+                        or "\n" in arg), None)
+            if odd is not None:
+                raise typer.BadParameter(f"'{printable(odd)}' holds a control character, "
+                                         f"which a printed command cannot carry; run the "
+                                         f"sweep without --dry-run, or use another name")
         out_dir.mkdir(parents=True, exist_ok=True)
         report = _SweepLines(on_gone=lambda: None)
         for run, again in Sweep(runs, epochs, resume=resume, report=report).pending():

@@ -309,6 +309,18 @@ def test_a_dry_run_prints_what_the_sweep_would_run_now(tmp_path):
     assert refused.returncode != 0 and "pass --resume" in refused.stderr
 
 
+def test_a_dry_run_never_prints_a_command_for_another_folder(tmp_path):
+    # --out-dir 'd<ESC>X' printed --out 'd\x1bX/...' (escaped for the terminal), which in
+    # the shell names another folder; a newline split a run over two lines.
+    for name in ("d\x1bX", "d\nX"):
+        result = run_cli("sweep", "--beta", "1", "--out-dir", name, "--dry-run", *TINY,
+                         cwd=tmp_path)
+        assert result.returncode == 2 and result.stdout == "", result
+        assert "holds a control character" in result.stderr.splitlines()[-1]
+        assert "\x1b" not in result.stderr  # said escaped, never acted on
+    assert list(tmp_path.iterdir()) == []  # no folder made for commands never printed
+
+
 def test_a_dry_run_whose_reader_leaves_ends_quietly_with_exit_0(tmp_path):
     # `sweep ... --dry-run | head -1` exited 1 with nothing said (Click's way with
     # a closed pipe), where `models | head -1` exits 0.
