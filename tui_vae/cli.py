@@ -923,6 +923,8 @@ def evaluate(
         raise TuiVaeError(f"{checkpoint}: cannot measure its sample quality ({exc}): its "
                           f"samples are not finite numbers (pass --no-quality for the "
                           f"rest)") from None
+    except TuiVaeError as exc:  # which model, where several are evaluated in turn
+        raise TuiVaeError(f"{checkpoint}: {exc}") from None
     result = {"checkpoint": str(checkpoint), **result, **source}
     if skipped:
         result["quality_skipped"] = skipped

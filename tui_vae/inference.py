@@ -205,9 +205,9 @@ def _decoded(images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             raise ValueError(f"z too large to decode (|z| up to {largest:.3g}; the prior's z "
                              f"lie within a few units of 0): the pixels are not finite "
                              f"numbers (NaN or infinite)")
-        raise ValueError(f"the model's weights are broken: decoding z (|z| up to "
-                         f"{largest:.3g}) gave pixels that are not finite numbers (NaN or "
-                         f"infinite)")
+        raise ValueError(f"decoding z (|z| up to {largest:.3g}) gave pixels that are not "
+                         f"finite numbers (NaN or infinite): the model is broken (its "
+                         f"weights, or your own model's code)")
     return images
 
 

@@ -47,30 +47,44 @@ def evaluate_model(model: TrainedModel, test: Split, seed: int = 0, batch_size: 
         result["iw_whole_test_set"] = len(subset) == len(test)
         result["iw_seconds"] = round(time.perf_counter() - started, 3)
     if judge is not None:
-        if len(test) < 2:  # a covariance needs two points
-            from tui_vae.errors import DataError
+        try:
+            result.update(_quality(model, test, seed, judge, train))
+        except ValueError as exc:  # the model's samples are not numbers (its decoder's)
+            from tui_vae.errors import TuiVaeError
 
-            raise DataError(f"the Frechet distance needs at least 2 test images, not "
-                            f"{len(test)}; pass --no-quality")
-        started = time.perf_counter()
-        result["frechet_distance"] = sample_frechet_distance(model, judge, test, FD_SAMPLES,
-                                                             seed)
-        result["frechet_samples"] = FD_SAMPLES
-        if model.config.conditional:
-            result["conditional_accuracy"] = [
-                conditional_accuracy(model, judge, t, ACCURACY_PER_CLASS, seed).to_dict()
-                for t in TEMPERATURES]
-        fit_on = train if train is not None and len(train) else test
-        mixture = aggregate_posterior(model, fit_on, seed=seed)
-        result["aggregate_fit"] = {"images": min(len(fit_on), 20_000),
-                                   "on": "train" if fit_on is train else "test",
-                                   "components": int(mixture.weights.shape[0])}
-        result["frechet_distance_aggregate"] = sample_frechet_distance(
-            model, judge, test, FD_SAMPLES, seed, mixture)
-        if model.config.conditional:
-            result["conditional_accuracy_aggregate"] = conditional_accuracy(
-                model, judge, 1.0, ACCURACY_PER_CLASS, seed, mixture).to_dict()
-        result["quality_seconds"] = round(time.perf_counter() - started, 3)
+            raise TuiVaeError(f"cannot measure its sample quality: {exc} (pass --no-quality "
+                              f"for the rest)") from None
+    return result
+
+
+def _quality(model: TrainedModel, test: Split, seed: int, judge: Judge,
+             train: Split | None) -> dict:
+    """The sample-quality part of evaluate_model's result."""
+    result = {}
+    if len(test) < 2:  # a covariance needs two points
+        from tui_vae.errors import DataError
+
+        raise DataError(f"the Frechet distance needs at least 2 test images, not "
+                        f"{len(test)}; pass --no-quality")
+    started = time.perf_counter()
+    result["frechet_distance"] = sample_frechet_distance(model, judge, test, FD_SAMPLES,
+                                                         seed)
+    result["frechet_samples"] = FD_SAMPLES
+    if model.config.conditional:
+        result["conditional_accuracy"] = [
+            conditional_accuracy(model, judge, t, ACCURACY_PER_CLASS, seed).to_dict()
+            for t in TEMPERATURES]
+    fit_on = train if train is not None and len(train) else test
+    mixture = aggregate_posterior(model, fit_on, seed=seed)
+    result["aggregate_fit"] = {"images": min(len(fit_on), 20_000),
+                               "on": "train" if fit_on is train else "test",
+                               "components": int(mixture.weights.shape[0])}
+    result["frechet_distance_aggregate"] = sample_frechet_distance(
+        model, judge, test, FD_SAMPLES, seed, mixture)
+    if model.config.conditional:
+        result["conditional_accuracy_aggregate"] = conditional_accuracy(
+            model, judge, 1.0, ACCURACY_PER_CLASS, seed, mixture).to_dict()
+    result["quality_seconds"] = round(time.perf_counter() - started, 3)
     return result
 
 

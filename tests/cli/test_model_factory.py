@@ -112,6 +112,27 @@ def test_a_model_that_breaks_the_protocol_is_one_line_in_the_cli(tmp_path, train
                                      "has shape (2, 3), not (2, 8)")
 
 
+def test_a_model_whose_samples_are_not_numbers_is_one_line_naming_it(tmp_path, trained):
+    # Finite for the checks' two rows, NaN for more: eval's sample quality ended in
+    # "unexpected ValueError", naming neither the model nor --no-quality.
+    (tmp_path / "nan_later.py").write_text(
+        "import torch\n"
+        "from tiny_vae import TinyVAE\n\n"
+        "class NanLater(TinyVAE):\n"
+        "    def decode(self, z, y=None):\n"
+        "        out = super().decode(z, y)\n"
+        "        return out if len(z) <= 2 else out * float('nan')\n\n"
+        "def build():\n"
+        "    return NanLater(dataset='mnist-sample')\n")
+    result = run_cli("eval", "--model-factory", "nan_later:build", str(trained),
+                     cwd=tmp_path, env={"PYTHONPATH": str(EXAMPLES)})
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith(f"error: {trained}: cannot measure its sample quality:"), line
+    assert "not finite numbers" in line and "--no-quality" in line
+    assert "unexpected" not in result.stderr
+
+
 def test_models_lists_the_users_model_first(trained, tmp_path):
     result = run_cli("models", str(tmp_path), "--model-factory", "tiny_vae:build_sample",
                      "--weights", str(trained), cwd=EXAMPLES)
