@@ -29,6 +29,7 @@ LONG_TESTS = (
     # 59 s with them, while other work ran).
     "tests/tui/test_latent_views.py::test_draw_zoom_and_the_tabs_make_room_for_the_keys_panel",
     "tests/cli/test_cli.py::test_sample_without_n_draws_a_screenful",
+    "tests/reliability/test_interruptions.py::test_a_signal_while_the_run_starts_says_so",
     "tests/tui/test_runs_view.py::test_the_plane_says_what_its_marks_are",
     "tests/tui/test_views.py::test_interpolates_path_and_condition_sweep_scroll_row_for_row",
     "tests/reliability/test_every_model.py::test_every_view_opens_on_every_trainable_model",

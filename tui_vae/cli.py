@@ -428,6 +428,25 @@ def quit_note(out: Path | None, data_dir: Path | None, unstarted: int = 0) -> st
     return note
 
 
+def _act_on_early_signals() -> None:
+    """Called once a headless command's imports are done. A SIGTERM or SIGHUP that came
+    while it started (entry.main only noted it: raised inside an import, an interrupt
+    left numpy half-loaded, and the command then failed on it or trained on to its
+    end) ends it now as Ctrl-C does: one line, status 130, where the signal's default
+    action had ended it without a word (143, 129). Later ones do the same at once,
+    until the command sets handlers of its own (train: save and stop)."""
+    from tui_vae.entry import early_signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # not all on Windows
+            signal.signal(getattr(signal, name), interrupt)
+    if early_signal() is not None:
+        raise KeyboardInterrupt
+
+
 def _stop_on_signals(stop: threading.Event, signalled: threading.Event) -> None:
     """First Ctrl-C, SIGTERM or SIGHUP: stop after the current step and save; a second
     Ctrl-C or SIGTERM aborts. A hang-up (the terminal closed, an SSH session dropped)
@@ -708,6 +727,7 @@ def _train_in_this_process(config, out: Path, resume: bool, make_runs: bool, loc
     _say_dataset_note(config)
     board = _tensorboard_logger(tensorboard, out) if tensorboard else None
     stop, signalled = threading.Event(), threading.Event()
+    _act_on_early_signals()  # a stop asked while starting
     _stop_on_signals(stop, signalled)
     if events_json or stop_on_eof:
         _stop_when_stdin_closes(stop)
@@ -889,6 +909,7 @@ def evaluate(
         raise typer.BadParameter("--iw-subset N chooses the images for --iw-samples K; "
                                  "give both", param_hint="--iw-subset")
     checkpoint, model = _load_model(checkpoint, model_factory, device.value)
+    _act_on_early_signals()
     if seed is None:
         seed = model.meta.get("seed") or 0
     test, source = _eval_test_set(model.config, data_dir)
@@ -1022,6 +1043,7 @@ def sample(
     if scale != 1 and (out is None or out.suffix.lower() != ".png"):
         raise typer.BadParameter("applies to a .png --out only", param_hint="--scale")
     checkpoint, model = _load_model(checkpoint, model_factory)
+    _act_on_early_signals()
     if digit is not None and not model.config.conditional:
         raise typer.BadParameter(f"{checkpoint} is a plain VAE; --digit needs a cVAE",
                                  param_hint="--digit")

@@ -111,6 +111,22 @@ def test_signals_save_the_exact_state_and_resume_ends_as_an_uninterrupted_run(tm
     assert a["train"] == b["train"] and a["test"] == b["test"]  # exactly, on CPU
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_run_starts_says_so(tmp_path, sig):
+    # In the first second or two (importing torch) SIGTERM and SIGHUP ended the run
+    # without a word (status 143, 129); a KeyboardInterrupt raised for them instead
+    # could be swallowed by an import, and then the run trained on to its end.
+    for delay in (0.2, 0.5, 0.8):
+        proc = start(tmp_path, "--epochs", "50", "--out", f"early{delay}.safetensors")
+        time.sleep(delay)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (delay, out, err)
+        said = err.strip().splitlines()
+        assert said and ("interrupted" in said[-1] or "stopped" in said[-1]), (delay, err)
+        assert "done:" not in out and "Traceback" not in err
+
+
 def test_a_dropped_terminal_saves_the_run_and_releases_its_lock(tmp_path):
     """The SSH case: the terminal goes away (writes to it fail with EIO), then SIGHUP."""
     import pty
