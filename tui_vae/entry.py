@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 
-
 # Root options that take a value (the word after them is not a command).
 _ROOT_VALUES = frozenset({"--checkpoints", "--data-dir", "--device", "--keymap",
                           "--model-factory", "--weights"})

@@ -472,11 +472,11 @@ async def test_compare_says_when_the_two_sides_cannot_share_z(checkpoints, make_
 
 async def test_compare_at_80x24_cuts_no_figure(checkpoints, make_app):
     # A figure cut at the label's edge reads as another one ("KL 2" for 20.31).
-    from rich.cells import cell_len
-
     # A run's long name was cut at the side's edge, mid-word and with no "…" (the
     # label measured itself, as wide as its last text, not the side).
     import shutil
+
+    from rich.cells import cell_len
 
     long = checkpoints / "vae-mnist-20261208-014533.safetensors"
     shutil.copy(checkpoints / "vae.safetensors", long)
