@@ -15,7 +15,13 @@ def _mps_available() -> bool:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """The torch.device for `name`; a DeviceError when it is not on this machine."""
+    """The torch.device for `name` (or a torch.device: its kind, the first of it); a
+    DeviceError when it is not on this machine."""
+    if isinstance(name, torch.device):  # load(..., device=torch.device("cpu")) was refused
+        if name.index not in (None, 0):
+            raise DeviceError(f"{name} is not supported: tui-vae uses the first device of a "
+                              f"kind ({name.type})")
+        name = name.type
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -68,7 +68,16 @@ class TrainedModel:
             return None
         if labels is None:
             raise ValueError("this model is a cVAE; pass the class labels")
-        given = _tensor(labels, "labels", dtype=None)
+        classes = f"whole class numbers from 0 to {self.config.num_classes - 1}"
+        # True was read as class 1, "3" and 2**70 failed in torch's own words.
+        if isinstance(labels, (str, bytes, bool, np.bool_)):
+            raise ValueError(f"labels must be {classes}, not {labels!r}")
+        try:
+            given = _tensor(labels, "labels", dtype=None)
+        except ValueError:
+            raise ValueError(f"labels must be {classes}") from None
+        if given.dtype == torch.bool:
+            raise ValueError(f"labels must be {classes}, not True or False")
         if given.is_floating_point() and not bool((given == given.round()).all()):
             raise ValueError("labels must be whole class numbers")  # 3.5 was read as 3
         y = given.to(torch.long).reshape(-1)
@@ -286,5 +295,7 @@ def load(path: str | os.PathLike, device: str = "cpu") -> TrainedModel:
         raise ValueError(f"path must be a file or a model's name, not {path!r}")
     if not os.fspath(path):  # Path("") is ".", which read as "not a file"
         raise CheckpointError("an empty name names no file")
+    if "\0" in os.fspath(path):  # the file system's own words: "embedded null byte"
+        raise ValueError(f"path holds a NUL character, which no file name can: {path!r}")
     checkpoint = load_checkpoint(find_checkpoint(Path(path)))
     return TrainedModel(checkpoint.model, checkpoint.info, device)

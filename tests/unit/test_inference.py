@@ -1,5 +1,6 @@
 """The public API: tui_vae.load(path) and what the returned model does."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,7 +99,16 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
     model = tui_vae.load(checkpoints["cvae"])
     calls = {
         "seed": lambda: model.sample(2, labels=1, seed=1.5),
-        "labels must be numbers": lambda: model.sample(2, labels="7"),
+        "labels must be whole class numbers from 0 to 9, not '7'": lambda: model.sample(
+            2, labels="7"),
+        # once accepted as class 1, and torch's "Overflow when unpacking long long"
+        "labels must be whole class numbers from 0 to 9, not True": lambda: model.sample(
+            2, labels=True),
+        "not True or False": lambda: model.sample(2, labels=np.array([True, False])),
+        "labels must be whole class numbers from 0 to 9$": lambda: model.sample(
+            2, labels=[2**70, 1]),
+        "path holds a NUL character": lambda: tui_vae.load("a\0b"),
+        "cuda:1 is not supported": lambda: tui_vae.load("cvae", device=torch.device("cuda:1")),
         "no images": lambda: model.encode(torch.zeros(0, 1, 28, 28), []),
         "z must be numbers": lambda: model.decode("z", [1]),
         "z must have shape": lambda: model.decode_mixed(torch.zeros(3, 5), torch.zeros(3, 10)),
@@ -130,6 +140,8 @@ def test_every_api_call_refuses_what_it_cannot_honour_with_a_value_error(checkpo
     for words, call in calls.items():
         with pytest.raises(ValueError, match=words):
             call()
+    # a torch.device is a device (it was refused as "unknown device")
+    assert tui_vae.load(checkpoints["cvae"], device=torch.device("cpu")).device.type == "cpu"
 
 
 def test_a_z_that_overflows_the_decoder_is_a_value_error_not_nan_images():
