@@ -114,12 +114,12 @@ async def test_every_view_on_colour_models(size, colour_folder, make_app, tmp_pa
         assert app.screen.query_one("#samples", ImageGrid).rows()[2] == 5
         assert_no_tile_cut(app, f"{size} Generate rows")
         await assert_rows_reachable(app, pilot, "down", f"{size} Generate rows")
-        await pilot.press("r", "d")  # the posterior's spread, smaller tiles
+        await pilot.press("r", "s")  # the posterior's spread, smaller tiles
         await settle(app, pilot)
         assert colour_grids(app) and not errors(app)
         assert_no_tile_cut(app, f"{size} Reconstruct draws")
         # Draw: a grey 28x28 canvas; a colour model is refused plainly, nothing drawn
-        await pilot.press("g", "d", "space", "up", "o")  # (in Reconstruct, d is its own key)
+        await pilot.press("d", "space", "up", "o")
         await settle(app, pilot)
         status = str(app.screen.query_one("#status").render())
         assert "Draw needs a grey 28x28 model" in status and "colour 32x32" in status

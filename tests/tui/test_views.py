@@ -324,7 +324,7 @@ async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await open_view(app, pilot, "r", "cvae.safetensors")
         screen = app.screen
-        await pilot.press("d")  # original | mean's decoding | three draws of z ~ q(z|x)
+        await pilot.press("s")  # original | mean's decoding | three draws of z ~ q(z|x)
         tiles = grid(app, "#pairs")
         assert tiles.images and tiles.images[0].shape == (14, 71)
         assert all(region.right <= 80 for region in tiles.tile_regions())
@@ -334,8 +334,10 @@ async def test_reconstruct_shows_the_posteriors_spread(checkpoints, make_app):
         again = posterior_spread(app.model, app.images.split, [first])[0]
         assert np.allclose(again * 255, tiles.images[0], atol=1)  # the same draws each redraw
         assert "draws of z" in screen.query_one("#status").render().plain
-        await pilot.press("d")  # back to pairs: at 80x24 four at half size (one full-size)
+        await pilot.press("s")  # back to pairs: at 80x24 four at half size (one full-size)
         assert tiles.images[0].shape == (14, 29) and len(tiles.tile_regions()) >= 3
+        await pilot.press("d")  # Draw, as from every view (it was this view's own key)
+        assert app.screen.TITLE == "Draw"
 
 
 async def test_interpolate_endpoints_steps_slerp_and_condition_sweep(checkpoints, make_app):

@@ -10,14 +10,14 @@ from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrunk
 from tui_vae.wording import plural
 
-DRAWS = 3  # with `d`: the decoded mean and this many draws of z ~ q(z|x), at half size
+DRAWS = 3  # with `s`: the decoded mean and this many draws of z ~ q(z|x), at half size
 # Full-size pairs where this many fit (as Compare); else smaller: at 80x24 one full-size
 # pair fits, four at half size. z shows them full size (ImageGrid.spend_zoom).
 MIN_PAIRS = 3
 
 
 def spread_shape(size: tuple[int, int], factor: int) -> tuple[int, int]:
-    """The tile of `d`: original | decoded mean and DRAWS draws, each `factor` times smaller."""
+    """The tile of `s`: original | decoded mean and DRAWS draws, each `factor` times smaller."""
     h, w = size[0] // factor, size[1] // factor
     return (h, w * (DRAWS + 2) + 1)
 
@@ -33,7 +33,9 @@ class ReconstructScreen(ViewScreen):
                   id=f"recon.class{d}") for d in range(10)),
         Binding("a", "filter(-1)", "All classes", id="recon.all"),
         Binding("w", "toggle_worst", "Worst first", id="recon.worst"),
-        Binding("d", "toggle_draws", "Draws of z", id="recon.draws"),
+        # s, the posterior's spread: d is Draw's key in every other view (it took
+        # a newcomer who meant to go to Draw somewhere else).
+        Binding("s", "toggle_draws", "Draws of z", id="recon.draws"),
     ]
 
     def __init__(self) -> None:
@@ -104,8 +106,8 @@ class ReconstructScreen(ViewScreen):
         mean = float(losses[order].mean()) if len(order) else float("nan")
         # What the tiles are comes first: a narrow status keeps its first parts.
         self.set_status(
-            (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (d: pairs)"
-             if self.draws else "left original, right reconstruction (d: draws of z)")
+            (f"original | the mean's decoding, then {DRAWS} draws of z ~ q(z|x) (s: pairs)"
+             if self.draws else "left original, right reconstruction (s: draws of z)")
             # Which loss the captions give, second: at 80x24 they were bare numbers. It
             # is not the -ELBO (z is not sampled), and usually lies below it.
             + f" · under each: #index, class, recon at z=mu + KL (nats) · {which} · "
