@@ -198,6 +198,12 @@ async def test_zoom_follows_the_user_from_view_to_view(checkpoints, make_app):
         await pilot.press("z")
         await settle(app, pilot)
         assert shape("#samples") == (28, 28)
+        # In a view with no images z changed the zoom unseen: now it says so.
+        app.clear_notifications()
+        await pilot.press("m", "z")
+        await settle(app, pilot)
+        assert app.scale == 1
+        assert any("zoom 1x: the image views" in n.message for n in app._notifications)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)])

@@ -650,6 +650,12 @@ class TuiVaeApp(App):
         self.scale = 2 if self.scale == 1 else 1
         if isinstance(self.screen, ViewScreen):
             self.screen.set_scale(self.scale)
+        from tui_vae.tui.widgets.image_grid import ImageGrid
+
+        if not self.screen.query(ImageGrid):  # nothing here shows it: say what changed
+            self.notify(f"zoom {self.scale}x: the image views draw their images "
+                        f"{'twice as large' if self.scale == 2 else 'at their usual size'}",
+                        timeout=3)
 
     def action_export(self) -> None:
         """Save the images on screen as a PNG grid; the path goes in a notice."""
