@@ -568,12 +568,12 @@ async def test_the_manifold_zoomed_still_draws_a_whole_grid(with_2d, make_app, s
 
 
 async def test_reconstructs_posterior_draws_export_at_the_models_size(checkpoints, make_app):
-    """`d` (the posterior's draws) showed its tiles shrunk at 80x24 and `e` saved them
+    """`s` (the posterior's draws) showed its tiles shrunk at 80x24 and `e` saved them
     so (71 x 30 px): the pairs exported at full size, the draws did not."""
     app = make_app(checkpoints)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_view(app, pilot, "r", "vae.safetensors")
-        await pilot.press("d")
+        await pilot.press("s")
         await settle(app, pilot)
         shown = grid(app, "#pairs")
         tile = shown.images[0].shape

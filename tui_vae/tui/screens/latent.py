@@ -89,17 +89,19 @@ class LatentScreen(ViewScreen):
 
     TITLE = "Latent"
     BINDINGS = [
+        # Each family one line in the Keys panel and in the help ("arrows  Cursor" then
+        # "↓ Down", "← Left", "→ Right" read as if up were missing).
         Binding("up", "move(0, -1)", "Cursor", key_display="arrows", id="latent.up"),
-        Binding("down", "move(0, 1)", "Down", show=False, id="latent.down"),
-        Binding("left", "move(-1, 0)", "Left", show=False, id="latent.left"),
-        Binding("right", "move(1, 0)", "Right", show=False, id="latent.right"),
-        Binding("shift+up", f"move(0, -{FAST})", "Fast up", show=False, id="latent.fast_up"),
-        Binding("shift+down", f"move(0, {FAST})", "Fast down", show=False,
-                id="latent.fast_down"),
-        Binding("shift+left", f"move(-{FAST}, 0)", "Fast left", show=False,
-                id="latent.fast_left"),
-        Binding("shift+right", f"move({FAST}, 0)", "Fast right", show=False,
-                id="latent.fast_right"),
+        Binding("down", "move(0, 1)", "Cursor", key_display="arrows", show=False,
+                id="latent.down"),
+        Binding("left", "move(-1, 0)", "Cursor", key_display="arrows", show=False,
+                id="latent.left"),
+        Binding("right", "move(1, 0)", "Cursor", key_display="arrows", show=False,
+                id="latent.right"),
+        *(Binding(f"shift+{key}", f"move({dx * FAST}, {dy * FAST})", f"Cursor x{FAST}",
+                  key_display="shift+arrows", show=False, id=f"latent.fast_{key}")
+          for key, dx, dy in (("up", 0, -1), ("down", 0, 1), ("left", -1, 0),
+                              ("right", 1, 0))),
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"latent.class{d}") for d in range(10)),
         Binding("space", "toggle_manifold", "Manifold", id="latent.manifold"),
