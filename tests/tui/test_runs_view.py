@@ -186,6 +186,11 @@ async def test_without_colour_no_more_runs_are_overlaid_than_dashes_tell_apart(
         await pilot.press("space")
         assert len(screen.overlaid) == len(DASHES)
         assert any("without colour" in n.message for n in app._notifications)
+        # and the status says why, where the count alone (4 against 6 in colour) did not
+        status = str(screen.query_one("#status").render())
+        assert f"{len(DASHES)} overlaid (at most {len(DASHES)}: a dash pattern each" in status
+        await pilot.press("p")  # the plane's status names space as the footer does
+        assert "space overlay" in str(screen.query_one("#status").render())
 
 
 async def test_runs_of_other_data_are_not_overlaid_at_first_and_the_table_names_it(

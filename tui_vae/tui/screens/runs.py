@@ -160,13 +160,18 @@ class RunsScreen(ViewScreen):
         self._draw_chart()
         self._draw_plane()
         label = METRICS[self.metric][0]
+        # One word for space's work in both modes ("space colour" over the plane beside
+        # the footer's "Overlay"), and why no more are overlaid once the chart is full.
+        count = f"{len(self.overlaid)} overlaid"
+        if len(self.overlaid) >= self.max_overlaid():
+            each = "a dash pattern each, without colour" if self.app.no_color else "a colour each"
+            count += f" (at most {self.max_overlaid()}: {each})"
         if self.plane:  # the metric and the log scale are the curves': not offered here
-            self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} in "
-                            f"colour · space colour · p curves · enter use")
+            self.set_status(f"{plural(len(self.runs), 'run')} · {count} · space overlay · "
+                            f"p curves · enter use")
         else:
-            self.set_status(f"{plural(len(self.runs), 'run')} · {len(self.overlaid)} overlaid · "
-                            f"space overlay · k metric ({label}) · y log · p "
-                            f"rate-distortion plane · enter use")
+            self.set_status(f"{plural(len(self.runs), 'run')} · {count} · space overlay · "
+                            f"k metric ({label}) · y log · p rate-distortion plane · enter use")
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("next_metric", "toggle_log") and self.plane:
