@@ -109,6 +109,10 @@ async def test_generate_keys_pick_class_redraw_and_change_temperature(checkpoint
         assert not np.array_equal(after, np.stack(grid(app, "#samples").images))
         await pilot.press("minus", "minus")
         assert screen.temperature == pytest.approx(0.8)
+        await pilot.press(*["minus"] * 4)  # past the lowest: it stays, and says so
+        assert screen.temperature == pytest.approx(0.5)
+        assert any("0.5 is the lowest offered" in n.message for n in app._notifications)
+        await pilot.press("plus", "plus", "plus")
         await pilot.press("plus")
         assert screen.temperature == pytest.approx(0.9)
         await pilot.press("a")

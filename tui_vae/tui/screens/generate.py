@@ -134,7 +134,13 @@ class GenerateScreen(ViewScreen):
     def action_temperature(self, step: int) -> None:
         from tui_vae.gallery import TEMPERATURES
 
-        self.temperature_index = min(max(self.temperature_index + step, 0), len(TEMPERATURES) - 1)
+        index = min(max(self.temperature_index + step, 0), len(TEMPERATURES) - 1)
+        if index == self.temperature_index:  # at an end: a key that did nothing, said
+            end = "highest" if step > 0 else "lowest"
+            self.notify(f"temperature {TEMPERATURES[index]:g} is the {end} offered "
+                        f"({TEMPERATURES[0]:g} to {TEMPERATURES[-1]:g})", timeout=3)
+            return
+        self.temperature_index = index
         self.sync(force=True)
 
     def mixture(self):

@@ -70,7 +70,7 @@ class RunsScreen(ViewScreen):
     BINDINGS = [
         Binding("space", "toggle_run", "Overlay", id="runs.overlay"),
         Binding("k", "next_metric", "Metric", id="runs.metric"),
-        Binding("y", "toggle_log", "Log y", id="runs.log"),
+        Binding("y", "toggle_log", "Log scale", id="runs.log"),
         Binding("p", "toggle_plane", "Plane/curves", id="runs.plane"),
         Binding("enter", "activate", "Use", id="runs.use"),
     ]

@@ -175,7 +175,7 @@ class TrainScreen(ViewScreen):
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start"),
         Binding("x", "stop", "Stop", id="train.stop"),
-        Binding("y", "toggle_log", "Log y", id="train.log"),
+        Binding("y", "toggle_log", "Log scale", id="train.log"),
         Binding("p", "toggle_previews", "Charts/previews", id="train.previews"),
         # Shown while a setting has focus: the letter keys type into it then, so
         # this is the one key the footer can offer (check_action).
