@@ -235,9 +235,24 @@ def test_a_status_too_long_leaves_its_last_parts_out_whole():
 
     text = "Samples from the prior · temperature 1 · draw 3 · space new · +/- temperature"
     assert fit_status(text, 200) == text
-    assert fit_status(text, 30) == "Samples from the prior · temperature 1 · draw 3"
+    assert fit_status(text, 30) == "Samples from the prior\ntemperature 1 · draw 3"
     assert fit_status(text, 10, lines=1) == "Samples from the prior"  # one part stays
     assert fit_status(text, 0) == text  # not laid out yet
+
+
+def test_a_status_breaks_between_its_parts_so_a_key_stays_with_its_action():
+    # Wrapped word by word, "· p" ended a line and "aggregate posterior" began the next.
+    from tui_vae.tui.screens.view import fit_status
+
+    text = ("Samples from the prior N(0, I) at temperature 1, seed 0: unconditional · "
+            "space new draw · +/- temperature · p aggregate posterior")
+    hints = text.split(" · ")[1:]
+    for width in range(40, 140):  # from where the first part fits two lines
+        lines = fit_status(text, width).split("\n")
+        assert len(lines) <= 2 and all(len(line) <= width for line in lines), width
+        kept = [hint for hint in hints if hint.split()[0] in " ".join(lines).split()]
+        assert all(any(hint in line for line in lines) for hint in kept), lines
+        assert kept or width < 60, lines  # at 80 columns the hints are there to check
 
 
 def test_a_title_too_long_keeps_whole_words_and_says_so():

@@ -28,16 +28,39 @@ if TYPE_CHECKING:
 STATUS_LINES = 2  # the status line's most (app.tcss, .status)
 
 
+def wrap_status(text: str, width: int) -> list[str]:
+    """`text`'s lines at `width` cells, broken between its " · " parts where it can
+    (the break stands for the separator), so that a key stays beside what it does:
+    wrapped word by word, "· p" ended one line and "aggregate posterior" began the
+    next. A part wider than a line is wrapped word by word."""
+    lines: list[str] = []
+    current = ""
+    for part in text.split(" · "):
+        joined = f"{current} · {part}" if current else part
+        if len(joined) <= width:
+            current = joined
+            continue
+        if current:
+            lines.append(current)
+        pieces = textwrap.wrap(part, width) or [""]
+        lines += pieces[:-1]
+        current = pieces[-1]
+    return [*lines, current] if current or not lines else lines
+
+
 def fit_status(text: str, width: int, lines: int = STATUS_LINES) -> str:
-    """`text` as it fits `lines` lines of `width` cells: its " · " parts are left out
-    whole from the end (key hints come last, and the footer and help name the keys)
-    rather than the text being cut mid-word."""
+    """`text` as it fits `lines` lines of `width` cells (wrap_status's), its lines
+    joined by line breaks: its " · " parts are left out whole from the end (key hints
+    come last, and the footer and help name the keys) rather than the text being cut
+    mid-word."""
     if width <= 0:  # not laid out yet
         return text
     parts = text.split(" · ")
-    while len(parts) > 1 and len(textwrap.wrap(" · ".join(parts), width)) > lines:
+    while len(parts) > 1 and len(wrap_status(" · ".join(parts), width)) > lines:
         parts.pop()
-    return " · ".join(parts)
+    wrapped = wrap_status(" · ".join(parts), width)
+    # One part too long for the lines on its own: as it is, for the widget to cut.
+    return "\n".join(wrapped) if len(wrapped) <= lines else parts[0]
 
 
 class StatusLine(Static):
@@ -222,7 +245,7 @@ class ViewScreen(AppSizedScreen):
         # status changes height (it shows one or two lines). Compared with the height
         # it has, not the one last asked for: a request made before the first layout
         # (no width yet) can be spent while the text was another.
-        lines = 1 if len(fit_status(text, status.size.width)) <= status.size.width else 2
+        lines = min(fit_status(text, status.size.width).count("\n") + 1, STATUS_LINES)
         status.show(text, layout=lines != status.size.height)
 
     def image_size(self) -> tuple[int, int]:
