@@ -296,7 +296,8 @@ async def test_draw_zoom_and_the_tabs_make_room_for_the_keys_panel(checkpoints, 
         await settle(app, pilot)
         assert canvas.scale == 1 and grid(app, "#recon").scale == 1
         assert canvas.region.right <= screen.query_one("HelpPanel").region.x  # whole
-        assert "beside the Keys panel" in " ".join(str(screen.query_one("#status").render()).split())
+        status = " ".join(str(screen.query_one("#status").render()).split())
+        assert "beside the Keys panel" in status
         tabs = screen.query_one("#tabs")
         assert tabs.size.width < 100 and cell_len(screen._tabs_shown) <= tabs.size.width
         assert "Draw" in screen._tabs_shown
