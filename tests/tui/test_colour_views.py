@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.tui.test_layout import assert_no_tile_cut, assert_rows_reachable, shown_grids
-from tests.tui.test_views import activate, settle
+from tests.tui.test_views import activate, footer_keys, settle
 from tui_vae.tui.widgets.image_grid import ImageGrid
 
 TINY = dict(arch="conv", latent_dim=4, hidden_dim=32)
@@ -124,6 +124,11 @@ async def test_every_view_on_colour_models(size, colour_folder, make_app, tmp_pa
         status = str(app.screen.query_one("#status").render())
         assert "Draw needs a grey 28x28 model" in status and "colour 32x32" in status
         assert not shown_grids(app) and not errors(app)
+        # its drawing keys are off: the footer offered them, and they drew on a canvas
+        # nothing read
+        await pilot.click("#canvas", offset=(4, 3))  # nor does the mouse draw
+        assert app.screen.canvas.pixels.sum() == 0
+        assert not {"space", "o", "x"} & set(footer_keys(app))
         if size == (80, 24):  # the 64x64 model: smaller where a whole image would not fit
             await activate(app, pilot, "faces64-vae.safetensors")
             await visit(app, pilot, f"{size} 64x64")

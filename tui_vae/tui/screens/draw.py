@@ -159,7 +159,9 @@ class DrawScreen(ViewScreen):
 
     def redraw(self) -> None:
         model = self.model
-        if not self.fits_canvas():
+        fits = self.fits_canvas()
+        self.query_one("#canvas", DrawCanvas).disabled = not fits  # the mouse drew on it too
+        if not fits:
             self.show_unfit()
             return
         cache = self.cache.get(model, self.images.split)
@@ -219,7 +221,14 @@ class DrawScreen(ViewScreen):
                         f"digit · {keys}mouse: drag")
         self.refresh_bindings()
 
+    # The keys that draw, or encode what is drawn: with a model that cannot read the
+    # canvas (colour, another size) they drew on a canvas nothing reads.
+    CANVAS_ACTIONS = frozenset({"pen", "toggle_pen", "brush", "toggle_eraser", "clear",
+                                "load_digit", "set_class"})
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in self.CANVAS_ACTIONS and self.model is not None and not self.fits_canvas():
+            return False
         if action == "scroll_rows":
             if not self.conditional():
                 return False
