@@ -38,6 +38,7 @@ class Progress:
     steps: int = 0  # steps per epoch
     samples_per_s: float = 0.0
     eta_s: float | None = None
+    step_s: float | None = None  # seconds a step, as measured since the run started
     state: str = "idle"  # idle, starting, running, stopping, finished, stopped, failed
     message: str = ""
     path: str | None = None
@@ -126,7 +127,8 @@ class RunMonitor:
                 elapsed = time.perf_counter() - self._started_at
                 remaining = p.epochs * p.steps - event.global_step
                 if self._done_steps > 0 and elapsed > 0:
-                    p.eta_s = remaining * elapsed / self._done_steps
+                    p.step_s = elapsed / self._done_steps
+                    p.eta_s = remaining * p.step_s
             elif isinstance(event, EpochEnded):
                 p.epoch, p.step = event.epoch + 1, 0
                 c.epoch.append(event.epoch + 1)

@@ -173,12 +173,16 @@ async def test_a_run_sharing_the_cores_says_on_how_many_threads(checkpoints, mak
         assert len(line.rstrip()) <= width and line.rstrip().endswith(("samples/s", name)), line
         # A sweep's run, fast: "sweep 1/2 · running on 1 thread · 19,937…" lost its unit.
         app.sweep_place = (1, 2)
-        app.monitor.record(StepLogged(0, 2, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 19937.0))
+        app.monitor.record(StepLogged(0, 2, 4, 2, 200.0, 180.0, 20.0, 1.0, 1e-3, 19937.0))
         screen.refresh_run()
-        line = str(screen.query_one("#progress-text").render()).splitlines()[1].rstrip()
+        first, line = str(screen.query_one("#progress-text").render()).splitlines()[:2]
+        line = line.rstrip()
         assert len(line) <= width and line.endswith("19,937 img/s") and "…" not in line, line
+        # the sweep's time left, not this run's alone (0:00:00 with a run still to come)
+        assert first.startswith("ETA ") and "(sweep)" in first, first
+        assert app.monitor.progress.step_s > 0
         app.sweep_place = None
-        app.monitor.record(StepLogged(0, 3, 4, 1, 200.0, 180.0, 20.0, 1.0, 1e-3, 500.0))
+        app.monitor.record(StepLogged(0, 3, 4, 3, 200.0, 180.0, 20.0, 1.0, 1e-3, 500.0))
         app.monitor.record(ThreadsChanged(2, 2))
         screen.refresh_run()
         line = str(screen.query_one("#progress-text").render()).splitlines()[1]

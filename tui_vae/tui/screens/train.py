@@ -320,7 +320,13 @@ class TrainScreen(ViewScreen):
                     second = shorter
             if name and (not width or len(second) + 3 + len(name) <= width):
                 second += f" · {name}"  # else left out whole: "samples/s ·…" said nothing
-            text = (f"ETA {_duration(progress.eta_s)} · epoch "
+            eta = f"ETA {_duration(progress.eta_s)}"
+            if place and progress.eta_s is not None and progress.step_s:
+                # The sweep's, not this run's alone: it read 0:00:00 at the end of its
+                # first run with the second still to come (its runs differ in beta only).
+                left = (place[1] - place[0]) * progress.epochs * progress.steps
+                eta = f"ETA {_duration(progress.eta_s + left * progress.step_s)} (sweep)"
+            text = (f"{eta} · epoch "
                     f"{min(progress.epoch + 1, progress.epochs)}/{progress.epochs} · "
                     f"step {progress.step}/{progress.steps}\n{second}")
             if progress.state in ("finished", "stopped"):
