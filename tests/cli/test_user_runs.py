@@ -77,6 +77,18 @@ def test_eval_says_in_one_line_when_the_judge_is_missing(trained, tmp_path):
     assert "frechet_distance" not in report and "no judge" in report["quality_skipped"]
 
 
+def test_eval_offline_of_the_binarised_model_uses_the_sample_binarised(tmp_path):
+    # It failed, telling an eval to "train offline on the bundled digits".
+    result = run_cli("eval", "vae-binary", "--no-quality", "--json", "--data-dir",
+                     str(tmp_path / "data"), "--device", "cpu", cwd=tmp_path, env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sample_fallback"] and report["test_size"] == 1000
+    assert report["test_data"].endswith("bundled digits, binarised")
+    assert "MNIST, binarised is not on disk" in result.stderr
+    assert report["test_loss"] < 110  # binary test images, as the model was trained on
+
+
 def test_eval_offline_falls_back_to_the_bundled_sample_and_says_so(tmp_path):
     args = ("eval", "vae.safetensors", "--no-quality", "--data-dir", str(tmp_path / "data"),
             "--device", "cpu")
