@@ -529,6 +529,8 @@ async def test_models_activates_picks_and_deletes_with_confirmation(checkpoints,
         assert isinstance(screen, ModelsScreen)
         table = screen.query_one("#checkpoints")
         assert table.row_count == 3
+        # each kind named as the other views name it (Runs: cVAE, not "cvae")
+        assert [screen._cells(row)[2] for row in range(3)] == ["cVAE", "VAE", "VAE"]
         await pilot.press("down", "down", "enter")  # the third row: cvae, vae, vae-beta0
         await settle(app, pilot)
         assert app.active.name == "vae-beta0.safetensors" and app.model.config.beta == 0

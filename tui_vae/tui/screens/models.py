@@ -172,7 +172,9 @@ class ModelsScreen(ViewScreen):
         marks += ("A" if entry.path == a else "") + ("B" if entry.path == b else "")
         m, test = entry.model_config, entry.final_test or {}
         return (
-            marks, name, m["model"], str(m["latent_dim"]),
+            # as Runs, Compare and the header name them ("cvae" here read as another word)
+            marks, name, {"cvae": "cVAE", "vae": "VAE"}.get(m["model"], m["model"]),
+            str(m["latent_dim"]),
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             metric(test.get("loss"), ".2f"), metric(test.get("recon"), ".2f"),
             metric(test.get("kl"), ".2f"), ModelConfig.from_dict(m).hidden_text,
