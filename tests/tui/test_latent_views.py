@@ -435,13 +435,33 @@ async def test_an_export_at_80x24_keeps_the_models_pixels(checkpoints, make_app,
         shown = grid(app, grid_id)
         assert shown.images and shown.images[0].shape[0] == 14, shown.images[0].shape
         columns = shown.tile_layout()[0]
-        rows = -(-len(shown.images) // columns)
+        # the rows on screen: where they scroll, not all (Generate saved its ten class
+        # rows where two showed)
+        first, on_screen, total = shown.rows()
+        rows = min(-(-len(shown.images) // columns), on_screen or total)
         picture = shown.exportable()
         assert picture.shape == (rows * 30 - 2, columns * (width + 2) - 2), (picture.shape,
                                                                             rows, columns)
         # the same first image, finer: the shown one is the exported one averaged 2x2
         pooled = picture[:28, :28].astype(float).reshape(14, 2, 14, 2).mean(axis=(1, 3))
         assert np.abs(pooled - shown.images[0][:, :14]).max() <= 1.0
+
+
+async def test_an_export_of_rows_that_scroll_saves_those_on_screen(checkpoints, make_app):
+    # e is "the images on screen": Generate's row per class saved all ten rows at 80x24,
+    # where two showed.
+    app = make_app(checkpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(app, pilot, "g", "cvae.safetensors")
+        await pilot.press("a", "down")
+        await settle(app, pilot)
+        shown = grid(app, "#samples")
+        first, on_screen, total = shown.rows()
+        assert total == 10 and 0 < on_screen < total and first == 1
+        picture = shown.exportable()
+        assert picture.shape[0] == on_screen * 30 - 2, picture.shape
+        columns = shown.tile_layout()[0]
+        np.testing.assert_array_equal(picture[:28, :28], shown._full[first * columns])
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -179,7 +179,12 @@ class ImageGrid(Widget):
         columns = self._columns or grid_capacity(max(self.size.width, 1), 1, shape,
                                                  self.drawn_scale, False)[0]
         full = self._full if self._full and len(self._full) == len(self._images) else None
-        return tile(np.stack(full or self._images), columns, gap=2)
+        images = full or self._images
+        if self.size.height:  # laid out: the rows on screen (all ten class rows were
+            first, shown, total = self.rows()  # saved where two showed)
+            if 0 < shown < total:
+                images = images[first * columns:(first + shown) * columns]
+        return tile(np.stack(images), columns, gap=2)
 
     def fit(self, shape: tuple[int, int] | None = None, captions: bool = True
             ) -> tuple[int, int]:
