@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from tui_vae.drawing import SIZE, Canvas
 from tui_vae.tui.screens.latent import SHARED_ENCODING
-from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.screens.view import ViewScreen, arrow_bindings
 from tui_vae.tui.widgets.draw_canvas import DrawCanvas
 from tui_vae.tui.widgets.image_grid import ImageGrid
 from tui_vae.tui.widgets.latent_map import LatentMap
@@ -40,13 +40,7 @@ class DrawScreen(ViewScreen):
     TITLE = "Draw"
     BINDINGS = [
         # One footer key and one help line for the four ("arrows"), with all four ids.
-        Binding("up", "pen(-1, 0)", "Move pen", key_display="arrows", id="draw.up"),
-        Binding("down", "pen(1, 0)", "Move pen", key_display="arrows", show=False,
-                id="draw.down"),
-        Binding("left", "pen(0, -1)", "Move pen", key_display="arrows", show=False,
-                id="draw.left"),
-        Binding("right", "pen(0, 1)", "Move pen", key_display="arrows", show=False,
-                id="draw.right"),
+        *arrow_bindings(lambda dx, dy: f"pen({dy}, {dx})", "Move pen", "draw."),  # row, col
         Binding("space", "toggle_pen", "Pen up/down", id="draw.pen"),
         Binding("left_square_bracket", "brush(-1)", "Brush -", key_display="[",
                 id="draw.thinner"),

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tui_vae.errors import TuiVaeError
 from tui_vae.latent import HOLE_RATIO
 from tui_vae.render import CLASS_COLORS, class_symbol
-from tui_vae.tui.screens.view import ViewScreen
+from tui_vae.tui.screens.view import ViewScreen, arrow_bindings
 from tui_vae.tui.widgets.image_grid import ImageGrid, shrink_factors, shrunk
 from tui_vae.tui.widgets.latent_map import LatentMap
 
@@ -91,17 +91,9 @@ class LatentScreen(ViewScreen):
     BINDINGS = [
         # Each family one line in the Keys panel and in the help ("arrows  Cursor" then
         # "↓ Down", "← Left", "→ Right" read as if up were missing).
-        Binding("up", "move(0, -1)", "Cursor", key_display="arrows", id="latent.up"),
-        Binding("down", "move(0, 1)", "Cursor", key_display="arrows", show=False,
-                id="latent.down"),
-        Binding("left", "move(-1, 0)", "Cursor", key_display="arrows", show=False,
-                id="latent.left"),
-        Binding("right", "move(1, 0)", "Cursor", key_display="arrows", show=False,
-                id="latent.right"),
-        *(Binding(f"shift+{key}", f"move({dx * FAST}, {dy * FAST})", f"Cursor x{FAST}",
-                  key_display="shift+arrows", show=False, id=f"latent.fast_{key}")
-          for key, dx, dy in (("up", 0, -1), ("down", 0, 1), ("left", -1, 0),
-                              ("right", 1, 0))),
+        *arrow_bindings(lambda dx, dy: f"move({dx}, {dy})", "Cursor", "latent."),
+        *arrow_bindings(lambda dx, dy: f"move({dx * FAST}, {dy * FAST})", f"Cursor x{FAST}",
+                        "latent.fast_", modifier="shift"),
         *(Binding(str(d), f"set_class({d})", "Class", show=d == 0, key_display="0-9",
                   id=f"latent.class{d}") for d in range(10)),
         Binding("space", "toggle_manifold", "Manifold", id="latent.manifold"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -77,6 +78,21 @@ class StatusLine(Static):
         # Plain text, never markup: it quotes class names, and a folder dataset's class
         # names are folder names ("[bold]x[red]" must show as written).
         return Text(fit_status(self.text, self.size.width))
+
+
+ARROWS = (("up", 0, -1), ("down", 0, 1), ("left", -1, 0), ("right", 1, 0))  # key, dx, dy
+
+
+def arrow_bindings(action: Callable[[int, int], str], description: str, ids: str,
+                   modifier: str = "") -> list[Binding]:
+    """The four arrows (with `modifier`, "shift" say) as one family: `action(dx, dy)`
+    for each, one description and key display, so the footer, the help and the Keys
+    panel show them once; the first (up) is the one the footer shows. Ids are `ids`
+    + "up", "down", ..."""
+    keys = f"{modifier}+" if modifier else ""
+    return [Binding(f"{keys}{key}", action(dx, dy), description, key_display=f"{keys}arrows",
+                    show=not modifier and key == "up", id=f"{ids}{key}")
+            for key, dx, dy in ARROWS]
 
 
 def one_line_each(bindings: list) -> list:
