@@ -68,6 +68,7 @@ DeviceName = _choices("DeviceName", ("auto", "cpu", "cuda", "mps"))
 Schedule = _choices("Schedule", LR_SCHEDULES)
 Gradients = _choices("Gradients", ("auto", "autograd"))
 
+MAX_SAMPLE_FLAG = 10_000  # the most images `sample -n` draws
 DEFAULT_CHECKPOINT_DIR = RUNS_FOLDER  # the user's runs; the shipped models live elsewhere
 
 
@@ -1037,7 +1038,7 @@ def _write_samples(images, out: Path, columns: int | None, scale: int) -> None:
 def sample(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint, or a name `tui-vae models` lists (vae, cvae, ...).", parser=_file_path)],
     digit: Annotated[int | None, typer.Option(**_plain(int, low=0, high=MAX_FOLDER_CLASSES - 1), help="Class to generate (cVAE only): 0 .. the model's classes - 1 (a folder dataset may have more than 10).")] = None,
-    n: Annotated[int | None, typer.Option("-n", "--n", **_plain(int, low=1, high=10000), help="How many images [default: 64 into --out; drawn here, as many as fill the screen].")] = None,
+    n: Annotated[int | None, typer.Option("-n", "--n", **_plain(int, low=1, high=MAX_SAMPLE_FLAG), help="How many images [default: 64 into --out; drawn here, as many as fill the screen].")] = None,
     seed: Annotated[int, typer.Option(**_plain(int, low=0, high=MAX_SEED), help="Sampling seed (change it for other samples).")] = 0,
     temperature: Annotated[float, typer.Option(**_plain(float), callback=_temperature, help="Scale of z, in (0, 100].")] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write a .png grid or a .npy float32 array (N, H, W), or (N, H, W, 3) for colour, instead of drawing.", parser=_file_path, metavar="<file>")] = None,
@@ -1083,19 +1084,24 @@ def sample(
 
     if console.width < images.shape[3]:  # COLUMNS=0 or 5 printed blank or cropped lines
         console = Console(width=images.shape[3])  # one whole tile a row at least
-    fit = max(1, (console.width + 1) // (images.shape[3] + 1))  # tiles of W cells, a gap
+    fit = _across(console.width, images.shape[3])
     pictures = channels_last(images.numpy())  # grey (N, H, W) or colour (N, H, W, 3)
     console.print(HalfBlockImage(tile(pictures, min(columns or fit, fit))))
 
 
+def _across(cells: int, width: int) -> int:
+    """Tiles `width` cells wide, a cell apart, that fit in `cells`: at least one."""
+    return max(1, (cells + 1) // (width + 1))
+
+
 def _screenful(console: Console, image_shape) -> int:
     """How many tiles of `image_shape` (C, H, W), a pixel column a cell and two pixel
-    rows a line, one apart, fill the console's screen less a line for the prompt:
-    at least one row of them."""
+    rows a line, fill the console's screen less a line for the prompt: at least one
+    row of them, at most what -n takes (a screen of 100000 x 10^6 cells asked for
+    237 million samples)."""
     _, height, width = image_shape
-    across = max(1, (console.width + 1) // (width + 1))
-    down = max(1, (2 * (console.height - 1) + 1) // (height + 1))
-    return across * down
+    down = _across(2 * (console.height - 1), height)  # rows of pixels, one apart
+    return min(_across(console.width, width) * down, MAX_SAMPLE_FLAG)
 
 
 # --------------------------------------------------------------------------- models

@@ -201,6 +201,22 @@ def test_models_lists_the_folder_the_root_checkpoints_option_names(workdir, tmp_
     assert "Traceback" not in missing.stderr
 
 
+def test_the_entry_point_finds_the_command_past_the_root_options():
+    # entry.py notes early signals for train, eval and sample only (never the
+    # explorer's), reading the command word itself: its list of root options that take
+    # a value must be the command line's.
+    import typer
+
+    from tui_vae.cli import app
+    from tui_vae.entry import _ROOT_VALUES, _command
+
+    root = typer.main.get_command(app)
+    assert _ROOT_VALUES == {opt for p in root.params if not p.is_flag for opt in p.opts}
+    assert _command(["--device", "cpu", "--truecolor", "train", "--epochs", "1"]) == "train"
+    assert _command(["--checkpoints", "train"]) is None  # a folder named train: the app
+    assert _command(["--data-dir=d", "sample", "vae"]) == "sample"
+
+
 def test_version_and_the_help_say_what_a_newcomer_asks_first():
     version = run_cli("--version", cwd=Path.cwd())
     assert version.returncode == 0 and version.stdout.startswith("tui-vae "), version
