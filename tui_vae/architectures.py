@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tui_vae.config import ModelConfig
+from tui_vae.weight_shapes import CONV_WIDTHS, KERNEL, conv_levels
 
 
 def _pixels(config: ModelConfig) -> int:
@@ -54,15 +55,6 @@ class MLP:
         return flat if one_hot is None else torch.cat((flat, one_hot), dim=1)
 
 
-def conv_levels(size: int) -> int:
-    """Stride-2 stages from `size` down to at most 8 pixels (28 -> 7, 32 -> 8, 64 -> 8)."""
-    levels = 0
-    while size > 8:
-        size //= 2
-        levels += 1
-    return levels
-
-
 class Conv:
     """Convolutional: stride-2 4x4 convolutions (32, 64, 128 channels) down to 7 or 8
     pixels, the dense layers of `widths`; the decoder mirrors it with transposed
@@ -70,7 +62,7 @@ class Conv:
     extra inputs.
     """
 
-    WIDTHS = (32, 64, 128)
+    WIDTHS = CONV_WIDTHS
 
     @staticmethod
     def _shape(config: ModelConfig) -> tuple[int, int]:
@@ -83,7 +75,7 @@ class Conv:
         layers: list[nn.Module] = []
         width = config.channels + cond
         for out in cls.WIDTHS[:levels]:
-            layers += [nn.Conv2d(width, out, 4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(width, out, KERNEL, stride=2, padding=1), nn.ReLU()]
             width = out
         layers += [nn.Flatten(), *_dense(width * side * side, config.widths)]
         return nn.Sequential(*layers)
@@ -98,7 +90,7 @@ class Conv:
         ]
         for index, width in enumerate(widths):
             out = widths[index + 1] if index + 1 < len(widths) else config.channels
-            layers.append(nn.ConvTranspose2d(width, out, 4, stride=2, padding=1))
+            layers.append(nn.ConvTranspose2d(width, out, KERNEL, stride=2, padding=1))
             if index + 1 < len(widths):
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers)

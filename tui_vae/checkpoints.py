@@ -7,7 +7,9 @@ metadata's types) before any tensor is materialised, so a hostile header
 cannot ask for a huge allocation. Writes go to a temporary file that is
 fsynced and renamed over the target: a crash never leaves a broken checkpoint.
 
-Header reading needs no torch, so listing checkpoints stays fast.
+Header reading needs no torch, so listing checkpoints stays fast; it also checks
+the header's weight shapes against the model the metadata describes
+(`weight_shapes`), so a listing never shows as healthy a file that cannot load.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tui_vae.config import (
 )
 from tui_vae.errors import CheckpointError
 from tui_vae.safe_files import open_for_writing, refuse_if_not_regular
+from tui_vae.weight_shapes import weight_shapes
 
 if TYPE_CHECKING:
     import torch
@@ -402,9 +405,14 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
         _check_tensor_entry(path, name, entry, data_size)
     _check_coverage(path, header_bytes, [entry["data_offsets"] for entry in header.values()],
                     data_size)
-    meta = _parse_json(path, extra[META_KEY], "metadata")
+    meta = _check_meta(path, _parse_json(path, extra[META_KEY], "metadata"))
     shapes = {name: (entry["dtype"], tuple(entry["shape"])) for name, entry in header.items()}
-    return CheckpointInfo(path, _check_meta(path, meta), tuple(header), size, shapes)
+    # The weights against the model the metadata describes, by arithmetic (no torch):
+    # a listing shows a file that would not load as what it is, not as a healthy model.
+    expected = weight_shapes(ModelConfig.from_dict(meta["model"]))
+    if expected is not None:
+        _check_weights(path, expected, shapes)
+    return CheckpointInfo(path, meta, tuple(header), size, shapes)
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[CheckpointInfo | BadCheckpoint]:
@@ -511,28 +519,37 @@ def model_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 def check_model_size(info: CheckpointInfo, config: ModelConfig) -> None:
     """Refuse a model larger than MAX_MODEL_PARAMETERS, or one the file's own tensors
     do not hold: the metadata alone must never size an allocation."""
-    shapes = model_shapes(config)
+    _check_weights(info.path, model_shapes(config), info.tensor_shapes)
+
+
+def _check_weights(path: Path, shapes: dict[str, tuple[int, ...]], declared: dict) -> None:
+    """The file's `model.` tensors (`declared`: name -> (dtype, shape), from its header)
+    are exactly the weights `shapes` names, in floating point, within the size limits."""
     count = sum(math.prod(shape) for shape in shapes.values())
     if count > MAX_MODEL_PARAMETERS:
         raise CheckpointError(
-            f"{info.path}: its metadata describes a model of {count:,} parameters "
+            f"{path}: its metadata describes a model of {count:,} parameters "
             f"(more than the {MAX_MODEL_PARAMETERS:,} tui-vae loads)")
     for name, shape in shapes.items():
-        declared = info.tensor_shapes.get(f"model.{name}")
-        if declared is None or declared[1] != shape:
-            found = "missing" if declared is None else f"shape {list(declared[1])}"
+        found = declared.get(f"model.{name}")
+        if found is None or found[1] != shape:
+            what = "missing" if found is None else f"shape {list(found[1])}"
             raise CheckpointError(
-                f"{info.path}: weights do not match its config (model.{name} is {found}, "
+                f"{path}: weights do not match its config (model.{name} is {what}, "
                 f"the config needs {list(shape)})")
-        if declared[0] not in _FLOAT_DTYPES:  # integers would load as noise, silently
-            raise CheckpointError(f"{info.path}: model.{name} holds {declared[0]} values, "
+        if found[0] not in _FLOAT_DTYPES:  # integers would load as noise, silently
+            raise CheckpointError(f"{path}: model.{name} holds {found[0]} values, "
                                   f"not floating-point weights")
-    stored = sum(math.prod(shape) * _DTYPE_BYTES[dtype]
-                 for dtype, shape in info.tensor_shapes.values())
+    extra = sorted(name for name in declared
+                   if name.startswith("model.") and name.removeprefix("model.") not in shapes)
+    if extra:
+        raise CheckpointError(f"{path}: weights do not match its config ({extra[0]} is not "
+                              f"one of its weights)")
+    stored = sum(math.prod(shape) * _DTYPE_BYTES[dtype] for dtype, shape in declared.values())
     # Weights, two Adam moments, the live weights (and small extras): nothing else
     # belongs in the file.
     if stored > 3 * 8 * count + (1 << 20):
-        raise CheckpointError(f"{info.path}: holds {stored:,} bytes of tensors, far more "
+        raise CheckpointError(f"{path}: holds {stored:,} bytes of tensors, far more "
                               f"than a model of {count:,} parameters needs")
 
 

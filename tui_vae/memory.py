@@ -74,12 +74,12 @@ def feature_map_floats(model_config) -> int:
     batch 6,000 was estimated at 0.3 GiB and took 1.6 GB."""
     if model_config.arch != "conv" or model_config.problems():
         return 0
-    from tui_vae.architectures import Conv, conv_levels
+    from tui_vae.weight_shapes import CONV_WIDTHS, conv_levels
 
     levels = conv_levels(model_config.image_size)
     side = model_config.image_size
     floats = 0
-    for channels in Conv.WIDTHS[:levels]:
+    for channels in CONV_WIDTHS[:levels]:
         side //= 2
         floats += channels * side * side
     return floats
