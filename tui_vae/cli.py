@@ -1329,6 +1329,7 @@ def sweep(
 
     Any other `train` option (--model, --arch, --dataset, ...) applies to every run.
     Each run is a plain `tui-vae train` command (see --dry-run)."""
+    from tui_vae.errors import TuiVaeError
     from tui_vae.sweep import Sweep, plan
     from tui_vae.wording import plural
 
@@ -1339,8 +1340,12 @@ def sweep(
                                      f"checkpoints go in --out-dir)", param_hint=flag)
     grid = {"beta": beta, "latent_dim": latent_dim, "hidden_dim": hidden_dim, "seed": seed,
             "lr": lr, "kl_warmup": kl_warmup}
-    runs = plan({k: v for k, v in grid.items() if v}, [*ctx.args, "--epochs", str(epochs)],
-                out_dir)
+    try:
+        runs = plan({k: v for k, v in grid.items() if v}, [*ctx.args, "--epochs", str(epochs)],
+                    out_dir)
+    except TuiVaeError as exc:  # the lists as given (too many runs, two alike): usage, 2
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
     train_command = typer.main.get_command(app).commands["train"]
     for run in runs:  # every run's settings checked as `train` checks them, before any starts
         # With --resume, a run already saved is checked against its checkpoint: a

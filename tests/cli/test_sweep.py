@@ -51,10 +51,21 @@ def test_values_that_would_name_one_run_twice_are_refused_before_any_run(tmp_pat
     for dry in ([], ["--dry-run"]):
         result = run_cli("sweep", "--beta", "1,1.0000000001", *TINY, "--epochs", "1",
                          "--out-dir", "sw", *dry, cwd=tmp_path)
-        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert result.returncode == 2 and "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "two runs of the sweep would both be beta1" in lines[0]
         assert result.stdout == "" and not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_of_too_many_runs_is_a_usage_error(tmp_path):
+    # Its lists were refused with status 1, as if a run had failed; a bad value in
+    # one list is 2, and so is a product of lists too large.
+    values = ",".join(map(str, range(1, 34)))
+    result = run_cli("sweep", "--beta", values, "--seed", values, *TINY, "--epochs", "1",
+                     "--out-dir", "sw", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: the sweep has 1,089 runs; at most 1000 are allowed"
+    assert result.stdout == "" and not (tmp_path / "sw").exists()
 
 
 def test_a_run_too_large_for_memory_is_refused_before_any_run_starts(tmp_path):
