@@ -343,12 +343,23 @@ async def test_draw_exports_only_what_is_on_screen_at_80x24(checkpoints, make_ap
         assert app.screen.export_images().shape == (28, 58)
         await pilot.press("pagedown")
         await settle(app, pilot)
-        assert classes.tile_regions()
+        assert len(classes.tile_regions()) == 10
+        title = app.screen.query_one("#draw-classes-title")
+        assert str(title.content).endswith("decoded as every class")
         picture = app.screen.export_images()
         assert picture.shape[0] > 28
         # The class row at the model's size, though shown at half size here (it was
         # saved at 14 px beside the 28 px drawing).
         assert classes.images[0].shape[0] < 28 and picture.shape[1] == 10 * (28 + 2) - 2
+        # At 116x36, under the canvas, one row of seven: the title says how many of
+        # the ten show, and the key for the rest (it said "every class" over 0-6).
+        await pilot.resize_terminal(116, 36)
+        await pilot.press("pageup")
+        await settle(app, pilot)
+        shown = len(classes.tile_regions())
+        assert 0 < shown < 10
+        assert str(title.content).endswith(
+            f"every class ({shown} of 10 shown; PgDn/PgUp for the rest)")
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -192,7 +192,7 @@ class DrawScreen(ViewScreen):
             classes.no_room_hint = f"{'PgDn' if key == 'pgdn' else key} shows it"
             classes.show(row, captions=list(names[:k]), columns=k, full=full)
             title.update(f"the drawing's code (encoded as {names[self.label]}) "
-                         "decoded as every class")
+                         f"decoded as every class{self._classes_shown(classes, names[:k])}")
         else:
             classes.clear()
             title.update("")
@@ -214,6 +214,18 @@ class DrawScreen(ViewScreen):
                         f"space pen up/down · [ ] brush · x eraser · ⌫ clear · o load a test "
                         f"digit · {keys}mouse: drag")
         self.refresh_bindings()
+
+    def _classes_shown(self, grid: ImageGrid, names) -> str:
+        """Where the class row wraps past the screen: which classes show, and the key
+        for the rest (at 116x36, 0-6 of 10 showed under a title saying "every class")."""
+        columns, _, total, fit = grid.tile_layout()
+        first, _, _ = grid.rows()
+        if not fit or fit >= total:
+            return ""
+        start, stop = first * columns, min((first + fit) * columns, len(names))
+        key = self.key_for("draw.row_down", "pagedown")
+        key = "PgDn/PgUp" if key == "pgdn" else key
+        return f" ({stop - start} of {len(names)} shown; {key} for the rest)"
 
     # The keys that draw, or encode what is drawn: with a model that cannot read the
     # canvas (colour, another size) they drew on a canvas nothing reads.
