@@ -277,9 +277,14 @@ def _load_model(checkpoint: Path, factory: str | None, device: str = "cpu"):
 
         return checkpoint, load_user_model(factory, checkpoint, device)
     from tui_vae.inference import load
-    from tui_vae.paths import find_checkpoint
+    from tui_vae.paths import SHIPPED_PREFIX, find_checkpoint, shadowed_shipped
 
-    checkpoint = find_checkpoint(checkpoint)
+    asked, checkpoint = checkpoint, find_checkpoint(checkpoint)
+    shipped = shadowed_shipped(asked, checkpoint)
+    if shipped is not None:  # `eval cvae` measured a 2-epoch run of the user's, unsaid
+        stem = shipped.name.removesuffix(".safetensors")
+        err.print(f"note: {asked} is your {checkpoint}; the shipped model of that name is "
+                  f"{SHIPPED_PREFIX}/{stem}", markup=False)
     return checkpoint, load(checkpoint, device=device)
 
 

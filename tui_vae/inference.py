@@ -45,6 +45,17 @@ class TrainedModel:
     def meta(self) -> dict:
         return self.info.meta if self.info else {}
 
+    @property
+    def path(self):
+        """The checkpoint file it was loaded from (None for a model built in memory)."""
+        return self.info.path if self.info else None
+
+    def __repr__(self) -> str:
+        c = self.config
+        kind = "cVAE" if c.conditional else "VAE"
+        where = f" from {self.path}" if self.path else ""
+        return f"<TrainedModel {kind} z={c.latent_dim} beta={c.beta:g} {c.dataset}{where}>"
+
     # -- input checks
 
     def _images(self, images: ArrayLike) -> torch.Tensor:

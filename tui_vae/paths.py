@@ -29,6 +29,9 @@ CHECKOUT_FOLDER = Path(__file__).resolve().parent.parent / "checkpoints"
 # Where `tui-vae train` and the app's Train view write by default (relative to
 # the working folder).
 RUNS_FOLDER = "runs"
+# How a name asks for a shipped model by name (`shipped/cvae`), past a run of the
+# user's with the same name.
+SHIPPED_PREFIX = "shipped"
 
 
 def shipped_files() -> list[str]:
@@ -78,7 +81,9 @@ def find_checkpoint(path: Path) -> Path:
     without its `.safetensors` (the names the explorer and `tui-vae models` show).
 
     So `tui-vae eval vae.safetensors` and `tui-vae sample vae` work from any
-    folder. A path that is nowhere is returned unchanged, for the loader to report.
+    folder; `shipped/vae` is the shipped model even where a run of the user's is
+    named `vae`. A path that is nowhere is returned unchanged, for the loader to
+    report.
     """
     if path.exists() or path.is_absolute():
         return path
@@ -93,4 +98,23 @@ def find_checkpoint(path: Path) -> Path:
         for name in names:
             if folder is not None and (folder / name).is_file():
                 return name if folder == Path(".") else folder / name
+    # `shipped/cvae`: the shipped model where a run of the user's has its name (the
+    # lists show it so then), or at any time.
+    shipped = shipped_dir()
+    if path.parent == Path(SHIPPED_PREFIX) and shipped is not None:
+        for name in names:
+            if (shipped / name.name).is_file() and name.name.removesuffix(
+                    ".safetensors") in SHIPPED_MODELS:
+                return shipped / name.name
     return path
+
+
+def shadowed_shipped(asked: Path, found: Path) -> Path | None:
+    """The shipped model that a bare name `asked` would have named, where the user's
+    own file `found` (here or in runs/) took the name first; else None."""
+    shipped = shipped_dir()
+    if shipped is None or asked.parent != Path(".") or is_shipped_model(found, shipped):
+        return None
+    candidate = shipped / found.name
+    stem = found.name.removesuffix(".safetensors")
+    return candidate if stem in SHIPPED_MODELS and candidate.is_file() else None

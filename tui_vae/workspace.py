@@ -26,7 +26,7 @@ from tui_vae.checkpoints import (
 from tui_vae.datasets import dataset_spec
 from tui_vae.errors import CheckpointError, DataError, TrainingError
 from tui_vae.listing import CachedListing, SubFolders
-from tui_vae.paths import is_shipped_model, runs_dir
+from tui_vae.paths import SHIPPED_PREFIX, is_shipped_model, runs_dir
 from tui_vae.run_lock import RunLock
 
 if TYPE_CHECKING:
@@ -172,8 +172,15 @@ class Workspace:
 
     def list_name(self, path: Path) -> str:
         """`label` without the `.safetensors` every checkpoint has: the name the lists
-        show and `sample`, `eval` and `tui_vae.load` take (`beta/b0.5`, `vae`)."""
-        return self.label(path).removesuffix(SUFFIX)
+        show and `sample`, `eval` and `tui_vae.load` take (`beta/b0.5`, `vae`).
+
+        A shipped model whose name a run of the user's has too is `shipped/cvae`:
+        two rows both named `cvae` differed only in their epochs at 80 columns."""
+        name = self.label(path).removesuffix(SUFFIX)
+        mine = self.checkpoint_dir / path.name
+        if self.is_shipped(path) and mine.is_file() and mine.resolve() != path.resolve():
+            return f"{SHIPPED_PREFIX}/{name}"
+        return name
 
     def list_order(self, path: Path) -> tuple:
         """Where `path` goes in the lists: shipped models first, then by the name shown

@@ -60,6 +60,26 @@ def test_a_sweeps_sub_folder_of_runs_is_listed_and_its_runs_found_by_that_name(
     assert (tmp_path / "s.png").stat().st_size > 0
 
 
+def test_a_run_named_like_a_shipped_model_is_said_to_be_yours(trained, tmp_path):
+    """runs/cvae.safetensors took `cvae` from the shipped cVAE: `sample cvae` used it
+    unsaid, and `models` at 80 columns showed two rows named cvae."""
+    folder, _ = trained
+    (tmp_path / "runs").mkdir()
+    shutil.copyfile(next((folder / "runs").glob("*.safetensors")),
+                    tmp_path / "runs" / "cvae.safetensors")
+    sampled = run_cli("sample", "cvae", "-n", "1", "--out", "s.png", cwd=tmp_path)
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stderr.strip() == ("note: cvae is your runs/cvae.safetensors; the shipped "
+                                      "model of that name is shipped/cvae")
+    shipped = run_cli("sample", "shipped/cvae", "-n", "1", "--digit", "3", "--out", "t.png",
+                      cwd=tmp_path)
+    assert shipped.returncode == 0 and shipped.stderr == "", shipped.stderr
+    listed = run_cli("models", cwd=tmp_path)
+    rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines()
+            if line.startswith("│")}
+    assert "yours" in rows["cvae"] and "shipped" in rows["shipped/cvae"]
+
+
 def test_eval_says_in_one_line_when_the_judge_is_missing(trained, tmp_path):
     folder, _ = trained
     run = next((folder / "runs").glob("*.safetensors")).name

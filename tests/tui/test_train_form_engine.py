@@ -28,7 +28,9 @@ async def test_the_form_offers_every_registered_choice_and_trains_a_conv_gaussia
             assert offered == list(field_choices(name)) and select.value == default
         # ... and says why under the field (a notice covered the form at 80x24 for 8 s)
         note = screen.query_one("#dataset-note")
-        assert note.display and "no MNIST in the data folder" in str(note.render())
+        # ... naming the folder it looked in (it said only "the data folder")
+        said = " ".join(str(note.render()).split())
+        assert note.display and f"no MNIST in the data folder ({app.workspace.data_dir})" in said
         assert not [n for n in app._notifications if "data folder" in n.message]
         fill(screen, model="cvae", dataset="mnist-sample", latent_dim=2, hidden_dim=16,
              epochs=1, batch_size=100)

@@ -372,6 +372,15 @@ async def test_a_failure_is_shown_whole_with_what_to_do(checkpoints, make_app):
         assert shown.endswith('bundled digits: choose "MNIST sample" as the dataset'), shown
         assert "--dataset" not in shown and "…" not in shown
         assert "DIR/FashionMNIST/raw/train-images-idx3-ubyte" in "".join(shown.split())
+        # The notice that comes with it, in the same words (it said "--dataset
+        # mnist-sample" beside the form's "MNIST sample").
+        from tui_vae.tui.messages import TrainingEvent
+
+        app.on_training_event(TrainingEvent(Failed(message), ""))
+        await pilot.pause()
+        (notice,) = [n.message for n in app._notifications if n.title == "training failed"]
+        assert notice.endswith('bundled digits: choose "MNIST sample" as the dataset'), notice
+        assert "--dataset" not in notice
 
 
 async def test_the_footer_offers_escape_while_a_setting_takes_the_letter_keys(

@@ -184,7 +184,10 @@ def test_load_finds_a_model_by_the_name_models_shows(tmp_path, monkeypatch):
     from tui_vae.errors import TuiVaeError
 
     monkeypatch.chdir(tmp_path)
-    for name in ("cvae", "cvae.safetensors"):
-        assert tui_vae.load(name).config.model == "cvae"
+    for name in ("cvae", "cvae.safetensors", "shipped/cvae"):
+        model = tui_vae.load(name)
+        assert model.config.model == "cvae" and model.path.name == "cvae.safetensors"
+    # What it is and which file it came from (a run named cvae takes the name first).
+    assert repr(model) == f"<TrainedModel cVAE z=20 beta=1 mnist from {model.path}>"
     with pytest.raises(TuiVaeError, match="tui-vae models"):
         tui_vae.load("no-such-model")

@@ -9,7 +9,13 @@ import pytest
 from tests.conftest import REPO
 from tui_vae.checkpoints import build_metadata, save_checkpoint
 from tui_vae.models import ModelConfig, build_model
-from tui_vae.paths import find_checkpoint, runs_dir, shipped_dir, shipped_files
+from tui_vae.paths import (
+    find_checkpoint,
+    runs_dir,
+    shadowed_shipped,
+    shipped_dir,
+    shipped_files,
+)
 from tui_vae.wording import plural
 from tui_vae.workspace import Workspace
 
@@ -129,3 +135,29 @@ def test_tui_vae_debug_0_means_off(monkeypatch, value, on):
 
     monkeypatch.setenv("TUI_VAE_DEBUG", value)
     assert debugging() is on
+
+
+def test_a_run_named_like_a_shipped_model_leaves_the_shipped_one_reachable(tmp_path,
+                                                                         monkeypatch):
+    """A newcomer's runs/cvae.safetensors took the name `cvae` from the shipped cVAE:
+    `eval cvae` measured the 2-epoch run unsaid, and the Models view showed two rows
+    named cvae. The shipped one is now `shipped/cvae` there, and the CLI says so."""
+    monkeypatch.chdir(tmp_path)
+    shipped = REPO / "checkpoints" / "cvae.safetensors"
+    assert shadowed_shipped(Path("cvae"), shipped) is None
+    (tmp_path / "runs").mkdir()
+    mine = _save(tmp_path / "runs" / "cvae.safetensors")
+    found = find_checkpoint(Path("cvae"))
+    assert found == Path("runs") / "cvae.safetensors" and mine.is_file()
+    assert shadowed_shipped(Path("cvae"), found) == shipped
+    assert shadowed_shipped(Path("runs/cvae"), found) is None  # a path, not a bare name
+    for name in ("shipped/cvae", "shipped/cvae.safetensors"):
+        assert find_checkpoint(Path(name)) == shipped
+    assert find_checkpoint(Path("shipped/nowhere")) == Path("shipped/nowhere")
+    workspace = Workspace(Path("runs"), None, "cpu")
+    names = {workspace.list_name(e.path): e.path for e in workspace.scan()}
+    assert names["shipped/cvae"] == shipped and names["cvae"] == Path("runs/cvae.safetensors")
+    assert "vae" in names  # not shadowed: its plain name
+    # Listing the shipped folder as the user's own: no model is shadowed by itself.
+    own = Workspace(REPO / "checkpoints", None, "cpu")
+    assert "cvae" in {own.list_name(e.path) for e in own.scan()}

@@ -601,7 +601,12 @@ class TuiVaeApp(App):
             self.notify(said, title="training", markup=False)
             self.refresh_bindings()
         elif isinstance(event, Failed):
-            self.notify(event.message, title="training failed", severity="error")
+            from tui_vae.tui.screens.train import form_words
+
+            # The form's names, as its status line has them: the notice said
+            # "--dataset mnist-sample" beside a form that offers "MNIST sample".
+            self.notify(form_words(event.message), title="training failed", severity="error",
+                        markup=False)
         self._set_header(self._header)  # the run's epoch, or no run any more
         self._refresh_train()
 

@@ -242,14 +242,14 @@ class TrainScreen(ViewScreen):
         """Where the default dataset is not on this machine, the form starts on the
         bundled sample: `s` then trains at once, offline too (the default would
         download, or fail without a network). Choosing it again downloads it."""
-        from tui_vae.data import dataset_available
+        from tui_vae.data import dataset_available, resolve_data_dir
 
-        default = field_default("dataset")
-        if default == SAMPLE_DATASET or dataset_available(default, self.app.workspace.data_dir):
+        default, given = field_default("dataset"), self.app.workspace.data_dir
+        if default == SAMPLE_DATASET or dataset_available(default, given):
             return
-        self.app.call_from_thread(self._choose_the_sample, default)
+        self.app.call_from_thread(self._choose_the_sample, default, resolve_data_dir(given))
 
-    def _choose_the_sample(self, default: str) -> None:
+    def _choose_the_sample(self, default: str, folder) -> None:
         select = self.query_one("#dataset", Select)
         if select.value != default:  # chosen already: the user's choice stands
             return
@@ -258,8 +258,9 @@ class TrainScreen(ViewScreen):
         # Beside the field, for as long as it matters: a notice covered the form's
         # values for 8 s at 80x24, and was gone by the time one looked for it.
         note = self.query_one("#dataset-note", Label)
-        note.update(Text(f"no {title} in the data folder: choose it to download, or "
-                         f"start with --data-dir DIR"))
+        # Which folder: a newcomer without --data-dir had no way to tell where it looked.
+        note.update(Text(f"no {title} in the data folder ({folder}): choose it to download, "
+                         f"or start with --data-dir DIR"))
         note.display = True
         self._note_for = SAMPLE_DATASET
 
