@@ -29,7 +29,13 @@ def epoch_line(event: t.EpochEnded) -> str:
     tr, te = event.train, event.test
     return (f"epoch {event.epoch + 1}/{event.epochs}  train {tr['loss']:.2f}  "
             f"test {te['loss']:.2f} (recon {te['recon']:.2f}, KL {te['kl']:.2f})  "
-            f"{event.seconds:.1f} s")
+            f"{_seconds(event.seconds)}")
+
+
+def _seconds(seconds: float) -> str:
+    """An epoch's time, with the digits that say something: "1.7 s", "0.03 s" (a
+    tiny run's epochs all read "0.0 s")."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds:.2g} s"
 
 
 # The live bar's parts, most needed first, with the cells each takes (its longest

@@ -103,3 +103,13 @@ def test_lines_written_off_a_terminal_are_never_broken_by_rich():
 def test_a_line_break_in_a_file_name_is_printed_escaped():
     assert _said(e.Finished(1, False, "new\nline.safetensors")) == (
         "done: 1 epoch, checkpoint new\\nline.safetensors")
+
+
+@pytest.mark.parametrize("seconds, shown", [(1.734, "1.7 s"), (0.1, "0.1 s"),
+                                            (0.0123, "0.012 s"), (0.0004, "0.0004 s")])
+def test_an_epochs_time_keeps_its_digits(seconds, shown):
+    # A tiny run's epochs all read "0.0 s".
+    from tui_vae.progress import epoch_line
+
+    metrics = {"loss": 1.0, "recon": 1.0, "kl": 0.0}
+    assert epoch_line(e.EpochEnded(0, 1, metrics, metrics, seconds)).endswith(f"  {shown}")
