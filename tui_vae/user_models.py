@@ -184,12 +184,19 @@ def protocol_config(module, spec: str) -> ModelConfig:
     from tui_vae.datasets import dataset_problems, dataset_spec
 
     where = f"--model-factory {spec}: the model's"
+    found = {}
     for name in ("latent_dim", "image_shape", "num_classes", "likelihood", "dataset",
                  "encode", "decode"):
-        if not hasattr(module, name):
+        try:  # read once: a property may raise anything, or answer differently twice
+            found[name] = getattr(module, name)
+        except AttributeError:
             raise UserModelError(f"{where} {name} is missing (the protocol: latent_dim, "
-                                 f"image_shape, num_classes, likelihood, dataset, encode, decode)")
-    latent, shape, classes = module.latent_dim, module.image_shape, module.num_classes
+                                 f"image_shape, num_classes, likelihood, dataset, encode, "
+                                 f"decode)") from None
+        except Exception as exc:  # "unexpected ZeroDivisionError", naming no model
+            raise UserModelError(f"{where} {name} raised {_one_line(exc)}") from None
+    latent, shape, classes = found["latent_dim"], found["image_shape"], found["num_classes"]
+    likelihood, dataset = found["likelihood"], found["dataset"]
     if not _is_int(latent) or not 1 <= latent <= MAX_LATENT:
         raise UserModelError(f"{where} latent_dim must be a whole number in 1..{MAX_LATENT:,}, "
                              f"not {latent!r}")
@@ -201,33 +208,32 @@ def protocol_config(module, spec: str) -> ModelConfig:
             or shape[1] != shape[2] or shape[1] not in IMAGE_SIZES):
         raise UserModelError(f"{where} image_shape must be (C, H, W) with C in 1 or 3 and "
                              f"H = W in {', '.join(map(str, IMAGE_SIZES))}, not "
-                             f"{module.image_shape!r}")
+                             f"{found['image_shape']!r}")
     if not _is_int(classes) or not 0 <= classes <= MAX_WIDTH:
         raise UserModelError(f"{where} num_classes must be 0 (a plain VAE) or the class "
                              f"count, not {classes!r}")
-    if module.likelihood not in LIKELIHOODS:
-        raise UserModelError(f"{where} likelihood {module.likelihood!r} is none of "
+    if not isinstance(likelihood, str) or likelihood not in LIKELIHOODS:  # a list: unhashable
+        raise UserModelError(f"{where} likelihood {likelihood!r} is none of "
                              f"{', '.join(LIKELIHOODS)}")
-    if not isinstance(module.dataset, str):
-        raise UserModelError(f"{where} dataset must be a dataset name, not "
-                             f"{module.dataset!r}")
+    if not isinstance(dataset, str):
+        raise UserModelError(f"{where} dataset must be a dataset name, not {dataset!r}")
     try:
-        data = dataset_spec(module.dataset)
+        data = dataset_spec(dataset)
     except TuiVaeError as exc:
         raise UserModelError(f"{where} dataset: {exc}") from None
     # The checks tui-vae's own models pass (shape and classes against the dataset;
     # a folder or the shapes set may be read at other sizes).
-    problems = dataset_problems(module.dataset, "cvae" if classes else "vae", shape[0],
+    problems = dataset_problems(dataset, "cvae" if classes else "vae", shape[0],
                                 shape[1], classes)
     if problems:
         raise UserModelError(f"{where} image_shape {shape} or num_classes {classes} does "
                              f"not fit its dataset: {problems[0]}")
-    if module.likelihood == "gaussian" and not hasattr(module, "log_scale"):
+    if likelihood == "gaussian" and not hasattr(module, "log_scale"):
         raise UserModelError(f"{where} likelihood is gaussian, so it needs log_scale "
                              f"(one log standard deviation per channel)")
     return ModelConfig(model="cvae" if classes else "vae", arch=USER_ARCH,
-                       likelihood=module.likelihood, latent_dim=latent, hidden_dim=0,
-                       dataset=module.dataset, num_classes=classes or max(1, len(data.classes)),
+                       likelihood=likelihood, latent_dim=latent, hidden_dim=0,
+                       dataset=dataset, num_classes=classes or max(1, len(data.classes)),
                        channels=shape[0], image_size=shape[1])
 
 

@@ -174,6 +174,12 @@ def test_a_conditional_model_gets_one_hot_rows_and_soft_mixes(tmp_path, factory)
      "a cVAE on MNIST sample has 10 classes, not 5"),
     ("class Gauss(Model):\n    likelihood = 'gaussian'\ndef f():\n    return Gauss()", "f",
      "needs log_scale"),
+    # Both read as "unexpected ZeroDivisionError" / "TypeError: unhashable type",
+    # naming no model.
+    ("class Prop(Model):\n    @property\n    def dataset(self):\n        return 1 / 0\n"
+     "def f():\n    return Prop()", "f", "dataset raised ZeroDivisionError: division by zero"),
+    ("class Listed(Model):\n    likelihood = ['bernoulli']\ndef f():\n    return Listed()", "f",
+     "likelihood ['bernoulli'] is none of"),
 ])
 def test_a_factory_or_model_that_breaks_the_protocol_is_one_line(tmp_path, factory, extra,
                                                                  factory_name, message):
@@ -377,6 +383,18 @@ def test_checking_a_factory_value_imports_neither_torch_nor_textual():
     ("def decode(self, z, y):\n    out = Model.decode(self, z, y)\n"
      "    return out.long() if len(z) == 1 else out",
      ("decode (", ") gave torch.int64 numbers, not floating-point ones")),
+    # channels last, or flat, past the check: reshaped into scrambled images, unsaid
+    ("def decode(self, z, y):\n    out = Model.decode(self, z, y)\n"
+     "    return out.permute(0, 2, 3, 1) if len(z) != 2 else out",
+     ("decode (", ") gave (1, 28, 28, 1) for a batch of 1, not (1, 1, 28, 28)")),
+    ("def decode(self, z, y):\n    out = Model.decode(self, z, y)\n"
+     "    return out.flatten(1) if len(z) != 2 else out",
+     ("decode (", ") gave (1, 784) for a batch of 1, not (1, 1, 28, 28)")),
+    # NaN codes past the check: "unexpected RuntimeError: invalid multinomial" in eval
+    ("def encode(self, x, y):\n    mu, lv = Model.encode(self, x, y)\n"
+     "    return (mu * float('nan'), lv) if len(x) != 2 else (mu, lv)",
+     ("encode (", ") gave mu values that are not finite numbers (NaN or infinity) for "
+      "a batch of 1")),
 ])
 def test_the_users_model_is_checked_at_every_call_not_only_at_load(tmp_path, factory, extra,
                                                                    message):
@@ -423,3 +441,51 @@ def test_a_factory_that_moves_the_working_folder_moves_nothing_of_tui_vaes(
     monkeypatch.chdir(tmp_path)
     load_user_model(f"{name}:f", path, search=tmp_path)
     assert os.getcwd() == str(tmp_path)
+
+
+def test_a_call_that_never_returns_is_given_up_on_the_explorers_thread(tmp_path, factory):
+    """An encode that looped for ever, called while a view drew, froze the explorer
+    (no key, resize or SIGTERM reached it). With a deadline, a call on the main
+    thread is given up and the model's later calls fail at once; elsewhere (the CLI,
+    a worker) the call runs as it is, under the caller's autograd mode."""
+    import threading
+    import time
+
+    name = factory("""
+        import threading, time
+        seen = []
+        class Slow(Model):
+            def encode(self, x, y):
+                seen.append((threading.current_thread().name, torch.is_grad_enabled(),
+                             torch.is_inference_mode_enabled()))
+                if len(x) == 5:
+                    time.sleep(60)
+                return Model.encode(self, x, y)
+        def f():
+            return Slow()
+        """)
+    path = good_weights(tmp_path, name)
+    adapter = load_user_model(f"{name}:f", path, search=tmp_path).module
+    import importlib
+
+    seen = importlib.import_module(name).seen
+    adapter.call_deadline = 0.5
+    with torch.inference_mode():
+        mu, _ = adapter.encode(torch.rand(3, 1, 28, 28))  # in time: its result
+    assert mu.shape == (3, 3)
+    assert seen[-1] == ("your model's encode", False, True)  # the caller's modes
+    started = time.monotonic()
+    with pytest.raises(UserModelError, match=r"encode \(.*\) did not return within 0.5 s "
+                                             r"on a batch of 5; it is left running"):
+        adapter.encode(torch.rand(5, 1, 28, 28))
+    assert time.monotonic() - started < 5
+    with pytest.raises(UserModelError, match="never returned; restart tui-vae"):
+        adapter.encode(torch.rand(3, 1, 28, 28))
+    # Off the main thread (a worker's call), or without a deadline: called in place.
+    fresh = load_user_model(f"{name}:f", path, search=tmp_path).module
+    fresh.call_deadline = 0.5
+    worker = threading.Thread(target=fresh.encode, args=(torch.rand(3, 1, 28, 28),),
+                              name="a worker")
+    worker.start()
+    worker.join()
+    assert seen[-1][0] == "a worker"

@@ -61,6 +61,9 @@ RELEASE_AFTER_S = 1.0
 FULL_EVERY = 30  # polls between stats of every file (a file rewritten in place)
 # A scan that read this many headers has its results frozen for the collector.
 MANY_READS = 1000
+# How long a call of the user's own model (--model-factory) made while a view draws
+# may take before it is given up (user_adapter.UserModelAdapter.call_deadline).
+USER_CALL_SECONDS = 10.0
 
 
 # Signals that end the app as `q` does (a run saves first); SIGHUP is absent on Windows.
@@ -226,7 +229,10 @@ class TuiVaeApp(App):
             return
         use_one_torch_thread()
         try:
-            self.workspace.open_user_model()
+            info = self.workspace.open_user_model()
+            # A call of the user's code that never returns must not freeze the screen
+            # (user_adapter: the call is left running, the model's views say so).
+            self.workspace.model(info.path).module.call_deadline = USER_CALL_SECONDS
         except Exception as exc:  # the user's code may raise anything: said, never fatal
             from tui_vae.errors import TuiVaeError
 
