@@ -1083,7 +1083,7 @@ def sample(
         _write_samples(images, out, columns, scale)
         from tui_vae.wording import plural
 
-        echo(f"wrote {plural(n, 'sample')} to {out}")
+        echo(f"wrote {plural(n, 'sample')} to {printable(str(out))}")
         return
     from tui_vae.render import HalfBlockImage, channels_last, tile
 

@@ -493,6 +493,12 @@ def load(spec: DatasetSpec, root: Path, image_size: int, channels: int) -> Loade
     if not files:
         where = f" (and {len(unreadable):,} sub-folders could not be listed, e.g. " \
             f"{printable(unreadable[0])})" if unreadable else ""
+        if loose:  # "holds no image files" beside the images it holds, loose
+            raise DataError(
+                f"{shown} has sub-folders, which are its classes, and none of them holds "
+                f"an image file; its {len(loose):,} image file{'s' if len(loose) > 1 else ''} "
+                f"directly in it (e.g. {printable(loose[0].name)}) belong to no class: move "
+                f"them into the class folders, or remove the empty sub-folders{where}")
         raise DataError(f"{shown} holds no image files "
                         f"({', '.join(sorted(IMAGE_SUFFIXES))}){where}")
     decoded = decode_cached(files, labels, image_size, channels,

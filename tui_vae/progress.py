@@ -205,7 +205,8 @@ class ConsoleReporter:
                 where = f"in epoch {self.saved.epochs_done + 1} after step {self.saved.step}"
             self._print(f"stopped {where}; state saved to {event.path}. {again}")
         elif event.path:
-            self._print(f"done: {plural(event.epochs_done, 'epoch')}, checkpoint {event.path}")
+            self._print(f"done: {plural(event.epochs_done, 'epoch')}, "
+                        f"checkpoint {printable(str(event.path))}")
         elif event.stopped:
             self._print("stopped before the first step; nothing was saved")
 

@@ -6,6 +6,7 @@ seconds), so a quick figure on a subset can never pass for a whole-set one.
 
 from __future__ import annotations
 
+import math
 import time
 
 from tui_vae.aggregate import aggregate_posterior
@@ -119,11 +120,14 @@ def format_report(result: dict) -> str:
     if "mutual_information" in result:
         # round() + 0.0: an estimate a hair below zero reads 0.000, not -0.000.
         info, gap = (round(result[k], 3) + 0.0 for k in ("mutual_information", "marginal_kl"))
+        stderr = result["surgery_stderr"]
+        error = (f"+/- {stderr:.3f} Monte Carlo error at this N" if math.isfinite(stderr)
+                 else "one image gives no Monte Carlo error")  # it read "+/- nan"
         lines.append(f"  rate (the KL) = I(x; z) {info:.3f} "
                      f"(at most log N = {result['mutual_information_bound']:.3f}) "
                      f"+ KL(q(z) || p(z)) {gap:.3f}  "
-                     f"[ELBO surgery on N = {result['surgery_images']:,} images; "
-                     f"+/- {result['surgery_stderr']:.3f} Monte Carlo error at this N]")
+                     f"[ELBO surgery on N = {result['surgery_images']:,} "
+                     f"image{'s' if result['surgery_images'] != 1 else ''}; {error}]")
         if near_cap(result):
             lines.append("    I(x; z) is near log N: it is a lower bound on the model's, so the "
                          "prior gap reads high at this N (a larger N gives a smaller one)")

@@ -392,6 +392,14 @@ def test_escape_sequences_in_file_names_never_reach_the_terminal(workdir, tmp_pa
     reporter(Finished(1, True, f"new{odd}.safetensors"))
     assert "\x1b" not in written.getvalue()
     assert written.getvalue().count("newred\\x1b[31mX.safetensors") == 3
+    # A line break in a name: what was written stays one line (it printed "a", "b.png").
+    broken = run_cli("sample", f"{odd}.safetensors", "-n", "1", "--out", "a\nb.png",
+                     cwd=tmp_path)
+    assert broken.returncode == 0 and broken.stdout == "wrote 1 sample to a\\nb.png\n"
+    lines = io.StringIO()
+    ConsoleReporter(Console(file=lines, force_terminal=False, width=200))(
+        Finished(1, False, "c\nd.safetensors"))
+    assert lines.getvalue() == "done: 1 epoch, checkpoint c\\nd.safetensors\n"
 
 
 def test_an_error_naming_a_path_with_a_line_break_stays_one_line(tmp_path):

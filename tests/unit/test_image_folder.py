@@ -124,6 +124,19 @@ def test_an_empty_or_unreadable_folder_is_refused_in_one_line(tmp_path):
         load(tmp_path / "missing", tmp_path)
 
 
+def test_images_beside_only_empty_class_folders_are_said_to_be_loose(tmp_path):
+    # One empty sub-folder made its images "no image files" at all.
+    folder = make_folder(tmp_path / "pics")
+    for name in ("reds", "greens"):
+        for image in (folder / name).iterdir():
+            image.rename(folder / f"{name}-{image.name}")
+    with pytest.raises(DataError) as caught:
+        load(folder, tmp_path)
+    said = str(caught.value)
+    assert "none of them holds an image file" in said and "\n" not in said
+    assert "11 image files directly in it" in said and "belong to no class" in said
+
+
 def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
     folder = make_folder(tmp_path / "pics", {"reds": 3})
     Image.new("RGB", (60, 60)).save(folder / "reds" / "big.png")

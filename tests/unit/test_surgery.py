@@ -69,6 +69,17 @@ def test_the_report_never_prints_a_negative_zero():
     assert "I(x; z) 0.000" in line and "KL(q(z) || p(z)) 0.000" in line and "-0.000" not in line
 
 
+def test_one_image_reads_no_monte_carlo_error_not_nan():
+    """A one-image test set printed "+/- nan Monte Carlo error"."""
+    from tui_vae.report import format_report
+
+    result = surgery_from_posteriors(torch.randn(1, 4), torch.zeros(1, 4))
+    assert math.isnan(result["surgery_stderr"])
+    result.update(dataset="mnist", test_size=1, test_loss=1.0, recon=1.0, kl=0.0)
+    line = next(li for li in format_report(result).splitlines() if "I(x; z)" in li)
+    assert line.endswith("[ELBO surgery on N = 1 image; one image gives no Monte Carlo error]")
+
+
 def test_the_estimate_grows_with_n_and_the_report_flags_its_cap():
     """I(x; z) from N images is a lower bound on the model's: with codes that tell
     every image apart it sits at log N, and the prior gap it leaves shrinks as N
