@@ -35,7 +35,8 @@ LONG_TESTS = (
     "tests/reliability/test_hostile_files.py::test_emoji_codes_in_names_are_printed_as_typed",
     "tests/cli/test_user_runs.py::test_eval_offline_of_the_binarised_model_uses_the_sample",
     "tests/cli/test_model_factory.py::test_a_model_whose_samples_are_not_numbers_is_one_line",
-    # 2026-12-08 (session 21): three sample processes, 5.4 s.
+    # 2026-12-08 (session 21): three sample processes, 5.4 s; a Pilot export.
+    "tests/tui/test_latent_views.py::test_a_full_disk_is_said_in_words_when_exporting",
     "tests/cli/test_user_runs.py::test_a_run_named_like_a_shipped_model_is_said_to_be_yours",
     # 03:20, by --durations: three more process tests of 5-9 s (clean clone 4 min 57 s).
     "tests/cli/test_sample_png.py::test_sixteen_samples_make_a_4x4_grid_and_scale_enlarges_it",

@@ -110,10 +110,11 @@ def find_checkpoint(path: Path) -> Path:
 
 
 def shadowed_shipped(asked: Path, found: Path) -> Path | None:
-    """The shipped model that a bare name `asked` would have named, where the user's
-    own file `found` (here or in runs/) took the name first; else None."""
+    """The shipped model that a bare name `asked` would have named, where a run of
+    the user's in runs/ (`found`) took the name first; else None. A file named as
+    it is in the working folder is the one meant: no shipped model is in question."""
     shipped = shipped_dir()
-    if shipped is None or asked.parent != Path(".") or is_shipped_model(found, shipped):
+    if shipped is None or asked.parent != Path(".") or found.parent != runs_dir():
         return None
     candidate = shipped / found.name
     stem = found.name.removesuffix(".safetensors")

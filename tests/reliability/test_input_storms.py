@@ -311,3 +311,40 @@ async def test_freed_memory_is_given_back_once_input_pauses(checkpoints, make_ap
         assert len(calls) == 1 and calls[0] - last >= RELEASE_AFTER_S
         await asyncio.sleep(POLL_S + 0.2)
         assert len(calls) == 1
+
+
+async def test_the_screen_is_drawn_whole_after_a_resize_and_after_a_notice_expires(
+        checkpoints, make_app):
+    """Textual repaints only the regions whose layout changed. In tmux, after a storm
+    of keys and resizes, expired notices stayed on screen for a minute, until the
+    next key: the terminal had rewrapped the storm's frames, and removing a toast
+    from a rack that scrolls repainted less than it had covered. Once the size holds
+    still, and once a notice has gone, a full frame is drawn."""
+    from textual._compositor import LayoutUpdate
+
+    app = make_app(checkpoints)
+    full = []  # the times of the full frames drawn
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        display = app._display
+
+        def record(screen, renderable) -> None:
+            if isinstance(renderable, LayoutUpdate) and not app._batch_count:
+                full.append(asyncio.get_running_loop().time())
+            display(screen, renderable)
+
+        app._display = record
+        app.notify("a notice", timeout=0.3)
+        await asyncio.sleep(0.2)
+        assert app._notifications
+        full.clear()
+        await asyncio.sleep(0.6)  # it expires, then TOAST_GONE_S
+        assert not app._notifications and full, full
+        full.clear()
+        await pilot.resize_terminal(100, 30)
+        await asyncio.sleep(0.2)
+        drawn = len(full)  # the layout's own frames
+        await asyncio.sleep(0.6)  # REPAINT_AFTER_RESIZE_S
+        assert len(full) > drawn

@@ -413,6 +413,26 @@ async def test_a_file_or_a_link_where_the_exports_folder_goes_is_said_in_words(
         assert (tmp_path / "exports").read_text() == "a file"
 
 
+async def test_a_full_disk_is_said_in_words_when_exporting(checkpoints, make_app, tmp_path,
+                                                           monkeypatch):
+    """It read "export failed: [Errno 28] No space left on device"."""
+    import tui_vae.export
+
+    def full(path, picture):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tui_vae.export, "save_png", full)
+    app = make_app(checkpoints)
+    app.workspace.export_dir = tmp_path / "exports"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        (said,) = [n for n in notices(app) if "export failed" in n]
+        assert said.startswith(f"export failed: cannot write {tmp_path / 'exports'}/")
+        assert said.endswith(".png: No space left on device") and "Errno" not in said
+
+
 async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make_app, tmp_path,
                                                                 monkeypatch):
     """Textual's own saved to ~/Downloads and failed where there is none."""

@@ -151,6 +151,9 @@ def test_a_run_named_like_a_shipped_model_leaves_the_shipped_one_reachable(tmp_p
     assert found == Path("runs") / "cvae.safetensors" and mine.is_file()
     assert shadowed_shipped(Path("cvae"), found) == shipped
     assert shadowed_shipped(Path("runs/cvae"), found) is None  # a path, not a bare name
+    here = _save(tmp_path / "vae.safetensors")  # named as it is here: the one meant
+    assert shadowed_shipped(Path("vae.safetensors"), find_checkpoint(Path("vae.safetensors"))) \
+        is None and here.is_file()
     for name in ("shipped/cvae", "shipped/cvae.safetensors"):
         assert find_checkpoint(Path(name)) == shipped
     assert find_checkpoint(Path("shipped/nowhere")) == Path("shipped/nowhere")

@@ -51,6 +51,9 @@ POLL_S = 1.0
 # previous one is applied once the size holds still this long.
 STALE_KEY_S = 0.5
 RESIZE_SETTLE_S = 0.2
+# After a resize, once no other has come for this long, the whole screen is drawn again.
+REPAINT_AFTER_RESIZE_S = 0.5
+TOAST_GONE_S = 0.1  # after a notice expires, the same (once its toast is removed)
 # The largest screen the app takes (cells): a browser tab can ask for any size, and
 # one asked for 20,000 x 20,000 (2.7 GB); a negative one crashed the compositor.
 MAX_COLUMNS, MAX_ROWS = 1000, 500
@@ -182,6 +185,7 @@ class TuiVaeApp(App):
         self._last_resize = 0.0
         self._settling: events.Resize | None = None  # the size a resize storm ends on
         self._settle_timer = None
+        self._repaint_timer = None
         self._released_for = 0.0  # the input after which freed memory was last released
         self.crash: BaseException | None = None  # the unhandled error that ended the app
         self.crash_log: Path | None = None  # where its traceback was written
@@ -681,8 +685,9 @@ class TuiVaeApp(App):
         try:
             _make_folder(path.parent)
             save_png(path, picture)
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", title="export", severity="error")
+        except OSError as exc:  # in words: it read "[Errno 28] No space left on device"
+            said = f"cannot write {path}: {exc.strerror}" if exc.strerror else str(exc)
+            self.notify(f"export failed: {said}", title="export", severity="error")
             return
         self.notify(f"saved {path} ({picture.shape[1]} x {picture.shape[0]} px)",
                     title="export")
@@ -766,6 +771,11 @@ class TuiVaeApp(App):
             event.stop()
             return
         self._set_header(self._header, event.size.width)  # fitted to the new width
+        # Once the size holds still, every cell is drawn again: Textual repaints only
+        # the regions whose layout changed, and a terminal that rewraps or clips
+        # its contents as it resizes (tmux does) kept pieces of storm-sized
+        # frames, expired notices among them, until the next key.
+        self._schedule_repaint(REPAINT_AFTER_RESIZE_S)
         # Textual's handler (8.2.8) lays out and redraws every view at the new
         # size. In a terminal being dragged (or a storm of SIGWINCH), the first
         # resize applies at once and later ones wait until the size has held
@@ -796,6 +806,27 @@ class TuiVaeApp(App):
                 self.screen.refresh()
             except ScreenStackError:  # no screen yet, or the app is closing
                 pass
+
+    def _unnotify(self, notification, refresh: bool = True) -> None:
+        # Textual's (8.2.8), called as a notice expires. Removing a toast from a rack
+        # that scrolls (more notices than fit) repaints less than the toast covered:
+        # after a storm of keys, expired notices stayed on screen until the next key.
+        # The screen is drawn whole once the toast has gone.
+        super()._unnotify(notification, refresh)
+        self._schedule_repaint(TOAST_GONE_S)
+
+    def _schedule_repaint(self, delay: float) -> None:
+        """Draw the whole screen again in `delay` s (restarted by a later request)."""
+        if self._repaint_timer is not None:
+            self._repaint_timer.stop()
+        self._repaint_timer = self.set_timer(delay, self._repaint_all)
+
+    def _repaint_all(self) -> None:
+        self._repaint_timer = None
+        try:
+            self.screen.refresh()  # the whole screen: a full frame, every layer
+        except ScreenStackError:
+            pass
 
     async def _apply_settled_size(self) -> None:
         event, self._settling, self._settle_timer = self._settling, None, None
