@@ -386,6 +386,16 @@ async def test_export_writes_the_grid_on_screen_as_a_png(checkpoints, make_app, 
         assert len(list((tmp_path / "exports").glob("*.png"))) == 1
 
 
+async def _export_failures(app, exports) -> list[str]:
+    """The notices of a failed export: `e` pressed in the opening view."""
+    app.workspace.export_dir = exports
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        return [n for n in notices(app) if "export failed" in n]
+
+
 @pytest.mark.parametrize("kind", ["file", "link"])
 async def test_a_file_or_a_link_where_the_exports_folder_goes_is_said_in_words(
         checkpoints, make_app, tmp_path, kind):
@@ -398,16 +408,10 @@ async def test_a_file_or_a_link_where_the_exports_folder_goes_is_said_in_words(
         (tmp_path / "exports").write_text("a file")
     else:
         (tmp_path / "exports").symlink_to(elsewhere)
-    app = make_app(checkpoints)
-    app.workspace.export_dir = tmp_path / "exports"
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("e")
-        await pilot.pause()
-        said = [n for n in notices(app) if "export failed" in n]
-        assert said == [f"export failed: {tmp_path / 'exports'} is a {kind}, not a folder"
-                        + ("" if kind == "file" else ": exports go into a folder of their own "
-                           "only (remove the link, or start tui-vae elsewhere)")], said
+    said = await _export_failures(make_app(checkpoints), tmp_path / "exports")
+    assert said == [f"export failed: {tmp_path / 'exports'} is a {kind}, not a folder"
+                    + ("" if kind == "file" else ": exports go into a folder of their own "
+                       "only (remove the link, or start tui-vae elsewhere)")], said
     assert list(elsewhere.iterdir()) == []
     if kind == "file":
         assert (tmp_path / "exports").read_text() == "a file"
@@ -422,15 +426,9 @@ async def test_a_full_disk_is_said_in_words_when_exporting(checkpoints, make_app
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tui_vae.export, "save_png", full)
-    app = make_app(checkpoints)
-    app.workspace.export_dir = tmp_path / "exports"
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("e")
-        await pilot.pause()
-        (said,) = [n for n in notices(app) if "export failed" in n]
-        assert said.startswith(f"export failed: cannot write {tmp_path / 'exports'}/")
-        assert said.endswith(".png: No space left on device") and "Errno" not in said
+    (said,) = await _export_failures(make_app(checkpoints), tmp_path / "exports")
+    assert said.startswith(f"export failed: cannot write {tmp_path / 'exports'}/")
+    assert said.endswith(".png: No space left on device") and "Errno" not in said
 
 
 async def test_the_palettes_screenshot_goes_beside_the_exports(checkpoints, make_app, tmp_path,
