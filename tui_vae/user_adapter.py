@@ -98,7 +98,8 @@ class UserModelAdapter(nn.Module):
 
         def run() -> None:
             try:
-                with torch.set_grad_enabled(grad), torch.inference_mode(inference), \
+                # In this order: inference_mode(False) turns gradients on again.
+                with torch.inference_mode(inference), torch.set_grad_enabled(grad), \
                         working_folder_kept():
                     result["value"] = method(*args)
             except BaseException as exc:  # handed back to the caller's thread

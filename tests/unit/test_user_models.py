@@ -474,6 +474,10 @@ def test_a_call_that_never_returns_is_given_up_on_the_explorers_thread(tmp_path,
         mu, _ = adapter.encode(torch.rand(3, 1, 28, 28))  # in time: its result
     assert mu.shape == (3, 3)
     assert seen[-1] == ("your model's encode", False, True)  # the caller's modes
+    with torch.no_grad():  # as the views call: numpy() refused codes that required grad
+        mu, _ = adapter.encode(torch.rand(3, 1, 28, 28))
+    assert seen[-1] == ("your model's encode", False, False) and not mu.requires_grad
+    mu.numpy()
     started = time.monotonic()
     with pytest.raises(UserModelError, match=r"encode \(.*\) did not return within 0.5 s "
                                              r"on a batch of 5; it is left running"):
