@@ -37,6 +37,13 @@ def _registry(*choices: Choice) -> dict[str, Choice]:
     return {choice.name: choice for choice in choices}
 
 
+def kind_title(model: dict) -> str:
+    """"cVAE" or "VAE" for a listing's model metadata, as the views name them; the
+    user's own model (model "user") by the kind it declared (its "kind")."""
+    kind = model.get("kind") if model.get("model") == "user" else model.get("model")
+    return "cVAE" if kind == "cvae" else "VAE"
+
+
 # Model kinds: the report's VAE and its conditional variant.
 MODEL_KINDS = _registry(
     Choice("vae", "the VAE"),

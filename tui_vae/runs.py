@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_vae.checkpoints import CheckpointInfo
+from tui_vae.config import kind_title
 
 # metric key -> (label, where it is read in a history record)
 METRICS = {
@@ -100,7 +101,7 @@ def run_from(entry: CheckpointInfo, label: str | None = None) -> Run:
     m, test = entry.model_config, entry.final_test or {}
     history = tuple(r for r in entry.history if isinstance(r, dict))
     seconds = sum(_number(r.get("seconds")) or 0.0 for r in history)
-    return Run(entry.path, "cVAE" if m.get("model") == "cvae" else "VAE",
+    return Run(entry.path, kind_title(m),
                str(m.get("arch", "mlp")), str(m.get("likelihood", "bernoulli")),
                float(m.get("beta", 1.0)), int(m.get("latent_dim", 0)), entry.epochs_done,
                _number(test.get("loss")), _number(test.get("recon")), _number(test.get("kl")),

@@ -228,9 +228,14 @@ def protocol_config(module, spec: str) -> ModelConfig:
     if problems:
         raise UserModelError(f"{where} image_shape {shape} or num_classes {classes} does "
                              f"not fit its dataset: {problems[0]}")
-    if likelihood == "gaussian" and not hasattr(module, "log_scale"):
-        raise UserModelError(f"{where} likelihood is gaussian, so it needs log_scale "
-                             f"(one log standard deviation per channel)")
+    if likelihood == "gaussian":
+        if not hasattr(module, "log_scale"):
+            raise UserModelError(f"{where} likelihood is gaussian, so it needs log_scale "
+                                 f"(one log standard deviation per channel)")
+        scale_shape = tuple(getattr(module.log_scale, "shape", ()))
+        if scale_shape != (shape[0],):  # one per pixel broadcast into a 784-fold -ELBO
+            raise UserModelError(f"{where} log_scale has shape {scale_shape}, not "
+                                 f"({shape[0]},): one log standard deviation per channel")
     return ModelConfig(model="cvae" if classes else "vae", arch=USER_ARCH,
                        likelihood=likelihood, latent_dim=latent, hidden_dim=0,
                        dataset=dataset, num_classes=classes or max(1, len(data.classes)),

@@ -125,6 +125,13 @@ async def test_the_plane_holds_only_runs_in_the_same_units(checkpoints, make_app
                         likelihood="continuous-bernoulli")
     Trainer(TrainConfig(model=model, epochs=1, batch_size=100, device="cpu",
                         out=str(checkpoints / "zz-cb.safetensors"))).run()
+    # A run stopped before its first epoch ended: no test evaluation, no point.
+    from tui_vae import checkpoints as ck
+    from tui_vae.models import build_model
+
+    early = ModelConfig(latent_dim=4, hidden_dim=32, dataset="mnist-sample")
+    ck.save_checkpoint(checkpoints / "zz-early.safetensors", build_model(early, seed=0),
+                       ck.build_metadata(early, {"seed": 0}, {"epochs_done": 0, "step": 3}, []))
     app = make_app(checkpoints)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.workers.wait_for_complete()
@@ -140,6 +147,12 @@ async def test_the_plane_holds_only_runs_in_the_same_units(checkpoints, make_app
         await pilot.pause()
         assert len(plane.points) == 1 and plane.cursor == 0
         assert plane.scope == "mnist-sample, continuous-bernoulli; 3 other runs not comparable"
+        # The cursor on a run with no point: it said nothing of it, over another's plane.
+        table.move_cursor(next(i for i, r in enumerate(screen.runs) if r.name == "zz-early"))
+        await pilot.pause()
+        assert plane.cursor == -1 and len(plane.points) == 3
+        assert plane.scope == ("zz-early: no test evaluation, not on the plane; mnist-sample, "
+                               "bernoulli; 1 other run not comparable")
 
 
 async def test_runs_at_80x24_cut_no_column_and_show_the_pictures(checkpoints, make_app):
@@ -156,6 +169,10 @@ async def test_runs_at_80x24_cut_no_column_and_show_the_pictures(checkpoints, ma
         room = table.scrollable_content_region.width
         header = table.render_line(0).text[:room].rstrip()
         assert header.endswith("recon") or header.endswith("KL") or header.endswith("time")
+        # The columns left off are named (KL, the plane's x axis, went unsaid).
+        cut = table.cut_columns()
+        assert cut and cut[-1] == "dataset" and not any(title in header for title in cut)
+        assert screen.query_one("#status").text.endswith(f"{', '.join(cut)}: a wider terminal")
         await pilot.press("p")
         await _wait(pilot, lambda: screen.query_one("#runs-samples", ImageGrid).images)
         await pilot.pause(0.2)

@@ -886,3 +886,21 @@ async def test_the_tab_bar_names_every_view_where_the_names_fit(checkpoints, mak
         titles = [title for _, title in VIEWS.values()]
         assert all(f" {title}" in tabs for title in titles) == named, tabs
         assert "? help" in tabs and "Generate" in tabs
+
+
+def test_compare_names_the_users_conditional_model_a_cvae_with_no_metrics_to_come():
+    """Side A read "VAE z=8 beta=1" for the user's cVAE, and "no test metrics yet",
+    which a model trained outside tui-vae never gets."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from tui_vae.runs import run_from
+    from tui_vae.tui.screens.compare import describe
+
+    user = SimpleNamespace(
+        model_config={"model": "user", "kind": "cvae", "latent_dim": 8, "beta": 1.0},
+        final_test=None, path=Path("mine/tiny-cvae.safetensors"), history=[], epochs_done=0)
+    first, second = describe(user).splitlines()
+    assert first == "cVAE z=8 beta=1 · tiny-cvae"
+    assert second == "trained outside tui-vae: no test metrics"
+    assert run_from(user).kind == "cVAE"

@@ -174,6 +174,10 @@ def test_a_conditional_model_gets_one_hot_rows_and_soft_mixes(tmp_path, factory)
      "a cVAE on MNIST sample has 10 classes, not 5"),
     ("class Gauss(Model):\n    likelihood = 'gaussian'\ndef f():\n    return Gauss()", "f",
      "needs log_scale"),
+    # one per pixel: accepted, it broadcast into a -ELBO of 3,284,769 nats
+    ("class Pixels(Model):\n    likelihood = 'gaussian'\n    def __init__(self):\n"
+     "        super().__init__()\n        self.log_scale = nn.Parameter(torch.zeros(784))\n"
+     "def f():\n    return Pixels()", "f", "log_scale has shape (784,), not (1,)"),
     # Both read as "unexpected ZeroDivisionError" / "TypeError: unhashable type",
     # naming no model.
     ("class Prop(Model):\n    @property\n    def dataset(self):\n        return 1 / 0\n"

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
 from tui_vae.checkpoints import SUFFIX
+from tui_vae.config import kind_title
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.view import ViewScreen
 from tui_vae.tui.widgets.checkpoint_table import cut_middle
@@ -38,12 +39,14 @@ def describe(info, width: int = 0) -> str:
     .safetensors) cut in its middle where the first line would pass `width` (0: no
     limit), so two runs named alike but for their time stamps still differ."""
     m, test = info.model_config, info.final_test or {}
-    kind = "cVAE" if m["model"] == "cvae" else "VAE"
+    kind = kind_title(m)
     # Short enough for half of an 80-column terminal: a figure cut at its end
-    # would read as another figure.
+    # would read as another figure. The user's own model has none, and never will.
+    missing = ("trained outside tui-vae: no test metrics" if m.get("model") == "user"
+               else "no test metrics yet")
     metrics = (f"-ELBO {_figure(test['loss'])} = recon {_figure(test['recon'])} "
                f"+ KL {_figure(test['kl'])}"
-               if {"loss", "recon", "kl"} <= set(test) else "no test metrics yet")
+               if {"loss", "recon", "kl"} <= set(test) else missing)
     # The settings first: at 80 columns a long name is what gets cut, not the beta.
     settings = f"{kind} z={m['latent_dim']} beta={m['beta']:g} · "
     name = info.path.name.removesuffix(SUFFIX)

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from tui_vae.checkpoints import CheckpointInfo
-from tui_vae.config import ModelConfig
+from tui_vae.config import ModelConfig, kind_title
 from tui_vae.errors import TuiVaeError
 from tui_vae.tui.screens.confirm import ConfirmScreen
 from tui_vae.tui.screens.view import ViewScreen
@@ -70,7 +70,7 @@ def describe_checkpoint(entry: CheckpointInfo) -> str:
     meta, m = entry.meta, entry.model_config
     training = meta.get("training", {})
     user = m.get("model") == "user"  # the user's own model (--model-factory)
-    kind = "cVAE" if (m.get("kind") if user else m.get("model")) == "cvae" else "VAE"
+    kind = kind_title(m)
     planned = training.get("epochs")
     epochs = (f"{entry.epochs_done} of {plural(planned, 'epoch')}" if planned
               else plural(entry.epochs_done, "epoch"))

@@ -159,6 +159,9 @@ class RunsScreen(ViewScreen):
         table.set_rows(len(self.runs), self._cells, cursor)
         self._draw_chart()
         self._draw_plane()
+        self._show_status()
+
+    def _show_status(self) -> None:
         label = METRICS[self.metric][0]
         # One word for space's work in both modes ("space colour" over the plane beside
         # the footer's "Overlay"), and why no more are overlaid once the chart is full.
@@ -166,12 +169,20 @@ class RunsScreen(ViewScreen):
         if len(self.overlaid) >= self.max_overlaid():
             each = "a dash pattern each, without colour" if self.app.no_color else "a colour each"
             count += f" (at most {self.max_overlaid()}: {each})"
+        # Columns past the table's width went unsaid at 80x24 (KL among them, the
+        # plane's x axis).
+        cut = self.query_one(CheckpointTable).cut_columns()
+        hidden = f" · {', '.join(cut)}: a wider terminal" if cut else ""
         if self.plane:  # the metric and the log scale are the curves': not offered here
             self.set_status(f"{plural(len(self.runs), 'run')} · {count} · space overlay · "
-                            f"p curves · enter use")
+                            f"p curves · enter use{hidden}")
         else:
             self.set_status(f"{plural(len(self.runs), 'run')} · {count} · space overlay · "
-                            f"k metric ({label}) · y log · p rate-distortion plane · enter use")
+                            f"k metric ({label}) · y log · p rate-distortion plane · enter use"
+                            f"{hidden}")
+
+    def on_checkpoint_table_columns_cut(self) -> None:
+        self._show_status()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("next_metric", "toggle_log") and self.plane:
@@ -222,12 +233,16 @@ class RunsScreen(ViewScreen):
         plane = self.query_one(RatePlane)
         runs = self._plane_runs()
         left_out = sum(r.point is not None for r in self.runs) - len(runs)
+        selected = self.selected()
+        # The cursor on a run with no test evaluation (the user's own model, a run
+        # before its first epoch) showed another run's plane without a word.
+        absent = (f"{printable(selected.name)}: no test evaluation, not on the plane; "
+                  if selected is not None and selected.point is None else "")
         plane.scope = "" if not runs else (
-            f"{runs[0].dataset}, {runs[0].likelihood}"
+            f"{absent}{runs[0].dataset}, {runs[0].likelihood}"
             + (f"; {plural(left_out, 'other run')} not comparable" if left_out else ""))
         plane.points = tuple(PlanePoint(f"b={r.beta:g}", *r.point, self._colour(r.path) or "white")
                              for r in runs)
-        selected = self.selected()
         plane.cursor = next((k for k, r in enumerate(runs) if r is selected), -1)
         if self.plane:
             self._load_pictures()

@@ -99,6 +99,7 @@ class CheckpointTable(ScrollView, can_focus=True):
         self._count = 0
         self._cells: Callable[[int], Sequence[str]] = lambda row: ()
         self._lines: dict[int, str] = {}  # formatted rows, until the rows change
+        self._cut: list[str] = []  # the columns left off at the last width
 
     @property
     def row_count(self) -> int:
@@ -140,10 +141,29 @@ class CheckpointTable(ScrollView, can_focus=True):
         if event.y >= 1:  # not the header
             self.move_cursor(self.scroll_offset.y + event.y - 1)
 
+    class ColumnsCut(Message):
+        """The columns left off at the table's width changed (`cut_columns`)."""
+
     def on_resize(self) -> None:
         self._lines.clear()  # the yielding column's width may change with the table's
         self._follow_cursor()
         self.refresh()
+        cut = self.cut_columns()
+        if cut != self._cut:
+            self._cut = cut
+            self.post_message(self.ColumnsCut())
+
+    def cut_columns(self) -> list[str]:
+        """The titles of the columns past the table's width, which it leaves off
+        whole (as `_format` does)."""
+        shown, used = self.scrollable_content_region.width, 0
+        if not shown:
+            return []
+        for index, width in enumerate(self._widths()):
+            used += width + bool(index)
+            if index and used > shown:
+                return [column.title for column in self.columns[index:]]
+        return []
 
     def _width(self) -> int:
         return sum(c.width + 1 for c in self.columns)
