@@ -394,9 +394,18 @@ async def test_the_footer_offers_escape_while_a_setting_takes_the_letter_keys(
         await open_view(app, pilot, "t")
         screen = app.screen
         assert "escape" not in footer_keys(app) and "s" in footer_keys(app)
-        screen.query_one("#epochs", Input).focus()
+        field = screen.query_one("#epochs", Input)
+        field.focus()
         await pilot.pause()
         assert footer_keys(app).get("escape") == "Done editing"
+        # A key the field refuses is said, once (Textual's bell alone: "0,0.5,1" typed
+        # into seed became "0051" without a word).
+        before = field.value
+        await pilot.press("end", ",", ".", "5")
+        await pilot.pause()
+        assert field.value == before + "5"
+        said = [n.message for n in app._notifications if "not typed" in n.message]
+        assert said == ["epochs takes whole numbers only: that key was not typed"], said
         await pilot.press("escape")
         await pilot.pause()
         assert screen.focused is None and "escape" not in footer_keys(app)

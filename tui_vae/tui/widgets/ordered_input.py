@@ -27,11 +27,33 @@ from textual.widgets import Input
 MAX_TYPED = 200
 
 
+# What a field of each type takes, said when a key it refuses is dropped.
+TAKES = {"integer": "whole numbers only", "number": "numbers only"}
+REFUSAL_NOTICE_S = 3.0  # at most one notice a field in this long (a paste refused whole)
+
+
 class OrderedInput(Input):
     """Input whose own key bindings run when their key arrives, before later keys."""
 
     def __init__(self, *args, max_length: int = MAX_TYPED, **kwargs):
         super().__init__(*args, max_length=max_length, **kwargs)
+        self._refused_at = -REFUSAL_NOTICE_S
+
+    def restricted(self) -> None:
+        """A key the field does not take: Textual's bell alone, which many terminals
+        never sound, left "0,0.5,1" typed into seed as "0051" without a word."""
+        import time
+
+        self.app.bell()
+        now = time.monotonic()
+        if now - self._refused_at < REFUSAL_NOTICE_S:
+            return
+        self._refused_at = now
+        full = self.max_length and len(self.value) >= self.max_length
+        takes = (f"at most {self.max_length:,} characters" if full
+                 else TAKES.get(self.type, "no such character"))
+        name = (self.id or "this field").replace("_", " ")
+        self.app.notify(f"{name} takes {takes}: that key was not typed", timeout=3)
 
     async def _on_key(self, event: events.Key) -> None:
         # The screen's own record: `has_focus` follows only once the Blur arrives.
