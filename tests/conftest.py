@@ -37,6 +37,10 @@ LONG_TESTS = (
     "tests/cli/test_model_factory.py::test_a_model_whose_samples_are_not_numbers_is_one_line",
     # 2026-12-08 (session 21): three sample processes, 5.4 s; a Pilot export.
     "tests/tui/test_latent_views.py::test_a_full_disk_is_said_in_words_when_exporting",
+    # make test read 4 min 56 s in a clean clone: a Pilot test polling up to 10 s, and a
+    # subprocess test of 4.3 s.
+    "tests/reliability/test_input_storms.py::test_the_screen_is_drawn_whole_after_a_resize",
+    "tests/unit/test_user_models.py::test_checking_a_factory_value_imports_neither_torch",
     "tests/cli/test_user_runs.py::test_a_run_named_like_a_shipped_model_is_said_to_be_yours",
     # 03:20, by --durations: three more process tests of 5-9 s (clean clone 4 min 57 s).
     "tests/cli/test_sample_png.py::test_sixteen_samples_make_a_4x4_grid_and_scale_enlarges_it",

@@ -325,7 +325,7 @@ async def test_the_screen_is_drawn_whole_after_a_resize_and_after_a_notice_expir
     app = make_app(checkpoints)
     full = []  # the times of the full frames drawn
 
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:  # toasts on
         await app.workers.wait_for_complete()
         await pilot.pause()
         display = app._display
@@ -335,16 +335,25 @@ async def test_the_screen_is_drawn_whole_after_a_resize_and_after_a_notice_expir
                 full.append(asyncio.get_running_loop().time())
             display(screen, renderable)
 
+        async def until(condition, seconds: float = 5.0) -> bool:
+            # Polled, not slept for a fixed time: the suite's machine may be busy.
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            while not condition() and loop.time() < end:
+                await asyncio.sleep(0.05)
+            return condition()
+
+        from textual.widgets._toast import Toast
+
         app._display = record
-        app.notify("a notice", timeout=0.3)
-        await asyncio.sleep(0.2)
-        assert app._notifications
+        app.notify("a notice", timeout=1.0)
+        assert await until(lambda: app.screen.query(Toast))  # drawn (on a busy machine,
+        await asyncio.sleep(0.1)  # one that expired before its toast came is never drawn)
         full.clear()
-        await asyncio.sleep(0.6)  # it expires, then TOAST_GONE_S
-        assert not app._notifications and full, full
+        assert await until(lambda: not app._notifications)  # it expires
+        assert await until(lambda: full), "no full frame once the notice had gone"
         full.clear()
         await pilot.resize_terminal(100, 30)
         await asyncio.sleep(0.2)
         drawn = len(full)  # the layout's own frames
-        await asyncio.sleep(0.6)  # REPAINT_AFTER_RESIZE_S
-        assert len(full) > drawn
+        assert await until(lambda: len(full) > drawn), "no full frame after the resize"
