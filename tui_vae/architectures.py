@@ -13,12 +13,7 @@ import torch
 from torch import nn
 
 from tui_vae.config import ModelConfig
-from tui_vae.weight_shapes import CONV_WIDTHS, KERNEL, conv_levels
-
-
-def _pixels(config: ModelConfig) -> int:
-    channels, height, width = config.image_shape
-    return channels * height * width
+from tui_vae.weight_shapes import CONV_WIDTHS, KERNEL, conv_levels, pixels
 
 
 def _dense(width: int, widths: tuple[int, ...]) -> list[nn.Module]:
@@ -40,13 +35,13 @@ class MLP:
 
     @staticmethod
     def encoder(config: ModelConfig, cond: int) -> nn.Module:
-        return nn.Sequential(*_dense(_pixels(config) + cond, config.widths))
+        return nn.Sequential(*_dense(pixels(config) + cond, config.widths))
 
     @staticmethod
     def decoder(config: ModelConfig, cond: int) -> nn.Module:
         inward = config.widths[::-1]
         return nn.Sequential(*_dense(config.latent_dim + cond, inward),
-                             nn.Linear(inward[-1], _pixels(config)))
+                             nn.Linear(inward[-1], pixels(config)))
 
     @staticmethod
     def encoder_input(x: torch.Tensor, one_hot: torch.Tensor | None) -> torch.Tensor:

@@ -103,9 +103,9 @@ def find_checkpoint(path: Path) -> Path:
     shipped = shipped_dir()
     if path.parent == Path(SHIPPED_PREFIX) and shipped is not None:
         for name in names:
-            if (shipped / name.name).is_file() and name.name.removesuffix(
-                    ".safetensors") in SHIPPED_MODELS:
-                return shipped / name.name
+            candidate = shipped / name.name
+            if candidate.is_file() and is_shipped_model(candidate, shipped):
+                return candidate
     return path
 
 
@@ -117,5 +117,4 @@ def shadowed_shipped(asked: Path, found: Path) -> Path | None:
     if shipped is None or asked.parent != Path(".") or found.parent != runs_dir():
         return None
     candidate = shipped / found.name
-    stem = found.name.removesuffix(".safetensors")
-    return candidate if stem in SHIPPED_MODELS and candidate.is_file() else None
+    return candidate if candidate.is_file() and is_shipped_model(candidate, shipped) else None

@@ -40,7 +40,8 @@ def _dense(shapes: Shapes, module: str, index: int, width: int,
     return index, width
 
 
-def _pixels(config: ModelConfig) -> int:
+def pixels(config: ModelConfig) -> int:
+    """Values in one image: channels x height x width."""
     channels, height, width = config.image_shape
     return channels * height * width
 
@@ -53,9 +54,9 @@ def mlp(config: ModelConfig) -> Shapes:
     """architectures.MLP's encoder_shared and decoder."""
     shapes: Shapes = {}
     cond = _condition(config)
-    _dense(shapes, "encoder_shared", 0, _pixels(config) + cond, config.widths)
+    _dense(shapes, "encoder_shared", 0, pixels(config) + cond, config.widths)
     index, width = _dense(shapes, "decoder", 0, config.latent_dim + cond, config.widths[::-1])
-    _linear(shapes, f"decoder.{index}", width, _pixels(config))
+    _linear(shapes, f"decoder.{index}", width, pixels(config))
     return shapes
 
 

@@ -173,7 +173,7 @@ class ModelsScreen(ViewScreen):
         m, test = entry.model_config, entry.final_test or {}
         return (
             # as Runs, Compare and the header name them ("cvae" here read as another word)
-            marks, name, {"cvae": "cVAE", "vae": "VAE"}.get(m["model"], m["model"]),
+            marks, name, "user" if m["model"] == "user" else kind_title(m),
             str(m["latent_dim"]),
             f"{m['beta']:g}", m["dataset"], str(entry.epochs_done),
             metric(test.get("loss"), ".2f"), metric(test.get("recon"), ".2f"),

@@ -154,16 +154,18 @@ class CheckpointTable(ScrollView, can_focus=True):
             self.post_message(self.ColumnsCut())
 
     def cut_columns(self) -> list[str]:
-        """The titles of the columns past the table's width, which it leaves off
-        whole (as `_format` does)."""
+        """The titles of the columns past the table's width, which it leaves off whole."""
+        return [column.title for column in self.columns[self._fitting(self._widths()):]]
+
+    def _fitting(self, widths: list[int]) -> int:
+        """How many columns of `widths` fit whole in the table's width (at least one):
+        a number cut at the edge ("16." of 16.15) reads as another number."""
         shown, used = self.scrollable_content_region.width, 0
-        if not shown:
-            return []
-        for index, width in enumerate(self._widths()):
+        for index, width in enumerate(widths):
             used += width + bool(index)
-            if index and used > shown:
-                return [column.title for column in self.columns[index:]]
-        return []
+            if shown and index and used > shown:
+                return index
+        return len(widths)
 
     def _width(self) -> int:
         return sum(c.width + 1 for c in self.columns)
@@ -196,13 +198,9 @@ class CheckpointTable(ScrollView, can_focus=True):
 
     def _format(self, cells: Sequence[str]) -> str:
         parts = []
-        shown, used = self.scrollable_content_region.width, 0
-        for index, (column, width, cell) in enumerate(zip(self.columns, self._widths(), cells)):
-            used += width + bool(parts)
-            if shown and parts and used > shown:
-                # Whole columns or none: a number cut at the edge ("16." of 16.15)
-                # reads as another number.
-                break
+        widths = self._widths()
+        count = self._fitting(widths)  # whole columns or none
+        for index, (column, width, cell) in enumerate(zip(self.columns[:count], widths, cells)):
             cell = cell.translate(_PRINTABLE)
             if len(cell) <= width:
                 text = cell

@@ -18,6 +18,8 @@ another widget has the focus, in the order they came.
 
 from __future__ import annotations
 
+import time
+
 from textual import events
 from textual.widgets import Input
 
@@ -42,8 +44,6 @@ class OrderedInput(Input):
     def restricted(self) -> None:
         """A key the field does not take: Textual's bell alone, which many terminals
         never sound, left "0,0.5,1" typed into seed as "0051" without a word."""
-        import time
-
         self.app.bell()
         now = time.monotonic()
         if now - self._refused_at < REFUSAL_NOTICE_S:
